@@ -1,0 +1,153 @@
+"""The Starlette application and its lifespan: Redis (outside or embedded), SQL, the engine."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import http, ws
+from .auth import TokenSigner, load_secret
+from .config import Config
+from .engine import Engine
+from .errors import EngineError
+from .redis_server import RedisServer
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+WEB = Path(__file__).resolve().parent.parent / "clients" / "web"
+
+
+class BodyLimit:
+    """Refuse HTTP bodies over the limit before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"error": {"code": "too_large", "message": f"bodies are limited to {self.limit} bytes"}}, status_code=413
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def engine_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EngineError)
+    return http.error_response(exc)
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
+
+
+def _page(name: str) -> Any:
+    async def page(request: Request) -> FileResponse:
+        return FileResponse(WEB / name)
+
+    return page
+
+
+def create_app(config: Config | None = None) -> Starlette:
+    config = config or Config.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        embedded: RedisServer | None = None
+        redis_url = config.redis_url
+        if not redis_url:
+            embedded = RedisServer(config.data_dir / "redis").start()
+            redis_url = embedded.url
+        redis = Redis.from_url(redis_url)
+        secret = load_secret(config.auth_secret, config.data_dir)
+        app.state.signer = TokenSigner(secret)
+        app.state.escrow_secret = config.escrow_secret or secret
+        store = await Store.open(
+            config.database_url, config.data_dir, escrow_url=config.escrow_url,
+            escrow_secret=app.state.escrow_secret, retry_base_s=config.escrow_retry_base_s, retry_cap_s=config.escrow_retry_cap_s,
+        )
+        engine = Engine(config, redis, store)
+        app.state.engine = engine
+        app.state.redis_url = redis_url
+        try:
+            await engine.start()
+            store.start_outbox_worker()
+            yield
+        finally:
+            await engine.stop()
+            await store.close()
+            await redis.aclose()
+            if embedded is not None:
+                embedded.stop()
+
+    routes = [
+        Route("/", _page("room.html")),
+        Route("/console", _page("console.html")),
+        Route("/api/time", http.server_time),
+        Route("/api/bidders", http.register_bidder, methods=["POST"]),
+        Route("/api/bidders", http.list_bidders, methods=["GET"]),
+        Route("/api/lots", http.create_lot, methods=["POST"]),
+        Route("/api/lots", http.list_lots, methods=["GET"]),
+        Route("/api/lots/{lot}", http.get_lot, methods=["GET"]),
+        Route("/api/lots/{lot}/events", http.lot_events, methods=["GET"]),
+        Route("/api/lots/{lot}/bids", http.place_bid, methods=["POST"]),
+        Route("/api/lots/{lot}/floor-bids", http.floor_bid, methods=["POST"]),
+        Route("/api/lots/{lot}/{action}", http.lot_action, methods=["POST"]),
+        Route("/api/settlements", http.list_settlements, methods=["GET"]),
+        Route("/api/settlements/{lot}/paid", http.settlement_paid, methods=["POST"]),
+        Route("/metrics", http.metrics_endpoint),
+        Route("/healthz", http.healthz),
+        WebSocketRoute("/ws", ws.endpoint),
+        Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={EngineError: engine_error, HTTPException: http_error},
+    )
+    app.add_middleware(BodyLimit, limit=config.max_body)
+    app.state.config = config
+    return app

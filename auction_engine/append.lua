@@ -1,0 +1,25 @@
+-- Append one batch of log entries to a lot's stream, atomically, fenced.
+-- KEYS[1] = the lot's stream, KEYS[2] = the lot's meta hash, KEYS[3] = the lot's bid-id hash
+-- ARGV[1] = the seq the writer believes is last, ARGV[2] = the writer's epoch,
+-- then five per entry: entry bytes, hash bytes, public frame bytes, bid key ('' if none), ack bytes.
+-- The ack is stored with its entry so a retried bid id gets the same answer after a restart.
+-- The epoch is the fencing token: a writer that lost the lot can never append again.
+local seq = tonumber(redis.call('HGET', KEYS[2], 'seq') or '0')
+local epoch = tonumber(redis.call('HGET', KEYS[2], 'epoch') or '0')
+if epoch ~= tonumber(ARGV[2]) then
+  return {-1, epoch}
+end
+if seq ~= tonumber(ARGV[1]) then
+  return {-2, seq}
+end
+local head = nil
+for i = 3, #ARGV, 5 do
+  seq = seq + 1
+  redis.call('XADD', KEYS[1], seq .. '-1', 'e', ARGV[i], 'h', ARGV[i + 1], 'p', ARGV[i + 2])
+  if ARGV[i + 3] ~= '' then
+    redis.call('HSET', KEYS[3], ARGV[i + 3], ARGV[i + 4])
+  end
+  head = ARGV[i + 1]
+end
+redis.call('HSET', KEYS[2], 'seq', seq, 'head', head)
+return {seq, 0}

@@ -1,0 +1,165 @@
+"""`auction-engine`: serve, token, verify, demo, export-settlements."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import sys
+from pathlib import Path
+
+import httpx
+
+from .auth import TokenSigner, load_secret
+from .config import Config
+
+
+def _data_dir(value: str | None) -> Path:
+    return Path(value or os.environ.get("AUCTION_DATA_DIR") or "./auction-data")
+
+
+def _signer(data_dir: Path) -> TokenSigner:
+    return TokenSigner(load_secret(os.environ.get("AUTH_SECRET"), data_dir))
+
+
+def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    config = Config.from_env(host=args.host, port=args.port, data_dir=_data_dir(args.data_dir))
+    app = create_app(config)
+    token = _signer(config.data_dir).issue("auctioneer")
+    base = f"http://{config.host}:{config.port}"
+    print(f"auction-engine on {base}", flush=True)
+    print(f"  bidder room:        {base}/", flush=True)
+    print(f"  auctioneer console: {base}/console?token={token}", flush=True)
+    print(f"  auctioneer token:   {token}", flush=True)
+    print(f"  data dir:           {config.data_dir.resolve()}", flush=True)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=config.host, port=config.port, log_level=args.log_level, ws_max_size=65536,
+        lifespan="on", loop="auto",
+    ))
+    if not demo:
+        server.run()
+        return 0
+
+    from clients.demo import main_demo
+
+    async def both() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                await task
+                return
+            await asyncio.sleep(0.05)
+        room_tokens = await main_demo(base, token, stop_when=task)
+        del room_tokens
+        await task
+
+    asyncio.run(both())
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    signer = _signer(_data_dir(args.data_dir))
+    if args.role == "bidder" and not args.bidder:
+        print("a bidder token needs --bidder ID", file=sys.stderr)
+        return 2
+    print(signer.issue(args.role, args.bidder, args.paddle))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from bidding.log import verify
+
+    token = args.token or os.environ.get("AUCTION_TOKEN") or _signer(_data_dir(args.data_dir)).issue("auditor")
+    raw: list[tuple[bytes, bytes]] = []
+    since = 0
+    with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        while True:
+            response = client.get(f"/api/lots/{args.lot}/events", params={"since": since, "limit": 10000})
+            if response.status_code != 200:
+                print(f"cannot fetch the log: HTTP {response.status_code} {response.text}", file=sys.stderr)
+                return 2
+            body = response.json()
+            for item in body["events"]:
+                raw.append((base64.b64decode(item["entry"]), bytes.fromhex(item["hash"])))
+            if not body["events"] or body["next"] >= body["head"]:
+                break
+            since = body["next"]
+        state = client.get(f"/api/lots/{args.lot}").json()
+    report = verify(raw)
+    if not report.ok:
+        print(f"FAIL lot {args.lot}: entry {report.first_bad_seq}: {report.problem}")
+        return 1
+    mismatch = [k for k in ("status", "result", "price", "seq") if report.state is not None and state.get(k) != _public(report, k)]
+    if mismatch:
+        print(f"FAIL lot {args.lot}: the engine's {', '.join(mismatch)} differ from the replayed log")
+        return 1
+    print(f"OK lot {args.lot}: {report.entries} entries, hash chain and every decision re-checked; "
+          f"status {state['status']}, result {state['result']}, price {state['price']}")
+    return 0
+
+
+def _public(report: object, key: str) -> object:
+    from bidding.views import public_view
+
+    view = public_view(report.spec, report.state)  # type: ignore[attr-defined]
+    return view.get(key)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .store import Store, export_settlements_csv
+
+    async def run() -> None:
+        store = await Store.open(os.environ.get("DATABASE_URL"), _data_dir(args.data_dir))
+        try:
+            out = open(args.output, "w", newline="") if args.output != "-" else sys.stdout
+            await export_settlements_csv(store, out)
+            if out is not sys.stdout:
+                out.close()
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="auction-engine", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("serve", "demo"):
+        p = sub.add_parser(name, help="run the engine" + (" with a sample sale and simulated bidders" if name == "demo" else ""))
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--data-dir", default=None)
+        p.add_argument("--log-level", default="warning")
+    p = sub.add_parser("token", help="print a signed token")
+    p.add_argument("--role", required=True, choices=["auctioneer", "auditor", "bidder"])
+    p.add_argument("--bidder")
+    p.add_argument("--paddle")
+    p.add_argument("--data-dir", default=None)
+    p = sub.add_parser("verify", help="re-run a lot's log through the rules and check its hash chain")
+    p.add_argument("lot")
+    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--token")
+    p.add_argument("--data-dir", default=None)
+    p = sub.add_parser("export-settlements", help="write the settlement ledger as CSV")
+    p.add_argument("--output", default="-")
+    p.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return cmd_serve(args)
+    if args.command == "demo":
+        return cmd_serve(args, demo=True)
+    if args.command == "token":
+        return cmd_token(args)
+    if args.command == "verify":
+        return cmd_verify(args)
+    return cmd_export(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""The engine: the lots it owns, the shared ledgers, and the way commands reach a lot.
+
+It is glue: every rule is in `bidding`, every durable byte in Redis or SQL. What it
+adds is who may do what, in which order, and what happens after a lot closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import msgpack
+from redis.asyncio import Redis
+
+from bidding.commands import Command
+from bidding.log import create_lot, decode_entry, replay, resume
+from bidding.spec import LotSpec, SpecError
+from bidding.state import LotState
+from bidding.views import exposure
+
+from . import metrics
+from .actor import LotActor, Reply, Work, public_frame_bytes
+from .clock import Clock
+from .config import Config
+from .credit import CreditLedger, RateLimiter
+from .errors import Conflict, InvalidSpec, NotFound, Unavailable
+from .fanout import Hub
+from .log import LotExists, RedisLog
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+Book = tuple[LotSpec, LotState, int, dict[bytes, dict[str, Any]]]
+
+
+class Engine:
+    def __init__(self, config: Config, redis: Redis, store: Store) -> None:
+        self.config = config
+        self.redis = redis
+        self.log = RedisLog(redis)
+        self.store = store
+        self.clock = Clock()
+        self.hub = Hub()
+        self.credit = CreditLedger()
+        self.rate = RateLimiter(config.bid_rate, config.bid_burst)
+        self.lots: dict[str, LotActor] = {}
+        self.paddles: dict[str, str] = {}
+        self._dirty: dict[str, LotActor] = {}
+        self._settling: dict[str, asyncio.Task[None]] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        self._create_lock = asyncio.Lock()
+
+    # -- life cycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        for bidder in await self.store.list_bidders():
+            self.credit.set_limit(bidder.bidder, bidder.credit_limit)
+            self.paddles[bidder.paddle] = bidder.bidder
+        for record in await self.store.list_settlements(paid=True, limit=None):
+            self.credit.paid.add(record.lot)
+        for lot in await self.log.lot_ids():
+            spec, state, epoch, acks = await self.load_book(lot)
+            actor = LotActor(self, spec, state, epoch, acks)
+            self.lots[lot] = actor
+            self.credit.set_lot(lot, exposure(spec, state))
+            actor.start()
+            if state.result is not None:
+                self.lot_result(actor)
+        self._count_open()
+        self._flusher = asyncio.create_task(self._flush_catalogue(), name="catalogue-flush")
+
+    async def stop(self) -> None:
+        if self._flusher:
+            self._flusher.cancel()
+        for actor in self.lots.values():
+            await actor.stop()
+        for task in list(self._settling.values()):
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 5)
+            except Exception:
+                log.exception("settlement write did not finish before stop")
+        await self._write_catalogue()
+
+    async def load_book(self, lot: str) -> Book:
+        """Rebuild a lot from its snapshot and the log's tail, and take it (a new epoch)."""
+        epoch = await self.log.claim(lot)
+        first = await self.log.read(lot, 0, 1)
+        if not first:
+            raise NotFound(f"lot {lot} has no log")
+        snap = await self.log.load_snapshot(lot)
+        if snap is not None:
+            saved = msgpack.unpackb(snap, raw=False)
+            spec = decode_entry(first[0].entry, first[0].hash).command.spec
+            tail = await self.log.read(lot, saved["seq"])
+            state = resume(spec, LotState.from_dict(saved["state"]), [(r.entry, r.hash) for r in tail])
+        else:
+            records = await self.log.read(lot)
+            spec, state = replay([(r.entry, r.hash) for r in records])
+        acks = {k: msgpack.unpackb(v, raw=False) for k, v in (await self.log.acks(lot)).items()}
+        return spec, state, epoch, acks
+
+    # -- lots ---------------------------------------------------------------------
+
+    async def create_lot(self, body: dict[str, Any]) -> LotActor:
+        try:
+            spec = LotSpec.from_dict(body)
+        except SpecError as exc:
+            raise InvalidSpec(exc.message, exc.field) from exc
+        async with self._create_lock:
+            if spec.lot in self.lots:
+                raise Conflict(f"lot {spec.lot} exists", "lot")
+            spec, state, entry, raw = create_lot(spec, self.clock.now_ms())
+            item = (raw, entry.hash, public_frame_bytes(spec, state, entry.events[-1].kind, entry.command.at), b"", b"")
+            try:
+                epoch = await self.log.create(spec.lot, [item])
+            except LotExists as exc:
+                raise Conflict(f"lot {spec.lot} exists", "lot") from exc
+            actor = LotActor(self, spec, state, epoch, {})
+            self.lots[spec.lot] = actor
+            actor.start()
+        await self.store.upsert_lot(actor.public())
+        self._count_open()
+        return actor
+
+    def actor(self, lot: str) -> LotActor:
+        try:
+            return self.lots[lot]
+        except KeyError:
+            raise NotFound(f"no lot {lot!r}", "lot") from None
+
+    def submit(self, lot: str, command: Command, reply: Reply | None = None, key: bytes = b"") -> None:
+        self.actor(lot).submit(Work(command, reply, key))
+
+    async def call(self, lot: str, command: Command, key: bytes = b"", timeout: float = 10.0) -> dict[str, Any]:
+        """Submit and wait for the lot's answer (HTTP uses this; WebSockets answer by callback)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+
+        def reply(answer: dict[str, Any]) -> None:
+            if not future.done():
+                future.set_result(answer)
+
+        self.submit(lot, command, reply, key)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError as exc:
+            raise Unavailable(f"lot {lot} did not answer within {timeout}s") from exc
+
+    # -- after the log ---------------------------------------------------------------
+
+    def lot_changed(self, actor: LotActor) -> None:
+        self._dirty[actor.lot] = actor
+
+    def lot_result(self, actor: LotActor) -> None:
+        """Write the settlement; chained per lot so pending -> approved lands in order."""
+        self._count_open()
+        state = actor.state
+        previous = self._settling.get(actor.lot)
+        winner = state.leader if state.result in ("sold", "pending_approval") else None
+        args = dict(
+            lot=actor.lot, result=state.result, winner=winner,
+            winner_paddle=state.paddles.get(winner) if winner else None,
+            price=state.price if winner else None, currency=actor.spec.currency,
+            closed_at=state.closed_at, final_seq=state.seq, head_hash=state.head_hash.hex(),
+        )
+
+        async def write() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            for attempt in range(60):
+                try:
+                    await self.store.record_settlement(**args)
+                    return
+                except Exception:
+                    log.exception("settlement of %s failed (attempt %d)", actor.lot, attempt + 1)
+                    await asyncio.sleep(min(5.0, 0.1 * 2**attempt))
+
+        task = asyncio.create_task(write(), name=f"settle:{actor.lot}")
+        self._settling[actor.lot] = task
+        task.add_done_callback(lambda t, lot=actor.lot: self._settling.get(lot) is t and self._settling.pop(lot))
+
+    async def settled(self, lot: str) -> None:
+        """Wait until the lot's settlement writes so far have landed (tests, shutdown)."""
+        task = self._settling.get(lot)
+        if task is not None:
+            await asyncio.shield(task)
+
+    def mark_paid(self, lot: str) -> None:
+        self.credit.mark_paid(lot)
+
+    def _count_open(self) -> None:
+        metrics.OPEN_LOTS.set(sum(1 for a in self.lots.values() if a.state.status != "closed"))
+
+    async def _flush_catalogue(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.catalogue_flush_s)
+            try:
+                await self._write_catalogue()
+            except Exception:
+                log.exception("catalogue update failed; will retry")
+
+    async def _write_catalogue(self) -> None:
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, {}
+        try:
+            await self.store.update_lots([a.public() for a in dirty.values()])
+        except Exception:
+            for lot, actor in dirty.items():
+                self._dirty.setdefault(lot, actor)
+            raise

@@ -1,0 +1,66 @@
+"""Errors the engine answers with: each one a type with a wire code and an HTTP status."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return {"error": body}
+
+
+class BadRequest(EngineError):
+    code = "bad_request"
+
+
+class BadFrame(EngineError):
+    code = "bad_frame"
+
+
+class TooLarge(EngineError):
+    code = "too_large"
+    status = 413
+
+
+class UnknownType(EngineError):
+    code = "unknown_type"
+
+
+class Unauthorized(EngineError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(EngineError):
+    code = "not_allowed"
+    status = 403
+
+
+class NotFound(EngineError):
+    code = "unknown_lot"
+    status = 404
+
+
+class Conflict(EngineError):
+    code = "conflict"
+    status = 409
+
+
+class InvalidSpec(EngineError):
+    code = "invalid_spec"
+    status = 422
+
+
+class Unavailable(EngineError):
+    code = "unavailable"
+    status = 503

@@ -1,0 +1,156 @@
+"""Fan-out to WebSocket connections, with a bounded queue per connection.
+
+The lot actor hands a frame to the hub and moves on: publishing is a few appends to
+in-memory queues, never an await on a socket. A connection whose queue passes its bound
+is told `slow_consumer` and dropped, so one stuck watcher never delays the lot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .auth import Principal
+from .frames import MSGPACK, Outgoing
+
+log = logging.getLogger(__name__)
+
+SLOW_CONSUMER_CLOSE = 4008
+
+
+class Connection:
+    """One WebSocket's outbound side; `send` never blocks."""
+
+    def __init__(
+        self,
+        principal: Principal,
+        subprotocol: str,
+        send_text: Callable[[str], Awaitable[None]],
+        send_bytes: Callable[[bytes], Awaitable[None]],
+        close: Callable[[int], Awaitable[None]],
+        limit: int = 1024,
+    ) -> None:
+        self.principal = principal
+        self.subprotocol = subprotocol
+        self.limit = limit
+        self.queue: collections.deque[str | bytes] = collections.deque()
+        self.closed = False
+        self.slow = False
+        self._wake = asyncio.Event()
+        self._send = send_bytes if subprotocol == MSGPACK else send_text
+        self._close = close
+        # lot -> buffered (seq, frame) while the subscription's history is being sent, else None
+        self.pending: dict[str, list[tuple[int, Outgoing]] | None] = {}
+        # lot -> highest event seq queued to this connection
+        self.sent_seq: dict[str, int] = {}
+
+    def send(self, out: Outgoing) -> bool:
+        if self.closed:
+            return False
+        if len(self.queue) >= self.limit:
+            self._overflow()
+            return False
+        self.queue.append(out.for_subprotocol(self.subprotocol))
+        self._wake.set()
+        return True
+
+    def send_frame(self, frame: dict[str, Any]) -> bool:
+        return self.send(Outgoing(frame))
+
+    def deliver_event(self, lot: str, seq: int, out: Outgoing) -> None:
+        """An event frame of a watched lot: buffered while history is in flight, deduplicated by seq."""
+        buffered = self.pending.get(lot)
+        if buffered is not None:
+            buffered.append((seq, out))
+            return
+        if seq <= self.sent_seq.get(lot, 0):
+            return
+        self.sent_seq[lot] = seq
+        self.send(out)
+
+    def _overflow(self) -> None:
+        self.slow = True
+        self.queue.clear()
+        self.queue.append(Outgoing({
+            "type": "error",
+            "code": "slow_consumer",
+            "message": f"more than {self.limit} frames waiting; resubscribe with `since` to resume",
+        }).for_subprotocol(self.subprotocol))
+        self.closed = True
+        self._wake.set()
+
+    async def writer(self) -> None:
+        """Drains the queue onto the socket until the connection ends."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self.queue:
+                    await self._send(self.queue.popleft())
+                if self.closed:
+                    break
+        except Exception:  # the peer went away; the receive loop notices too
+            log.debug("writer ended", exc_info=True)
+        finally:
+            self.closed = True
+            if self.slow:
+                try:
+                    await asyncio.wait_for(self._close(SLOW_CONSUMER_CLOSE), 2)
+                except Exception:
+                    log.debug("close of slow consumer failed", exc_info=True)
+
+    def shutdown(self) -> None:
+        self.closed = True
+        self._wake.set()
+
+
+class Hub:
+    """Who watches which lot, and which connections belong to which bidder."""
+
+    def __init__(self) -> None:
+        self.watchers: dict[str, set[Connection]] = collections.defaultdict(set)
+        self.bidders: dict[str, set[Connection]] = collections.defaultdict(set)
+        self.connections: set[Connection] = set()
+
+    def add(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        if conn.principal.bidder:
+            self.bidders[conn.principal.bidder].add(conn)
+
+    def remove(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        for lot in list(conn.pending):
+            self.unwatch(conn, lot)
+        if conn.principal.bidder:
+            conns = self.bidders.get(conn.principal.bidder)
+            if conns is not None:
+                conns.discard(conn)
+                if not conns:
+                    del self.bidders[conn.principal.bidder]
+
+    def watch(self, conn: Connection, lot: str) -> None:
+        conn.pending[lot] = []
+        self.watchers[lot].add(conn)
+
+    def unwatch(self, conn: Connection, lot: str) -> None:
+        conn.pending.pop(lot, None)
+        conn.sent_seq.pop(lot, None)
+        watchers = self.watchers.get(lot)
+        if watchers is not None:
+            watchers.discard(conn)
+            if not watchers:
+                del self.watchers[lot]
+
+    def publish(self, lot: str, seq: int, out: Outgoing) -> None:
+        for conn in tuple(self.watchers.get(lot, ())):
+            conn.deliver_event(lot, seq, out)
+
+    def to_bidder(self, bidder: str, out: Outgoing) -> None:
+        for conn in tuple(self.bidders.get(bidder, ())):
+            conn.send(out)
+
+    def queued(self) -> int:
+        return sum(len(c.queue) for c in self.connections)

@@ -1,0 +1,291 @@
+"""HTTP routes of PROTOCOL.md: each checks the role, parses strictly, and defers to the engine."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+import msgpack
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bidding.commands import Approve, Bid, FairWarning, Hammer, Open, Pause, Reject, Resume, Withdraw
+from bidding.commands import command_to_dict
+from bidding.events import event_to_dict
+from bidding.log import decode_entry
+
+from . import metrics
+from .actor import bid_key, refused
+from .auth import Principal
+from .engine import Engine
+from .errors import BadRequest, Conflict, EngineError, NotFound, Unauthorized
+from .frames import MAX_ID, valid_amount
+from .store import BadQuery, BidderExists, UnknownSettlement, verify_signature
+
+ACTIONS = {
+    "open": Open, "pause": Pause, "resume": Resume, "fair_warning": FairWarning, "close": Hammer,
+    "withdraw": Withdraw, "approve": Approve, "reject": Reject,
+}
+REFUSAL_STATUS = {"unknown_lot": 404, "not_allowed": 403, "rate_limited": 429, "bad_amount": 422}
+
+
+def engine_of(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def principal_of(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else request.query_params.get("token")
+    return request.app.state.signer.read(token)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        data = json.loads(raw or b"null", parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def error_response(exc: EngineError) -> JSONResponse:
+    return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+
+async def server_time(request: Request) -> JSONResponse:
+    return JSONResponse({"server_time": engine_of(request).clock.now_ms()})
+
+
+async def register_bidder(request: Request) -> JSONResponse:
+    principal_of(request).require("auctioneer")
+    body = await json_body(request)
+    bidder, paddle, limit = body.get("bidder"), body.get("paddle"), body.get("credit_limit")
+    for name, value in (("bidder", bidder), ("paddle", paddle)):
+        if not isinstance(value, str) or not 0 < len(value) <= 64 or value.startswith("floor:"):
+            raise BadRequest(f"`{name}` must be a string of 1 to 64 characters", name)
+    if limit is not None and (type(limit) is not int or limit < 0):
+        raise BadRequest("`credit_limit` must be a non-negative integer in minor units", "credit_limit")
+    unknown = set(body) - {"bidder", "paddle", "credit_limit"}
+    if unknown:
+        raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", sorted(unknown)[0])
+    engine = engine_of(request)
+    try:
+        await engine.store.register_bidder(bidder, paddle, limit)
+    except BidderExists as exc:
+        raise Conflict(str(exc) or "bidder or paddle taken", "bidder") from exc
+    engine.credit.set_limit(bidder, limit)
+    engine.paddles[paddle] = bidder
+    token = request.app.state.signer.issue("bidder", bidder, paddle)
+    return JSONResponse({"bidder": bidder, "paddle": paddle, "credit_limit": limit, "token": token}, status_code=201)
+
+
+async def list_bidders(request: Request) -> JSONResponse:
+    principal_of(request).require("auctioneer")
+    signer = request.app.state.signer
+    rows = await engine_of(request).store.list_bidders()
+    return JSONResponse({"bidders": [
+        {"bidder": b.bidder, "paddle": b.paddle, "credit_limit": b.credit_limit,
+         "exposure": engine_of(request).credit.total(b.bidder), "token": signer.issue("bidder", b.bidder, b.paddle)}
+        for b in rows
+    ]})
+
+
+async def create_lot(request: Request) -> JSONResponse:
+    principal_of(request).require("auctioneer")
+    body = await json_body(request)
+    if "lot" not in body:
+        body["lot"] = "L" + uuid.uuid4().hex[:10].upper()
+    actor = await engine_of(request).create_lot(body)
+    return JSONResponse(actor.view_for("auctioneer", None), status_code=201)
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"`{name}` must be an integer", name) from None
+
+
+async def list_lots(request: Request) -> JSONResponse:
+    principal = principal_of(request)
+    engine = engine_of(request)
+    q = request.query_params
+    limit = _int_param(request, "limit") or 50
+    if not 0 < limit <= 200:
+        raise BadRequest("`limit` must be between 1 and 200", "limit")
+    try:
+        rows, cursor = await engine.store.query_lots(
+            status=q.get("status") or None, make=q.get("make") or None,
+            year_min=_int_param(request, "year_min"), year_max=_int_param(request, "year_max"),
+            price_max=_int_param(request, "price_max"), q=q.get("q") or None,
+            sort=q.get("sort") or "ending", limit=limit, cursor=q.get("cursor") or None,
+        )
+    except BadQuery as exc:
+        raise BadRequest(str(exc), "cursor") from exc
+    now = engine.clock.now_ms()
+    lots = []
+    for row in rows:
+        actor = engine.lots.get(row["lot"])
+        lots.append(actor.view_for(principal.role, principal.bidder, now) if actor else row)
+    return JSONResponse({"lots": lots, "cursor": cursor, "server_time": now})
+
+
+async def get_lot(request: Request) -> JSONResponse:
+    principal = principal_of(request)
+    engine = engine_of(request)
+    actor = engine.actor(request.path_params["lot"])
+    return JSONResponse(actor.view_for(principal.role, principal.bidder, engine.clock.now_ms()))
+
+
+async def lot_action(request: Request) -> JSONResponse:
+    principal_of(request).require("auctioneer")
+    engine = engine_of(request)
+    action = request.path_params["action"]
+    command_type = ACTIONS.get(action)
+    if command_type is None:
+        raise NotFound(f"no action {action!r}; one of {', '.join(ACTIONS)}", "action")
+    actor = engine.actor(request.path_params["lot"])
+    answer = await engine.call(actor.lot, command_type(at=engine.clock.now_ms()))
+    if not answer.get("ok"):
+        return _refusal(answer)
+    return JSONResponse(actor.view_for("auctioneer", None, engine.clock.now_ms()))
+
+
+def _refusal(answer: dict[str, Any]) -> JSONResponse:
+    if answer.get("type") == "error":
+        return JSONResponse({"error": {"code": answer["code"], "message": answer["message"]}}, status_code=503)
+    reason = answer["reason"]
+    body: dict[str, Any] = {"error": {"code": reason, "message": f"refused: {reason}"}}
+    if answer.get("next_min") is not None:
+        body["error"]["next_min"] = answer["next_min"]
+    return JSONResponse(body, status_code=REFUSAL_STATUS.get(reason, 409))
+
+
+def _bid_id(body: dict[str, Any], required: bool) -> str:
+    bid_id = body.get("id")
+    if bid_id is None and not required:
+        return uuid.uuid4().hex
+    if not isinstance(bid_id, str) or not 0 < len(bid_id) <= MAX_ID:
+        raise BadRequest(f"`id` must be a string of 1 to {MAX_ID} characters", "id")
+    return bid_id
+
+
+async def place_bid(request: Request) -> JSONResponse:
+    principal = principal_of(request).require("bidder")
+    engine = engine_of(request)
+    lot = request.path_params["lot"]
+    body = await json_body(request)
+    bid_id = _bid_id(body, required=True)
+    if lot not in engine.lots:
+        return JSONResponse(refused(lot, bid_id, "unknown_lot", None), status_code=404)
+    amount, maximum = body.get("amount"), body.get("max")
+    if (amount is None) == (maximum is None) or not valid_amount(amount if maximum is None else maximum):
+        return JSONResponse(refused(lot, bid_id, "bad_amount", None), status_code=422)
+    bidder = principal.bidder
+    assert bidder is not None
+    key = bid_key(bidder, bid_id)
+    if key not in engine.lots[lot].acks and not engine.rate.allow(bidder, engine.clock.now_ms() / 1000):
+        metrics.BIDS_REFUSED.labels("rate_limited").inc()
+        return JSONResponse(refused(lot, bid_id, "rate_limited", None), status_code=429)
+    command = Bid(at=engine.clock.now_ms(), bidder=bidder, paddle=principal.paddle or bidder, id=bid_id, amount=amount, max=maximum)
+    return _ack_response(await engine.call(lot, command, key))
+
+
+async def floor_bid(request: Request) -> JSONResponse:
+    principal_of(request).require("auctioneer")
+    engine = engine_of(request)
+    lot = request.path_params["lot"]
+    body = await json_body(request)
+    engine.actor(lot)
+    paddle, amount = body.get("paddle"), body.get("amount")
+    if not isinstance(paddle, str) or not 0 < len(paddle) <= 64:
+        raise BadRequest("`paddle` must be a string of 1 to 64 characters", "paddle")
+    bid_id = _bid_id(body, required=False)
+    if not valid_amount(amount):
+        return JSONResponse(refused(lot, bid_id, "bad_amount", None), status_code=422)
+    bidder = f"floor:{paddle}"
+    command = Bid(at=engine.clock.now_ms(), bidder=bidder, paddle=paddle, id=bid_id, amount=amount, floor=True)
+    return _ack_response(await engine.call(lot, command, bid_key(bidder, bid_id)))
+
+
+def _ack_response(answer: dict[str, Any]) -> JSONResponse:
+    if answer.get("type") == "ack" and answer.get("ok"):
+        return JSONResponse(answer)
+    if answer.get("type") == "ack":
+        return JSONResponse(answer, status_code=REFUSAL_STATUS.get(answer["reason"], 409))
+    return _refusal(answer)
+
+
+async def lot_events(request: Request) -> JSONResponse:
+    principal = principal_of(request)
+    engine = engine_of(request)
+    actor = engine.actor(request.path_params["lot"])
+    since = _int_param(request, "since") or 0
+    limit = _int_param(request, "limit") or 1000
+    if since < 0 or not 0 < limit <= 10000:
+        raise BadRequest("`since` must be >= 0 and `limit` between 1 and 10000", "since")
+    full = principal.role in ("auctioneer", "auditor")
+    records = await engine.log.read(actor.lot, since, actor.published_seq, count=limit)
+    out = []
+    for record in records:
+        item: dict[str, Any] = {"seq": record.seq, **msgpack.unpackb(record.public, raw=False)}
+        if full:
+            entry = decode_entry(record.entry, record.hash)
+            item["command"] = command_to_dict(entry.command)
+            item["events"] = [event_to_dict(e) for e in entry.events]
+            item["hash"] = record.hash.hex()
+            item["entry"] = base64.b64encode(record.entry).decode()
+        out.append(item)
+    last = out[-1]["seq"] if out else since
+    return JSONResponse({"lot": actor.lot, "events": out, "next": last, "head": actor.published_seq})
+
+
+async def list_settlements(request: Request) -> JSONResponse:
+    principal_of(request).require("auctioneer", "auditor")
+    q = request.query_params
+    paid = {"true": True, "false": False}.get(q.get("paid", ""), None)
+    records = await engine_of(request).store.list_settlements(result=q.get("result") or None, paid=paid, winner=q.get("winner") or None, limit=_int_param(request, "limit") or 500)
+    return JSONResponse({"settlements": [r.to_dict() for r in records]})
+
+
+async def settlement_paid(request: Request) -> JSONResponse:
+    """Escrow's callback, signed with the escrow secret rather than a bearer token."""
+    engine = engine_of(request)
+    secret = engine.config.escrow_secret or request.app.state.escrow_secret
+    body = await request.body()
+    if not verify_signature(secret, body, request.headers.get("x-signature", "")):
+        raise Unauthorized("bad or missing X-Signature")
+    lot = request.path_params["lot"]
+    try:
+        record = await engine.store.mark_paid(lot)
+    except UnknownSettlement as exc:
+        raise NotFound(f"no settlement for lot {lot!r}", "lot") from exc
+    engine.mark_paid(lot)
+    return JSONResponse(record.to_dict())
+
+
+async def healthz(request: Request) -> JSONResponse:
+    engine = engine_of(request)
+    checks = {"redis": False, "database": False}
+    try:
+        checks["redis"] = bool(await engine.redis.ping())
+    except Exception:
+        pass
+    try:
+        checks["database"] = await engine.store.ping()
+    except Exception:
+        pass
+    return JSONResponse({"ok": all(checks.values()), **checks}, status_code=200 if all(checks.values()) else 503)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics.SEND_QUEUE.set(engine_of(request).hub.queued())
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

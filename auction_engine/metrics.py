@@ -1,0 +1,18 @@
+"""Prometheus metrics, defined once per process (tests start several engines in one)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+BIDS_ACCEPTED = Counter("auction_bids_accepted_total", "Bids accepted (including buy-now)")
+BIDS_REFUSED = Counter("auction_bids_refused_total", "Commands refused, by reason", ["reason"])
+APPEND_SECONDS = Histogram(
+    "auction_append_seconds", "Decide + append of one batch to the lot's stream",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+BATCH_SIZE = Histogram("auction_batch_entries", "Entries per group-committed append", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+OPEN_LOTS = Gauge("auction_open_lots", "Lots not closed")
+CONNECTIONS = Gauge("auction_connections", "Open WebSocket connections")
+SEND_QUEUE = Gauge("auction_send_queue_frames", "Frames waiting in all connections' send queues")
+SLOW_CONSUMERS = Counter("auction_slow_consumers_total", "Connections dropped for falling behind")
+BAD_FRAMES = Counter("auction_bad_frames_total", "Frames refused before reaching a lot", ["code"])

@@ -1,0 +1,75 @@
+"""Engine creation and the few places where SQLite and PostgreSQL differ."""
+
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+BUSY_TIMEOUT_MS = 10_000
+WRITE = "store_write"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def normalise_url(database_url: str | None, data_dir: Path) -> str:
+    """The async URL to use: `<data_dir>/auction.db` by default; plain `postgresql://` and
+    `sqlite://` URLs (as operators write them in DATABASE_URL) get the async driver."""
+    if not database_url:
+        return f"sqlite+aiosqlite:///{Path(data_dir).resolve() / 'auction.db'}"
+    for plain, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if database_url.startswith(plain):
+            return driver + database_url[len(plain) :]
+    return database_url
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url)
+        _sqlite_setup(engine)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _sqlite_setup(engine: AsyncEngine) -> None:
+    """WAL, a busy timeout, and transactions that SQLite's driver leaves to us.
+
+    pysqlite's own transaction handling issues no BEGIN before SELECT or DDL; the documented
+    SQLAlchemy recipe takes it over. Write transactions start with BEGIN IMMEDIATE so that two
+    writers queue on the busy timeout instead of one failing on a lock upgrade.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA foreign_keys=ON",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn) -> None:
+        immediate = conn.get_execution_options().get(WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+async def write_options(conn: AsyncConnection) -> None:
+    await conn.execution_options(**{WRITE: True})
+
+
+def insert(conn: AsyncConnection, table: sa.Table):
+    """The dialect's INSERT, which has `on_conflict_do_nothing` / `on_conflict_do_update`."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)

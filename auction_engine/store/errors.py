@@ -1,0 +1,39 @@
+"""Exceptions the store raises; the HTTP layer maps each to one status code."""
+
+
+class StoreError(Exception):
+    """Base of every store error."""
+
+
+class BidderExists(StoreError):
+    """The bidder id or the paddle is already registered (409)."""
+
+    def __init__(self, field: str, value: str) -> None:
+        super().__init__(f"{field} {value!r} is already registered")
+        self.field = field
+        self.value = value
+
+
+class UnknownSettlement(StoreError, LookupError):
+    """No settlement is recorded for the lot (404)."""
+
+    def __init__(self, lot: str) -> None:
+        super().__init__(f"no settlement for lot {lot!r}")
+        self.lot = lot
+
+
+class NotPayable(StoreError, ValueError):
+    """The settlement is not `sold`, so there is nothing to pay (409)."""
+
+    def __init__(self, lot: str, result: str) -> None:
+        super().__init__(f"lot {lot!r} is {result}, not sold")
+        self.lot = lot
+        self.result = result
+
+
+class BadQuery(StoreError, ValueError):
+    """A catalogue or ledger query parameter is invalid (400); `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field

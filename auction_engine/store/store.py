@@ -1,0 +1,283 @@
+"""`Store`: the engine's SQL side (bidders, catalogue, settlement ledger, escrow outbox)."""
+
+import asyncio
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from . import catalogue, ledger
+from .db import make_engine, normalise_url, now_ms, write_options
+from .errors import BidderExists
+from .migrate import upgrade_to_head
+from .models import Bidder, Settlement
+from .outbox import HttpSink, JsonlSink, OutboxWorker, Sink
+from .premium import DEFAULT_CNY, PremiumSchedule
+from .schema import bidders, outbox
+
+ESCROW_FILE = "escrow.jsonl"
+
+
+class Store:
+    """Open with `await Store.open(...)`; the schema is migrated to head on open.
+
+    Pending escrow hand-offs left by an earlier run are retried once `start_outbox_worker()` runs.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        data_dir: Path,
+        sink: Sink,
+        premium: PremiumSchedule,
+        payment_days: int,
+        worker_options: dict[str, Any],
+    ) -> None:
+        self.engine = engine
+        self.data_dir = data_dir
+        self.premium = premium
+        self.payment_days = payment_days
+        self.sink = sink
+        self.outbox = OutboxWorker(engine, sink, **worker_options)
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        database_url: str | None,
+        data_dir: Path,
+        escrow_url: str | None = None,
+        escrow_secret: str | None = None,
+        premium: PremiumSchedule | None = None,
+        payment_days: int = 3,
+        retry_base_s: float = 0.5,
+        retry_cap_s: float = 60.0,
+        *,
+        poll_s: float = 2.0,
+        lease_s: float = 60.0,
+        http_timeout_s: float = 10.0,
+    ) -> "Store":
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(normalise_url(database_url, data_dir))
+        try:
+            async with engine.connect() as conn:
+                await write_options(conn)
+                async with conn.begin():
+                    await conn.run_sync(upgrade_to_head)
+        except BaseException:
+            await engine.dispose()
+            raise
+        sink: Sink = (
+            HttpSink(escrow_url, escrow_secret, http_timeout_s) if escrow_url else JsonlSink(data_dir / ESCROW_FILE)
+        )
+        options = {"retry_base_s": retry_base_s, "retry_cap_s": retry_cap_s, "poll_s": poll_s, "lease_s": lease_s}
+        return cls(engine, data_dir, sink, premium or DEFAULT_CNY, payment_days, options)
+
+    async def close(self) -> None:
+        """Stop the worker and release connections. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.outbox.stop()
+        await self.sink.aclose()
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> "Store":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            await write_options(conn)
+            async with conn.begin():
+                yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def ping(self) -> bool:
+        try:
+            async with self._read() as conn:
+                return (await conn.execute(sa.text("SELECT 1"))).scalar() == 1
+        except Exception:
+            return False
+
+    # bidders
+
+    async def register_bidder(self, bidder: str, paddle: str, credit_limit: int | None = None) -> Bidder:
+        record = Bidder(bidder, paddle, credit_limit, now_ms())
+        try:
+            async with self._write() as conn:
+                taken = (
+                    await conn.execute(
+                        sa.select(bidders.c.bidder, bidders.c.paddle).where(
+                            sa.or_(bidders.c.bidder == bidder, bidders.c.paddle == paddle)
+                        )
+                    )
+                ).first()
+                if taken is not None:
+                    raise BidderExists("bidder", bidder) if taken.bidder == bidder else BidderExists("paddle", paddle)
+                await conn.execute(sa.insert(bidders).values(**record.to_dict()))
+        except IntegrityError:
+            raise BidderExists("bidder or paddle", f"{bidder}/{paddle}") from None
+        return record
+
+    async def get_bidder(self, bidder: str) -> Bidder | None:
+        async with self._read() as conn:
+            row = (await conn.execute(sa.select(bidders).where(bidders.c.bidder == bidder))).first()
+        return Bidder(**row._mapping) if row else None
+
+    async def list_bidders(self) -> list[Bidder]:
+        async with self._read() as conn:
+            rows = (await conn.execute(sa.select(bidders).order_by(bidders.c.created_at, bidders.c.bidder))).all()
+        return [Bidder(**r._mapping) for r in rows]
+
+    # catalogue
+
+    async def upsert_lot(self, public_state: dict) -> None:
+        async with self._write() as conn:
+            await catalogue.upsert(conn, [public_state], now_ms())
+
+    async def upsert_lots(self, states: list[dict]) -> None:
+        """Bulk form of `upsert_lot` (seeding, benchmarks)."""
+        async with self._write() as conn:
+            await catalogue.upsert(conn, states, now_ms())
+
+    async def update_lots(self, states: list[dict]) -> None:
+        async with self._write() as conn:
+            await catalogue.update(conn, states, now_ms())
+
+    async def query_lots(
+        self,
+        status: str | None = None,
+        make: str | None = None,
+        year_min: int | None = None,
+        year_max: int | None = None,
+        price_max: int | None = None,
+        q: str | None = None,
+        sort: str = "ending",
+        limit: int = catalogue.DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> tuple[list[dict], str | None]:
+        """A page of public states and the cursor of the next page (None on the last).
+        Raises `BadQuery` for a bad sort, limit, status or cursor."""
+        filters = dict(status=status, make=make, year_min=year_min, year_max=year_max, price_max=price_max, q=q)
+        catalogue.build_query(**filters, sort=sort, limit=limit, cursor=cursor)
+        async with self._read() as conn:
+            return await catalogue.query(conn, **filters, sort=sort, limit=limit, cursor=cursor)
+
+    async def get_lot(self, lot: str) -> dict | None:
+        async with self._read() as conn:
+            return (await conn.execute(sa.select(catalogue.lots.c.state).where(catalogue.lots.c.lot == lot))).scalar()
+
+    async def lot_ids(self, open_only: bool = True) -> list[str]:
+        async with self._read() as conn:
+            return await catalogue.lot_ids(conn, open_only)
+
+    # settlements
+
+    async def record_settlement(
+        self,
+        lot: str,
+        result: str,
+        winner: str | None,
+        winner_paddle: str | None,
+        price: int | None,
+        currency: str,
+        closed_at: int,
+        final_seq: int,
+        head_hash: str,
+    ) -> Settlement:
+        """Write the lot's settlement once (see `ledger`); a sold result is queued for escrow in
+        the same transaction. A repeat returns the stored record."""
+        async with self._write() as conn:
+            settlement, queued = await ledger.record(
+                conn,
+                lot=lot,
+                result=result,
+                winner=winner,
+                winner_paddle=winner_paddle,
+                price=price,
+                currency=currency,
+                closed_at=closed_at,
+                final_seq=final_seq,
+                head_hash=head_hash,
+                schedule=self.premium,
+                payment_days=self.payment_days,
+                now=now_ms(),
+            )
+        if queued:
+            self.outbox.wake()
+        return settlement
+
+    async def get_settlement(self, lot: str) -> Settlement | None:
+        async with self._read() as conn:
+            return await ledger.get(conn, lot)
+
+    async def mark_paid(self, lot: str) -> Settlement:
+        """Record escrow's payment report; idempotent (the first `paid_at` stays).
+        `UnknownSettlement` if the lot has no record, `NotPayable` if it was not sold."""
+        async with self._write() as conn:
+            return await ledger.mark_paid(conn, lot, now_ms())
+
+    async def list_settlements(
+        self,
+        result: str | None = None,
+        paid: bool | None = None,
+        winner: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int | None = 1000,
+        offset: int = 0,
+    ) -> list[Settlement]:
+        async with self._read() as conn:
+            return await ledger.listing(
+                conn, result=result, paid=paid, winner=winner, since=since, until=until, limit=limit, offset=offset
+            )
+
+    async def unpaid_won(self, bidder: str | None = None) -> dict[str, int]:
+        async with self._read() as conn:
+            return await ledger.unpaid_won(conn, bidder)
+
+    # escrow outbox
+
+    def start_outbox_worker(self) -> None:
+        self.outbox.start()
+
+    async def outbox_entry(self, lot: str) -> dict | None:
+        """The hand-off's delivery state: attempts, delivered_at, last_error, next_attempt_at."""
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        outbox.c.key, outbox.c.attempts, outbox.c.delivered_at, outbox.c.last_error, outbox.c.next_attempt_at
+                    ).where(outbox.c.key == ledger.outbox_key(lot))
+                )
+            ).first()
+        return dict(row._mapping) if row else None
+
+    async def pending_deliveries(self) -> int:
+        async with self._read() as conn:
+            return (
+                await conn.execute(sa.select(sa.func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None)))
+            ).scalar_one()
+
+    async def wait_delivered(self, lot: str, timeout: float = 10.0, interval: float = 0.02) -> bool:
+        """Poll until the lot's hand-off is delivered; False on timeout."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            entry = await self.outbox_entry(lot)
+            if entry and entry["delivered_at"] is not None:
+                return True
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(interval)

@@ -1,0 +1,193 @@
+"""The WebSocket endpoint: one connection, many lots, both subprotocols.
+
+The handler only parses, checks who is asking, stamps the server time and hands the
+command to the lot; answers come back through the connection's bounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import msgpack
+
+from starlette.websockets import WebSocket
+
+from bidding.commands import Bid, BuyNow
+
+from . import metrics
+from .actor import LotActor, bid_key, refused
+from .auth import Principal
+from .engine import Engine
+from .errors import EngineError, Unauthorized
+from .fanout import Connection
+from .frames import JSON, SUBPROTOCOLS, BidFrame, BuyNowFrame, Outgoing, Ping, Subscribe, Unsubscribe, decode, parse, valid_amount
+from .log import Record
+
+log = logging.getLogger(__name__)
+
+UNAUTHORIZED_CLOSE = 4401
+
+
+def _token(websocket: WebSocket) -> str | None:
+    token = websocket.query_params.get("token")
+    if token:
+        return token
+    header = websocket.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+async def endpoint(websocket: WebSocket) -> None:
+    engine: Engine = websocket.app.state.engine
+    offered = websocket.scope.get("subprotocols") or []
+    chosen = next((p for p in offered if p in SUBPROTOCOLS), None)
+    await websocket.accept(subprotocol=chosen)
+    subprotocol = chosen or JSON
+    try:
+        principal = websocket.app.state.signer.read(_token(websocket))
+    except Unauthorized as exc:
+        data = Outgoing({"type": "error", "code": exc.code, "message": exc.message}).for_subprotocol(subprotocol)
+        await (websocket.send_bytes(data) if isinstance(data, bytes) else websocket.send_text(data))
+        await websocket.close(UNAUTHORIZED_CLOSE)
+        return
+    conn = Connection(principal, subprotocol, websocket.send_text, websocket.send_bytes, websocket.close, engine.config.send_queue_limit)
+    engine.hub.add(conn)
+    metrics.CONNECTIONS.inc()
+    writer = asyncio.create_task(conn.writer(), name="ws-writer")
+    welcome: dict[str, Any] = {"type": "welcome", "role": principal.role, "server_time": engine.clock.now_ms()}
+    if principal.bidder:
+        welcome["bidder"] = principal.bidder
+        welcome["paddle"] = principal.paddle
+    conn.send_frame(welcome)
+    session = Session(engine, conn)
+    try:
+        while not conn.closed:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            raw = message.get("text")
+            await session.handle(raw if raw is not None else message.get("bytes") or b"")
+    except Exception:
+        log.debug("connection ended", exc_info=True)
+    finally:
+        if conn.slow:
+            metrics.SLOW_CONSUMERS.inc()
+        engine.hub.remove(conn)
+        conn.shutdown()
+        metrics.CONNECTIONS.dec()
+        try:
+            await asyncio.wait_for(writer, 3)
+        except (TimeoutError, asyncio.CancelledError):
+            writer.cancel()
+
+
+class Session:
+    """What one connection may do, frame by frame."""
+
+    def __init__(self, engine: Engine, conn: Connection) -> None:
+        self.engine = engine
+        self.conn = conn
+        self.principal: Principal = conn.principal
+
+    def error(self, code: str, message: str, **extra: Any) -> None:
+        metrics.BAD_FRAMES.labels(code).inc()
+        self.conn.send_frame({"type": "error", "code": code, "message": message, **extra})
+
+    async def handle(self, raw: str | bytes) -> None:
+        try:
+            frame = parse(decode(raw, self.conn.subprotocol))
+        except EngineError as exc:
+            self.error(exc.code, exc.message)
+            return
+        if isinstance(frame, BidFrame):
+            self.bid(frame)
+        elif isinstance(frame, BuyNowFrame):
+            self.buy_now(frame)
+        elif isinstance(frame, Subscribe):
+            await self.subscribe(frame)
+        elif isinstance(frame, Unsubscribe):
+            self.engine.hub.unwatch(self.conn, frame.lot)
+        elif isinstance(frame, Ping):
+            self.conn.send_frame({"type": "pong", "t": frame.t, "server_time": self.engine.clock.now_ms()})
+
+    def _refuse(self, lot: str, bid_id: str, reason: str) -> None:
+        metrics.BIDS_REFUSED.labels(reason).inc()
+        self.conn.send_frame(refused(lot, bid_id, reason, None))
+
+    def _bidder_may(self, lot: str, bid_id: str) -> bool:
+        if self.principal.role != "bidder" or not self.principal.bidder:
+            self._refuse(lot, bid_id, "not_allowed")
+            return False
+        if lot not in self.engine.lots:
+            self._refuse(lot, bid_id, "unknown_lot")
+            return False
+        return True
+
+    def bid(self, frame: BidFrame) -> None:
+        if not self._bidder_may(frame.lot, frame.id):
+            return
+        amount, maximum = frame.amount, frame.max
+        if (amount is None) == (maximum is None) or not valid_amount(amount if maximum is None else maximum):
+            self._refuse(frame.lot, frame.id, "bad_amount")
+            return
+        bidder = self.principal.bidder
+        assert bidder is not None
+        key = bid_key(bidder, frame.id)
+        actor = self.engine.lots[frame.lot]
+        if key not in actor.acks and not self.engine.rate.allow(bidder, self.engine.clock.now_ms() / 1000):
+            self._refuse(frame.lot, frame.id, "rate_limited")
+            return
+        command = Bid(at=self.engine.clock.now_ms(), bidder=bidder, paddle=self.principal.paddle or bidder, id=frame.id, amount=amount, max=maximum)
+        actor.submit_work(command, self.conn.send_frame, key)
+
+    def buy_now(self, frame: BuyNowFrame) -> None:
+        if not self._bidder_may(frame.lot, frame.id):
+            return
+        bidder = self.principal.bidder
+        assert bidder is not None
+        command = BuyNow(at=self.engine.clock.now_ms(), bidder=bidder, paddle=self.principal.paddle or bidder, id=frame.id)
+        self.engine.lots[frame.lot].submit_work(command, self.conn.send_frame, bid_key(bidder, frame.id))
+
+    async def subscribe(self, frame: Subscribe) -> None:
+        actor = self.engine.lots.get(frame.lot)
+        if actor is None:
+            self.error("unknown_lot", f"no lot {frame.lot!r}", lot=frame.lot)
+            return
+        await subscribe(self.engine, self.conn, actor, frame.since)
+
+
+async def subscribe(engine: Engine, conn: Connection, actor: LotActor, since: int | None) -> None:
+    """Watch a lot: the events after `since`, gapless, then live; or a snapshot."""
+    hub, lot = engine.hub, actor.lot
+    hub.unwatch(conn, lot)
+    hub.watch(conn, lot)
+    upto = actor.published_seq
+    if since is None or since > upto:
+        now = engine.clock.now_ms()
+        state = actor.view_for(conn.principal.role, conn.principal.bidder, now)
+        conn.send_frame({"type": "snapshot", "lot": lot, "seq": state["seq"], "state": state, "server_time": now})
+        conn.sent_seq[lot] = state["seq"]
+    else:
+        for seq, out in await history(engine, actor, since, upto):
+            conn.sent_seq[lot] = seq
+            conn.send(out)
+    buffered = conn.pending.get(lot)
+    if buffered is None:  # unsubscribed meanwhile
+        return
+    conn.pending[lot] = None
+    for seq, out in buffered:
+        conn.deliver_event(lot, seq, out)
+
+
+async def history(engine: Engine, actor: LotActor, since: int, upto: int) -> list[tuple[int, Outgoing]]:
+    ring = actor.ring
+    if ring and ring[0][0] <= since + 1:
+        return [(seq, out) for seq, out in ring if since < seq <= upto]
+    records = await engine.log.read(actor.lot, since, upto)
+    return [(r.seq, event_frame(actor.lot, r)) for r in records]
+
+
+def event_frame(lot: str, record: Record) -> Outgoing:
+    body = msgpack.unpackb(record.public, raw=False)
+    return Outgoing({"type": "event", "lot": lot, "seq": record.seq, **body})

@@ -1,0 +1,122 @@
+"""Events: what a lot decided. They carry enough for `apply` to be a plain fold.
+
+Events are internal and for auditors: they hold bidders' ids and maxima. Only bidding.views
+decides what leaves a lot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+from ._records import Registry
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Created:
+    kind: ClassVar[str] = "created"
+    at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Opened:
+    """`at` is the opening time: the schedule's starts_at when the timer opened the lot."""
+
+    kind: ClassVar[str] = "opened"
+    at: int
+    ends_at: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BidPlaced:
+    """The bid as received, then the lot after it."""
+
+    kind: ClassVar[str] = "bid"
+    at: int
+    bidder: str
+    paddle: str
+    id: str
+    amount: int | None
+    max: int | None
+    floor: bool
+    price: int | None
+    leader: str | None
+    leader_paddle: str | None
+    leader_max: int | None
+    ends_at: int | None
+    extensions: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuyNowTaken:
+    kind: ClassVar[str] = "buy_now"
+    at: int
+    bidder: str
+    paddle: str
+    id: str
+    price: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Paused:
+    kind: ClassVar[str] = "paused"
+    at: int
+    remaining_ms: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resumed:
+    kind: ClassVar[str] = "resumed"
+    at: int
+    ends_at: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FairWarningGiven:
+    kind: ClassVar[str] = "fair_warning"
+    at: int
+    ends_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Closed:
+    """`winner` is set for sold and pending_approval (the provisional winner)."""
+
+    kind: ClassVar[str] = "closed"
+    at: int
+    result: str
+    price: int | None
+    winner: str | None
+    winner_paddle: str | None
+    closed_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Approved:
+    kind: ClassVar[str] = "approved"
+    at: int
+    price: int
+    winner: str
+    winner_paddle: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    kind: ClassVar[str] = "rejected"
+    at: int
+
+
+Event = Created | Opened | BidPlaced | BuyNowTaken | Paused | Resumed | FairWarningGiven | Closed | Approved | Rejected
+
+_REGISTRY = Registry(
+    (Created, Opened, BidPlaced, BuyNowTaken, Paused, Resumed, FairWarningGiven, Closed, Approved, Rejected)
+)
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    return _REGISTRY.to_dict(event)
+
+
+def event_from_dict(d: Mapping[str, Any]) -> Event:
+    """Raises RecordError (a ValueError) on malformed input."""
+    return _REGISTRY.from_dict(d)

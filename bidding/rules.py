@@ -1,0 +1,585 @@
+"""The rules as pure functions: decide(spec, state, command) -> Accepted | Refused, and
+apply(spec, state, event) folds an event into the state in place.
+
+decide never mutates; apply never decides. Every time is the command's server stamp `at`, so the
+same log always gives the same events (the verifier depends on it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .commands import (
+    Approve,
+    Bid,
+    BuyNow,
+    Command,
+    Create,
+    FairWarning,
+    Hammer,
+    Open,
+    Pause,
+    Reject,
+    Resume,
+    Tick,
+    Withdraw,
+)
+from .events import (
+    Approved,
+    BidPlaced,
+    BuyNowTaken,
+    Closed,
+    Created,
+    Event,
+    FairWarningGiven,
+    Opened,
+    Paused,
+    Rejected,
+    Resumed,
+)
+from .ladder import step
+from .money import MAX_AMOUNT
+from .reasons import Reason
+from .spec import LotSpec
+from .state import (
+    CLOSED,
+    OPEN,
+    PAUSED,
+    PENDING_APPROVAL,
+    SCHEDULED,
+    SOLD,
+    UNSOLD,
+    WITHDRAWN,
+    LotState,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    reason: Reason
+    next_min: int | None = None
+
+
+Decision = Accepted | Refused
+
+_BAD_AMOUNT = Refused(Reason.BAD_AMOUNT)
+_NOT_ALLOWED = Refused(Reason.NOT_ALLOWED)
+_LOT_CLOSED = Refused(Reason.LOT_CLOSED)
+_LOT_PAUSED = Refused(Reason.LOT_PAUSED)
+_LOT_NOT_OPEN = Refused(Reason.LOT_NOT_OPEN)
+
+
+def initial_state(spec: LotSpec) -> LotState:
+    return LotState(buy_now_offered=spec.buy_now is not None)
+
+
+def dutch_price(spec: LotSpec, state: LotState, t: int) -> int:
+    """RULES.md: max(floor, start_price - step * floor_div(t - opened_at, tick_s * 1000))."""
+    d = spec.dutch
+    opened = state.opened_at
+    if d is None or opened is None or t <= opened:
+        return spec.start_price
+    return max(d.floor, spec.start_price - d.step * ((t - opened) // (d.tick_s * 1000)))
+
+
+def next_min(spec: LotSpec, state: LotState, now: int | None = None) -> int | None:
+    """The least acceptable bid; for a Dutch lot the clock price at `now` (None without it).
+
+    In a sealed lot this is start_price (each bidder's own later bid must also beat their own);
+    views hide it until the close."""
+    if state.status == CLOSED:
+        return None
+    fmt = spec.format
+    if fmt == "english":
+        p = state.price
+        return spec.start_price if p is None else p + step(spec.increments, p)
+    if fmt == "dutch":
+        return None if now is None else dutch_price(spec, state, now)
+    return spec.start_price
+
+
+def next_deadline(spec: LotSpec, state: LotState) -> int | None:
+    """The earliest `at` at which a Tick is accepted, so the engine arms a single timer."""
+    status = state.status
+    if status == SCHEDULED:
+        return spec.starts_at
+    if status != OPEN:
+        return None
+    deadline = state.ends_at
+    auto = spec.auto_fair_warning_s
+    if auto is not None and not state.fair_warning:
+        due = state.quiet_since + auto * 1000
+        if deadline is None or due < deadline:
+            deadline = due
+    return deadline
+
+
+def decide(spec: LotSpec, state: LotState, cmd: Command) -> Decision:
+    """Accepted(events) or Refused(reason). Never mutates `state`."""
+    return _DECIDE[type(cmd)](spec, state, cmd)
+
+
+def apply(spec: LotSpec, state: LotState, event: Event) -> LotState:
+    """Fold one event into `state` in place and return it."""
+    _APPLY[type(event)](spec, state, event)
+    return state
+
+
+# -- bids ------------------------------------------------------------------------------------------
+
+
+def _bid(spec: LotSpec, st: LotState, cmd: Bid) -> Decision:
+    amount = cmd.amount
+    v = cmd.max
+    if v is None:
+        if amount is None:
+            return _BAD_AMOUNT
+        v = amount
+        proxy = False
+    elif amount is not None:
+        return _BAD_AMOUNT
+    else:
+        proxy = True
+    if type(v) is not int or v <= 0 or v > MAX_AMOUNT:
+        return _BAD_AMOUNT
+    floor = cmd.floor
+    if floor is not False:
+        if floor is not True or spec.format != "english":
+            return _NOT_ALLOWED
+        if proxy:
+            return _BAD_AMOUNT
+    if st.status != OPEN:
+        return _not_open(spec, st, cmd)
+    ends_at = st.ends_at
+    if ends_at is not None and cmd.at >= ends_at:
+        return _LOT_CLOSED
+    fmt = spec.format
+    if fmt == "english":
+        return _english(spec, st, cmd, v, proxy)
+    if fmt == "dutch":
+        return _dutch(spec, st, cmd, v)
+    return _sealed(spec, st, cmd, v)
+
+
+def _english(spec: LotSpec, st: LotState, cmd: Bid, v: int, proxy: bool) -> Decision:
+    ladder = spec.increments
+    bidder = cmd.bidder
+    leader = st.leader
+    if leader is None:
+        nm = spec.start_price
+        if v < nm:
+            return Refused(Reason.TOO_LOW, nm)
+        price = nm if proxy else v
+        leader, leader_paddle, leader_max = bidder, cmd.paddle, v
+    else:
+        p = st.price
+        nm = p + step(ladder, p)
+        if bidder == leader:
+            if not proxy:
+                return Refused(Reason.ALREADY_LEADING, nm)
+            if v < nm or v <= st.maxima[leader]:
+                return Refused(Reason.TOO_LOW, nm)
+            price, leader_paddle, leader_max = p, st.leader_paddle, v
+        else:
+            if v < nm:
+                return Refused(Reason.TOO_LOW, nm)
+            e = st.maxima[leader]
+            if v > e:
+                price = min(v, e + step(ladder, e)) if proxy else v
+                leader, leader_paddle, leader_max = bidder, cmd.paddle, v
+            else:
+                # The earlier maximum wins a tie; the challenger still moved the price.
+                price = min(e, v + step(ladder, v))
+                leader_paddle, leader_max = st.leader_paddle, e
+    reserve = spec.reserve
+    if reserve is not None and price < reserve <= leader_max:
+        price = reserve
+    ends_at, extensions = _extend(spec, st, cmd.at)
+    return Accepted(
+        (
+            BidPlaced(
+                at=cmd.at,
+                bidder=bidder,
+                paddle=cmd.paddle,
+                id=cmd.id,
+                amount=cmd.amount,
+                max=cmd.max,
+                floor=cmd.floor,
+                price=price,
+                leader=leader,
+                leader_paddle=leader_paddle,
+                leader_max=leader_max,
+                ends_at=ends_at,
+                extensions=extensions,
+            ),
+        )
+    )
+
+
+def _extend(spec: LotSpec, st: LotState, at: int) -> tuple[int | None, int]:
+    """ends_at and extensions after a bid accepted at `at`: fair warning or anti-sniping."""
+    ends_at = st.ends_at
+    extensions = st.extensions
+    if ends_at is None:
+        return ends_at, extensions
+    if spec.mode == "live":
+        later = at + spec.fair_warning_s * 1000
+        return (later if later > ends_at else ends_at), extensions
+    a = spec.anti_snipe
+    if a is not None and ends_at - at < a.window_s * 1000:
+        if a.max_extensions is None or extensions < a.max_extensions:
+            later = at + a.extend_s * 1000
+            if later > ends_at:
+                return later, extensions + 1
+    return ends_at, extensions
+
+
+def _sealed(spec: LotSpec, st: LotState, cmd: Bid, v: int) -> Decision:
+    if v < spec.start_price:
+        return Refused(Reason.TOO_LOW, spec.start_price)
+    bidder = cmd.bidder
+    own = st.maxima.get(bidder)
+    if own is not None and v <= own:
+        return Refused(Reason.TOO_LOW, own + 1)
+    leader = st.leader
+    if leader is None or leader == bidder or v > st.maxima[leader]:
+        leader, leader_paddle, leader_max = bidder, cmd.paddle, v
+    else:
+        leader_paddle, leader_max = st.leader_paddle, st.maxima[leader]
+    return Accepted(
+        (
+            BidPlaced(
+                at=cmd.at,
+                bidder=bidder,
+                paddle=cmd.paddle,
+                id=cmd.id,
+                amount=cmd.amount,
+                max=cmd.max,
+                floor=cmd.floor,
+                price=None,
+                leader=leader,
+                leader_paddle=leader_paddle,
+                leader_max=leader_max,
+                ends_at=st.ends_at,
+                extensions=st.extensions,
+            ),
+        )
+    )
+
+
+def _dutch(spec: LotSpec, st: LotState, cmd: Bid, v: int) -> Decision:
+    at = cmd.at
+    price = dutch_price(spec, st, at)
+    if v < price:
+        return Refused(Reason.TOO_LOW, price)
+    bid = BidPlaced(
+        at=at,
+        bidder=cmd.bidder,
+        paddle=cmd.paddle,
+        id=cmd.id,
+        amount=cmd.amount,
+        max=cmd.max,
+        floor=cmd.floor,
+        price=price,
+        leader=cmd.bidder,
+        leader_paddle=cmd.paddle,
+        leader_max=v,
+        ends_at=st.ends_at,
+        extensions=st.extensions,
+    )
+    closed = Closed(at=at, result=SOLD, price=price, winner=cmd.bidder, winner_paddle=cmd.paddle, closed_at=at)
+    return Accepted((bid, closed))
+
+
+def _buy_now(spec: LotSpec, st: LotState, cmd: BuyNow) -> Decision:
+    price = spec.buy_now
+    if price is None:
+        return _NOT_ALLOWED
+    if st.status != OPEN:
+        return _not_open(spec, st, cmd)
+    if st.ends_at is not None and cmd.at >= st.ends_at:
+        return _LOT_CLOSED
+    if not st.buy_now_offered:
+        return _NOT_ALLOWED
+    taken = BuyNowTaken(at=cmd.at, bidder=cmd.bidder, paddle=cmd.paddle, id=cmd.id, price=price)
+    closed = Closed(at=cmd.at, result=SOLD, price=price, winner=cmd.bidder, winner_paddle=cmd.paddle, closed_at=cmd.at)
+    return Accepted((taken, closed))
+
+
+def _not_open(spec: LotSpec, st: LotState, cmd: Bid | BuyNow) -> Decision:
+    """A bidder's command on a lot that is not open; a scheduled lot whose start has come opens
+    first (its timer may simply not have fired yet)."""
+    status = st.status
+    if status == CLOSED:
+        return _LOT_CLOSED
+    if status == PAUSED:
+        return _LOT_PAUSED
+    starts_at = spec.starts_at
+    if starts_at is None or starts_at > cmd.at:
+        return _LOT_NOT_OPEN
+    opened = _opened(spec, starts_at)
+    after = apply(spec, st.copy(), opened)
+    decision = decide(spec, after, cmd)
+    if type(decision) is Accepted:
+        return Accepted((opened,) + decision.events)
+    return decision
+
+
+# -- the auctioneer and the clock ------------------------------------------------------------------
+
+
+def _opened(spec: LotSpec, at: int) -> Opened:
+    return Opened(at=at, ends_at=at + spec.duration_s * 1000 if spec.mode == "timed" else None)
+
+
+def _closing(spec: LotSpec, st: LotState, closed_at: int) -> Closed:
+    """The close and its result, RULES.md "Close and result"."""
+    leader = st.leader
+    if leader is None:
+        return Closed(at=closed_at, result=UNSOLD, price=st.price, winner=None, winner_paddle=None, closed_at=closed_at)
+    price = _sealed_price(spec, st, leader) if spec.sealed else st.price
+    reserve = spec.reserve
+    result = SOLD if reserve is None or price >= reserve else PENDING_APPROVAL
+    return Closed(
+        at=closed_at, result=result, price=price, winner=leader, winner_paddle=st.leader_paddle, closed_at=closed_at
+    )
+
+
+def _sealed_price(spec: LotSpec, st: LotState, winner: str) -> int:
+    top = st.maxima[winner]
+    if spec.format == "sealed_first":
+        return top
+    others = [m for b, m in st.maxima.items() if b != winner]
+    if others:
+        second = max(others)
+        price = max(spec.start_price, min(top, second + step(spec.increments, second)))
+    else:
+        price = spec.start_price
+    reserve = spec.reserve
+    if reserve is not None and price < reserve <= top:
+        price = reserve
+    return price
+
+
+def _live_gate(st: LotState, at: int) -> Refused | None:
+    """Refusal for an auctioneer command that needs a running lot (open or paused)."""
+    status = st.status
+    if status == CLOSED:
+        return _LOT_CLOSED
+    if status == SCHEDULED:
+        return _NOT_ALLOWED
+    if status == OPEN and st.ends_at is not None and at >= st.ends_at:
+        return _LOT_CLOSED
+    return None
+
+
+def _open(spec: LotSpec, st: LotState, cmd: Open) -> Decision:
+    if st.status == SCHEDULED:
+        return Accepted((_opened(spec, cmd.at),))
+    return _LOT_CLOSED if st.status == CLOSED else _NOT_ALLOWED
+
+
+def _pause(spec: LotSpec, st: LotState, cmd: Pause) -> Decision:
+    refused = _live_gate(st, cmd.at)
+    if refused is not None:
+        return refused
+    if st.status != OPEN or spec.format == "dutch":
+        return _NOT_ALLOWED
+    ends_at = st.ends_at
+    return Accepted((Paused(at=cmd.at, remaining_ms=None if ends_at is None else ends_at - cmd.at),))
+
+
+def _resume(spec: LotSpec, st: LotState, cmd: Resume) -> Decision:
+    refused = _live_gate(st, cmd.at)
+    if refused is not None:
+        return refused
+    if st.status != PAUSED:
+        return _NOT_ALLOWED
+    remaining = st.remaining_ms
+    return Accepted((Resumed(at=cmd.at, ends_at=None if remaining is None else cmd.at + remaining),))
+
+
+def _fair_warning(spec: LotSpec, st: LotState, cmd: FairWarning) -> Decision:
+    refused = _live_gate(st, cmd.at)
+    if refused is not None:
+        return refused
+    if st.status != OPEN or spec.mode != "live" or st.fair_warning:
+        return _NOT_ALLOWED
+    return Accepted((FairWarningGiven(at=cmd.at, ends_at=cmd.at + spec.fair_warning_s * 1000),))
+
+
+def _hammer(spec: LotSpec, st: LotState, cmd: Hammer) -> Decision:
+    refused = _live_gate(st, cmd.at)
+    if refused is not None:
+        return refused
+    return Accepted((_closing(spec, st, cmd.at),))
+
+
+def _withdraw(spec: LotSpec, st: LotState, cmd: Withdraw) -> Decision:
+    if st.status != SCHEDULED:
+        refused = _live_gate(st, cmd.at)
+        if refused is not None:
+            return refused
+    closed = Closed(at=cmd.at, result=WITHDRAWN, price=st.price, winner=None, winner_paddle=None, closed_at=cmd.at)
+    return Accepted((closed,))
+
+
+def _approve(spec: LotSpec, st: LotState, cmd: Approve) -> Decision:
+    if st.status != CLOSED or st.result != PENDING_APPROVAL:
+        return _NOT_ALLOWED
+    return Accepted((Approved(at=cmd.at, price=st.price, winner=st.leader, winner_paddle=st.leader_paddle),))
+
+
+def _reject(spec: LotSpec, st: LotState, cmd: Reject) -> Decision:
+    if st.status != CLOSED or st.result != PENDING_APPROVAL:
+        return _NOT_ALLOWED
+    return Accepted((Rejected(at=cmd.at),))
+
+
+def _tick(spec: LotSpec, st: LotState, cmd: Tick) -> Decision:
+    """Everything due at cmd.at, stamped with when it fell due rather than when the timer fired:
+    a lot whose end passed while the engine was down closes as of its ends_at."""
+    at = cmd.at
+    events: list[Event] = []
+    if st.status == SCHEDULED:
+        starts_at = spec.starts_at
+        if starts_at is None or starts_at > at:
+            return _NOT_ALLOWED
+        opened = _opened(spec, starts_at)
+        events.append(opened)
+        ends_at, warned, quiet_since = opened.ends_at, False, starts_at
+    elif st.status == OPEN:
+        ends_at, warned, quiet_since = st.ends_at, st.fair_warning, st.quiet_since
+    else:
+        return _NOT_ALLOWED
+    auto = spec.auto_fair_warning_s
+    if auto is not None and not warned:
+        due = quiet_since + auto * 1000
+        if due <= at:
+            ends_at = due + spec.fair_warning_s * 1000
+            events.append(FairWarningGiven(at=due, ends_at=ends_at))
+    if ends_at is not None and ends_at <= at:
+        events.append(_closing(spec, st, ends_at))
+    if not events:
+        return _NOT_ALLOWED
+    return Accepted(tuple(events))
+
+
+def _create(spec: LotSpec, st: LotState, cmd: Create) -> Decision:
+    """A lot is created once, by bidding.log.create_lot; never again through decide."""
+    return _NOT_ALLOWED
+
+
+_DECIDE = {
+    Bid: _bid,
+    BuyNow: _buy_now,
+    Tick: _tick,
+    Open: _open,
+    Pause: _pause,
+    Resume: _resume,
+    FairWarning: _fair_warning,
+    Hammer: _hammer,
+    Withdraw: _withdraw,
+    Approve: _approve,
+    Reject: _reject,
+    Create: _create,
+}
+
+
+# -- apply -----------------------------------------------------------------------------------------
+
+
+def _apply_created(spec: LotSpec, st: LotState, ev: Created) -> None:
+    pass
+
+
+def _apply_opened(spec: LotSpec, st: LotState, ev: Opened) -> None:
+    st.status = OPEN
+    st.opened_at = ev.at
+    st.ends_at = ev.ends_at
+    st.quiet_since = ev.at
+
+
+def _apply_bid(spec: LotSpec, st: LotState, ev: BidPlaced) -> None:
+    bidder = ev.bidder
+    v = ev.amount if ev.max is None else ev.max
+    maxima = st.maxima
+    if v > maxima.get(bidder, 0):
+        maxima[bidder] = v
+    st.paddles[bidder] = ev.paddle
+    st.price = ev.price
+    st.leader = ev.leader
+    st.leader_paddle = ev.leader_paddle
+    st.ends_at = ev.ends_at
+    st.extensions = ev.extensions
+    st.bids += 1
+    st.last_bid_at = ev.at
+    st.quiet_since = ev.at
+    st.buy_now_offered = False
+
+
+def _apply_buy_now(spec: LotSpec, st: LotState, ev: BuyNowTaken) -> None:
+    bidder = ev.bidder
+    if ev.price > st.maxima.get(bidder, 0):
+        st.maxima[bidder] = ev.price
+    st.paddles[bidder] = ev.paddle
+    st.price = ev.price
+    st.leader = bidder
+    st.leader_paddle = ev.paddle
+    st.buy_now_offered = False
+
+
+def _apply_paused(spec: LotSpec, st: LotState, ev: Paused) -> None:
+    st.status = PAUSED
+    st.remaining_ms = ev.remaining_ms
+    st.ends_at = None
+
+
+def _apply_resumed(spec: LotSpec, st: LotState, ev: Resumed) -> None:
+    st.status = OPEN
+    st.ends_at = ev.ends_at
+    st.remaining_ms = None
+    st.quiet_since = ev.at
+
+
+def _apply_fair_warning(spec: LotSpec, st: LotState, ev: FairWarningGiven) -> None:
+    st.fair_warning = True
+    st.ends_at = ev.ends_at
+
+
+def _apply_closed(spec: LotSpec, st: LotState, ev: Closed) -> None:
+    st.status = CLOSED
+    st.result = ev.result
+    st.price = ev.price
+    st.closed_at = ev.closed_at
+    st.remaining_ms = None
+    st.fair_warning = False
+    st.buy_now_offered = False
+
+
+def _apply_approved(spec: LotSpec, st: LotState, ev: Approved) -> None:
+    st.result = SOLD
+    st.price = ev.price
+
+
+def _apply_rejected(spec: LotSpec, st: LotState, ev: Rejected) -> None:
+    st.result = UNSOLD
+
+
+_APPLY = {
+    BidPlaced: _apply_bid,
+    Created: _apply_created,
+    Opened: _apply_opened,
+    BuyNowTaken: _apply_buy_now,
+    Paused: _apply_paused,
+    Resumed: _apply_resumed,
+    FairWarningGiven: _apply_fair_warning,
+    Closed: _apply_closed,
+    Approved: _apply_approved,
+    Rejected: _apply_rejected,
+}

@@ -1,0 +1,98 @@
+"""A lot's folded state: mutable and slotted, because `apply` changes it in place on every bid."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+SCHEDULED = "scheduled"
+OPEN = "open"
+PAUSED = "paused"
+CLOSED = "closed"
+
+SOLD = "sold"
+UNSOLD = "unsold"
+WITHDRAWN = "withdrawn"
+PENDING_APPROVAL = "pending_approval"
+
+GENESIS_HASH = bytes(32)
+
+_SCALARS = (
+    "status",
+    "result",
+    "price",
+    "leader",
+    "leader_paddle",
+    "bids",
+    "opened_at",
+    "ends_at",
+    "remaining_ms",
+    "extensions",
+    "last_bid_at",
+    "quiet_since",
+    "fair_warning",
+    "buy_now_offered",
+    "seq",
+    "head_hash",
+    "closed_at",
+)
+
+
+class LotState:
+    """`maxima` is E(b) per bidder (their sealed bid in sealed lots); `quiet_since` is when the
+    live lot last had a bid, opened or resumed (auto fair warning counts from it)."""
+
+    __slots__ = _SCALARS + ("maxima", "paddles")
+
+    def __init__(self, buy_now_offered: bool = False) -> None:
+        self.status = SCHEDULED
+        self.result: str | None = None
+        self.price: int | None = None
+        self.leader: str | None = None
+        self.leader_paddle: str | None = None
+        self.maxima: dict[str, int] = {}
+        self.paddles: dict[str, str] = {}
+        self.bids = 0
+        self.opened_at: int | None = None
+        self.ends_at: int | None = None
+        self.remaining_ms: int | None = None
+        self.extensions = 0
+        self.last_bid_at: int | None = None
+        self.quiet_since: int | None = None
+        self.fair_warning = False
+        self.buy_now_offered = buy_now_offered
+        self.seq = 0
+        self.head_hash = GENESIS_HASH
+        self.closed_at: int | None = None
+
+    def copy(self) -> LotState:
+        new = LotState.__new__(LotState)
+        for name in _SCALARS:
+            setattr(new, name, getattr(self, name))
+        new.maxima = dict(self.maxima)
+        new.paddles = dict(self.paddles)
+        return new
+
+    def to_dict(self) -> dict[str, Any]:
+        """Snapshot encoding (msgpack-ready: head_hash stays bytes)."""
+        d = {name: getattr(self, name) for name in _SCALARS}
+        d["maxima"] = dict(self.maxima)
+        d["paddles"] = dict(self.paddles)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LotState:
+        new = cls.__new__(cls)
+        for name in _SCALARS:
+            setattr(new, name, d[name])
+        new.head_hash = bytes(new.head_hash)
+        new.maxima = dict(d["maxima"])
+        new.paddles = dict(d["paddles"])
+        return new
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LotState) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LotState({self.to_dict()!r})"

@@ -1,0 +1,88 @@
+"""What leaves a lot. The only functions that turn state into data for others to see.
+
+public_view never holds the reserve amount or any bidder's maximum; bidder_view adds that bidder's
+own maximum; auctioneer_view adds the reserve and everyone's maxima.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .rules import dutch_price, next_min
+from .spec import LotSpec, _json_value
+from .state import CLOSED, OPEN, PENDING_APPROVAL, SOLD, LotState
+
+
+def _revealed(spec: LotSpec, state: LotState) -> bool:
+    """Sealed lots reveal price and leader only once closed."""
+    return state.status == CLOSED or not spec.sealed
+
+
+def public_view(spec: LotSpec, state: LotState, now: int | None = None) -> dict[str, Any]:
+    """PROTOCOL.md "Public lot state", plus opened_at, closed_at, fair_warning, remaining_ms, dutch."""
+    revealed = _revealed(spec, state)
+    price = state.price if revealed else None
+    if spec.format == "dutch" and state.status == OPEN and now is not None:
+        price = dutch_price(spec, state, now)
+    view: dict[str, Any] = {
+        "lot": spec.lot,
+        "title": spec.title,
+        "format": spec.format,
+        "mode": spec.mode,
+        "status": state.status,
+        "result": state.result,
+        "currency": spec.currency,
+        "start_price": spec.start_price,
+        "price": price,
+        "next_min": next_min(spec, state, now) if revealed else None,
+        "leader": state.leader_paddle if revealed else None,
+        "bids": state.bids,
+        "buy_now": spec.buy_now if state.buy_now_offered and state.status != CLOSED else None,
+        "starts_at": spec.starts_at,
+        "opened_at": state.opened_at,
+        "ends_at": state.ends_at,
+        "remaining_ms": state.remaining_ms,
+        "closed_at": state.closed_at,
+        "extensions": state.extensions,
+        "fair_warning": state.fair_warning,
+        "dutch": None
+        if spec.dutch is None
+        else {"step": spec.dutch.step, "tick_s": spec.dutch.tick_s, "floor": spec.dutch.floor},
+        "seq": state.seq,
+        "vehicle": None if spec.vehicle is None else _json_value("vehicle", spec.vehicle, 1),
+    }
+    if spec.reserve is not None:
+        view["reserve_met"] = (price is not None and price >= spec.reserve) if revealed else None
+    return view
+
+
+def bidder_view(spec: LotSpec, state: LotState, bidder: str, now: int | None = None) -> dict[str, Any]:
+    """Public state plus `your_max` (this bidder's own maximum or sealed bid) and `leading`
+    (None in a sealed lot until the close)."""
+    view = public_view(spec, state, now)
+    view["your_max"] = state.maxima.get(bidder)
+    view["leading"] = state.leader == bidder if _revealed(spec, state) else None
+    return view
+
+
+def auctioneer_view(spec: LotSpec, state: LotState, now: int | None = None) -> dict[str, Any]:
+    view = public_view(spec, state, now)
+    view["reserve"] = spec.reserve
+    view["leader_bidder"] = state.leader
+    view["maxima"] = dict(state.maxima)
+    return view
+
+
+def exposure(spec: LotSpec, state: LotState) -> dict[str, int]:
+    """What each bidder stands to owe on this lot (RULES.md "Credit limits").
+
+    A pending_approval lot keeps its provisional winner's price reserved until approve or reject."""
+    if state.status == CLOSED:
+        if state.leader is not None and state.result in (SOLD, PENDING_APPROVAL):
+            return {state.leader: state.price}
+        return {}
+    if spec.sealed:
+        return dict(state.maxima)
+    if spec.format == "english" and state.leader is not None:
+        return {state.leader: state.maxima[state.leader]}
+    return {}

@@ -1,0 +1,219 @@
+"""Typed frames of wire protocol v1 (shared/PROTOCOL.md) and their codecs.
+
+Parsing is strict where a mistake would cost money or order (amounts, seqs, ids must be ints or
+strings of the right kind, never floats) and lenient about extra keys, which the project may add
+without breaking v1.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Union
+
+import msgpack
+
+JSON = "auction.v1.json"
+MSGPACK = "auction.v1.msgpack"
+SUBPROTOCOLS = (JSON, MSGPACK)
+
+REFUSAL_REASONS = frozenset({
+    "too_low", "already_leading", "lot_not_open", "lot_paused", "lot_closed", "credit_limit",
+    "rate_limited", "not_allowed", "bad_amount", "unknown_lot",
+})
+
+LotState = Mapping[str, Any]
+"""The public lot state: a map, since the project may add keys to it (PROTOCOL.md lists v1's)."""
+
+
+class BadFrame(ValueError):
+    """A server frame that does not follow the protocol (not a map, a missing or mistyped field)."""
+
+    def __init__(self, message: str, raw: Any = None) -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
+class UnknownFrame(BadFrame):
+    """A well-formed map whose `type` this client does not know (a later protocol version)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    role: str
+    server_time: int
+    bidder: str | None = None
+    paddle: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    lot: str
+    seq: int
+    state: LotState
+    server_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    lot: str
+    seq: int
+    kind: str
+    at: int
+    state: LotState
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The answer to a bid or buy-now. `ok` false carries `reason` (RULES.md) and maybe `next_min`."""
+
+    id: str
+    lot: str
+    ok: bool
+    seq: int | None = None
+    leading: bool | None = None
+    price: int | None = None
+    your_max: int | None = None
+    reason: str | None = None
+    next_min: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outbid:
+    lot: str
+    seq: int
+    price: int
+    next_min: int
+
+
+@dataclass(frozen=True, slots=True)
+class Won:
+    lot: str
+    price: int
+
+
+@dataclass(frozen=True, slots=True)
+class Lost:
+    lot: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    t: int
+    server_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    code: str
+    message: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+Frame = Union[Welcome, Snapshot, Event, Ack, Outbid, Won, Lost, Pong, Error]
+LotFrame = Union[Snapshot, Event]
+PrivateFrame = Union[Outbid, Won, Lost]
+
+
+class _Fields:
+    """Typed access to a frame's map; every miss is a BadFrame naming the field."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+
+    def _get(self, key: str, optional: bool) -> Any:
+        if key not in self.raw or self.raw[key] is None:
+            if optional:
+                return None
+            raise BadFrame(f"{self.raw.get('type')}: missing {key!r}", self.raw)
+        return self.raw[key]
+
+    def int(self, key: str, optional: bool = False) -> int | None:
+        value = self._get(key, optional)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise BadFrame(f"{self.raw.get('type')}: {key!r} must be an integer, got {value!r}",
+                           self.raw)
+        return value
+
+    def str(self, key: str, optional: bool = False) -> str | None:
+        value = self._get(key, optional)
+        if value is not None and not isinstance(value, str):
+            raise BadFrame(f"{self.raw.get('type')}: {key!r} must be a string, got {value!r}",
+                           self.raw)
+        return value
+
+    def bool(self, key: str, optional: bool = False) -> bool | None:
+        value = self._get(key, optional)
+        if value is not None and not isinstance(value, bool):
+            raise BadFrame(f"{self.raw.get('type')}: {key!r} must be a boolean, got {value!r}",
+                           self.raw)
+        return value
+
+    def map(self, key: str) -> Mapping[str, Any]:
+        value = self._get(key, False)
+        if not isinstance(value, Mapping):
+            raise BadFrame(f"{self.raw.get('type')}: {key!r} must be a map", self.raw)
+        return value
+
+
+def _ack(f: _Fields) -> Ack:
+    ok = f.bool("ok")
+    common = dict(id=f.str("id"), lot=f.str("lot"), ok=ok)
+    if ok:
+        return Ack(**common, seq=f.int("seq"), leading=f.bool("leading"), price=f.int("price"),
+                   your_max=f.int("your_max", True))
+    return Ack(**common, reason=f.str("reason"), next_min=f.int("next_min", True))
+
+
+_PARSERS = {
+    "welcome": lambda f: Welcome(role=f.str("role"), server_time=f.int("server_time"),
+                                 bidder=f.str("bidder", True), paddle=f.str("paddle", True)),
+    "snapshot": lambda f: Snapshot(lot=f.str("lot"), seq=f.int("seq"), state=f.map("state"),
+                                   server_time=f.int("server_time")),
+    "event": lambda f: Event(lot=f.str("lot"), seq=f.int("seq"), kind=f.str("kind"),
+                             at=f.int("at"), state=f.map("state")),
+    "ack": _ack,
+    "outbid": lambda f: Outbid(lot=f.str("lot"), seq=f.int("seq"), price=f.int("price"),
+                               next_min=f.int("next_min")),
+    "won": lambda f: Won(lot=f.str("lot"), price=f.int("price")),
+    "lost": lambda f: Lost(lot=f.str("lot")),
+    "pong": lambda f: Pong(t=f.int("t"), server_time=f.int("server_time")),
+    "error": lambda f: Error(code=f.str("code"), message=f.str("message", True) or "",
+                             extra={k: v for k, v in f.raw.items()
+                                    if k not in ("type", "code", "message")}),
+}
+
+
+def parse_frame(data: str | bytes | Mapping[str, Any]) -> Frame:
+    """Decode one server frame (JSON text, msgpack bytes, or an already decoded map)."""
+    raw = decode(data) if isinstance(data, (str, bytes, bytearray)) else data
+    if not isinstance(raw, Mapping):
+        raise BadFrame(f"a frame must be a map, got {type(raw).__name__}", raw)
+    kind = raw.get("type")
+    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        raise UnknownFrame(f"unknown frame type {kind!r}", raw)
+    return parser(_Fields(raw))
+
+
+def parse_ack(raw: Mapping[str, Any], lot: str = "", id: str = "") -> Ack:
+    """An ack from an HTTP answer, which may leave out `type` (and `lot`/`id` the caller knows)."""
+    if not isinstance(raw, Mapping):
+        raise BadFrame("an ack must be a map", raw)
+    return _ack(_Fields({"type": "ack", "lot": lot, "id": id, **raw}))
+
+
+def decode(data: str | bytes | bytearray) -> Any:
+    """Text frames are JSON, binary frames msgpack: the frame kind says which, not the caller."""
+    try:
+        if isinstance(data, str):
+            return json.loads(data)
+        return msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise BadFrame(f"undecodable frame: {exc}", data) from exc
+
+
+def encode(frame: Mapping[str, Any], subprotocol: str) -> str | bytes:
+    if subprotocol == MSGPACK:
+        return msgpack.packb(dict(frame), use_bin_type=True)
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,122 @@
+"""Fixtures that start real servers on free loopback ports: redis-server and the engine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from auction_engine.auth import TokenSigner
+from auction_engine.redis_server import RedisServer, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "test-secret-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"), fsync="everysec").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@dataclass
+class EngineProcess:
+    """The real engine in its own process, as `auction-engine serve` runs it."""
+
+    data_dir: Path
+    redis_url: str | None
+    port: int = field(default_factory=free_port)
+    env_extra: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def auctioneer_token(self) -> str:
+        return self.token("auctioneer")
+
+    def token(self, role: str, bidder: str | None = None, paddle: str | None = None) -> str:
+        return TokenSigner(SECRET).issue(role, bidder, paddle)
+
+    def start(self, timeout: float = 20.0) -> "EngineProcess":
+        env = {**os.environ, "AUTH_SECRET": SECRET, "PYTHONUNBUFFERED": "1", **self.env_extra}
+        env.pop("REDIS_URL", None)
+        if self.redis_url:
+            env["REDIS_URL"] = self.redis_url
+        log = open(self.data_dir / f"engine-{self.port}.log", "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"engine exited: {(self.data_dir / f'engine-{self.port}.log').read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("engine did not become healthy")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no flush."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def http(self, role: str = "auctioneer", bidder: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token(role, bidder)}"} if role != "watcher" else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+
+@pytest.fixture
+def engine(tmp_path: Path, redis_url: str) -> Iterator[EngineProcess]:
+    proc = EngineProcess(tmp_path, redis_url).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def embedded_engine(tmp_path: Path) -> Iterator[EngineProcess]:
+    """The engine on its embedded default: its own redis-server child with AOF, SQLite."""
+    proc = EngineProcess(tmp_path, None).start()
+    yield proc
+    proc.stop()
