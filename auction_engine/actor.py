@@ -191,12 +191,12 @@ class LotActor:
         for d in done:
             if d.reply is not None and d.answer is not None:
                 d.reply(d.answer)
-            for bidder, out in d.private:
-                self.engine.hub.to_bidder(bidder, out)
             if d.event is not None:
                 self.ring.append((d.seq, d.event))
                 self.published_seq = d.seq
                 self.engine.hub.publish(self.lot, d.seq, d.event)
+            for bidder, out in d.private:
+                self.engine.hub.to_bidder(bidder, out)
         if items:
             self._since_snapshot += len(items)
             if self._since_snapshot >= self.engine.config.snapshot_every:

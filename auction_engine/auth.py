@@ -20,6 +20,8 @@ class Principal:
     paddle: str | None = None
 
     def require(self, *roles: str) -> "Principal":
+        if self.role not in roles and self.role == "watcher":
+            raise Unauthorized(f"a token is needed: this takes the {' or '.join(roles)} role")
         if self.role not in roles:
             raise Forbidden(f"role {self.role} may not do this; needs {' or '.join(roles)}")
         return self
@@ -30,8 +32,8 @@ WATCHER = Principal("watcher")
 
 class TokenSigner:
     def __init__(self, secret: str) -> None:
-        if len(secret) < 16:
-            raise ValueError("AUTH_SECRET must be at least 16 characters")
+        if len(secret) < 32:
+            raise ValueError("AUTH_SECRET must be at least 32 characters")
         self._secret = secret
 
     def issue(self, role: str, bidder: str | None = None, paddle: str | None = None) -> str:

@@ -36,6 +36,10 @@ class Config:
             escrow_secret=env.get("ESCROW_SECRET") or None,
             auth_secret=env.get("AUTH_SECRET") or None,
         )
+        for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int)):
+            value = env.get(f"AUCTION_{name.upper()}")
+            if value:
+                setattr(cfg, name, kind(value))
         if env.get("AUCTION_DATA_DIR"):
             cfg.data_dir = Path(env["AUCTION_DATA_DIR"])
         for key, value in overrides.items():

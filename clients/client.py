@@ -90,8 +90,8 @@ class Stats:
     resent_bids: int = 0
 
 
-def _check_money(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+def _check_money(value: Any, name: str, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ClientError("bad_amount", f"{name} must be a positive integer in minor units, "
                                         f"got {value!r}", field=name)
     return value
@@ -578,21 +578,32 @@ class AuctionClient:
                                            timeout=10.0, trust_env=False)
         return self._http
 
+    async def _fetch(self, method: str, path: str, *, json: Any = None,
+                     params: Mapping[str, Any] | None = None) -> tuple[httpx.Response, Any]:
+        try:
+            response = await self.http.request(method, path, json=json, params=params)
+        except httpx.HTTPError as exc:
+            raise ClientError("network", f"{method} {path}: {exc!r}") from exc
+        try:
+            return response, response.json()
+        except ValueError:
+            return response, None
+
     async def _call(self, method: str, path: str, *, json: Any = None,
                     params: Mapping[str, Any] | None = None) -> Any:
-        response = await self.http.request(method, path, json=json, params=params)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        response, body = await self._fetch(method, path, json=json, params=params)
         if response.is_success:
             return body
+        raise self._error(response, body)
+
+    @staticmethod
+    def _error(response: httpx.Response, body: Any) -> ClientError:
         error = body.get("error") if isinstance(body, Mapping) else None
         if isinstance(error, Mapping):
-            raise ClientError(str(error.get("code")), str(error.get("message", "")),
-                              error.get("field"), response.status_code)
-        raise ClientError(f"http_{response.status_code}", response.text[:200],
-                          status=response.status_code)
+            return ClientError(str(error.get("code")), str(error.get("message", "")),
+                               error.get("field"), response.status_code)
+        return ClientError(f"http_{response.status_code}", response.text[:200],
+                           status=response.status_code)
 
     async def time(self) -> int:
         return (await self._call("GET", "/api/time"))["server_time"]
@@ -602,7 +613,7 @@ class AuctionClient:
         """Auctioneer: returns `{bidder, paddle, token}`."""
         body: dict[str, Any] = {"bidder": bidder, "paddle": paddle}
         if credit_limit is not None:
-            body["credit_limit"] = _check_money(credit_limit, "credit_limit")
+            body["credit_limit"] = _check_money(credit_limit, "credit_limit", minimum=0)
         return await self._call("POST", "/api/bidders", json=body)
 
     async def create_lot(self, spec: Mapping[str, Any]) -> dict:
@@ -652,13 +663,15 @@ class AuctionClient:
         return await self._http_ack(f"/api/lots/{quote(lot, safe='')}/bids", body, lot, id)
 
     async def _http_ack(self, path: str, body: dict, lot: str, id: str) -> Ack:
-        try:
-            answer = await self._call("POST", path, json=body)
-        except ClientError as exc:
-            if exc.code in REFUSAL_REASONS:
-                return Ack(id=id, lot=lot, ok=False, reason=exc.code)
-            raise
-        return parse_ack(answer, lot=lot, id=id)
+        """A refusal is an error status whose body is the refused ack (or, for a refusal decided
+        before the lot, an `{"error": ...}` with a RULES.md reason as its code)."""
+        response, answer = await self._fetch("POST", path, json=body)
+        if isinstance(answer, Mapping) and "ok" in answer:
+            return parse_ack(answer, lot=lot, id=id)
+        exc = self._error(response, answer)
+        if exc.code in REFUSAL_REASONS:
+            return Ack(id=id, lot=lot, ok=False, reason=exc.code)
+        raise exc
 
     async def events(self, lot: str, since: int = 0) -> list[dict]:
         """The lot's log after `since` (public, or the full log for auditor/auctioneer)."""

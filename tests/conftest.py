@@ -18,7 +18,7 @@ from auction_engine.auth import TokenSigner
 from auction_engine.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "test-secret-0123456789abcdef"
+SECRET = "test-secret-0123456789abcdef-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -118,5 +118,18 @@ def engine(tmp_path: Path, redis_url: str) -> Iterator[EngineProcess]:
 def embedded_engine(tmp_path: Path) -> Iterator[EngineProcess]:
     """The engine on its embedded default: its own redis-server child with AOF, SQLite."""
     proc = EngineProcess(tmp_path, None).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def module_engine(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[EngineProcess]:
+    """One engine for a whole module (hypothesis examples share it; each uses fresh lots)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    proc = EngineProcess(tmp_path_factory.mktemp("engine"), redis_server.url).start()
     yield proc
     proc.stop()

@@ -1,0 +1,435 @@
+// Shared by the bidder room and the auctioneer console: money, the HTTP API, the WebSocket
+// with resume, the server clock and human messages. Wire protocol: PROTOCOL.md (v1).
+//
+// Money is an integer number of minor units (fen) from the wire to the screen. Formatting and
+// parsing go through strings and BigInt, never through a fractional number.
+
+const SYMBOLS = { CNY: "¥", USD: "$", EUR: "€", HKD: "HK$" };
+
+/** 1234500 -> "¥12,345"; 1234550 -> "¥12,345.50"; null -> "—". */
+export function formatMoney(minor, currency = "CNY") {
+  if (minor === null || minor === undefined || minor === "") return "—";
+  let v = BigInt(minor);
+  const sign = v < 0n ? "-" : "";
+  if (v < 0n) v = -v;
+  const whole = (v / 100n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  const fen = v % 100n;
+  const symbol = SYMBOLS[currency] ?? `${currency} `;
+  return `${sign}${symbol}${whole}${fen === 0n ? "" : "." + fen.toString().padStart(2, "0")}`;
+}
+
+/** "12,345.5" / "¥12345" / "12 345.50" -> 1234550 fen; null if not an exact positive amount. */
+export function parseYuan(text) {
+  const s = String(text ?? "").trim().replace(/^[¥￥]/, "").replace(/[,\s，]/g, "");
+  const m = /^(\d+)(?:\.(\d{0,2}))?$/.exec(s);
+  if (!m) return null;
+  const fen = BigInt(m[1]) * 100n + BigInt((m[2] ?? "").padEnd(2, "0"));
+  if (fen <= 0n || fen > BigInt(Number.MAX_SAFE_INTEGER)) return null;
+  return Number(fen);
+}
+
+/** 1234550 -> "12345.50" (for an input field; the inverse of parseYuan). */
+export function yuanInput(minor) {
+  if (minor === null || minor === undefined) return "";
+  const v = BigInt(minor);
+  const fen = v % 100n;
+  return `${v / 100n}${fen === 0n ? "" : "." + fen.toString().padStart(2, "0")}`;
+}
+
+// RULES.md default ladder, in fen: used when a lot does not publish its own `increments`.
+export const DEFAULT_LADDER = [[0, 10000], [1000000, 20000], [5000000, 50000], [10000000, 100000], [50000000, 200000]];
+
+export function stepAt(ladder, price) {
+  let step = ladder[0][1];
+  for (const [from, s] of ladder) if (from <= price) step = s;
+  return step;
+}
+
+/** The amounts of the quick-bid buttons: next_min, then `n` ladder steps above it. */
+export function stepsAbove(state, n) {
+  const ladder = Array.isArray(state.increments) && state.increments.length ? state.increments : null;
+  let amount = state.next_min;
+  if (amount === null || amount === undefined) return null;
+  for (let i = 0; i < n; i++) {
+    let step;
+    if (ladder) step = stepAt(ladder, amount);
+    else if (state.price !== null && state.price !== undefined && state.next_min > state.price && i === 0) step = state.next_min - state.price;
+    else step = stepAt(DEFAULT_LADDER, amount);
+    amount += step;
+  }
+  return Number.isSafeInteger(amount) ? amount : null;
+}
+
+// -- human messages ---------------------------------------------------------------------------
+
+export const MESSAGES = {
+  too_low: "Your bid is below the next minimum.",
+  already_leading: "You are already leading; raise your maximum instead.",
+  lot_not_open: "This lot is not open for bidding yet.",
+  lot_paused: "Bidding on this lot is paused.",
+  lot_closed: "This lot has closed.",
+  credit_limit: "This bid would exceed your credit limit (deposit).",
+  rate_limited: "Too many bids at once; wait a moment and try again.",
+  not_allowed: "You are not allowed to do that.",
+  bad_amount: "Enter a whole amount in yuan (up to 2 decimals) above zero, and only one of bid or maximum.",
+  unknown_lot: "No such lot.",
+  bad_frame: "The server could not read that message.",
+  too_large: "That message was too large.",
+  unknown_type: "The server does not know that message type.",
+  slow_consumer: "Your connection fell behind; reconnecting.",
+  unauthorized: "Your token is missing, invalid or expired.",
+  forbidden: "Your token does not allow that.",
+  invalid_spec: "The lot form has an invalid field.",
+  bad_request: "The request was invalid.",
+  conflict: "That conflicts with the lot's current state.",
+  unavailable: "The server is temporarily unavailable.",
+  timeout: "No answer from the server in time; your bid may still count. Check the price before bidding again.",
+  network: "Network error: the server could not be reached.",
+};
+
+export function messageFor(code, fallback) {
+  return MESSAGES[code] ?? fallback ?? `Error: ${code}`;
+}
+
+// -- time -------------------------------------------------------------------------------------
+
+/** 125000 -> "2:05"; 3723000 -> "1:02:03"; negatives -> "0:00". Rounds up to whole seconds. */
+export function formatRemaining(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+/** Server clock from ping/pong: offset = server_time - midpoint, lowest round trip of the
+ * last 8 samples wins (queueing only ever adds delay). */
+export class Clock {
+  constructor() { this.samples = []; this.coarse = 0; }
+  add(sent, serverTime, received) {
+    const sample = { offset: serverTime - Math.floor((sent + received) / 2), rtt: Math.max(0, received - sent) };
+    this.samples.push(sample);
+    if (this.samples.length > 8) this.samples.shift();
+    return sample;
+  }
+  setCoarse(serverTime) { this.coarse = serverTime - Date.now(); }
+  get best() { return this.samples.reduce((a, b) => (a && a.rtt <= b.rtt ? a : b), null); }
+  get offset() { return this.best ? this.best.offset : this.coarse; }
+  now() { return Date.now() + this.offset; }
+}
+
+/** Time left on a lot at server time `now`: null when no clock runs (live lot, not opened). */
+export function remainingMs(state, now) {
+  if (!state || state.status === "closed") return 0;
+  if (state.status === "paused") return state.remaining_ms ?? null;
+  if (state.ends_at === null || state.ends_at === undefined) return null;
+  return state.ends_at - now;
+}
+
+/** Calls render(remainingMs) four times a second until stop(). */
+export function countdown(clock, getState, render) {
+  const tick = () => render(remainingMs(getState(), clock.now()));
+  tick();
+  const timer = setInterval(tick, 250);
+  return { stop: () => clearInterval(timer) };
+}
+
+// -- HTTP -------------------------------------------------------------------------------------
+
+export class ApiError extends Error {
+  constructor(code, message, field, status) {
+    super(message || code);
+    Object.assign(this, { code, field, status });
+  }
+  get human() {
+    const base = this.message && this.message !== this.code ? this.message : messageFor(this.code);
+    return this.field ? `${base} (field: ${this.field})` : base;
+  }
+}
+
+export async function api(method, path, { token, body, params } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(params ?? {})) {
+    if (v !== null && v !== undefined && v !== "") url.searchParams.set(k, v);
+  }
+  const headers = { Accept: "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new ApiError("network", messageFor("network"), null, 0);
+  }
+  let data = null;
+  try { data = await response.json(); } catch { /* an empty or non-JSON answer */ }
+  if (!response.ok) {
+    const err = data && data.error;
+    if (err) throw new ApiError(err.code, err.message, err.field, response.status);
+    throw new ApiError(`http_${response.status}`, `HTTP ${response.status}`, null, response.status);
+  }
+  return data;
+}
+
+/** A list answer, or a page `{lots|items|...: [...], next_cursor}`. */
+export function pageItems(data, ...keys) {
+  if (Array.isArray(data)) return { items: data, cursor: null };
+  for (const k of keys) if (data && Array.isArray(data[k])) return { items: data[k], cursor: data.next_cursor ?? data.cursor ?? null };
+  return { items: [], cursor: null };
+}
+
+/** Every lot matching `params`, following the cursor (at most `maxPages` pages). */
+export async function fetchLots(token, params = {}, maxPages = 20) {
+  const all = [];
+  let cursor = null;
+  for (let i = 0; i < maxPages; i++) {
+    const { items, cursor: next } = pageItems(await api("GET", "/api/lots", { token, params: { ...params, cursor } }), "lots", "items");
+    all.push(...items);
+    if (!next || next === cursor || !items.length) break;
+    cursor = next;
+  }
+  return all;
+}
+
+// -- token ------------------------------------------------------------------------------------
+
+/** `?token=` wins and is remembered under `key`; else the remembered one; else null. */
+export function readToken(key) {
+  const fromUrl = new URLSearchParams(location.search).get("token");
+  if (fromUrl) {
+    try { localStorage.setItem(key, fromUrl); } catch { /* storage disabled */ }
+    return fromUrl;
+  }
+  try { return localStorage.getItem(key); } catch { return null; }
+}
+
+export function newId() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// -- WebSocket --------------------------------------------------------------------------------
+
+const SUBPROTOCOL = "auction.v1.json";
+const UNAUTHORIZED_CLOSE = 4401;
+
+/**
+ * One WebSocket for many lots. Per lot it hands `onLot(frame, state)` a gapless stream without
+ * duplicates across reconnects: re-subscribes with `since` = last seq held, drops seq <= held, and
+ * on a gap re-subscribes without `since` for a fresh snapshot. A bid whose ack has not come is sent
+ * again after a reconnect with the SAME id (the server answers a repeat with the first ack).
+ *
+ * Callbacks: onStatus("connecting"|"connected"|"reconnecting"|"unauthorized"), onWelcome(frame),
+ * onLot(frame), onPrivate(frame) for outbid/won/lost, onError(frame).
+ */
+export class AuctionSocket {
+  constructor(token, handlers = {}) {
+    this.token = token;
+    this.h = handlers;
+    this.clock = new Clock();
+    this.lots = new Map(); // lot -> { seq, state, resyncing }
+    this.pending = new Map(); // id -> { frame, resolve, reject, timer }
+    this.pings = new Map(); // t -> sent
+    this.welcome = null;
+    this.status = "connecting";
+    this.attempt = 0;
+    this.closed = false;
+    this.reconnects = 0;
+  }
+
+  connect() {
+    this.setStatus(this.reconnects || this.attempt ? "reconnecting" : "connecting");
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const query = this.token ? `?token=${encodeURIComponent(this.token)}` : "";
+    const ws = new WebSocket(`${proto}//${location.host}/ws${query}`, SUBPROTOCOL);
+    this.ws = ws;
+    ws.onmessage = (e) => this.receive(e.data);
+    ws.onclose = (e) => this.dropped(ws, e);
+    ws.onerror = () => {}; // onclose follows and handles it
+  }
+
+  setStatus(status) {
+    this.status = status;
+    this.h.onStatus?.(status);
+  }
+
+  dropped(ws, event) {
+    if (ws !== this.ws) return;
+    clearInterval(this.pingTimer);
+    this.pings.clear();
+    if (this.closed) return;
+    if (event.code === UNAUTHORIZED_CLOSE) {
+      this.setStatus("unauthorized");
+      return;
+    }
+    this.setStatus("reconnecting");
+    const delay = Math.min(5000, 100 * 2 ** Math.min(this.attempt, 6)) * (0.5 + Math.random() / 2);
+    this.attempt += 1;
+    setTimeout(() => this.connect(), delay);
+  }
+
+  close() {
+    this.closed = true;
+    clearInterval(this.pingTimer);
+    this.ws?.close();
+  }
+
+  send(frame) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN && this.welcome) {
+      this.ws.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  // The welcome frame means the connection is usable: resume every lot and every unacked bid.
+  onWelcome(frame) {
+    if (this.welcome) this.reconnects += 1;
+    this.welcome = frame;
+    this.clock.setCoarse(frame.server_time);
+    this.attempt = 0;
+    this.setStatus("connected");
+    for (const [lot, w] of this.lots) {
+      w.resyncing = w.seq === null;
+      this.send(w.seq === null ? { type: "subscribe", lot } : { type: "subscribe", lot, since: w.seq });
+    }
+    for (const p of this.pending.values()) this.send(p.frame);
+    this.ping();
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => this.ping(), 10000);
+    this.h.onWelcome?.(frame);
+  }
+
+  ping() {
+    let t = Date.now();
+    while (this.pings.has(t)) t += 1;
+    this.pings.set(t, Date.now());
+    if (!this.send({ type: "ping", t })) this.pings.delete(t);
+  }
+
+  subscribe(lot) {
+    if (this.lots.has(lot)) return;
+    this.lots.set(lot, { seq: null, state: null, resyncing: false });
+    this.send({ type: "subscribe", lot });
+  }
+
+  unsubscribe(lot) {
+    if (!this.lots.delete(lot)) return;
+    this.send({ type: "unsubscribe", lot });
+  }
+
+  state(lot) { return this.lots.get(lot)?.state ?? null; }
+
+  /** Resolves with the ack (ok or refused); rejects {code: "timeout"} after `timeoutMs`. */
+  bid(lot, { amount, max, id } = {}, timeoutMs = 10000) {
+    const frame = { type: "bid", lot, id: id ?? newId() };
+    if (amount !== undefined && amount !== null) frame.amount = amount;
+    if (max !== undefined && max !== null) frame.max = max;
+    return this.request(frame, timeoutMs);
+  }
+
+  buyNow(lot, timeoutMs = 10000) {
+    return this.request({ type: "buy_now", lot, id: newId() }, timeoutMs);
+  }
+
+  request(frame, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(frame.id);
+        reject(Object.assign(new Error(messageFor("timeout")), { code: "timeout", id: frame.id }));
+      }, timeoutMs);
+      this.pending.set(frame.id, { frame, resolve, reject, timer });
+      this.send(frame);
+    });
+  }
+
+  receive(data) {
+    let f;
+    try { f = JSON.parse(data); } catch { return; }
+    if (!f || typeof f !== "object") return;
+    switch (f.type) {
+      case "welcome": return this.onWelcome(f);
+      case "snapshot": return this.onSnapshot(f);
+      case "event": return this.onEvent(f);
+      case "ack": return this.onAck(f);
+      case "pong": return this.onPong(f);
+      case "outbid": case "won": case "lost": return this.h.onPrivate?.(f);
+      case "error": return this.onError(f);
+      default: return undefined;
+    }
+  }
+
+  onSnapshot(f) {
+    if (!this.clock.samples.length) this.clock.setCoarse(f.server_time);
+    const w = this.lots.get(f.lot);
+    if (!w || (w.seq !== null && f.seq < w.seq && !w.resyncing)) return;
+    Object.assign(w, { seq: f.seq, state: f.state, resyncing: false });
+    this.h.onLot?.(f, w.state);
+  }
+
+  onEvent(f) {
+    const w = this.lots.get(f.lot);
+    if (!w || w.resyncing || w.seq === null || f.seq <= w.seq) return;
+    if (f.seq !== w.seq + 1) {
+      w.resyncing = true;
+      this.send({ type: "unsubscribe", lot: f.lot });
+      this.send({ type: "subscribe", lot: f.lot });
+      return;
+    }
+    const own = w.state && "your_max" in w.state ? { your_max: w.state.your_max } : {};
+    Object.assign(w, { seq: f.seq, state: { ...own, ...f.state } });
+    this.h.onLot?.(f, w.state);
+  }
+
+  onAck(f) {
+    const p = this.pending.get(f.id);
+    if (!p) return;
+    this.pending.delete(f.id);
+    clearTimeout(p.timer);
+    p.resolve(f);
+  }
+
+  onPong(f) {
+    const sent = this.pings.get(f.t);
+    if (sent === undefined) return;
+    this.pings.delete(f.t);
+    this.clock.add(sent, f.server_time, Date.now());
+  }
+
+  onError(f) {
+    if (f.lot && this.lots.has(f.lot) && f.code === "unknown_lot") this.lots.delete(f.lot);
+    this.h.onError?.(f);
+  }
+}
+
+// -- small DOM helpers ------------------------------------------------------------------------
+
+/** el("div", {class: "x", dataset: {testid: "y"}}, child, "text") */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c);
+  return node;
+}
+
+/** A link only for http(s) or same-site URLs: lot data must never inject `javascript:`. */
+export function safeHref(url) {
+  try {
+    const u = new URL(url, location.origin);
+    return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+  } catch { return null; }
+}
+
+export function formatMileage(km) {
+  if (km === null || km === undefined) return "—";
+  return `${String(km).replace(/\B(?=(\d{3})+(?!\d))/g, ",")} km`;
+}
+
+export const RESULT_TEXT = { sold: "Sold", unsold: "Unsold", withdrawn: "Withdrawn", pending_approval: "Pending approval" };

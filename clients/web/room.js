@@ -1,0 +1,506 @@
+// The bidder room: catalogue with live prices, lot detail with bidding. See docs/clients.md.
+import {
+  AuctionSocket, RESULT_TEXT, el, fetchLots, formatMileage, formatMoney, formatRemaining,
+  messageFor, parseYuan, readToken, remainingMs, safeHref, stepsAbove, yuanInput,
+} from "/static/common.js";
+
+const TOKEN_KEY = "auction.room.token";
+const MAX_WATCHED = 100;
+const $ = (id) => document.getElementById(id);
+
+const room = {
+  token: readToken(TOKEN_KEY),
+  socket: null,
+  paddle: null,
+  list: [],                 // lots shown in the catalogue, sorted
+  states: new Map(),        // lot -> latest state (HTTP first, then WebSocket)
+  cards: new Map(),         // lot -> card element
+  mine: new Map(),          // lot -> "bid" | "outbid" | {won: price} | "lost" (private frames, acks)
+  lastEnds: new Map(),      // lot -> {ends_at, extensions} to spot extensions
+  detail: null,             // lot shown in detail
+  makes: new Set(),
+};
+
+// -- connection -------------------------------------------------------------------------------
+
+function connect() {
+  room.socket?.close();
+  const socket = new AuctionSocket(room.token, {
+    onStatus: showStatus,
+    onWelcome: (w) => {
+      room.paddle = w.paddle ?? null;
+      $("who").textContent = w.role === "bidder" ? `Bidder ${w.bidder} · paddle ${w.paddle}` : `Watching as ${w.role}`;
+      renderDetail();
+    },
+    onLot: (frame, state) => onLotState(frame.lot, state, frame),
+    onPrivate: onPrivate,
+    onError: (f) => {
+      if (f.code === "slow_consumer") return;
+      showBidMessage(messageFor(f.code, f.message), "error");
+    },
+  });
+  room.socket = socket;
+  for (const lot of watchedLots()) socket.subscribe(lot);
+  socket.connect();
+}
+
+function showStatus(status) {
+  const node = $("conn");
+  node.dataset.state = status;
+  node.textContent = {
+    connecting: "Connecting…", connected: "● Live", reconnecting: "Reconnecting…",
+    unauthorized: "Token rejected",
+  }[status] ?? status;
+  if (status === "unauthorized") {
+    $("who").textContent = "Token rejected: paste a valid one";
+    $("token-box").open = true;
+  }
+}
+
+function watchedLots() {
+  const lots = room.list.slice(0, MAX_WATCHED).map((s) => s.lot);
+  if (room.detail && !lots.includes(room.detail)) lots.push(room.detail);
+  return lots;
+}
+
+function syncSubscriptions() {
+  const want = new Set(watchedLots());
+  for (const lot of [...room.socket.lots.keys()]) if (!want.has(lot)) room.socket.unsubscribe(lot);
+  for (const lot of want) room.socket.subscribe(lot);
+}
+
+// -- state ------------------------------------------------------------------------------------
+
+function onLotState(lot, state, frame) {
+  const before = room.lastEnds.get(lot);
+  room.states.set(lot, state);
+  if (state.vehicle?.make) room.makes.add(state.vehicle.make);
+  const extended = before && state.extensions > before.extensions && state.ends_at > before.ends_at;
+  const fairWarningMoved = before && frame?.type === "event" && state.mode === "live" && before.ends_at && state.ends_at > before.ends_at;
+  room.lastEnds.set(lot, { ends_at: state.ends_at, extensions: state.extensions ?? 0 });
+  if ((extended || fairWarningMoved) && lot === room.detail) flashExtension(state.ends_at - before.ends_at, state.extensions);
+  if (frame?.type === "event" && frame.kind === "bid" && lot === room.detail && room.paddle && state.leader === room.paddle && room.mine.get(lot) === "outbid") {
+    room.mine.set(lot, "bid");
+  }
+  updateCard(lot);
+  if (lot === room.detail) renderDetail();
+}
+
+function onPrivate(f) {
+  if (f.type === "outbid") room.mine.set(f.lot, "outbid");
+  else if (f.type === "won") room.mine.set(f.lot, { won: f.price });
+  else if (f.type === "lost") room.mine.set(f.lot, "lost");
+  if (f.lot === room.detail) {
+    if (f.type === "outbid") showBidMessage(`Outbid: the price is now ${formatMoney(f.price, currencyOf(f.lot))}; next minimum ${formatMoney(f.next_min, currencyOf(f.lot))}.`, "warn");
+    renderDetail();
+  }
+  updateCard(f.lot);
+}
+
+const currencyOf = (lot) => room.states.get(lot)?.currency ?? "CNY";
+
+// Dutch lots fall on a schedule the state describes: the price on screen follows the clock.
+function livePrice(state, now) {
+  if (state.format === "dutch" && state.status === "open" && state.dutch && state.opened_at) {
+    const { step, tick_s: tick, floor } = state.dutch;
+    const ticks = Math.floor((now - state.opened_at) / (tick * 1000));
+    return Math.max(floor, state.start_price - step * Math.max(0, ticks));
+  }
+  return state.price;
+}
+
+function myStatus(lot, state) {
+  const mine = room.mine.get(lot);
+  if (mine && typeof mine === "object") return ["won", `You won at ${formatMoney(mine.won, state.currency)}`];
+  if (mine === "lost") return ["lost", "You did not win this lot"];
+  if (state.status === "closed") return mine ? ["closed", "Closed"] : ["none", "Closed"];
+  const sealed = state.format.startsWith("sealed");
+  if (sealed && mine) return ["sealed", "Your sealed bid is in"];
+  if ((room.paddle && state.leader === room.paddle) || state.leading === true) return ["leading", "You are leading"];
+  if (mine === "outbid" || mine === "bid") return ["outbid", "Outbid"];
+  return ["none", room.token ? "No bids from you yet" : "Watching"];
+}
+
+// -- catalogue --------------------------------------------------------------------------------
+
+function filterParams() {
+  const form = new FormData($("filters"));
+  const params = {};
+  for (const key of ["make", "year_min", "year_max", "status", "q", "sort"]) {
+    const v = String(form.get(key) ?? "").trim();
+    if (v) params[key] = v;
+  }
+  const price = String(form.get("price_max") ?? "").trim();
+  if (price) {
+    const fen = parseYuan(price);
+    if (fen === null) throw new Error("Max price: enter an amount in yuan, e.g. 150000");
+    params.price_max = fen;
+  }
+  return params;
+}
+
+// The server sorts each page (`sort`); these keep the order as live prices and clocks move.
+const asking = (s) => s.price ?? s.start_price;
+const SORTS = {
+  ending: (a, b) => (a.status === "closed") - (b.status === "closed") || (a.ends_at ?? Infinity) - (b.ends_at ?? Infinity),
+  price: (a, b) => asking(a) - asking(b),
+  "-price": (a, b) => asking(b) - asking(a),
+  year: (a, b) => (a.vehicle?.year ?? 0) - (b.vehicle?.year ?? 0),
+  "-year": (a, b) => (b.vehicle?.year ?? 0) - (a.vehicle?.year ?? 0),
+};
+
+function sortList() {
+  const key = new FormData($("filters")).get("sort") || "ending";
+  room.list = room.list.map((s) => room.states.get(s.lot) ?? s).sort(SORTS[key] ?? SORTS.ending);
+}
+
+async function loadCatalogue() {
+  const message = $("catalogue-message");
+  let params;
+  try {
+    params = filterParams();
+  } catch (e) {
+    message.hidden = false;
+    message.textContent = e.message;
+    return;
+  }
+  try {
+    const lots = await fetchLots(room.token, params);
+    for (const s of lots) {
+      if (!room.socket.state(s.lot)) room.states.set(s.lot, s);
+      if (s.vehicle?.make) room.makes.add(s.vehicle.make);
+    }
+    room.list = lots;
+    sortList();
+    message.hidden = lots.length > 0;
+    message.textContent = lots.length ? "" : "No lots match these filters.";
+  } catch (e) {
+    message.hidden = false;
+    message.textContent = e.human ?? e.message;
+    return;
+  }
+  fillMakes();
+  renderCards();
+  syncSubscriptions();
+}
+
+function fillMakes() {
+  const select = $("filters").elements.make;
+  const have = new Set([...select.options].map((o) => o.value));
+  for (const make of [...room.makes].sort()) if (!have.has(make)) select.append(el("option", { value: make, text: make }));
+}
+
+function carSvg(seed) {
+  const hue = [...seed].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 360, 7);
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 200 100");
+  svg.setAttribute("aria-hidden", "true");
+  svg.innerHTML = `<rect width="200" height="100" fill="hsl(${hue} 25% 92%)"/>
+    <path d="M22 68 L30 50 Q36 40 52 38 L80 36 Q92 24 112 24 L138 26 Q152 28 162 42 L176 46 Q184 50 182 60 L180 68 Z" fill="hsl(${hue} 45% 45%)"/>
+    <path d="M86 37 Q95 29 110 29 L134 30 Q145 32 152 42 Z" fill="hsl(${hue} 30% 85%)"/>
+    <circle cx="58" cy="70" r="12" fill="#222"/><circle cx="58" cy="70" r="5" fill="#aaa"/>
+    <circle cx="150" cy="70" r="12" fill="#222"/><circle cx="150" cy="70" r="5" fill="#aaa"/>`;
+  return svg;
+}
+
+function cardFor(state) {
+  const v = state.vehicle ?? {};
+  const card = el("a", { class: "card", href: `#lot=${encodeURIComponent(state.lot)}`, dataset: { testid: "lot-card", lot: state.lot } },
+    el("div", { class: "photo" }, carSvg(state.lot)),
+    el("div", { class: "card-body" },
+      el("h3", { text: state.title }),
+      el("p", { class: "sub", text: [v.year, formatMileage(v.mileage_km), v.location].filter(Boolean).join(" · ") }),
+      el("p", { class: "sub" }, "Grade ", el("span", { class: "grade", text: v.inspection?.grade ?? "—" }), ` · ${state.format}${state.mode === "live" ? " · live" : ""}`),
+      el("div", { class: "card-price" },
+        el("span", { class: "price", dataset: { testid: "card-price" } }),
+        el("span", { class: "left", dataset: { testid: "card-time-left" } })),
+      el("div", { class: "card-status", dataset: { testid: "card-status" } })));
+  return card;
+}
+
+function renderCards() {
+  const box = $("cards");
+  const nodes = room.list.map((s) => {
+    let card = room.cards.get(s.lot);
+    if (!card) {
+      card = cardFor(s);
+      room.cards.set(s.lot, card);
+    }
+    return card;
+  });
+  box.replaceChildren(...nodes);
+  for (const s of room.list) updateCard(s.lot);
+}
+
+function updateCard(lot) {
+  const card = room.cards.get(lot);
+  const state = room.states.get(lot);
+  if (!card || !state) return;
+  const now = room.socket.clock.now();
+  const sealed = state.format.startsWith("sealed") && state.status !== "closed";
+  const price = livePrice(state, now);
+  card.querySelector(".price").textContent = sealed ? `Sealed · ${state.bids} bids` : price === null ? `from ${formatMoney(state.start_price, state.currency)}` : formatMoney(price, state.currency);
+  card.querySelector(".left").textContent = timeLeftText(state, now);
+  const [cls, text] = state.status === "closed" ? ["closed", RESULT_TEXT[state.result] ?? "Closed"] : myStatus(lot, state);
+  const status = card.querySelector(".card-status");
+  status.dataset.state = cls;
+  status.textContent = cls === "none" ? "" : text;
+}
+
+function timeLeftText(state, now) {
+  if (state.status === "closed") return "closed";
+  if (state.status === "scheduled") return state.starts_at ? `opens in ${formatRemaining(state.starts_at - now)}` : "not open yet";
+  if (state.status === "paused") return "paused";
+  const left = remainingMs(state, now);
+  if (left === null) return state.mode === "live" ? "live" : "";
+  return formatRemaining(left);
+}
+
+// -- detail -----------------------------------------------------------------------------------
+
+function route() {
+  const m = /^#lot=(.+)$/.exec(location.hash);
+  room.detail = m ? decodeURIComponent(m[1]) : null;
+  $("catalogue").hidden = !!room.detail;
+  $("detail").hidden = !room.detail;
+  $("d-bid-message").textContent = "";
+  $("d-flash").hidden = true;
+  if (room.detail) {
+    room.socket.subscribe(room.detail);
+    const known = room.lastEnds.has(room.detail);
+    if (!known && room.states.get(room.detail)) {
+      const s = room.states.get(room.detail);
+      room.lastEnds.set(room.detail, { ends_at: s.ends_at, extensions: s.extensions ?? 0 });
+    }
+    renderDetail();
+    window.scrollTo(0, 0);
+  } else {
+    syncSubscriptions();
+  }
+}
+
+function renderDetail() {
+  const lot = room.detail;
+  if (!lot) return;
+  const state = room.states.get(lot);
+  if (!state) {
+    $("d-title").textContent = `Lot ${lot}`;
+    $("d-price").textContent = "…";
+    return;
+  }
+  const v = state.vehicle ?? {};
+  const cur = state.currency;
+  const now = room.socket.clock.now();
+  const sealed = state.format.startsWith("sealed") && state.status !== "closed";
+  const open = state.status === "open";
+
+  if ($("d-photo").dataset.lot !== lot) {
+    $("d-photo").replaceChildren(carSvg(lot));
+    $("d-photo").dataset.lot = lot;
+  }
+  $("d-title").textContent = state.title;
+  $("d-lot").textContent = `Lot ${state.lot}`;
+  $("d-format").textContent = `${state.format.replace("_", " ")} · ${state.mode}`;
+  const specs = [
+    ["Make", v.make], ["Model", v.model], ["Year", v.year], ["Mileage", v.mileage_km === undefined ? null : formatMileage(v.mileage_km)],
+    ["Location", v.location], ["Fuel", v.fuel], ["Transmission", v.transmission], ["Colour", v.color], ["VIN", v.vin],
+  ].filter(([, value]) => value !== null && value !== undefined && value !== "");
+  $("d-vehicle").replaceChildren(...specs.flatMap(([k, value]) => [el("dt", { text: k }), el("dd", { text: String(value) })]));
+  $("d-grade").textContent = v.inspection?.grade ?? "—";
+  const href = v.inspection?.report_url ? safeHref(v.inspection.report_url) : null;
+  $("d-report").hidden = !href;
+  if (href) $("d-report").href = href;
+
+  const price = livePrice(state, now);
+  $("d-price-label").textContent = sealed ? "Sealed bids" : state.format === "dutch" && open ? "Price now (falling)" : price === null ? "Starting price" : "Current price";
+  $("d-price").textContent = sealed ? `${state.bids} bid${state.bids === 1 ? "" : "s"}` : formatMoney(price ?? state.start_price, cur);
+  $("d-leader").textContent = state.leader ? `Paddle ${state.leader}${state.leader === room.paddle ? " (you)" : ""}` : "—";
+  $("d-bids").textContent = String(state.bids ?? 0);
+  $("d-next").textContent = formatMoney(state.next_min, cur);
+  $("d-your-max").textContent = formatMoney(state.your_max ?? null, cur);
+  const reserve = $("d-reserve");
+  reserve.hidden = !("reserve_met" in state) || state.reserve_met === null;
+  reserve.textContent = state.reserve_met ? "Reserve met" : "Reserve not met";
+  reserve.dataset.met = String(!!state.reserve_met);
+  const status = $("d-status");
+  status.textContent = state.status === "open" && state.fair_warning ? "Fair warning!" : state.status;
+  status.dataset.state = state.fair_warning && state.status === "open" ? "fair_warning" : state.status;
+  $("d-extensions").textContent = String(state.extensions ?? 0);
+
+  const [cls, text] = myStatus(lot, state);
+  $("d-bid-status").dataset.state = cls;
+  $("d-bid-status").textContent = text;
+
+  const result = $("d-result");
+  result.hidden = state.status !== "closed";
+  if (state.status === "closed") {
+    const label = RESULT_TEXT[state.result] ?? "Closed";
+    result.dataset.result = state.result ?? "";
+    result.textContent = state.result === "sold" || state.result === "pending_approval"
+      ? `${label}: ${formatMoney(state.price, cur)} to paddle ${state.leader ?? "—"}`
+      : label;
+  }
+
+  const canBid = !!room.token && room.paddle !== null;
+  const q = [stepsAbove(state, 0), stepsAbove(state, 1), stepsAbove(state, 5)];
+  const dutch = state.format === "dutch";
+  const buttons = [$("q-next"), $("q-1"), $("q-5")];
+  if (dutch) {
+    buttons[0].textContent = `Take at ${formatMoney(price, cur)}`;
+    buttons[0].dataset.amount = price ?? "";
+    buttons[1].hidden = buttons[2].hidden = true;
+  } else {
+    buttons[1].hidden = buttons[2].hidden = sealed;
+    ["Bid ", "+1 step: ", "+5 steps: "].forEach((label, i) => {
+      buttons[i].textContent = q[i] === null ? (sealed ? `Bid from ${formatMoney(state.start_price, cur)}` : "—") : `${label}${formatMoney(q[i], cur)}`;
+      buttons[i].dataset.amount = q[i] ?? (sealed ? state.start_price : "");
+    });
+  }
+  for (const b of buttons) b.disabled = !canBid || !open || !b.dataset.amount;
+  $("bid-button").disabled = $("proxy-button").disabled = !canBid || !open;
+  $("proxy-form").hidden = sealed || dutch;
+  const buyNow = $("buy-now");
+  buyNow.hidden = state.buy_now === null || state.buy_now === undefined || !open;
+  buyNow.disabled = !canBid;
+  buyNow.textContent = `Buy now for ${formatMoney(state.buy_now, cur)}`;
+  $("bid-hint").hidden = !!room.token;
+  if (!$("bid-amount").value && !$("bid-amount").matches(":focus") && state.next_min) $("bid-amount").placeholder = yuanInput(state.next_min);
+  $("bid-controls").hidden = state.status === "closed";
+  tickDetail();
+}
+
+function tickDetail() {
+  const state = room.detail && room.states.get(room.detail);
+  if (!state) return;
+  const now = room.socket.clock.now();
+  const left = remainingMs(state, now);
+  const node = $("d-countdown");
+  if (state.status === "closed") node.textContent = "Closed";
+  else if (state.status === "scheduled") node.textContent = timeLeftText(state, now);
+  else if (state.status === "paused") node.textContent = `Paused · ${left === null ? "" : formatRemaining(left) + " left"}`;
+  else node.textContent = left === null ? "Live: the auctioneer closes" : formatRemaining(left);
+  node.dataset.urgent = String(left !== null && left < 30000 && state.status === "open");
+  if (state.format === "dutch" && state.status === "open") {
+    const price = livePrice(state, now);
+    if ($("d-price").textContent !== formatMoney(price, state.currency)) renderDetail();
+  }
+}
+
+let flashTimer;
+function flashExtension(byMs, count) {
+  const flash = $("d-flash");
+  flash.textContent = `+${formatRemaining(byMs)} extended (${count})`;
+  flash.hidden = false;
+  flash.classList.remove("pulse");
+  void flash.offsetWidth; // restart the animation
+  flash.classList.add("pulse");
+  clearTimeout(flashTimer);
+  flashTimer = setTimeout(() => { flash.hidden = true; }, 4000);
+}
+
+function showBidMessage(text, kind = "info") {
+  const node = $("d-bid-message");
+  node.textContent = text;
+  node.dataset.kind = kind;
+}
+
+// -- bidding ----------------------------------------------------------------------------------
+
+async function place(params) {
+  const lot = room.detail;
+  const state = room.states.get(lot);
+  if (!lot || !state) return;
+  showBidMessage("Sending…", "info");
+  try {
+    const ack = await room.socket.bid(lot, params);
+    const cur = state.currency;
+    if (ack.ok) {
+      room.mine.set(lot, ack.leading === false ? "outbid" : "bid");
+      const maxText = ack.your_max ? ` (your maximum ${formatMoney(ack.your_max, cur)})` : "";
+      showBidMessage(ack.leading === false
+        ? `Accepted, but a proxy bid outbid you at once: price ${formatMoney(ack.price, cur)}.`
+        : `Accepted: ${ack.price === null || ack.price === undefined ? "sealed bid recorded" : `you lead at ${formatMoney(ack.price, cur)}`}${maxText}.`, ack.leading === false ? "warn" : "ok");
+      if (ack.your_max) room.states.set(lot, { ...room.states.get(lot), your_max: ack.your_max });
+    } else {
+      const next = ack.next_min ? ` Next minimum: ${formatMoney(ack.next_min, cur)}.` : "";
+      showBidMessage(`Refused: ${messageFor(ack.reason)}${next}`, "error");
+    }
+  } catch (e) {
+    showBidMessage(e.message, "error");
+  }
+  renderDetail();
+}
+
+function readAmount(input) {
+  const fen = parseYuan(input.value);
+  if (fen === null) {
+    showBidMessage(messageFor("bad_amount"), "error");
+    input.focus();
+  }
+  return fen;
+}
+
+function wire() {
+  $("filters").addEventListener("change", loadCatalogue);
+  let typing;
+  $("filters").addEventListener("input", (e) => {
+    if (e.target.name === "q" || e.target.name === "price_max") {
+      clearTimeout(typing);
+      typing = setTimeout(loadCatalogue, 350);
+    }
+  });
+  $("filters").addEventListener("submit", (e) => { e.preventDefault(); loadCatalogue(); });
+  window.addEventListener("hashchange", route);
+  for (const id of ["q-next", "q-1", "q-5"]) {
+    $(id).addEventListener("click", (e) => {
+      const amount = Number(e.currentTarget.dataset.amount);
+      if (Number.isSafeInteger(amount) && amount > 0) place({ amount });
+    });
+  }
+  $("bid-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const amount = readAmount($("bid-amount"));
+    if (amount !== null) place({ amount }).then(() => { $("bid-amount").value = ""; });
+  });
+  $("proxy-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const max = readAmount($("proxy-max"));
+    if (max !== null) place({ max }).then(() => { $("proxy-max").value = ""; });
+  });
+  $("buy-now").addEventListener("click", async () => {
+    const lot = room.detail;
+    try {
+      const ack = await room.socket.buyNow(lot);
+      showBidMessage(ack.ok ? `Bought for ${formatMoney(ack.price, currencyOf(lot))}.` : `Refused: ${messageFor(ack.reason)}`, ack.ok ? "ok" : "error");
+      if (ack.ok) room.mine.set(lot, "bid");
+    } catch (e) {
+      showBidMessage(e.message, "error");
+    }
+  });
+  $("token-input").value = room.token ?? "";
+  $("token-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    room.token = $("token-input").value.trim() || null;
+    try { room.token ? localStorage.setItem(TOKEN_KEY, room.token) : localStorage.removeItem(TOKEN_KEY); } catch { /* storage disabled */ }
+    $("token-box").open = false;
+    room.paddle = null;
+    room.mine.clear();
+    connect();
+  });
+  $("token-clear").addEventListener("click", () => {
+    try { localStorage.removeItem(TOKEN_KEY); } catch { /* storage disabled */ }
+    $("token-input").value = "";
+    room.token = null;
+    room.paddle = null;
+    $("who").textContent = "Watching (no token)";
+    connect();
+  });
+}
+
+wire();
+connect();
+loadCatalogue().then(route);
+setInterval(() => {
+  tickDetail();
+  if (!room.detail) for (const s of room.list) updateCard(s.lot);
+}, 250);

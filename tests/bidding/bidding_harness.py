@@ -1,0 +1,88 @@
+"""A lot driven the way the engine drives it: decide, then log and apply what was accepted.
+
+Every call checks that decide left the state untouched, so every test also checks that a
+refusal (or a decision not yet applied) changes nothing.
+"""
+
+from __future__ import annotations
+
+from itertools import count
+
+from bidding import Accepted, Bid, BuyNow, LotSpec, Refused, decide, public_view
+from bidding.commands import Approve, FairWarning, Hammer, Open, Pause, Reject, Resume, Tick, Withdraw
+from bidding.ladder import Ladder
+from bidding.log import apply_entry, create_lot, make_entry
+
+RULES_LADDER: Ladder = ((0, 100), (10000, 500), (100000, 1000))
+
+
+def spec(**fields) -> LotSpec:
+    base = {"lot": "L17", "title": "2018 Honda Accord", "start_price": 5000, "duration_s": 600}
+    if fields.get("mode") == "live":
+        base.pop("duration_s")
+    base.update(fields)
+    return LotSpec(**base)
+
+
+class Lot:
+    def __init__(self, lot_spec: LotSpec | None = None, created_at: int = 0, **fields) -> None:
+        self.spec = lot_spec or spec(**fields)
+        _, self.state, entry, raw = create_lot(self.spec, created_at)
+        self.log = [(raw, entry.hash)]
+        self._ids = count(1)
+
+    def do(self, cmd) -> Accepted | Refused:
+        before = self.state.to_dict()
+        decision = decide(self.spec, self.state, cmd)
+        assert self.state.to_dict() == before, "decide mutated the state"
+        if type(decision) is Accepted:
+            entry, raw = make_entry(self.state, cmd, decision.events)
+            apply_entry(self.spec, self.state, entry)
+            self.log.append((raw, entry.hash))
+        return decision
+
+    def bid(self, at: int, bidder: str, amount=None, max=None, floor: bool = False) -> Accepted | Refused:
+        return self.do(
+            Bid(at=at, bidder=bidder, paddle=f"P-{bidder}", id=f"{bidder}-{next(self._ids)}", amount=amount, max=max, floor=floor)
+        )
+
+    def buy_now(self, at: int, bidder: str) -> Accepted | Refused:
+        return self.do(BuyNow(at=at, bidder=bidder, paddle=f"P-{bidder}", id=f"{bidder}-{next(self._ids)}"))
+
+    def open(self, at: int = 0):
+        return self.do(Open(at=at))
+
+    def pause(self, at: int):
+        return self.do(Pause(at=at))
+
+    def resume(self, at: int):
+        return self.do(Resume(at=at))
+
+    def fair_warning(self, at: int):
+        return self.do(FairWarning(at=at))
+
+    def hammer(self, at: int):
+        return self.do(Hammer(at=at))
+
+    def withdraw(self, at: int):
+        return self.do(Withdraw(at=at))
+
+    def approve(self, at: int):
+        return self.do(Approve(at=at))
+
+    def reject(self, at: int):
+        return self.do(Reject(at=at))
+
+    def tick(self, at: int):
+        return self.do(Tick(at=at))
+
+    def view(self, now: int | None = None) -> dict:
+        return public_view(self.spec, self.state, now)
+
+
+def refused(decision, reason=None) -> bool:
+    return type(decision) is Refused and (reason is None or decision.reason == reason)
+
+
+def accepted(decision) -> bool:
+    return type(decision) is Accepted

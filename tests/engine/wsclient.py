@@ -1,0 +1,97 @@
+"""A bare WebSocket test peer that records every frame it receives, for either subprotocol."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+from websockets.asyncio.client import ClientConnection, connect
+
+JSON = "auction.v1.json"
+MSGPACK = "auction.v1.msgpack"
+
+
+class Peer:
+    def __init__(self, conn: ClientConnection, subprotocol: str) -> None:
+        self.conn = conn
+        self.subprotocol = subprotocol
+        self.frames: list[dict[str, Any]] = []
+        self.raw: list[str | bytes] = []
+        self._cursor = 0
+        self._reader = asyncio.create_task(self._read())
+        self._new = asyncio.Event()
+        self.closed_code: int | None = None
+
+    @classmethod
+    async def open(cls, ws_url: str, token: str | None = None, subprotocol: str = JSON, **kwargs: Any) -> "Peer":
+        url = f"{ws_url}?token={token}" if token else ws_url
+        conn = await connect(url, subprotocols=[subprotocol], max_size=2**20, **kwargs)
+        peer = cls(conn, subprotocol)
+        await peer.next(lambda f: f["type"] == "welcome")
+        return peer
+
+    async def _read(self) -> None:
+        try:
+            async for message in self.conn:
+                self.raw.append(message)
+                if isinstance(message, bytes):
+                    self.frames.append(msgpack.unpackb(message, raw=False))
+                else:
+                    self.frames.append(json.loads(message))
+                self._new.set()
+        except Exception:
+            pass
+        finally:
+            self.closed_code = self.conn.close_code
+            self._new.set()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        if self.subprotocol == MSGPACK:
+            await self.conn.send(msgpack.packb(frame))
+        else:
+            await self.conn.send(json.dumps(frame))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        await self.conn.send(data)
+
+    async def next(self, pred: Callable[[dict[str, Any]], bool] = lambda f: True, timeout: float = 5.0) -> dict[str, Any]:
+        """The first frame not yet consumed that matches; frames before it stay consumed."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            while self._cursor < len(self.frames):
+                frame = self.frames[self._cursor]
+                self._cursor += 1
+                if pred(frame):
+                    return frame
+            if self._reader.done():
+                raise ConnectionError(f"closed ({self.closed_code}) before a matching frame")
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching frame in {timeout}s; last frames: {self.frames[-5:]}")
+            self._new.clear()
+            try:
+                await asyncio.wait_for(self._new.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def ack(self, bid_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        return await self.next(lambda f: f["type"] == "ack" and f.get("id") == bid_id, timeout)
+
+    async def bid(self, lot: str, bid_id: str, *, amount: int | None = None, maximum: int | None = None) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "bid", "lot": lot, "id": bid_id}
+        if amount is not None:
+            frame["amount"] = amount
+        if maximum is not None:
+            frame["max"] = maximum
+        await self.send(frame)
+        return await self.ack(bid_id)
+
+    def events(self, lot: str) -> list[dict[str, Any]]:
+        return [f for f in self.frames if f["type"] == "event" and f["lot"] == lot]
+
+    async def close(self) -> None:
+        await self.conn.close()
+        self._reader.cancel()

@@ -1,0 +1,50 @@
+import asyncio
+
+import sqlalchemy as sa
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from auction_engine.store import Store
+from auction_engine.store.schema import metadata
+
+
+def _diff(connection):
+    def include(obj, name, type_, reflected, compare_to):
+        return name != "ix_lots_search_trgm" and name != "alembic_version"
+
+    context = MigrationContext.configure(connection, opts={"include_object": include, "compare_type": False})
+    return compare_metadata(context, metadata)
+
+
+async def test_migrations_build_the_declared_schema(store):
+    async with store.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+
+
+async def test_text_search_index_on_postgresql(store):
+    if store.engine.dialect.name != "postgresql":
+        return
+    async with store.engine.connect() as conn:
+        names = await conn.run_sync(lambda c: [i["name"] for i in sa.inspect(c).get_indexes("lots")])
+    assert "ix_lots_search_trgm" in names
+
+
+async def test_reopening_and_concurrent_opens_migrate_once(database_url, tmp_path):
+    stores = await asyncio.gather(*(Store.open(database_url, tmp_path) for _ in range(3)))
+    try:
+        assert all([await s.ping() for s in stores])
+    finally:
+        for s in stores:
+            await s.close()
+    again = await Store.open(database_url, tmp_path)
+    await again.close()
+
+
+async def test_sqlite_is_in_wal_mode_with_a_busy_timeout(store, tmp_path):
+    if store.engine.dialect.name != "sqlite":
+        return
+    assert (tmp_path / "auction.db").exists()
+    async with store.engine.connect() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+        assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 10_000
