@@ -93,7 +93,7 @@ class Connection:
                 if self.closed:
                     break
         except Exception:  # the peer went away; the receive loop notices too
-            log.debug("writer ended", exc_info=True)
+            log.warning("writer ended", exc_info=True)
         finally:
             self.closed = True
             if self.slow:

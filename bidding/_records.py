@@ -22,6 +22,7 @@ class Registry:
             self.names[cls] = tuple(f.name for f in fields(cls))
 
     def to_dict(self, record: Any) -> dict[str, Any]:
+        """{"kind", then the fields in declaration order}: the canonical key order of the log."""
         d: dict[str, Any] = {"kind": record.kind}
         for name in self.names[type(record)]:
             d[name] = getattr(record, name)

@@ -100,8 +100,6 @@ class Tick:
 
 Command = Create | Open | Pause | Resume | FairWarning | Hammer | Withdraw | Approve | Reject | Bid | BuyNow | Tick
 
-AUCTIONEER_COMMANDS = (Open, Pause, Resume, FairWarning, Hammer, Withdraw, Approve, Reject)
-
 _REGISTRY = Registry((Create, Open, Pause, Resume, FairWarning, Hammer, Withdraw, Approve, Reject, Bid, BuyNow, Tick))
 _STRINGS = ("bidder", "paddle", "id")
 

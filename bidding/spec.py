@@ -224,6 +224,10 @@ class LotSpec:
         elif self.dutch is not None:
             raise SpecError("dutch", "only for format dutch")
 
+    def vehicle_dict(self) -> dict | None:
+        """A fresh canonical copy of the vehicle (keys sorted), safe to hand out."""
+        return None if self.vehicle is None else _json_value("vehicle", self.vehicle, 1)
+
     @property
     def sealed(self) -> bool:
         return self.format == "sealed_first" or self.format == "sealed_second"
@@ -267,7 +271,7 @@ class LotSpec:
             "fair_warning_s": self.fair_warning_s,
             "auto_fair_warning_s": self.auto_fair_warning_s,
             "dutch": None if du is None else {"step": du.step, "tick_s": du.tick_s, "floor": du.floor},
-            "vehicle": _json_value("vehicle", self.vehicle, 1) if self.vehicle is not None else None,
+            "vehicle": self.vehicle_dict(),
         }
 
 

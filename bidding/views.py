@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .rules import dutch_price, next_min
-from .spec import LotSpec, _json_value
+from .spec import LotSpec
 from .state import CLOSED, OPEN, PENDING_APPROVAL, SOLD, LotState
 
 
@@ -49,7 +49,7 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None) -> dict[
         if spec.dutch is None
         else {"step": spec.dutch.step, "tick_s": spec.dutch.tick_s, "floor": spec.dutch.floor},
         "seq": state.seq,
-        "vehicle": None if spec.vehicle is None else _json_value("vehicle", spec.vehicle, 1),
+        "vehicle": spec.vehicle_dict(),
     }
     if spec.reserve is not None:
         view["reserve_met"] = (price is not None and price >= spec.reserve) if revealed else None

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .clock import ClockSample, ClockSync, sample, wall_ms
 from .frames import (
-    JSON, REFUSAL_REASONS, SUBPROTOCOLS, Ack, BadFrame, Error, Event, Frame, LotFrame, LotState,
+    JSON, REFUSAL_REASONS, SUBPROTOCOLS, Ack, BadFrame, Error, Event, LotFrame, LotState,
     Lost, Outbid, Pong, PrivateFrame, Snapshot, UnknownFrame, Welcome, Won, encode, parse_ack,
     parse_frame,
 )
@@ -195,6 +195,12 @@ class AuctionClient:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+    async def abort(self) -> None:
+        """Drop the connection as a network failure would: the client reconnects and resumes.
+        For tests and failure drills."""
+        if self._ws is not None:
+            await self._ws.close(1001, "client abort")
 
     def _ws_url(self) -> str:
         scheme, netloc, path, _, _ = urlsplit(self.base_url)

@@ -65,7 +65,8 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """The answer to a bid or buy-now. `ok` false carries `reason` (RULES.md) and maybe `next_min`."""
+    """The answer to a bid or buy-now. `ok` false carries `reason` (RULES.md) and maybe `next_min`;
+    in a sealed lot an accepted ack has `price` and `leading` None until the close."""
 
     id: str
     lot: str
@@ -159,9 +160,9 @@ class _Fields:
 def _ack(f: _Fields) -> Ack:
     ok = f.bool("ok")
     common = dict(id=f.str("id"), lot=f.str("lot"), ok=ok)
-    if ok:
-        return Ack(**common, seq=f.int("seq"), leading=f.bool("leading"), price=f.int("price"),
-                   your_max=f.int("your_max", True))
+    if ok:  # a sealed lot hides price and leading until the close: null then
+        return Ack(**common, seq=f.int("seq"), leading=f.bool("leading", True),
+                   price=f.int("price", True), your_max=f.int("your_max", True))
     return Ack(**common, reason=f.str("reason"), next_min=f.int("next_min", True))
 
 

@@ -13,7 +13,6 @@ import asyncio
 import os
 import random
 import statistics
-import string
 import tempfile
 import time
 import uuid

@@ -3,8 +3,9 @@
     python scripts/bench_rules.py [--bids 200000] [--bidders 50] [--repeat 5]
 
 Prints the best of --repeat runs for each stage, so the table compares like with like:
-decide alone, apply alone (replay of events), decide+apply (what the lot actor does per bid),
-and decide+apply+log entry (msgpack encoding + sha256 chain, what the actor appends).
+decide alone, apply alone (events only), decide+apply (what the lot actor does per bid),
+decide+apply+log entry (msgpack encoding + sha256 chain, what the actor appends), and reading
+the log back: replay (recovery) and verify (the auditor's re-decision of every entry).
 Stdlib timing only (time.perf_counter_ns).
 """
 
@@ -18,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bidding import Accepted, AntiSnipe, Bid, LotSpec, Open, apply, decide, initial_state, next_min  # noqa: E402
-from bidding.log import apply_entry, create_lot, make_entry  # noqa: E402
+from bidding import Accepted, AntiSnipe, Bid, LotSpec, Open, apply, decide, next_min  # noqa: E402
+from bidding.log import apply_entry, create_lot, make_entry, replay, verify  # noqa: E402
 
 TARGET = 100_000
 
@@ -30,7 +31,7 @@ def make_spec() -> LotSpec:
         title="2019 Toyota Camry 2.5G",
         start_price=5_000_000,
         reserve=9_000_000,
-        duration_s=7 * 24 * 3600,
+        duration_s=60,  # every bid lands in the anti-sniping window and moves ends_at
         anti_snipe=AntiSnipe(window_s=120, extend_s=120),
         vehicle={"make": "Toyota", "model": "Camry", "year": 2019},
     )
@@ -114,6 +115,31 @@ def run_with_log(spec, commands):
     return time.perf_counter_ns() - t0, state
 
 
+def build_log(spec, commands):
+    _, state, entry, raw = create_lot(spec, 0)
+    log = [(raw, entry.hash)]
+    for cmd in [Open(at=1_000), *commands]:
+        d = decide(spec, state, cmd)
+        if type(d) is Accepted:
+            entry, raw = make_entry(state, cmd, d.events)
+            apply_entry(spec, state, entry)
+            log.append((raw, entry.hash))
+    return log
+
+
+def run_replay(spec, log):
+    t0 = time.perf_counter_ns()
+    replay(log)
+    return time.perf_counter_ns() - t0, None
+
+
+def run_verify(spec, log):
+    t0 = time.perf_counter_ns()
+    report = verify(log)
+    assert report.ok, report
+    return time.perf_counter_ns() - t0, None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bids", type=int, default=200_000)
@@ -144,12 +170,17 @@ def main() -> int:
         ("decide + apply", best(run_decide_apply, commands), n),
         ("decide + apply + log entry", best(run_with_log, commands), n),
     ]
+    log = build_log(spec, commands)
+    rows += [
+        ("replay log (decode + chain + apply)", best(run_replay, log), len(log)),
+        ("verify log (+ re-decide, re-encode)", best(run_verify, log), len(log)),
+    ]
     print(f"hot timed english lot, proxy bids: {n} commands, {accepted} accepted "
           f"({100 * accepted / n:.0f}%), {args.bidders} bidders, final price {final.price}, "
           f"extensions {final.extensions}; best of {args.repeat}; Python {sys.version.split()[0]}")
-    print(f"{'stage':<34}{'ops':>10}{'ops/s':>14}{'us/op':>9}")
+    print(f"{'stage':<38}{'ops':>10}{'ops/s':>14}{'us/op':>9}")
     for name, ns, ops in rows:
-        print(f"{name:<34}{ops:>10}{ops / (ns / 1e9):>14,.0f}{ns / ops / 1000:>9.2f}")
+        print(f"{name:<38}{ops:>10}{ops / (ns / 1e9):>14,.0f}{ns / ops / 1000:>9.2f}")
     rate = n / (rows[2][1] / 1e9)
     verdict = "meets" if rate >= TARGET else "MISSES"
     print(f"decide + apply: {rate:,.0f}/s {verdict} the {TARGET:,}/s target")

@@ -97,7 +97,7 @@ async def upsert(conn: AsyncConnection, states: Iterable[dict], now: int) -> Non
     if not rows:
         return
     stmt = insert(conn, lots)
-    updated = {c.name: stmt.excluded[c.name] for c in lots.c if c.name not in ("lot", "created_at")}
+    updated = {c.name: stmt.excluded[c.name] for c in lots.c if c.name not in ("id", "lot", "created_at")}
     stmt = stmt.on_conflict_do_update(
         index_elements=[lots.c.lot], set_=updated, where=lots.c.seq <= stmt.excluded.seq
     )
@@ -129,7 +129,7 @@ async def update(conn: AsyncConnection, states: list[dict], now: int) -> None:
         elif "title" in s:
             inserts.append(s)
     if changes:
-        values = {c.name: sa.bindparam(c.name) for c in lots.c if c.name not in ("lot", "created_at")}
+        values = {c.name: sa.bindparam(c.name) for c in lots.c if c.name not in ("id", "lot", "created_at")}
         stmt = (
             sa.update(lots)
             .where(lots.c.lot == sa.bindparam("k_lot"), lots.c.seq <= sa.bindparam("k_seq"))
@@ -180,6 +180,7 @@ def build_query(
     sort: str = "ending",
     limit: Any = DEFAULT_LIMIT,
     cursor: str | None = None,
+    dialect: str = "sqlite",
 ) -> tuple[sa.Select, str, int]:
     """The SELECT for one page (one row more than `limit`, to know whether there is another)."""
     if sort not in SORTS:
@@ -198,15 +199,15 @@ def build_query(
         stmt = stmt.where(lots.c.status == wanted[0] if len(wanted) == 1 else lots.c.status.in_(wanted))
     if make:
         stmt = stmt.where(lots.c.make_key == make.strip().casefold())
+    # On year_key, so a year range is a range of the year indexes; 0 (no year) never matches.
     if (v := _int("year_min", year_min)) is not None:
-        stmt = stmt.where(lots.c.year >= v)
+        stmt = stmt.where(lots.c.year_key >= max(v, 1))
     if (v := _int("year_max", year_max)) is not None:
-        stmt = stmt.where(lots.c.year <= v)
+        stmt = stmt.where(lots.c.year_key <= v, lots.c.year_key >= 1)
     if (v := _int("price_max", price_max)) is not None:
         stmt = stmt.where(lots.c.price_key <= v)
     if q and q.strip():
-        needle = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(lots.c.search_text.like(f"%{needle}%", escape="\\"))
+        stmt = stmt.where(_text_match(q.strip().lower(), dialect))
     if cursor:
         key, lot = decode_cursor(cursor, sort)
         after = sa.tuple_(column, lots.c.lot)
@@ -215,8 +216,25 @@ def build_query(
     return stmt.order_by(*order).limit(limit + 1), sort, limit
 
 
+def _text_match(needle: str, dialect: str) -> sa.ColumnElement[bool]:
+    """Substring match on `search_text`, through the trigram index where one can serve.
+
+    Trigram indexes need three characters. Shorter needles (two-character city names, say)
+    match many lots, so walking the sort index and testing each row finds a page quickly; on
+    PostgreSQL `strpos` keeps the planner from a GIN scan that would recheck every row.
+    """
+    if len(needle) >= 3 and dialect == "sqlite":
+        fts = sa.table("lots_fts", sa.column("rowid"))
+        phrase = '"' + needle.replace('"', '""') + '"'
+        return lots.c.id.in_(sa.select(fts.c.rowid).where(sa.text("lots_fts MATCH :phrase").bindparams(phrase=phrase)))
+    if len(needle) < 3 and dialect == "postgresql":
+        return sa.func.strpos(lots.c.search_text, needle) > 0
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return lots.c.search_text.like(f"%{escaped}%", escape="\\")
+
+
 async def query(conn: AsyncConnection, **filters) -> tuple[list[dict], str | None]:
-    stmt, sort, limit = build_query(**filters)
+    stmt, sort, limit = build_query(**filters, dialect=conn.dialect.name)
     rows = (await conn.execute(stmt)).all()
     if len(rows) <= limit:
         return [r.state for r in rows], None

@@ -2,6 +2,8 @@
 `tests/store/test_migrations.py` checks the two agree.
 
 Times are epoch milliseconds (BigInteger) and money is integer minor units, on every dialect.
+`lots.id` is a stable integer row id (SQLite's rowid alias) that the SQLite full-text index
+(`lots_fts`, FTS5 trigram) points at; the lot id is `lot`.
 The `*_key` columns of `lots` are non-null sort keys derived on write, so that every catalogue
 sort is a plain index range scan and keyset pagination needs no NULL special cases.
 """
@@ -28,7 +30,8 @@ bidders = sa.Table(
 lots = sa.Table(
     "lots",
     metadata,
-    sa.Column("lot", sa.String(64), primary_key=True),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("lot", sa.String(64), nullable=False, unique=True),
     sa.Column("title", sa.String(500), nullable=False),
     sa.Column("format", sa.String(20), nullable=False),
     sa.Column("mode", sa.String(10), nullable=False),
@@ -67,6 +70,7 @@ lots = sa.Table(
     sa.Index("ix_lots_status_year", "status", "year_key", "lot"),
     sa.Index("ix_lots_newest", "created_at", "lot"),
     sa.Index("ix_lots_make_ending", "make_key", "ending_key", "lot"),
+    sa.Index("ix_lots_make_price", "make_key", "price_key", "lot"),
     sa.Index("ix_lots_make_year", "make_key", "year_key", "lot"),
 )
 

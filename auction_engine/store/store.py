@@ -171,7 +171,7 @@ class Store:
         """A page of public states and the cursor of the next page (None on the last).
         Raises `BadQuery` for a bad sort, limit, status or cursor."""
         filters = dict(status=status, make=make, year_min=year_min, year_max=year_max, price_max=price_max, q=q)
-        catalogue.build_query(**filters, sort=sort, limit=limit, cursor=cursor)
+        catalogue.build_query(**filters, sort=sort, limit=limit, cursor=cursor)  # BadQuery before any I/O
         async with self._read() as conn:
             return await catalogue.query(conn, **filters, sort=sort, limit=limit, cursor=cursor)
 

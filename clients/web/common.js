@@ -220,14 +220,14 @@ const UNAUTHORIZED_CLOSE = 4401;
  * on a gap re-subscribes without `since` for a fresh snapshot. A bid whose ack has not come is sent
  * again after a reconnect with the SAME id (the server answers a repeat with the first ack).
  *
- * Callbacks: onStatus("connecting"|"connected"|"reconnecting"|"unauthorized"), onWelcome(frame),
- * onLot(frame), onPrivate(frame) for outbid/won/lost, onError(frame).
+ * Handlers: onStatus("connecting"|"connected"|"reconnecting"|"unauthorized"), onWelcome(frame),
+ * onLot(frame, state), onPrivate(frame) for outbid/won/lost, onError(frame); `clock` (optional).
  */
 export class AuctionSocket {
   constructor(token, handlers = {}) {
     this.token = token;
     this.h = handlers;
-    this.clock = new Clock();
+    this.clock = handlers.clock ?? new Clock(); // a page may keep one clock across sockets
     this.lots = new Map(); // lot -> { seq, state, resyncing }
     this.pending = new Map(); // id -> { frame, resolve, reject, timer }
     this.pings = new Map(); // t -> sent
@@ -377,8 +377,7 @@ export class AuctionSocket {
       this.send({ type: "subscribe", lot: f.lot });
       return;
     }
-    const own = w.state && "your_max" in w.state ? { your_max: w.state.your_max } : {};
-    Object.assign(w, { seq: f.seq, state: { ...own, ...f.state } });
+    Object.assign(w, { seq: f.seq, state: f.state });
     this.h.onLot?.(f, w.state);
   }
 

@@ -1,6 +1,6 @@
 // The bidder room: catalogue with live prices, lot detail with bidding. See docs/clients.md.
 import {
-  AuctionSocket, RESULT_TEXT, el, fetchLots, formatMileage, formatMoney, formatRemaining,
+  AuctionSocket, Clock, RESULT_TEXT, countdown, el, fetchLots, formatMileage, formatMoney, formatRemaining,
   messageFor, parseYuan, readToken, remainingMs, safeHref, stepsAbove, yuanInput,
 } from "/static/common.js";
 
@@ -17,8 +17,10 @@ const room = {
   cards: new Map(),         // lot -> card element
   mine: new Map(),          // lot -> "bid" | "outbid" | {won: price} | "lost" (private frames, acks)
   lastEnds: new Map(),      // lot -> {ends_at, extensions} to spot extensions
+  maxima: new Map(),        // lot -> this bidder's standing maximum (bidder snapshots, acks)
   detail: null,             // lot shown in detail
   makes: new Set(),
+  clock: new Clock(),       // kept across sockets (a token change opens a new one)
 };
 
 // -- connection -------------------------------------------------------------------------------
@@ -26,6 +28,7 @@ const room = {
 function connect() {
   room.socket?.close();
   const socket = new AuctionSocket(room.token, {
+    clock: room.clock,
     onStatus: showStatus,
     onWelcome: (w) => {
       room.paddle = w.paddle ?? null;
@@ -74,6 +77,7 @@ function syncSubscriptions() {
 function onLotState(lot, state, frame) {
   const before = room.lastEnds.get(lot);
   room.states.set(lot, state);
+  if (frame?.type === "snapshot" && state.your_max !== undefined) room.maxima.set(lot, state.your_max);
   if (state.vehicle?.make) room.makes.add(state.vehicle.make);
   const extended = before && state.extensions > before.extensions && state.ends_at > before.ends_at;
   const fairWarningMoved = before && frame?.type === "event" && state.mode === "live" && before.ends_at && state.ends_at > before.ends_at;
@@ -113,7 +117,7 @@ function myStatus(lot, state) {
   const mine = room.mine.get(lot);
   if (mine && typeof mine === "object") return ["won", `You won at ${formatMoney(mine.won, state.currency)}`];
   if (mine === "lost") return ["lost", "You did not win this lot"];
-  if (state.status === "closed") return mine ? ["closed", "Closed"] : ["none", "Closed"];
+  if (state.status === "closed") return mine ? ["closed", "Closed"] : ["none", room.token ? "You did not bid on this lot" : "Closed"];
   const sealed = state.format.startsWith("sealed");
   if (sealed && mine) return ["sealed", "Your sealed bid is in"];
   if ((room.paddle && state.leader === room.paddle) || state.leading === true) return ["leading", "You are leading"];
@@ -236,7 +240,7 @@ function updateCard(lot) {
   const card = room.cards.get(lot);
   const state = room.states.get(lot);
   if (!card || !state) return;
-  const now = room.socket.clock.now();
+  const now = room.clock.now();
   const sealed = state.format.startsWith("sealed") && state.status !== "closed";
   const price = livePrice(state, now);
   card.querySelector(".price").textContent = sealed ? `Sealed · ${state.bids} bids` : price === null ? `from ${formatMoney(state.start_price, state.currency)}` : formatMoney(price, state.currency);
@@ -290,7 +294,7 @@ function renderDetail() {
   }
   const v = state.vehicle ?? {};
   const cur = state.currency;
-  const now = room.socket.clock.now();
+  const now = room.clock.now();
   const sealed = state.format.startsWith("sealed") && state.status !== "closed";
   const open = state.status === "open";
 
@@ -317,7 +321,7 @@ function renderDetail() {
   $("d-leader").textContent = state.leader ? `Paddle ${state.leader}${state.leader === room.paddle ? " (you)" : ""}` : "—";
   $("d-bids").textContent = String(state.bids ?? 0);
   $("d-next").textContent = formatMoney(state.next_min, cur);
-  $("d-your-max").textContent = formatMoney(state.your_max ?? null, cur);
+  $("d-your-max").textContent = formatMoney(room.maxima.get(lot) ?? null, cur);
   const reserve = $("d-reserve");
   reserve.hidden = !("reserve_met" in state) || state.reserve_met === null;
   reserve.textContent = state.reserve_met ? "Reserve met" : "Reserve not met";
@@ -372,7 +376,7 @@ function renderDetail() {
 function tickDetail() {
   const state = room.detail && room.states.get(room.detail);
   if (!state) return;
-  const now = room.socket.clock.now();
+  const now = room.clock.now();
   const left = remainingMs(state, now);
   const node = $("d-countdown");
   if (state.status === "closed") node.textContent = "Closed";
@@ -420,7 +424,7 @@ async function place(params) {
       showBidMessage(ack.leading === false
         ? `Accepted, but a proxy bid outbid you at once: price ${formatMoney(ack.price, cur)}.`
         : `Accepted: ${ack.price === null || ack.price === undefined ? "sealed bid recorded" : `you lead at ${formatMoney(ack.price, cur)}`}${maxText}.`, ack.leading === false ? "warn" : "ok");
-      if (ack.your_max) room.states.set(lot, { ...room.states.get(lot), your_max: ack.your_max });
+      if (ack.your_max) room.maxima.set(lot, ack.your_max);
     } else {
       const next = ack.next_min ? ` Next minimum: ${formatMoney(ack.next_min, cur)}.` : "";
       showBidMessage(`Refused: ${messageFor(ack.reason)}${next}`, "error");
@@ -485,6 +489,7 @@ function wire() {
     $("token-box").open = false;
     room.paddle = null;
     room.mine.clear();
+    room.maxima.clear();
     connect();
   });
   $("token-clear").addEventListener("click", () => {
@@ -500,7 +505,7 @@ function wire() {
 wire();
 connect();
 loadCatalogue().then(route);
+countdown(room.clock, () => room.detail && room.states.get(room.detail), tickDetail);
 setInterval(() => {
-  tickDetail();
   if (!room.detail) for (const s of room.list) updateCard(s.lot);
-}, 250);
+}, 500);

@@ -4,7 +4,6 @@ and has knobs to misbehave: drop every connection, swallow acks, skip or repeat 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 

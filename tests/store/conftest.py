@@ -9,7 +9,6 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -202,8 +201,3 @@ def lot_state(lot: str, **kw) -> dict:
     }
     state.update(kw)
     return state
-
-
-@pytest.fixture
-def data_dir(tmp_path) -> Path:
-    return tmp_path

@@ -63,6 +63,17 @@ async def test_text_search(showroom, q, expected):
     assert await ids(showroom, q=q) == expected
 
 
+async def test_text_search_follows_changes(store):
+    await store.upsert_lot(lot_state("L1", model="Qin PLUS", seq=1))
+    assert await ids(store, q="qin plus") == ["L1"]
+    await store.upsert_lot(lot_state("L1", model="Seal", title="Seal 07", seq=2))
+    assert await ids(store, q="qin plus") == []
+    assert await ids(store, q="seal 0") == ["L1"]
+    await store.update_lots([{"lot": "L1", "seq": 3, "title": "BYD Seal 06 DM-i"}])
+    assert await ids(store, q="06 dm") == ["L1"]
+    assert await ids(store, q='"06') == []
+
+
 @pytest.mark.parametrize(
     "sort, expected",
     [

@@ -11,7 +11,7 @@ from auction_engine.store.schema import metadata
 
 def _diff(connection):
     def include(obj, name, type_, reflected, compare_to):
-        return name != "ix_lots_search_trgm" and name != "alembic_version"
+        return name not in ("ix_lots_search_trgm", "alembic_version") and not name.startswith("lots_fts")
 
     context = MigrationContext.configure(connection, opts={"include_object": include, "compare_type": False})
     return compare_metadata(context, metadata)

@@ -30,6 +30,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "lots",
+        sa.Column("id", sa.Integer, nullable=False, autoincrement=True),
         sa.Column("lot", sa.String(64), nullable=False),
         sa.Column("title", sa.String(500), nullable=False),
         sa.Column("format", sa.String(20), nullable=False),
@@ -61,7 +62,8 @@ def upgrade() -> None:
         sa.Column("state", sa.JSON, nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("updated_at", sa.BigInteger, nullable=False),
-        sa.PrimaryKeyConstraint("lot", name="pk_lots"),
+        sa.PrimaryKeyConstraint("id", name="pk_lots"),
+        sa.UniqueConstraint("lot", name="uq_lots_lot"),
     )
     for name, cols in (
         ("ix_lots_ending", ["ending_key", "lot"]),
@@ -72,6 +74,7 @@ def upgrade() -> None:
         ("ix_lots_status_year", ["status", "year_key", "lot"]),
         ("ix_lots_newest", ["created_at", "lot"]),
         ("ix_lots_make_ending", ["make_key", "ending_key", "lot"]),
+        ("ix_lots_make_price", ["make_key", "price_key", "lot"]),
         ("ix_lots_make_year", ["make_key", "year_key", "lot"]),
     ):
         op.create_index(name, "lots", cols)
@@ -117,13 +120,31 @@ def upgrade() -> None:
     op.create_index("ix_outbox_pending", "outbox", ["delivered_at", "next_attempt_at"])
 
 
-def _search_index() -> None:
-    """A trigram GIN index for `q` on PostgreSQL when pg_trgm can be had; LIKE works without it.
+SQLITE_FTS = [
+    "CREATE VIRTUAL TABLE lots_fts USING fts5(search_text, content='lots', content_rowid='id', tokenize='trigram')",
+    "CREATE TRIGGER lots_fts_insert AFTER INSERT ON lots BEGIN"
+    " INSERT INTO lots_fts(rowid, search_text) VALUES (new.id, new.search_text); END",
+    "CREATE TRIGGER lots_fts_delete AFTER DELETE ON lots BEGIN"
+    " INSERT INTO lots_fts(lots_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text); END",
+    "CREATE TRIGGER lots_fts_update AFTER UPDATE OF search_text ON lots"
+    " WHEN old.search_text IS NOT new.search_text BEGIN"
+    " INSERT INTO lots_fts(lots_fts, rowid, search_text) VALUES ('delete', old.id, old.search_text);"
+    " INSERT INTO lots_fts(rowid, search_text) VALUES (new.id, new.search_text); END",
+]
 
-    The operator class is qualified with the extension's schema, so the index builds whatever
-    the search_path is.
+
+def _search_index() -> None:
+    """An index for substring search (`q`).
+
+    SQLite: an FTS5 trigram table over `search_text`, kept by triggers. PostgreSQL: a pg_trgm GIN
+    index when the extension can be had (LIKE works without it, scanning); the operator class is
+    qualified with the extension's schema, so the index builds whatever the search_path is.
     """
     bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        for statement in SQLITE_FTS:
+            bind.exec_driver_sql(statement)
+        return
     if bind.dialect.name != "postgresql":
         return
     try:
@@ -142,6 +163,8 @@ def _search_index() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TABLE lots_fts")
     op.drop_table("outbox")
     op.drop_table("settlements")
     op.drop_table("lots")

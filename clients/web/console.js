@@ -1,0 +1,411 @@
+// The auctioneer console: bidders, lots, the run list, per-lot control, floor bids, the live
+// feed and settlements. See docs/clients.md.
+import {
+  ApiError, AuctionSocket, Clock, RESULT_TEXT, api, countdown, el, fetchLots, formatMoney, formatRemaining,
+  messageFor, pageItems, parseYuan, readToken, remainingMs,
+} from "/static/common.js";
+
+const TOKEN_KEY = "auction.console.token";
+const $ = (id) => document.getElementById(id);
+
+const con = {
+  token: readToken(TOKEN_KEY),
+  socket: null,
+  lots: new Map(),       // lot -> state (auctioneer view from HTTP, then public events)
+  reserves: new Map(),   // lot -> reserve (auctioneer-only; public events leave it out)
+  selected: null,
+  feedSeq: 0,            // last log seq merged into the feed
+  feedTimer: null,
+  clock: new Clock(),
+};
+
+// -- errors -----------------------------------------------------------------------------------
+
+function showError(e) {
+  const node = $("error");
+  if (!e) {
+    node.hidden = true;
+    return;
+  }
+  node.hidden = false;
+  node.textContent = e instanceof ApiError ? `${e.code}: ${e.human}` : String(e.message ?? e);
+  document.querySelectorAll(".invalid").forEach((n) => n.classList.remove("invalid"));
+  if (e.field) document.querySelector(`[name="${CSS.escape(e.field)}"]`)?.classList.add("invalid");
+}
+
+async function call(method, path, body, params) {
+  try {
+    const data = await api(method, path, { token: con.token, body, params });
+    showError(null);
+    return data;
+  } catch (e) {
+    showError(e);
+    throw e;
+  }
+}
+
+// -- connection -------------------------------------------------------------------------------
+
+function connect() {
+  con.socket?.close();
+  con.socket = new AuctionSocket(con.token, {
+    clock: con.clock,
+    onStatus: (status) => {
+      const node = $("conn");
+      node.dataset.state = status;
+      node.textContent = { connected: "● Live", reconnecting: "Reconnecting…", connecting: "Connecting…", unauthorized: "Token rejected" }[status] ?? status;
+    },
+    onWelcome: (w) => {
+      $("who").textContent = `Signed in as ${w.role}`;
+      if (w.role !== "auctioneer") showError(new Error("This token is not an auctioneer token: actions will be refused."));
+    },
+    onLot: (frame, state) => onLot(frame, state),
+    onError: (f) => showError(new ApiError(f.code, f.message)),
+  });
+  if (con.selected) con.socket.subscribe(con.selected);
+  con.socket.connect();
+}
+
+function onLot(frame, state) {
+  if ("reserve" in state) con.reserves.set(frame.lot, state.reserve);
+  con.lots.set(frame.lot, state);
+  renderRow(frame.lot);
+  if (frame.lot !== con.selected) return;
+  renderSelected();
+  if (frame.type === "event" && frame.kind === "bid") {
+    addFeedRow(frame.seq, { at: frame.at, price: state.price, leader: state.leader });
+    scheduleFeedDetails();
+  }
+  if (frame.type === "event" && ["closed", "approved", "rejected"].includes(frame.kind)) awaitSettlement(frame.lot);
+}
+
+// -- run list ---------------------------------------------------------------------------------
+
+async function loadLots() {
+  let lots;
+  try {
+    lots = await fetchLots(con.token, { sort: "newest" });
+    showError(null);
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  for (const s of lots) {
+    if ("reserve" in s) con.reserves.set(s.lot, s.reserve);
+    if (!con.socket.state(s.lot)) con.lots.set(s.lot, s);
+  }
+  $("lots").replaceChildren(...lots.map((s) => el("tr", { dataset: { lot: s.lot, testid: "lot-row" } })));
+  for (const s of lots) renderRow(s.lot);
+}
+
+function renderRow(lot) {
+  const row = document.querySelector(`#lots tr[data-lot="${CSS.escape(lot)}"]`);
+  const s = con.lots.get(lot);
+  if (!row || !s) return;
+  const sealed = s.format.startsWith("sealed") && s.status !== "closed";
+  row.classList.toggle("selected", lot === con.selected);
+  row.replaceChildren(
+    el("td", { text: s.lot }), el("td", { text: s.title }), el("td", { text: `${s.format} · ${s.mode}` }),
+    el("td", { text: s.fair_warning && s.status === "open" ? "fair warning" : s.status }),
+    el("td", { text: s.result ? RESULT_TEXT[s.result] ?? s.result : "—" }),
+    el("td", { class: "num", text: sealed ? "sealed" : formatMoney(s.price, s.currency) }),
+    el("td", { text: s.leader ?? "—" }), el("td", { class: "num", text: String(s.bids ?? 0) }),
+    el("td", { class: "num", dataset: { left: "" }, text: leftText(s) }));
+}
+
+function leftText(s) {
+  if (s.status === "closed") return "closed";
+  if (s.status === "scheduled") return "not open";
+  const left = remainingMs(s, con.clock.now());
+  return left === null ? (s.mode === "live" ? "live" : "—") : formatRemaining(left);
+}
+
+// -- selected lot -----------------------------------------------------------------------------
+
+async function select(lot) {
+  if (con.selected && con.selected !== lot) con.socket.unsubscribe(con.selected);
+  con.selected = lot;
+  con.feedSeq = 0;
+  $("feed").replaceChildren();
+  $("s-message").textContent = "";
+  $("selected").hidden = false;
+  document.querySelectorAll("#lots tr").forEach((r) => r.classList.toggle("selected", r.dataset.lot === lot));
+  try {
+    const state = await call("GET", `/api/lots/${encodeURIComponent(lot)}`);
+    if ("reserve" in state) con.reserves.set(lot, state.reserve);
+    if (!con.socket.state(lot)) con.lots.set(lot, state);
+  } catch { /* shown */ }
+  con.socket.subscribe(lot);
+  renderSelected();
+  loadFeedDetails();
+}
+
+function renderSelected() {
+  const s = con.lots.get(con.selected);
+  if (!s) return;
+  const cur = s.currency;
+  $("s-title").textContent = s.title;
+  $("s-lot").textContent = s.lot;
+  $("s-status").textContent = `${s.status}${s.fair_warning && s.status === "open" ? " (fair warning)" : ""} · ${s.format} · ${s.mode}`;
+  $("s-result").textContent = s.result ? `${RESULT_TEXT[s.result] ?? s.result}${s.price !== null && s.result !== "unsold" && s.result !== "withdrawn" ? ` at ${formatMoney(s.price, cur)}` : ""}` : "—";
+  $("s-price").textContent = formatMoney(s.price, cur);
+  $("s-leader").textContent = s.leader ? `Paddle ${s.leader}` : "—";
+  $("s-bids").textContent = String(s.bids ?? 0);
+  $("s-next").textContent = formatMoney(s.next_min, cur);
+  const reserve = con.reserves.get(s.lot);
+  $("s-reserve").textContent = reserve === null || reserve === undefined ? "none" : `${formatMoney(reserve, cur)}${s.reserve_met ? " (met)" : " (not met)"}`;
+  $("s-buy-now").textContent = formatMoney(s.buy_now, cur);
+  $("s-ext").textContent = String(s.extensions ?? 0);
+  tickSelected();
+  const can = {
+    open: s.status === "scheduled", pause: s.status === "open", resume: s.status === "paused",
+    fair_warning: s.status === "open" && s.mode === "live", close: s.status === "open" || s.status === "paused",
+    withdraw: s.status !== "closed", approve: s.result === "pending_approval", reject: s.result === "pending_approval",
+  };
+  for (const b of $("actions").querySelectorAll("button")) b.disabled = !can[b.dataset.action];
+  $("floor-form").querySelector("button").disabled = s.status !== "open";
+}
+
+function tickSelected() {
+  const s = con.lots.get(con.selected);
+  if (s) $("s-left").textContent = leftText(s);
+}
+
+// The public event says who leads after a bid; the auctioneer's full log also says who bid
+// what (a proxy can outbid the bidder at once), fetched in small debounced batches.
+function addFeedRow(seq, { at, price, leader, detail }) {
+  let row = $("feed").querySelector(`li[data-seq="${seq}"]`);
+  if (!row) {
+    row = el("li", { dataset: { seq: String(seq), testid: "feed-row" } });
+    const later = [...$("feed").children].find((li) => Number(li.dataset.seq) < seq);
+    $("feed").insertBefore(row, later ?? null);
+  }
+  const s = con.lots.get(con.selected);
+  const cur = s?.currency ?? "CNY";
+  const time = new Date(at).toLocaleTimeString();
+  row.textContent = `#${seq} ${time} · ${detail ?? ""}${detail ? " → " : ""}${formatMoney(price, cur)}, leader paddle ${leader ?? "—"}`;
+}
+
+function scheduleFeedDetails() {
+  clearTimeout(con.feedTimer);
+  con.feedTimer = setTimeout(loadFeedDetails, 250);
+}
+
+async function loadFeedDetails() {
+  const lot = con.selected;
+  if (!lot) return;
+  let data;
+  try {
+    data = await api("GET", `/api/lots/${encodeURIComponent(lot)}/events`, { token: con.token, params: { since: con.feedSeq } });
+  } catch {
+    return; // the feed keeps the public rows
+  }
+  if (lot !== con.selected) return;
+  const cur = con.lots.get(lot)?.currency ?? "CNY";
+  for (const item of pageItems(data, "events").items) {
+    con.feedSeq = Math.max(con.feedSeq, item.seq);
+    if (item.kind !== "bid" && item.command?.kind !== "bid") continue;
+    const c = item.command ?? {};
+    const what = c.amount ? formatMoney(c.amount, cur) : c.max ? `max ${formatMoney(c.max, cur)}` : "";
+    const detail = c.paddle ? `paddle ${c.paddle}${c.floor ? " (floor)" : ""} bid ${what}` : null;
+    addFeedRow(item.seq, { at: item.at ?? c.at, price: item.state?.price, leader: item.state?.leader, detail });
+  }
+}
+
+async function act(action) {
+  const lot = con.selected;
+  try {
+    const state = await call("POST", `/api/lots/${encodeURIComponent(lot)}/${action}`);
+    if ("reserve" in state) con.reserves.set(lot, state.reserve);
+    $("s-message").textContent = `${action.replace("_", " ")}: done`;
+    $("s-message").dataset.kind = "ok";
+  } catch (e) {
+    $("s-message").textContent = `${action.replace("_", " ")} refused: ${e.human ?? e.message}`;
+    $("s-message").dataset.kind = "error";
+  }
+}
+
+// -- forms ------------------------------------------------------------------------------------
+
+function setPath(obj, path, value) {
+  const keys = path.split(".");
+  let node = obj;
+  for (const k of keys.slice(0, -1)) node = node[k] ??= {};
+  node[keys.at(-1)] = value;
+}
+
+/** The lot spec from the form: money through parseYuan, counts as integers, empties left out. */
+function lotSpec(form) {
+  const spec = {};
+  for (const input of form.querySelectorAll("input[name], select[name]")) {
+    const name = input.name;
+    if (name === "open_now") continue;
+    const raw = input.value.trim();
+    if (raw === "") continue;
+    let value = raw;
+    if ("money" in input.dataset) {
+      value = parseYuan(raw);
+      if (value === null) throw new ApiError("bad_amount", `${name}: enter an amount in yuan`, name, 0);
+    } else if (input.type === "number") {
+      if (!/^\d+$/.test(raw)) throw new ApiError("invalid_spec", `${name}: enter a whole number`, name, 0);
+      value = Number(raw);
+    }
+    setPath(spec, name, value);
+  }
+  if (spec.mode === "live") delete spec.duration_s;
+  if (spec.format !== "dutch") delete spec.dutch;
+  return spec;
+}
+
+function wire() {
+  $("refresh-lots").addEventListener("click", loadLots);
+  $("refresh-settlements").addEventListener("click", loadSettlements);
+  $("lots").addEventListener("click", (e) => {
+    const row = e.target.closest("tr[data-lot]");
+    if (row) select(row.dataset.lot);
+  });
+  $("actions").addEventListener("click", (e) => {
+    const action = e.target.closest("button")?.dataset.action;
+    if (action) act(action);
+  });
+  $("floor-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const amount = parseYuan(form.elements.amount.value);
+    const paddle = form.elements.paddle.value.trim();
+    const msg = $("s-message");
+    if (amount === null || !paddle) {
+      msg.textContent = amount === null ? messageFor("bad_amount") : "Enter the floor paddle.";
+      msg.dataset.kind = "error";
+      return;
+    }
+    try {
+      const lot = con.selected;
+      const response = await fetch(`/api/lots/${encodeURIComponent(lot)}/floor-bids`, {
+        method: "POST", headers: { Authorization: `Bearer ${con.token}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ amount, paddle }),
+      });
+      const ack = await response.json().catch(() => ({}));
+      if (ack.ok) {
+        msg.textContent = `Floor bid accepted: paddle ${paddle} at ${formatMoney(ack.price, con.lots.get(lot)?.currency)}`;
+        msg.dataset.kind = "ok";
+        form.elements.amount.value = "";
+      } else {
+        const reason = ack.reason ?? ack.error?.code;
+        msg.textContent = `Floor bid refused: ${messageFor(reason, ack.error?.message)}${ack.next_min ? ` (next minimum ${formatMoney(ack.next_min)})` : ""}`;
+        msg.dataset.kind = "error";
+      }
+    } catch (err) {
+      msg.textContent = messageFor("network");
+      msg.dataset.kind = "error";
+    }
+  });
+  $("bidder-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const body = { bidder: form.elements.bidder.value.trim(), paddle: form.elements.paddle.value.trim() };
+    const credit = form.elements.credit_limit.value.trim();
+    if (credit) {
+      body.credit_limit = parseYuan(credit);
+      if (body.credit_limit === null) return showError(new ApiError("bad_amount", "Credit limit: enter an amount in yuan", "credit_limit", 0));
+    }
+    try {
+      await call("POST", "/api/bidders", body);
+      form.reset();
+      loadBidders();
+    } catch { /* shown */ }
+  });
+  $("lot-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = e.currentTarget;
+    let spec;
+    try {
+      spec = lotSpec(form);
+    } catch (err) {
+      return showError(err);
+    }
+    try {
+      const state = await call("POST", "/api/lots", spec);
+      if (form.elements.open_now.checked && state.status === "scheduled" && !spec.starts_at) {
+        await call("POST", `/api/lots/${encodeURIComponent(state.lot)}/open`);
+      }
+      await loadLots();
+      select(state.lot);
+    } catch { /* shown */ }
+  });
+  $("token-input").value = con.token ?? "";
+  $("token-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    con.token = $("token-input").value.trim() || null;
+    try { localStorage.setItem(TOKEN_KEY, con.token ?? ""); } catch { /* storage disabled */ }
+    connect();
+    refreshAll();
+  });
+}
+
+async function loadBidders() {
+  let data;
+  try {
+    data = await call("GET", "/api/bidders");
+  } catch {
+    return;
+  }
+  const rows = pageItems(data, "bidders").items.map((b) => {
+    const link = `${location.origin}/?token=${encodeURIComponent(b.token)}`;
+    return el("tr", { dataset: { testid: "bidder-row", bidder: b.bidder } },
+      el("td", { text: b.bidder }), el("td", { text: b.paddle }),
+      el("td", { class: "num", text: b.credit_limit === null || b.credit_limit === undefined ? "—" : formatMoney(b.credit_limit) }),
+      el("td", {}, el("a", { href: link, target: "_blank", rel: "noopener", dataset: { testid: "room-link" }, text: "Open room" }), " ",
+        el("span", { class: "token", dataset: { testid: "bidder-token" }, text: b.token })));
+  });
+  $("bidders").replaceChildren(...rows);
+}
+
+async function loadSettlements() {
+  let data;
+  try {
+    data = await call("GET", "/api/settlements");
+  } catch {
+    return;
+  }
+  const when = (t) => (t ? new Date(t).toLocaleString() : "—");
+  const records = pageItems(data, "settlements").items;
+  $("settlements").replaceChildren(...records.map((r) => el("tr", { dataset: { testid: "settlement-row", lot: r.lot } },
+    el("td", { text: r.lot }), el("td", { text: RESULT_TEXT[r.result] ?? r.result }),
+    el("td", { class: "num", text: formatMoney(r.hammer_price, r.currency) }),
+    el("td", { class: "num", text: formatMoney(r.total_due, r.currency) }),
+    el("td", { text: r.winner ?? "—" }), el("td", { text: r.winner_paddle ?? "—" }),
+    el("td", { text: when(r.decided_at ?? r.closed_at) }), el("td", { text: r.paid_at ? when(r.paid_at) : "no" }))));
+  return records;
+}
+
+// The ledger is written just after the close event goes out: look again a few times.
+async function awaitSettlement(lot, tries = 8) {
+  for (let i = 0; i < tries; i++) {
+    const rows = await loadSettlements();
+    if (rows?.some((r) => r.lot === lot)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250 * (i + 1)));
+  }
+}
+
+function refreshAll() {
+  loadLots();
+  loadBidders();
+  loadSettlements();
+}
+
+wire();
+if (!con.token) {
+  showError(new Error("Open the console with ?token=<auctioneer token> (printed by `auction-engine serve`), or paste it under Token."));
+  $("token-box").open = true;
+}
+connect();
+refreshAll();
+countdown(con.clock, () => con.lots.get(con.selected), tickSelected);
+setInterval(() => {
+  document.querySelectorAll("#lots tr[data-lot]").forEach((row) => {
+    const s = con.lots.get(row.dataset.lot);
+    const cell = row.querySelector("[data-left]");
+    if (s && cell) cell.textContent = leftText(s);
+  });
+}, 1000);

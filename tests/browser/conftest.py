@@ -1,0 +1,56 @@
+"""A headless Debian chromium per test, and pages that leave a screenshot in test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import async_playwright
+
+from clients.client import AuctionClient
+
+from .support import ARTIFACTS, CHROMIUM_ARGS, require_chromium
+
+
+@pytest.fixture
+async def browser():
+    executable = require_chromium()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=executable, headless=True,
+                                           args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def new_page(browser, request):
+    """`await new_page(url, width=...)`: a page in its own context (own localStorage), with its
+    console errors collected in `page.errors`; every page is screenshotted at teardown."""
+    pages = []
+
+    async def open_page(url: str, width: int = 1280, height: int = 900):
+        context = await browser.new_context(viewport={"width": width, "height": height})
+        page = await context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        pages.append(page)
+        await page.goto(url)
+        return page
+
+    yield open_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    for i, page in enumerate(pages):
+        suffix = f"-{i + 1}" if len(pages) > 1 else ""
+        try:
+            await page.screenshot(path=str(ARTIFACTS / f"{name}{suffix}.png"), full_page=True)
+        except Exception:  # a page that crashed still lets the others be saved
+            pass
+
+
+@pytest.fixture
+async def admin(engine):
+    client = AuctionClient(engine.url, engine.auctioneer_token)
+    yield client
+    await client.close()
