@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import base64
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -41,14 +42,15 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
         app, host=config.host, port=config.port, log_level=args.log_level, ws_max_size=65536,
         lifespan="on", loop="auto",
     ))
+    sock = listen(config)
     if not demo:
-        server.run()
+        server.run(sockets=[sock])
         return 0
 
     from clients.demo import main_demo
 
     async def both() -> None:
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
             if task.done():
                 await task
@@ -60,6 +62,20 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
 
     asyncio.run(both())
     return 0
+
+
+def listen(config: Config) -> socket.socket:
+    """The listening socket; accepted sockets inherit its send buffer, which bounds how much
+    the kernel holds for a watcher that stopped reading before `slow_consumer` notices."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if config.so_sndbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.so_sndbuf)
+    sock.bind((config.host, config.port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 def cmd_token(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ class Config:
     auth_secret: str | None = None
     snapshot_every: int = 256
     send_queue_limit: int = 1024
+    so_sndbuf: int | None = None
     bid_rate: float = 20.0
     bid_burst: int = 40
     max_body: int = 64 * 1024
@@ -36,7 +37,7 @@ class Config:
             escrow_secret=env.get("ESCROW_SECRET") or None,
             auth_secret=env.get("AUTH_SECRET") or None,
         )
-        for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int)):
+        for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int), ("so_sndbuf", int)):
             value = env.get(f"AUCTION_{name.upper()}")
             if value:
                 setattr(cfg, name, kind(value))

@@ -32,6 +32,8 @@ class Connection:
         send_bytes: Callable[[bytes], Awaitable[None]],
         close: Callable[[int], Awaitable[None]],
         limit: int = 1024,
+        abort: Callable[[], None] = lambda: None,
+        grace_s: float = 1.0,
     ) -> None:
         self.principal = principal
         self.subprotocol = subprotocol
@@ -42,6 +44,9 @@ class Connection:
         self._wake = asyncio.Event()
         self._send = send_bytes if subprotocol == MSGPACK else send_text
         self._close = close
+        self._abort = abort
+        self._grace_s = grace_s
+        self.ended = False
         # lot -> buffered (seq, frame) while the subscription's history is being sent, else None
         self.pending: dict[str, list[tuple[int, Outgoing]] | None] = {}
         # lot -> highest event seq queued to this connection
@@ -81,6 +86,13 @@ class Connection:
         }).for_subprotocol(self.subprotocol))
         self.closed = True
         self._wake.set()
+        # A watcher that stopped reading also stops the close handshake: cut it off if it
+        # has not taken the error frame within the grace period.
+        asyncio.get_running_loop().call_later(self._grace_s, self._abort_if_stuck)
+
+    def _abort_if_stuck(self) -> None:
+        if not self.ended:
+            self._abort()
 
     async def writer(self) -> None:
         """Drains the queue onto the socket until the connection ends."""
@@ -96,11 +108,13 @@ class Connection:
             log.warning("writer ended", exc_info=True)
         finally:
             self.closed = True
+            self.ended = not self.slow
             if self.slow:
                 try:
                     await asyncio.wait_for(self._close(SLOW_CONSUMER_CLOSE), 2)
                 except Exception:
                     log.debug("close of slow consumer failed", exc_info=True)
+                self.ended = True
 
     def shutdown(self) -> None:
         self.closed = True

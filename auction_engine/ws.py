@@ -51,7 +51,10 @@ async def endpoint(websocket: WebSocket) -> None:
         await (websocket.send_bytes(data) if isinstance(data, bytes) else websocket.send_text(data))
         await websocket.close(UNAUTHORIZED_CLOSE)
         return
-    conn = Connection(principal, subprotocol, websocket.send_text, websocket.send_bytes, websocket.close, engine.config.send_queue_limit)
+    conn = Connection(
+        principal, subprotocol, websocket.send_text, websocket.send_bytes, websocket.close,
+        engine.config.send_queue_limit, abort=lambda: abort(websocket),
+    )
     engine.hub.add(conn)
     metrics.CONNECTIONS.inc()
     writer = asyncio.create_task(conn.writer(), name="ws-writer")
@@ -80,6 +83,17 @@ async def endpoint(websocket: WebSocket) -> None:
             await asyncio.wait_for(writer, 3)
         except (TimeoutError, asyncio.CancelledError):
             writer.cancel()
+
+
+def abort(websocket: WebSocket) -> None:
+    """Drop the TCP connection at once, unsent data and all.
+
+    ASGI has no abort; uvicorn's protocol object (the bound `send`) holds the transport.
+    Without it the server's ping timeout ends the connection later."""
+    server_send = websocket.scope.get("auction.server_send")
+    transport = getattr(getattr(server_send, "__self__", None), "transport", None)
+    if transport is not None:
+        transport.abort()
 
 
 class Session:

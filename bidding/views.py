@@ -18,8 +18,11 @@ def _revealed(spec: LotSpec, state: LotState) -> bool:
     return state.status == CLOSED or not spec.sealed
 
 
-def public_view(spec: LotSpec, state: LotState, now: int | None = None) -> dict[str, Any]:
-    """PROTOCOL.md "Public lot state", plus opened_at, closed_at, fair_warning, remaining_ms, dutch."""
+def public_view(spec: LotSpec, state: LotState, now: int | None = None, vehicle: bool = True) -> dict[str, Any]:
+    """PROTOCOL.md "Public lot state", plus opened_at, closed_at, fair_warning, remaining_ms, dutch.
+
+    `vehicle=False` leaves out the vehicle, which never changes: event frames go to every
+    watcher on every bid, and a vehicle with its photos would multiply their size."""
     revealed = _revealed(spec, state)
     price = state.price if revealed else None
     if spec.format == "dutch" and state.status == OPEN and now is not None:
@@ -49,8 +52,9 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None) -> dict[
         if spec.dutch is None
         else {"step": spec.dutch.step, "tick_s": spec.dutch.tick_s, "floor": spec.dutch.floor},
         "seq": state.seq,
-        "vehicle": spec.vehicle_dict(),
     }
+    if vehicle:
+        view["vehicle"] = spec.vehicle_dict()
     if spec.reserve is not None:
         view["reserve_met"] = (price is not None and price >= spec.reserve) if revealed else None
     return view

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from .clock import ClockSample, ClockSync, sample, wall_ms
 from .frames import (
@@ -217,6 +217,8 @@ class AuctionClient:
             status = exc.response.status_code
             code = {401: "unauthorized", 403: "forbidden"}.get(status, f"http_{status}")
             raise ClientError(code, f"WebSocket refused with HTTP {status}", status=status) from exc
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            raise ClientError("network", f"cannot open {self.base_url}/ws: {exc!r}") from exc
         if ws.subprotocol != self.subprotocol:
             await ws.close()
             raise ClientError("subprotocol", f"asked {self.subprotocol!r}, server chose "
@@ -270,7 +272,7 @@ class AuctionClient:
                     self._shutdown(exc)
                     return False
                 log.debug("reconnect attempt %d failed: %s", attempt + 1, exc)
-            except (OSError, TimeoutError, ConnectionClosed) as exc:
+            except ConnectionClosed as exc:
                 log.debug("reconnect attempt %d failed: %r", attempt + 1, exc)
             else:
                 self.stats.reconnects += 1
@@ -505,11 +507,16 @@ class AuctionClient:
             handler(self, frame)
 
     def _on_snapshot(self, frame: Snapshot) -> None:
-        self.clock.add_coarse(frame.server_time, wall_ms())
+        """A snapshot only ever answers our subscribe, so it is always the new base, even one
+        older than what we held (the engine would then have lost events: log it, follow it)."""
+        if not self.clock.best:
+            self.clock.add_coarse(frame.server_time, wall_ms())
         watch = self._watches.get(frame.lot)
-        if watch is None or (watch.seq is not None and frame.seq < watch.seq
-                             and not watch.resyncing):
+        if watch is None:
             return
+        if watch.seq is not None and frame.seq < watch.seq:
+            log.warning("snapshot of %s at seq %d, behind the %d held", frame.lot, frame.seq,
+                        watch.seq)
         watch.resyncing = False
         watch.update(frame.seq, frame.state)
         if watch.keep_frames:

@@ -363,7 +363,7 @@ export class AuctionSocket {
   onSnapshot(f) {
     if (!this.clock.samples.length) this.clock.setCoarse(f.server_time);
     const w = this.lots.get(f.lot);
-    if (!w || (w.seq !== null && f.seq < w.seq && !w.resyncing)) return;
+    if (!w) return; // a snapshot only answers our subscribe: always the new base
     Object.assign(w, { seq: f.seq, state: f.state, resyncing: false });
     this.h.onLot?.(f, w.state);
   }

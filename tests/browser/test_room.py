@@ -168,3 +168,25 @@ async def test_catalogue_filters_and_sorts(engine, admin, new_page):
     await cards.first.click()
     await expect(page.get_by_test_id("lot-title")).to_have_text("Toyota Camry 2.0G 2019")
     await expect(page.get_by_test_id("bid-hint")).to_be_visible()
+
+
+async def test_the_token_box_signs_in_and_a_bad_token_is_reported(engine, admin, new_page):
+    lot = (await make_lot(admin))["lot"]
+    (alice,) = await bidders(admin, "alice")
+    page = await new_page(f"{engine.url}/#lot={lot}")
+    await connected(page)
+    await expect(page.get_by_test_id("who")).to_have_text("Watching as watcher")
+    await expect(page.get_by_test_id("bid-hint")).to_be_visible()
+    await expect(page.get_by_test_id("bid-button")).to_be_disabled()
+
+    await page.locator("#token-box summary").click()
+    await page.get_by_test_id("token-input").fill(alice)
+    await page.get_by_test_id("token-save").click()
+    await expect(page.get_by_test_id("who")).to_have_text("Bidder alice · paddle 101")
+    await expect(page.get_by_test_id("bid-button")).to_be_enabled()
+
+    await page.locator("#token-box summary").click()
+    await page.get_by_test_id("token-input").fill("not-a-token")
+    await page.get_by_test_id("token-save").click()
+    await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "unauthorized")
+    await expect(page.get_by_test_id("who")).to_contain_text("Token rejected")

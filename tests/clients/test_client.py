@@ -139,3 +139,25 @@ async def test_ack_timeout(fake_engine):
         with pytest.raises(ClientError) as info:
             await client.bid("L1", amount=100, timeout=0.2)
         assert info.value.code == "timeout"
+
+
+async def test_a_snapshot_behind_the_held_seq_still_becomes_the_base(fake_engine):
+    async with AuctionClient(fake_engine.url, "tok") as client:
+        await client.subscribe("L1", since=5)  # the client believes it holds seq 5
+        fake_engine.lot("L1").events.clear()
+        await client.send_raw({"type": "subscribe", "lot": "L1"})  # the fake answers seq 0
+        frame = await client.next_frame("L1")
+        assert isinstance(frame, Snapshot) and frame.seq == 0 and client.seq("L1") == 0
+        await fake_engine.append("L1", price=100)
+        assert (await client.next_frame("L1")).seq == 1
+
+
+async def test_no_server_is_a_network_client_error():
+    client = AuctionClient("http://127.0.0.1:9", "tok", open_timeout=2)
+    with pytest.raises(ClientError) as info:
+        await client.connect()
+    assert info.value.code == "network"
+    with pytest.raises(ClientError) as info:
+        await client.time()
+    assert info.value.code == "network"
+    await client.close()

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from clients.client import AuctionClient
+from clients.client import AuctionClient, ClientError
 from clients.frames import JSON, MSGPACK, Event, Outbid, Snapshot
 
 pytestmark = pytest.mark.timeout(90)
@@ -170,3 +170,11 @@ async def test_http_bid_and_floor_bid(engine):
     assert lot in [s["lot"] for s in lots]
     await alice.close()
     await admin.close()
+
+
+async def test_a_bad_token_is_refused_without_retrying(engine):
+    client = AuctionClient(engine.url, "not-a-token")
+    with pytest.raises(ClientError) as info:
+        await client.connect()
+    assert info.value.code == "unauthorized"
+    await client.close()
