@@ -26,6 +26,8 @@ class Config:
     catalogue_flush_s: float = 0.5
     escrow_retry_base_s: float = 0.5
     escrow_retry_cap_s: float = 60.0
+    escrow_poll_s: float = 2.0
+    escrow_lease_s: float = 30.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Config":
@@ -37,7 +39,9 @@ class Config:
             escrow_secret=env.get("ESCROW_SECRET") or None,
             auth_secret=env.get("AUTH_SECRET") or None,
         )
-        for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int), ("so_sndbuf", int)):
+        for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int), ("so_sndbuf", int),
+                           ("escrow_retry_base_s", float), ("escrow_retry_cap_s", float),
+                           ("escrow_poll_s", float), ("escrow_lease_s", float)):
             value = env.get(f"AUCTION_{name.upper()}")
             if value:
                 setattr(cfg, name, kind(value))

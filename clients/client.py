@@ -30,7 +30,7 @@ from .clock import ClockSample, ClockSync, sample, wall_ms
 from .frames import (
     JSON, REFUSAL_REASONS, SUBPROTOCOLS, Ack, BadFrame, Error, Event, LotFrame, LotState,
     Lost, Outbid, Pong, PrivateFrame, Snapshot, UnknownFrame, Welcome, Won, encode, parse_ack,
-    parse_frame,
+    parse_frame, with_static,
 )
 
 log = logging.getLogger("auction.client")
@@ -76,7 +76,7 @@ class _Watch:
 
     def update(self, seq: int, state: LotState) -> None:
         self.seq = seq
-        self.state = state
+        self.state = with_static(state, self.state)
         self.changed.set()
         self.changed = asyncio.Event()
 

@@ -25,6 +25,15 @@ REFUSAL_REASONS = frozenset({
 LotState = Mapping[str, Any]
 """The public lot state: a map, since the project may add keys to it (PROTOCOL.md lists v1's)."""
 
+STATIC_KEYS = ("vehicle",)
+"""State keys fixed at creation, which the engine may leave out of event states (they would
+multiply the size of every frame); a client carries them over from the snapshot."""
+
+
+def with_static(state: LotState, previous: LotState | None) -> LotState:
+    missing = [k for k in STATIC_KEYS if k not in state and previous and k in previous]
+    return {**state, **{k: previous[k] for k in missing}} if missing else state
+
 
 class BadFrame(ValueError):
     """A server frame that does not follow the protocol (not a map, a missing or mistyped field)."""

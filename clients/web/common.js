@@ -212,6 +212,15 @@ export function newId() {
 // -- WebSocket --------------------------------------------------------------------------------
 
 const SUBPROTOCOL = "auction.v1.json";
+
+// Keys that never change after creation; the engine may leave them out of event states to keep
+// each frame small, so they carry over from the snapshot.
+export const STATIC_KEYS = ["vehicle"];
+
+export function withStatic(state, previous) {
+  const missing = STATIC_KEYS.filter((k) => !(k in state) && previous && k in previous);
+  return missing.length ? { ...state, ...Object.fromEntries(missing.map((k) => [k, previous[k]])) } : state;
+}
 const UNAUTHORIZED_CLOSE = 4401;
 
 /**
@@ -377,7 +386,7 @@ export class AuctionSocket {
       this.send({ type: "subscribe", lot: f.lot });
       return;
     }
-    Object.assign(w, { seq: f.seq, state: f.state });
+    Object.assign(w, { seq: f.seq, state: withStatic(f.state, w.state) });
     this.h.onLot?.(f, w.state);
   }
 

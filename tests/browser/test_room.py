@@ -82,6 +82,8 @@ async def test_a_bid_placed_through_the_page_is_acked_and_shown(engine, admin, n
     await page.get_by_test_id("bid-amount").fill("100")
     await page.get_by_test_id("bid-button").click()
     await expect(page.get_by_test_id("bid-message")).to_contain_text("Refused")
+    await expect(page.get_by_test_id("vehicle")).to_contain_text("CR-V 240TURBO")  # after 4 events
+    await expect(page.get_by_test_id("inspection-grade")).to_have_text("A-")
     assert page.errors == []
 
 
@@ -137,6 +139,8 @@ async def test_the_room_is_usable_at_375_px(engine, admin, new_page):
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375, testid
     await buy_now.click()
     await expect(page.get_by_test_id("result")).to_have_text("Sold: ¥160,000 to paddle 101")
+    await expect(page.get_by_test_id("bid-status")).to_have_text("You won at ¥160,000")
+    await expect(page.get_by_test_id("inspection-grade")).to_have_text("A-")
 
 
 async def test_catalogue_filters_and_sorts(engine, admin, new_page):
@@ -190,3 +194,28 @@ async def test_the_token_box_signs_in_and_a_bad_token_is_reported(engine, admin,
     await page.get_by_test_id("token-save").click()
     await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "unauthorized")
     await expect(page.get_by_test_id("who")).to_contain_text("Token rejected")
+
+
+async def test_sealed_and_dutch_lots(engine, admin, new_page):
+    sealed = (await make_lot(admin, format="sealed_second", start_price=11_800_000))["lot"]
+    dutch = (await make_lot(admin, format="dutch", start_price=8_500_000,
+                            dutch={"step": 100_000, "tick_s": 1, "floor": 6_000_000}))["lot"]
+    (alice,) = await bidders(admin, "alice")
+    page = await new_page(f"{engine.url}/?token={alice}#lot={sealed}")
+    await connected(page)
+    await expect(page.get_by_test_id("price")).to_have_text("0 bids")
+    await expect(page.get_by_test_id("proxy-max")).to_be_hidden()
+    await page.get_by_test_id("bid-amount").fill("125000")
+    await page.get_by_test_id("bid-button").click()
+    await expect(page.get_by_test_id("bid-status")).to_have_text("Your sealed bid is in")
+    await expect(page.get_by_test_id("price")).to_have_text("1 bid")
+    await expect(page.get_by_test_id("leader")).to_have_text("—")
+
+    await page.goto(f"{engine.url}/#lot={dutch}")
+    take = page.get_by_test_id("quick-bid-next")
+    await expect(take).to_have_text(re.compile(r"^Take at ¥8\d,000$"))
+    first = await page.get_by_test_id("price").inner_text()
+    await expect(page.get_by_test_id("price")).not_to_have_text(first, timeout=3000)  # falling
+    await take.click()
+    await expect(page.get_by_test_id("result")).to_have_text(re.compile(r"^Sold: ¥8\d,000 to paddle 101$"))
+    assert page.errors == []

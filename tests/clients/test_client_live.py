@@ -178,3 +178,13 @@ async def test_a_bad_token_is_refused_without_retrying(engine):
         await client.connect()
     assert info.value.code == "unauthorized"
     await client.close()
+
+
+async def test_the_vehicle_stays_in_the_state_after_events(engine):
+    admin, lot, tokens = await setup_sale(engine, vehicle={"make": "Toyota", "year": 2019})
+    async with AuctionClient(engine.url, tokens["alice"]) as alice:
+        await alice.subscribe(lot)
+        ack = await alice.bid(lot, amount=9_500_000)
+        await alice.wait_state(lot, lambda s: s["seq"] == ack.seq)
+        assert alice.state(lot)["vehicle"] == {"make": "Toyota", "year": 2019}
+    await admin.close()

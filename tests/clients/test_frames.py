@@ -7,7 +7,7 @@ import pytest
 
 from clients.frames import (
     MSGPACK, JSON, Ack, BadFrame, Error, Event, Lost, Outbid, Pong, Snapshot, UnknownFrame,
-    Welcome, Won, encode, parse_ack, parse_frame,
+    Welcome, Won, encode, parse_ack, parse_frame, with_static,
 )
 
 STATE = {"lot": "L1", "status": "open", "price": 1234500, "next_min": 1254500, "seq": 7}
@@ -99,3 +99,11 @@ def test_http_ack_may_leave_out_type_lot_and_id():
 
 def test_encode_json_is_compact_and_keeps_chinese_text():
     assert encode({"type": "subscribe", "lot": "沪A-1"}, JSON) == '{"type":"subscribe","lot":"沪A-1"}'
+
+
+def test_static_keys_carry_over_from_the_snapshot():
+    snapshot = {"price": None, "vehicle": {"make": "BYD"}}
+    event = {"price": 100}
+    assert with_static(event, snapshot) == {"price": 100, "vehicle": {"make": "BYD"}}
+    assert with_static({"price": 1, "vehicle": None}, snapshot) == {"price": 1, "vehicle": None}
+    assert with_static(event, None) is event

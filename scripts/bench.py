@@ -1,0 +1,444 @@
+"""Fixed benchmark scenarios, one run, each figure beside a baseline measured in the same run.
+
+    .venv/bin/python scripts/bench.py [--quick] [--json FILE] [--profile] [--docs]
+
+Starts its own redis-server (AOF, appendfsync always) and engine (`auction-engine serve`, uvicorn on
+uvloop when installed) on loopback; the load generator runs in separate processes (scripts/loadtest.py
+and scripts/_bench_fanout.py) on the SAME machine, so engine, Redis and generator share its cores.
+
+Scenarios: hot lot (1 lot, 200 bidders, 1,000 watchers; baseline: the same fenced Lua append issued
+one at a time from redis-py), hot lot commit path (same, no watchers), fan-out to 1,000 and 5,000
+watchers (baseline: a bare `websockets` broadcast server), sale day (500 lots, 2,000 bidders, 5,000
+watchers, anti-sniping storms), idle soak (10,000 watchers: engine RSS per connection and per lot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SCRIPTS = Path(__file__).resolve().parent
+ROOT = SCRIPTS.parent
+sys.path.insert(0, str(SCRIPTS))
+sys.path.insert(0, str(ROOT))
+
+import _bench_fanout  # noqa: E402
+import loadtest  # noqa: E402
+
+from auction_engine.auth import TokenSigner  # noqa: E402
+from auction_engine.redis_server import RedisServer, free_port  # noqa: E402
+
+SECRET = "bench-secret-0123456789abcdef-0123456789"
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as fh:
+        return int(fh.read().split()[1]) * PAGE
+
+
+def cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+class Engine:
+    """`auction-engine serve` in its own process against the bench's redis-server."""
+
+    def __init__(self, redis_url: str, work: Path, log_level: str = "warning") -> None:
+        self.port = free_port()
+        self.work = work
+        env = {**os.environ, "AUTH_SECRET": SECRET, "REDIS_URL": redis_url, "AUCTION_BID_RATE": "1000000",
+               "AUCTION_BID_BURST": "1000000", "PYTHONUNBUFFERED": "1"}
+        data = work / f"engine-{self.port}"
+        data.mkdir(parents=True)
+        self.log = open(work / f"engine-{self.port}.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(self.port), "--data-dir", str(data), "--log-level", log_level],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"engine did not start: {(work / f'engine-{self.port}.log').read_text()[-2000:]}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+class CpuWatch:
+    """The engine's CPU seconds over the measured window (the generator's `go` .. its end)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start = self.end = 0.0
+        self.t0 = self.t1 = 0.0
+
+    def __call__(self, phase: str) -> None:
+        if phase == "start":
+            self.start, self.t0 = cpu_s(self.pid), time.perf_counter()
+        else:
+            self.end, self.t1 = cpu_s(self.pid), time.perf_counter()
+
+    @property
+    def utilisation(self) -> float:
+        return (self.end - self.start) / max(1e-9, self.t1 - self.t0)
+
+
+def flush(redis_url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    client.close()
+
+
+# -- baselines -------------------------------------------------------------------------------------
+
+
+async def _lua_baseline(redis_url: str, duration: float, item: tuple[bytes, bytes, bytes, bytes, bytes]) -> dict[str, Any]:
+    """The unbatched limit: one fenced append of one entry per round trip, one at a time."""
+    from redis.asyncio import Redis
+
+    from auction_engine.log import RedisLog
+
+    redis = Redis.from_url(redis_url)
+    log = RedisLog(redis)
+    lot = "BASELINE-LUA"
+    epoch = await log.claim(lot)
+    hist = loadtest.new_hist()
+    seq = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < duration:
+        t = time.perf_counter()
+        key = f"b-{seq}".encode()
+        seq = await log.append(lot, seq, epoch, [(item[0], item[1], item[2], key, item[4])])
+        hist.record_value(max(1, int((time.perf_counter() - t) * 1e6)))
+    elapsed = time.perf_counter() - started
+    await redis.aclose()
+    return {"appends_per_s": seq / elapsed, "ack": loadtest.hist_summary(hist), "_hist": hist}
+
+
+async def _real_item(redis_url: str, lot: str) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+    from redis.asyncio import Redis
+
+    from auction_engine.log import RedisLog
+
+    redis = Redis.from_url(redis_url)
+    log = RedisLog(redis)
+    seq = await log.last_seq(lot)
+    record = (await log.read(lot, max(0, seq - 1)))[-1]
+    acks = await log.acks(lot)
+    ack = next(iter(acks.values()), b"\x80")
+    await redis.aclose()
+    return (record.entry, record.hash, record.public, b"", ack)
+
+
+def start_baseline_server(work: Path, frame: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    path = work / "frame.json"
+    path.write_text(frame)
+    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "_bench_fanout.py"), "serve", "--port", str(port), "--frame", str(path)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / "baseline.log", "wb"))
+    deadline = time.monotonic() + 15
+    import socket
+
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, f"ws://127.0.0.1:{port}/"
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("baseline server did not start")
+
+
+# -- scenarios -------------------------------------------------------------------------------------
+
+
+def loadtest_options(engine: Engine, **kw: Any) -> loadtest.Options:
+    o = loadtest.Options(url=engine.url, auth_secret=SECRET, create=True, quiet=True, **kw)
+    return o
+
+
+def run_loadtest(engine: Engine, on_window: Any = None, **kw: Any) -> dict[str, Any]:
+    watch = CpuWatch(engine.pid)
+    report = loadtest.run(loadtest_options(engine, **kw), on_phase=watch)
+    report["engine_cpu"] = round(watch.utilisation, 2)
+    return report
+
+
+def profile(engine: Engine, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        return None
+    return subprocess.Popen([spy, "record", "--pid", str(engine.pid), "--duration", str(int(seconds)), "--rate", "200",
+                             "--format", "raw", "--output", str(out), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def hot_spots(raw: Path, top: int = 15) -> list[tuple[str, float, float]]:
+    """(function, self %, inclusive %) from py-spy's collapsed stacks."""
+    own: collections.Counter[str] = collections.Counter()
+    incl: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        total += n
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].split("/")[-1] + ")" if " (" in f else f for f in stack.split(";")]
+        own[frames[-1]] += n
+        for f in set(frames):
+            incl[f] += n
+    return [(f, 100 * n / total, 100 * incl[f] / total) for f, n in own.most_common(top)] if total else []
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="a short smoke version, scaled down")
+    p.add_argument("--json", dest="json_out")
+    p.add_argument("--profile", action="store_true", help="py-spy the engine during the hot lot")
+    p.add_argument("--docs", action="store_true", help="write docs/perf/latency.png (and profile) for docs/performance.md")
+    p.add_argument("--only", help="comma-separated scenarios: hot,commit,fanout,sale,soak")
+    args = p.parse_args(argv)
+    loadtest.raise_nofile()
+    q = args.quick
+    only = set(args.only.split(",")) if args.only else {"hot", "commit", "fanout", "sale", "soak"}
+    scale = (lambda full, quick: quick if q else full)  # noqa: E731
+    work = Path(tempfile.mkdtemp(prefix="auction-bench-"))
+    redis = RedisServer(work / "redis", fsync="always")
+    (work / "redis").mkdir()
+    redis.start()
+    rows: list[tuple[str, str, str, str]] = []
+    results: dict[str, Any] = {"quick": q, "machine": machine()}
+    hists: dict[str, Any] = {}
+    started = time.perf_counter()
+    signer = TokenSigner(SECRET)
+
+    def fresh_engine() -> Engine:
+        flush(redis.url)
+        return Engine(redis.url, work)
+
+    try:
+        hot_lot = None
+        if "hot" in only:
+            engine = fresh_engine()
+            spy = None
+            duration = scale(20, 5)
+            if args.profile:
+                spy = profile(engine, duration + 25, work / "profile.txt")
+            r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=duration,
+                             mix="proxy=4,increment=1", lots_per_bidder=1, procs=2, prefix="HOT")
+            if spy is not None:
+                spy.wait()
+                results["profile"] = hot_spots(work / "profile.txt")
+                shutil.copy(work / "profile.txt", ROOT / "docs" / "perf" / "profile-hot-lot.txt") if args.docs else None
+            hot_lot = "HOT-0"
+            item = asyncio.run(_real_item(redis.url, hot_lot))
+            engine.stop()
+            base = asyncio.run(_lua_baseline(redis.url, scale(10, 3), item))
+            hists["hot lot ack"], hists["hot lot delivery"], hists["Lua append, one at a time"] = r.pop("_ack_hist"), r.pop("_delivery_hist"), base.pop("_hist")
+            results["hot_lot"], results["lua_baseline"] = r, base
+            ratio = r["accepted_per_s"] / base["appends_per_s"]
+            rows += [
+                ("hot lot: accepted bids/s", f"{r['accepted_per_s']:,.0f}", f"{base['appends_per_s']:,.0f} Lua appends/s", f"{ratio:.2f}x"),
+                ("hot lot: ack p50 / p99 ms", f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}",
+                 f"{base['ack']['p50_ms']:.2f} / {base['ack']['p99_ms']:.2f}", ""),
+                ("hot lot: delivery p50 / p99 ms", f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
+                ("hot lot: frames/s to watchers, engine CPU", f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}", "", ""),
+                ("hot lot: refused/s, reconnects, consistency", f"{r['refused_per_s']:,.0f}, {r['watcher_reconnects']}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
+            ]
+        if "commit" in only:
+            engine = fresh_engine()
+            r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=0, duration=scale(10, 3),
+                             mix="proxy=4,increment=1", lots_per_bidder=1, procs=2, prefix="COMMIT")
+            engine.stop()
+            hists["commit only ack"] = r.pop("_ack_hist")
+            r.pop("_delivery_hist")
+            results["commit_only"] = r
+            base = results.get("lua_baseline")
+            rows += [("hot lot, no watchers: accepted bids/s", f"{r['accepted_per_s']:,.0f}",
+                      f"{base['appends_per_s']:,.0f}" if base else "", f"{r['accepted_per_s'] / base['appends_per_s']:.2f}x" if base else ""),
+                     ("hot lot, no watchers: ack p50 / p99 ms, engine CPU", f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}, {r['engine_cpu']:.0%}", "", "")]
+        if "fanout" in only:
+            results["fanout"] = []
+            for watchers in scale((1000, 5000), (200,)):
+                engine = fresh_engine()
+                http = httpx.Client(base_url=engine.url, headers={"Authorization": f"Bearer {signer.issue('auctioneer')}"})
+                lot = f"FAN{watchers}"
+                http.post("/api/lots", json={"lot": lot, "title": "fan-out", "currency": "EUR", "start_price": 1000, "duration_s": 3600}).raise_for_status()
+                http.post(f"/api/lots/{lot}/open").raise_for_status()
+                tokens = [signer.issue("bidder", f"fan-d{i}", f"FD{i}") for i in range(2)]
+                cpu = CpuWatch(engine.pid)
+                e = _bench_fanout.measure(engine.ws_url if hasattr(engine, "ws_url") else engine.url.replace("http", "ws") + "/ws",
+                                          lot, watchers, tokens, scale(10, 3), on_go=cpu)
+                engine.stop()
+                e["server_cpu"] = cpu.utilisation
+                frame = json.loads(e.pop("sample"))
+                server, url = start_baseline_server(work, json.dumps(frame))
+                bcpu = CpuWatch(server.pid)
+                b = _bench_fanout.measure(url, lot, watchers, ["x", "x"], scale(10, 3), on_go=bcpu)
+                b["server_cpu"] = bcpu.utilisation
+                b.pop("sample")
+                server.terminate()
+                server.wait()
+                results["fanout"].append({"engine": e, "baseline": b, "frame_bytes": len(json.dumps(frame, separators=(",", ":")))})
+                rows += [
+                    (f"fan-out {watchers:,} watchers: frames/s", f"{e['frames_per_s']:,.0f}", f"{b['frames_per_s']:,.0f}", f"{e['frames_per_s'] / b['frames_per_s']:.2f}x"),
+                    (f"fan-out {watchers:,}: server CPU, frames per CPU-second", f"{e['server_cpu']:.0%}, {e['frames_per_s'] / max(e['server_cpu'], 1e-9):,.0f}",
+                     f"{b['server_cpu']:.0%}, {b['frames_per_s'] / max(b['server_cpu'], 1e-9):,.0f}",
+                     f"{(e['frames_per_s'] / max(e['server_cpu'], 1e-9)) / (b['frames_per_s'] / max(b['server_cpu'], 1e-9)):.2f}x"),
+                    (f"fan-out {watchers:,}: events/s, gaps, dropped", f"{e['events_per_s']:,.0f}, {e['gaps']}, {e['closed']}", f"{b['events_per_s']:,.0f}, {b['gaps']}, {b['closed']}", ""),
+                ]
+        if "sale" in only:
+            engine = fresh_engine()
+            duration = scale(40, 12)
+            r = run_loadtest(engine, lots=scale(500, 50), bidders=scale(2000, 200), watchers=scale(5000, 500), duration=duration,
+                             lot_duration=int(duration * 0.6), anti_snipe="5,5,3", snipe_window=3.0, rate=scale(1000, 300),
+                             mix="increment=5,proxy=3,sniper=2", lots_per_bidder=3, procs=2, prefix="SALE")
+            engine.stop()
+            hists["sale day ack"], hists["sale day delivery"] = r.pop("_ack_hist"), r.pop("_delivery_hist")
+            results["sale_day"] = r
+            rows += [
+                (f"sale day ({r['lots']} lots): accepted / refused bids/s", f"{r['accepted_per_s']:,.0f} / {r['refused_per_s']:,.0f}", "", ""),
+                ("sale day: ack p50 / p99 ms", f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}", "", ""),
+                ("sale day: delivery p50 / p99 ms", f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
+                ("sale day: frames/s, engine CPU, consistency", f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
+            ]
+        if "soak" in only:
+            engine = fresh_engine()
+            time.sleep(1)
+            rss0 = rss(engine.pid)
+            lots, watchers = scale(500, 50), scale(10_000, 1000)
+            http = httpx.Client(base_url=engine.url, headers={"Authorization": f"Bearer {signer.issue('auctioneer')}"}, timeout=30)
+            ids = [f"SOAK-{i}" for i in range(lots)]
+            for lot in ids:
+                http.post("/api/lots", json={"lot": lot, "title": "soak", "currency": "EUR", "start_price": 1000, "duration_s": 3600}).raise_for_status()
+                http.post(f"/api/lots/{lot}/open").raise_for_status()
+            time.sleep(1)
+            rss1 = rss(engine.pid)
+            peak = [rss1]
+            stop = threading.Event()
+
+            def sample() -> None:
+                while not stop.wait(0.5):
+                    peak[0] = max(peak[0], rss(engine.pid))
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            r = loadtest.run(loadtest.Options(url=engine.url, auth_secret=SECRET, lot_ids=ids, lots=lots, bidders=0, watchers=watchers,
+                                              duration=scale(10, 3), procs=2, quiet=True, hold=2.0))
+            stop.set()
+            sampler.join()
+            engine.stop()
+            per_conn = (peak[0] - rss1) / watchers
+            per_lot = (rss1 - rss0) / lots
+            results["soak"] = {"rss_empty": rss0, "rss_lots": rss1, "rss_peak": peak[0], "per_connection": per_conn, "per_lot": per_lot,
+                               "watchers": watchers, "lots": lots, "reconnects": r["watcher_reconnects"], "errors": r["errors"],
+                               "consistency": r["consistency"]["ok"]}
+            rows += [(f"idle soak: RSS per connection ({watchers:,} watchers)", f"{per_conn / 1024:,.1f} KiB", "", ""),
+                     (f"idle soak: RSS per open lot ({lots} lots)", f"{per_lot / 1024:,.1f} KiB", "", ""),
+                     ("idle soak: engine RSS empty / lots / peak", f"{rss0 / 2**20:,.0f} / {rss1 / 2**20:,.0f} / {peak[0] / 2**20:,.0f} MiB", "", "")]
+    finally:
+        redis.stop()
+    results["elapsed_s"] = round(time.perf_counter() - started, 1)
+    results["rows"] = rows
+    print_table(rows, results)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2, default=str))
+    if args.docs:
+        plot(hists, ROOT / "docs" / "perf" / "latency.png")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def machine() -> dict[str, Any]:
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    import uvloop  # noqa: F401 - the engine's uvicorn takes it with loop="auto"
+
+    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(), "kernel": platform.release(),
+            "engine_loop": "uvloop (uvicorn loop=auto)"}
+
+
+def print_table(rows: list[tuple[str, str, str, str]], results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    m = results["machine"]
+    t = Table(title=f"auction-engine bench{' (--quick)' if results['quick'] else ''}: {results['elapsed_s']}s", caption=(
+        f"engine, redis-server (AOF appendfsync always) and load generator share this machine: {m['nproc']} cores, {m['cpu']}, "
+        f"Python {m['python']}; engine on {m['engine_loop']}"))
+    for col, justify in (("figure", "left"), ("engine", "right"), ("baseline (same run)", "right"), ("ratio", "right")):
+        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        t.add_row(*row)
+    Console(width=160).print(t)
+
+
+def plot(hists: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(9, 5))
+    percentiles = [50, 75, 90, 95, 99, 99.5, 99.9, 99.99]
+    for name, h in hists.items():
+        if h is None or h.get_total_count() == 0:
+            continue
+        xs = [1 / (1 - p / 100) for p in percentiles]
+        ax.plot(xs, [h.get_value_at_percentile(p) / 1000 for p in percentiles], marker="o", label=f"{name} (n={h.get_total_count():,})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks([1 / (1 - p / 100) for p in percentiles])
+    ax.set_xticklabels([f"p{p:g}" for p in percentiles])
+    ax.set_ylabel("latency (ms)")
+    ax.set_title("Latency by percentile (bench.py, one run)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Bad input gets a clear, typed answer and changes nothing: frames, amounts, bodies, tokens."""
+
+from __future__ import annotations
+
+import json
+
+import msgpack
+import pytest
+
+from .helpers import api, new_lot
+from .wsclient import MSGPACK, Peer
+
+BAD_FRAMES = [
+    ("not json", "bad_frame"),
+    ("[1, 2, 3]", "bad_frame"),
+    ('{"type": 7}', "bad_frame"),
+    ('{"lot": "X"}', "bad_frame"),
+    ('{"type": "dance", "lot": "X"}', "unknown_type"),
+    ('{"type": "subscribe"}', "bad_frame"),
+    ('{"type": "subscribe", "lot": "X", "since": -1}', "bad_frame"),
+    ('{"type": "subscribe", "lot": "X", "since": 1.5}', "bad_frame"),
+    ('{"type": "bid", "lot": "X", "amount": 100}', "bad_frame"),
+    ('{"type": "ping", "t": "soon"}', "bad_frame"),
+    ('{"type": "ping", "t": NaN}', "bad_frame"),
+    ("x" * 5000, "too_large"),
+]
+BAD_AMOUNTS = [
+    {"amount": 15000.0},
+    {"amount": -15000},
+    {"amount": 0},
+    {"amount": True},
+    {"amount": "15000"},
+    {"amount": 15000, "max": 20000},
+    {},
+    {"max": 10**18},
+]
+
+
+async def lot_state(engine, lot):
+    async with api(engine) as client:
+        return (await client.get(f"/api/lots/{lot}")).json()
+
+
+async def test_every_bad_frame_gets_a_typed_error_and_changes_nothing(engine):
+    lot = (await new_lot(engine))["lot"]
+    before = await lot_state(engine, lot)
+    peer = await Peer.open(engine.ws_url, engine.token("bidder", "A"))
+    for raw, code in BAD_FRAMES:
+        await peer.send_raw(raw.replace('"X"', json.dumps(lot)))
+        error = await peer.next()
+        assert (error["type"], error["code"]) == ("error", code), raw
+        assert error["message"]
+    await peer.send({"type": "subscribe", "lot": "nope"})
+    assert (await peer.next())["code"] == "unknown_lot"
+    # the connection still works after all that
+    assert (await peer.bid(lot, "good", amount=5000))["ok"]
+    after = await lot_state(engine, lot)
+    assert after["seq"] == before["seq"] + 1
+
+
+async def test_bad_amounts_are_refused_as_bad_amount_over_both_subprotocols_and_http(engine):
+    lot = (await new_lot(engine))["lot"]
+    before = await lot_state(engine, lot)
+    for subprotocol in ("auction.v1.json", MSGPACK):
+        peer = await Peer.open(engine.ws_url, engine.token("bidder", "A"), subprotocol)
+        for n, amounts in enumerate(BAD_AMOUNTS):
+            if subprotocol == MSGPACK and amounts.get("max") == 10**18:
+                amounts = {"max": 2**63}
+            await peer.send({"type": "bid", "lot": lot, "id": f"bad{n}", **amounts})
+            ack = await peer.ack(f"bad{n}")
+            assert (ack["ok"], ack["reason"]) == (False, "bad_amount"), amounts
+    async with api(engine, "bidder", "A") as client:
+        for n, amounts in enumerate(BAD_AMOUNTS):
+            response = await client.post(f"/api/lots/{lot}/bids", json={"id": f"h{n}", **amounts})
+            assert response.status_code == 422 and response.json()["reason"] == "bad_amount", amounts
+    assert await lot_state(engine, lot) == before
+
+
+async def test_binary_frames_on_json_and_text_frames_on_msgpack_are_bad_frames(engine):
+    as_json = await Peer.open(engine.ws_url)
+    await as_json.send_raw(msgpack.packb({"type": "ping", "t": 1}))
+    assert (await as_json.next())["code"] == "bad_frame"
+    as_msgpack = await Peer.open(engine.ws_url, subprotocol=MSGPACK)
+    await as_msgpack.send_raw('{"type": "ping", "t": 1}')
+    assert (await as_msgpack.next())["code"] == "bad_frame"
+    await as_msgpack.send({"type": "ping", "t": 41})
+    pong = await as_msgpack.next()
+    assert pong["type"] == "pong" and pong["t"] == 41 and isinstance(pong["server_time"], int)
+
+
+async def test_unknown_lots_and_unknown_routes(engine):
+    peer = await Peer.open(engine.ws_url, engine.token("bidder", "A"))
+    ack = await peer.bid("no-such-lot", "u1", amount=5000)
+    assert (ack["ok"], ack["reason"]) == (False, "unknown_lot")
+    async with api(engine) as client:
+        assert (await client.get("/api/lots/no-such-lot")).json()["error"]["code"] == "unknown_lot"
+        assert (await client.post("/api/lots/no-such-lot/open")).status_code == 404
+        assert (await client.get("/api/nothing")).status_code == 404
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"title": "Camry", "start_price": 5000.5, "duration_s": 60}, "start_price"),
+    ({"title": "Camry", "start_price": -1, "duration_s": 60}, "start_price"),
+    ({"title": "Camry", "start_price": 5000}, "duration_s"),
+    ({"title": "Camry", "start_price": 5000, "duration_s": 60, "format": "raffle"}, "format"),
+    ({"title": "Camry", "start_price": 5000, "duration_s": 60, "increments": [[100, 10]]}, "increments"),
+    ({"title": "Camry", "start_price": 5000, "duration_s": 60, "reserve": 9000, "buy_now": 8000}, "buy_now"),
+])
+async def test_a_bad_lot_spec_is_a_422_naming_the_field_and_creates_nothing(engine, body, field):
+    async with api(engine) as client:
+        response = await client.post("/api/lots", json={"lot": "BAD", **body})
+        assert response.status_code == 422
+        assert response.json()["error"]["field"].split(".")[0] == field
+        assert (await client.get("/api/lots/BAD")).status_code == 404
+
+
+async def test_bad_http_bodies(engine):
+    lot = (await new_lot(engine))["lot"]
+    async with api(engine) as client:
+        huge = await client.post("/api/lots", content=b"{" + b" " * (1024 * 1024) + b"}", headers={"content-type": "application/json"})
+        assert huge.status_code == 413 and huge.json()["error"]["code"] == "too_large"
+
+        async def chunks():
+            for _ in range(100):
+                yield b" " * 1024
+
+        streamed = await client.post("/api/lots", content=chunks())
+        assert streamed.status_code == 413
+        assert (await client.post("/api/lots", content=b"{not json")).json()["error"]["code"] == "bad_request"
+        assert (await client.post("/api/lots", content=b"[1]")).status_code == 400
+        assert (await client.post("/api/lots", content=b'{"title": NaN}')).status_code == 400
+        dupe = await client.post("/api/lots", json={"lot": lot, "title": "again", "start_price": 1, "duration_s": 60})
+        assert dupe.status_code == 409
+        assert (await client.post("/api/bidders", json={"bidder": "X", "paddle": 7})).json()["error"]["field"] == "paddle"
+        assert (await client.post("/api/bidders", json={"bidder": "X", "paddle": "7", "credit_limit": 1.5})).status_code == 400
+        assert (await client.post(f"/api/lots/{lot}/floor-bids", json={"paddle": "F1", "amount": 99.5})).status_code == 422
+    async with api(engine, "bidder", "A") as client:
+        assert (await client.post(f"/api/lots/{lot}/bids", json={"amount": 15000})).json()["error"]["field"] == "id"
