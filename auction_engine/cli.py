@@ -56,9 +56,8 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
                 await task
                 return
             await asyncio.sleep(0.05)
-        room_tokens = await main_demo(base, token, stop_when=task)
-        del room_tokens
-        await task
+        await main_demo(base, token, stop_when=task)
+        await task  # the sale is over; the engine keeps serving its results until interrupted
 
     asyncio.run(both())
     return 0

@@ -7,6 +7,8 @@ import asyncio
 import os
 import signal
 
+from websockets.exceptions import ConnectionClosed
+
 from .helpers import api, new_lot
 from .wsclient import MSGPACK, Peer
 
@@ -26,11 +28,11 @@ async def test_kill_9_of_engine_and_redis_loses_no_acknowledged_bid(embedded_eng
         n = 0
         while True:
             bid_id = f"{i}-{n}"
-            await peer.send({"type": "bid", "lot": lot, "id": bid_id, "max": 6000 + n * 500 + i})
             try:
+                await peer.send({"type": "bid", "lot": lot, "id": bid_id, "max": 6000 + n * 500 + i})
                 ack = await peer.ack(bid_id, timeout=2)
-            except (TimeoutError, ConnectionError):
-                return
+            except (TimeoutError, ConnectionError, ConnectionClosed):
+                return  # the engine is gone
             if ack["ok"]:
                 acked.append({**ack, "bidder": f"B{i}"})
             n += 1
