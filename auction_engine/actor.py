@@ -59,7 +59,7 @@ class _Done:
 
 def public_frame_bytes(spec: LotSpec, state: LotState, kind: str, at: int) -> bytes:
     """What the stream keeps for watchers who resume: the entry's public face."""
-    return msgpack.packb({"kind": kind, "at": at, "state": public_view(spec, state, at, vehicle=False)})
+    return msgpack.packb({"kind": kind, "at": at, "state": public_view(spec, state, at, static=False)})
 
 
 def bid_key(bidder: str, bid_id: str) -> bytes:
@@ -162,7 +162,7 @@ class LotActor:
             before_leader, before_result = self.state.leader, self.state.result
             entry, raw = make_entry(self.state, cmd, outcome.events)
             apply_entry(self.spec, self.state, entry)
-            public = public_view(self.spec, self.state, cmd.at, vehicle=False)
+            public = public_view(self.spec, self.state, cmd.at, static=False)
             kind = outcome.events[-1].kind
             frame = {"type": "event", "lot": self.lot, "seq": entry.seq, "kind": kind, "at": cmd.at, "state": public}
             item_ack = b""

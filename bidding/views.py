@@ -18,11 +18,12 @@ def _revealed(spec: LotSpec, state: LotState) -> bool:
     return state.status == CLOSED or not spec.sealed
 
 
-def public_view(spec: LotSpec, state: LotState, now: int | None = None, vehicle: bool = True) -> dict[str, Any]:
-    """PROTOCOL.md "Public lot state", plus opened_at, closed_at, fair_warning, remaining_ms, dutch.
+def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: bool = True) -> dict[str, Any]:
+    """PROTOCOL.md "Public lot state", plus opened_at, closed_at, fair_warning, remaining_ms, dutch,
+    and the increment ladder.
 
-    `vehicle=False` leaves out the vehicle, which never changes: event frames go to every
-    watcher on every bid, and a vehicle with its photos would multiply their size."""
+    `static=False` leaves out what never changes (the vehicle, the ladder): event frames go to
+    every watcher on every bid, and a vehicle with its photos would multiply their size."""
     revealed = _revealed(spec, state)
     price = state.price if revealed else None
     if spec.format == "dutch" and state.status == OPEN and now is not None:
@@ -53,8 +54,9 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None, vehicle:
         else {"step": spec.dutch.step, "tick_s": spec.dutch.tick_s, "floor": spec.dutch.floor},
         "seq": state.seq,
     }
-    if vehicle:
+    if static:
         view["vehicle"] = spec.vehicle_dict()
+        view["increments"] = [list(tier) for tier in spec.increments]
     if spec.reserve is not None:
         view["reserve_met"] = (price is not None and price >= spec.reserve) if revealed else None
     return view

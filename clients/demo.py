@@ -302,7 +302,9 @@ async def run_demo(base_url: str, auctioneer_token: str, bidders: int = 8, minut
         for b, outcome in zip(people, results):
             if isinstance(outcome, Exception):
                 log.warning("bidder %s ended with %r", b.name, outcome)
-        final = {lot: await admin.lot(lot) for lot in lots}
+        # The auctioneer's live view, not HTTP: after Ctrl-C the engine may already be gone.
+        final = {lot: dict(admin.state(lot) or {"lot": lot, "title": "?", "status": "?"})
+                 for lot in lots}
     for lot, state in final.items():
         price = state.get("price")
         report(f"  {lot}  {state['title'][:40]:40}  {state['status']:8} {state.get('result') or '':16} "

@@ -26,6 +26,7 @@ from websockets.asyncio.client import connect
 async def _client(url: str, lot: str, watchers: int, token: str, duration: float, window: int, t0_us: int,
                   out: Any, go: Any, index: int) -> dict[str, Any]:
     lasts = [0] * watchers
+    subscribed = [False] * watchers
     counts = {"frames": 0, "gaps": 0, "acked": 0, "refused": 0}
     counting = False
     sem = asyncio.Semaphore(64)
@@ -50,6 +51,7 @@ async def _client(url: str, lot: str, watchers: int, token: str, duration: float
                         sample.append(raw)
                 elif f.get("type") == "snapshot":
                     lasts[i] = f["seq"]
+                    subscribed[i] = True
         except Exception:  # noqa: BLE001 - the count shows it
             counts["closed"] = counts.get("closed", 0) + 1
 
@@ -75,7 +77,7 @@ async def _client(url: str, lot: str, watchers: int, token: str, duration: float
 
     reader = asyncio.create_task(acks())
     await asyncio.sleep(1.0)
-    while any(v == 0 for v in lasts) and not all(t.done() for t in tasks):
+    while not all(subscribed) and not all(t.done() for t in tasks):
         await asyncio.sleep(0.1)
     out.put(("ready", index))
     while not go.is_set():
@@ -133,7 +135,7 @@ def measure(url: str, lot: str, watchers: int, tokens: list[str], duration: floa
     ready, results = 0, []
     while len(results) < procs:
         try:
-            msg = out.get(timeout=300)
+            msg = out.get(timeout=120)
         except queue.Empty:
             raise RuntimeError("fan-out clients stalled") from None
         if msg[0] == "ready":

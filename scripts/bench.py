@@ -43,7 +43,10 @@ import loadtest  # noqa: E402
 from auction_engine.auth import TokenSigner  # noqa: E402
 from auction_engine.redis_server import RedisServer, free_port  # noqa: E402
 
+# A/B runs: BENCH_ENGINE_ROOT=/a/copy/of/the/tree runs that engine (its cwd comes first on sys.path).
+ENGINE_ROOT = Path(os.environ.get("BENCH_ENGINE_ROOT", ROOT))
 SECRET = "bench-secret-0123456789abcdef-0123456789"
+CHILDREN: list[subprocess.Popen[bytes]] = []  # stopped on the way out, whatever happened
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -72,8 +75,9 @@ class Engine:
         self.log = open(work / f"engine-{self.port}.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(self.port), "--data-dir", str(data), "--log-level", log_level],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ENGINE_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
+        CHILDREN.append(self.proc)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -178,6 +182,7 @@ def start_baseline_server(work: Path, frame: str) -> tuple[subprocess.Popen[byte
     path.write_text(frame)
     proc = subprocess.Popen([sys.executable, str(SCRIPTS / "_bench_fanout.py"), "serve", "--port", str(port), "--frame", str(path)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / "baseline.log", "wb"))
+    CHILDREN.append(proc)
     deadline = time.monotonic() + 15
     import socket
 
@@ -238,11 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", dest="json_out")
     p.add_argument("--profile", action="store_true", help="py-spy the engine during the hot lot")
     p.add_argument("--docs", action="store_true", help="write docs/perf/latency.png (and profile) for docs/performance.md")
-    p.add_argument("--only", help="comma-separated scenarios: hot,commit,fanout,sale,soak")
+    p.add_argument("--only", help="comma-separated scenarios: hot,commit,paced,fanout,sale,soak")
     args = p.parse_args(argv)
     loadtest.raise_nofile()
     q = args.quick
-    only = set(args.only.split(",")) if args.only else {"hot", "commit", "fanout", "sale", "soak"}
+    only = set(args.only.split(",")) if args.only else {"hot", "commit", "paced", "fanout", "sale", "soak"}
     scale = (lambda full, quick: quick if q else full)  # noqa: E731
     work = Path(tempfile.mkdtemp(prefix="auction-bench-"))
     redis = RedisServer(work / "redis", fsync="always")
@@ -299,6 +304,19 @@ def main(argv: list[str] | None = None) -> int:
             rows += [("hot lot, no watchers: accepted bids/s", f"{r['accepted_per_s']:,.0f}",
                       f"{base['appends_per_s']:,.0f}" if base else "", f"{r['accepted_per_s'] / base['appends_per_s']:.2f}x" if base else ""),
                      ("hot lot, no watchers: ack p50 / p99 ms, engine CPU", f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}, {r['engine_cpu']:.0%}", "", "")]
+        if "paced" in only:
+            engine = fresh_engine()
+            r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(15, 4), rate=scale(1000, 200),
+                             mix="proxy=4,increment=1", lots_per_bidder=1, procs=2, prefix="PACED")
+            engine.stop()
+            hists["1,000 bids/s offered, delivery"] = r.pop("_delivery_hist")
+            r.pop("_ack_hist")
+            results["paced"] = r
+            rows += [
+                (f"hot lot at {scale(1000, 200):,} bids/s offered: accepted/s, refused/s", f"{r['accepted_per_s']:,.0f}, {r['refused_per_s']:,.0f}", "", ""),
+                ("  ack p99 / delivery p50 / p99 ms", f"{r['ack']['p99_ms']:.1f} / {r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
+                ("  frames/s, engine CPU, reconnects, consistency", f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {r['watcher_reconnects']}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
+            ]
         if "fanout" in only:
             results["fanout"] = []
             for watchers in scale((1000, 5000), (200,)):
@@ -379,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
                      (f"idle soak: RSS per open lot ({lots} lots)", f"{per_lot / 1024:,.1f} KiB", "", ""),
                      ("idle soak: engine RSS empty / lots / peak", f"{rss0 / 2**20:,.0f} / {rss1 / 2**20:,.0f} / {peak[0] / 2**20:,.0f} MiB", "", "")]
     finally:
+        for child in CHILDREN:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
         redis.stop()
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     results["rows"] = rows

@@ -1,0 +1,52 @@
+"""The command line a new user meets: `token`, and `export-settlements` after a sale."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import subprocess
+import sys
+
+from auction_engine.auth import TokenSigner
+
+from ..conftest import ROOT, SECRET
+from .helpers import api, new_lot
+from .wsclient import Peer
+
+
+def cli(*args: str, data_dir=None, secret: str | None = SECRET) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("AUTH_SECRET", "DATABASE_URL")}
+    if secret:
+        env["AUTH_SECRET"] = secret
+    extra = ["--data-dir", str(data_dir)] if data_dir else []
+    return subprocess.run([sys.executable, "-m", "auction_engine.cli", *args, *extra], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_token_signs_with_auth_secret_or_the_data_dirs_own_secret(tmp_path):
+    bidder = cli("token", "--role", "bidder", "--bidder", "dealer-9", "--paddle", "109").stdout.strip()
+    principal = TokenSigner(SECRET).read(bidder)
+    assert (principal.role, principal.bidder, principal.paddle) == ("bidder", "dealer-9", "109")
+    first = cli("token", "--role", "auditor", data_dir=tmp_path, secret=None).stdout.strip()
+    second = cli("token", "--role", "auditor", data_dir=tmp_path, secret=None).stdout.strip()
+    assert first == second and (tmp_path / "auth-secret").exists()
+    assert cli("token", "--role", "bidder").returncode == 2
+
+
+async def test_export_settlements_writes_the_ledger_as_csv(engine):
+    lot = (await new_lot(engine))["lot"]
+    peer = await Peer.open(engine.ws_url, engine.token("bidder", "A", "101"))
+    assert (await peer.bid(lot, "a1", amount=8_000_000))["ok"]
+    async with api(engine) as client:
+        await client.post(f"/api/lots/{lot}/close")
+        for _ in range(50):
+            if (await client.get("/api/settlements")).json()["settlements"]:
+                break
+            await asyncio.sleep(0.1)
+    engine.stop()
+    out = cli("export-settlements", data_dir=engine.data_dir)
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [(r["lot"], r["result"], r["hammer_price"]) for r in rows] == [(lot, "sold", "8000000")]
