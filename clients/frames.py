@@ -25,7 +25,7 @@ REFUSAL_REASONS = frozenset({
 LotState = Mapping[str, Any]
 """The public lot state: a map, since the project may add keys to it (PROTOCOL.md lists v1's)."""
 
-STATIC_KEYS = ("vehicle",)
+STATIC_KEYS = ("vehicle", "increments")
 """State keys fixed at creation, which the engine may leave out of event states (they would
 multiply the size of every frame); a client carries them over from the snapshot."""
 

@@ -215,7 +215,7 @@ const SUBPROTOCOL = "auction.v1.json";
 
 // Keys that never change after creation; the engine may leave them out of event states to keep
 // each frame small, so they carry over from the snapshot.
-export const STATIC_KEYS = ["vehicle"];
+export const STATIC_KEYS = ["vehicle", "increments"];
 
 export function withStatic(state, previous) {
   const missing = STATIC_KEYS.filter((k) => !(k in state) && previous && k in previous);
