@@ -50,5 +50,5 @@ class Config:
         for key, value in overrides.items():
             if value is not None:
                 setattr(cfg, key, value)
-        cfg.data_dir = Path(cfg.data_dir)
+        cfg.data_dir = Path(cfg.data_dir).resolve()
         return cfg

@@ -60,6 +60,7 @@ class RedisServer:
         return self.data_dir / "redis.pid"
 
     def start(self, timeout: float = 10.0) -> "RedisServer":
+        self.data_dir = Path(self.data_dir).resolve()  # redis-server chdirs into --dir before opening its files
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._replace_leftover()
         if not self.port:

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgpack
 
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bidding.commands import Bid, BuyNow
 
@@ -72,8 +72,10 @@ async def endpoint(websocket: WebSocket) -> None:
                 break
             raw = message.get("text")
             await session.handle(raw if raw is not None else message.get("bytes") or b"")
+    except WebSocketDisconnect:
+        pass
     except Exception:
-        log.debug("connection ended", exc_info=True)
+        log.exception("connection handler failed")
     finally:
         if conn.slow:
             metrics.SLOW_CONSUMERS.inc()

@@ -20,6 +20,7 @@ import queue
 import time
 from typing import Any
 
+from _bench_ws import open_watcher
 from websockets.asyncio.client import connect
 
 
@@ -32,28 +33,31 @@ async def _client(url: str, lot: str, watchers: int, token: str, duration: float
     sem = asyncio.Semaphore(64)
     sample: list[str] = []
 
+    def on_message(i: int, raw: str | bytes, now: float) -> None:
+        f = json.loads(raw)
+        if f.get("type") == "event":
+            seq = f["seq"]
+            if lasts[i] and seq != lasts[i] + 1:
+                counts["gaps"] += 1
+            lasts[i] = seq
+            if counting:
+                counts["frames"] += 1
+            if not sample:
+                sample.append(raw)
+        elif f.get("type") == "snapshot":
+            lasts[i] = f["seq"]
+            subscribed[i] = True
+
     async def watch(i: int) -> None:
         async with sem:
-            ws = await connect(url, subprotocols=["auction.v1.json"], max_size=2**20, ping_interval=None,
-                               compression=None, open_timeout=120, max_queue=4096)
-        await ws.send(json.dumps({"type": "subscribe", "lot": lot}))
+            ws = await open_watcher(url, "auction.v1.json", lambda raw, now: on_message(i, raw, now), timeout=120)
+        ws.send_text(json.dumps({"type": "subscribe", "lot": lot}))
         try:
-            async for raw in ws:
-                f = json.loads(raw)
-                if f.get("type") == "event":
-                    seq = f["seq"]
-                    if lasts[i] and seq != lasts[i] + 1:
-                        counts["gaps"] += 1
-                    lasts[i] = seq
-                    if counting:
-                        counts["frames"] += 1
-                    if not sample:
-                        sample.append(raw)
-                elif f.get("type") == "snapshot":
-                    lasts[i] = f["seq"]
-                    subscribed[i] = True
-        except Exception:  # noqa: BLE001 - the count shows it
+            await ws.closed
             counts["closed"] = counts.get("closed", 0) + 1
+        except asyncio.CancelledError:
+            ws.close()
+            raise
 
     tasks = [asyncio.create_task(watch(i)) for i in range(watchers)]
     driver = await connect(f"{url}?token={token}", subprotocols=["auction.v1.json"], max_size=2**20,

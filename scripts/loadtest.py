@@ -34,6 +34,9 @@ from hdrh.histogram import HdrHistogram
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _bench_ws import open_watcher  # noqa: E402
+
 JSON = "auction.v1.json"
 MSGPACK = "auction.v1.msgpack"
 HIST_MAX_US = 120_000_000
@@ -209,10 +212,18 @@ class Worker:
     async def watcher(self, i: int, lots: list[str]) -> None:
         seen = {lot: Watched() for lot in lots}
         self.watched.append(seen)
+        handle = self.watcher_frame
         while self.running:
-            try:
-                ws = await self.open(None)
-            except ConnectionError:
+            ws = None
+            for attempt in range(20):
+                try:
+                    async with self._sem:
+                        ws = await open_watcher(self.ws, self.proto, lambda raw, now: handle(seen, raw, now))
+                    break
+                except Exception as exc:  # noqa: BLE001 - counted and retried
+                    self.errors[f"connect:{type(exc).__name__}"] += 1
+                    await asyncio.sleep(0.2 * (attempt + 1))
+            if ws is None:
                 self.errors["watcher_connect_failed"] += 1
                 return
             self.counts["watchers_connected"] += 1
@@ -221,61 +232,55 @@ class Worker:
                     frame: dict[str, Any] = {"type": "subscribe", "lot": lot}
                     if seen[lot].last:
                         frame["since"] = seen[lot].last
-                    await ws.send(self.encode(frame))
-                await self.read_watcher(ws, seen)
-            except ConnectionClosed as exc:
-                code = exc.rcvd.code if exc.rcvd else None
-                self.errors[f"watcher_closed:{code}"] += 1
-            except Exception as exc:  # noqa: BLE001
-                self.errors[f"watcher:{type(exc).__name__}"] += 1
+                    data = self.encode(frame)
+                    ws.send_binary(data) if isinstance(data, bytes) else ws.send_text(data)
+                code = await ws.closed
+                if self.running:
+                    self.errors[f"watcher_closed:{code}"] += 1
+            except asyncio.CancelledError:
+                ws.close()
+                raise
             finally:
                 self.counts["watchers_connected"] -= 1
-                await ws.close()
             if self.running:
                 self.counts["watcher_reconnects"] += 1
                 await asyncio.sleep(0.1)
 
-    async def read_watcher(self, ws: Any, seen: dict[str, Watched]) -> None:
-        sent_at, early, views = self.sent_at, self.early, self.views
-        record = self.delivery_hist.record_value
-        counts = self.counts
-        async for raw in ws:
-            now = time.perf_counter()
-            f = self.decode(raw)
-            kind = f.get("type")
-            counts["watcher_frames"] += 1
-            if kind == "event":
-                lot, seq = f["lot"], f["seq"]
-                w = seen[lot]
-                w.frames += 1
-                if seq <= w.last:
-                    w.dups += 1
-                    continue
-                if w.last and seq != w.last + 1:
-                    w.gaps += 1
-                if w.first is None:
-                    w.first = seq
-                w.last = seq
-                w.final = f["state"]
-                v = views[lot]
-                state = f["state"]
-                if state.get("next_min") is not None and state["next_min"] > v.next_min:
-                    v.next_min = state["next_min"]
-                v.ends_at = state.get("ends_at")
-                v.status = state["status"]
-                t = sent_at[lot].get(seq)
-                if t is not None:
-                    record(max(1, int((now - t) * 1e6)))
-                elif seq > v.acked_seq - 64:
-                    early[lot].setdefault(seq, []).append(now)
-            elif kind == "snapshot":
-                lot = f["lot"]
-                w = seen[lot]
-                w.last = f["seq"]
-                w.final = f["state"]
-                self.note_state(lot, f["state"])
-            elif kind == "error":
-                self.errors[f"watcher_error:{f.get('code')}"] += 1
+    def watcher_frame(self, seen: dict[str, Watched], raw: str | bytes, now: float) -> None:
+        f = self.decode(raw)
+        kind = f.get("type")
+        self.counts["watcher_frames"] += 1
+        if kind == "event":
+            lot, seq = f["lot"], f["seq"]
+            w = seen[lot]
+            w.frames += 1
+            if seq <= w.last:
+                w.dups += 1
+                return
+            if w.last and seq != w.last + 1:
+                w.gaps += 1
+            if w.first is None:
+                w.first = seq
+            w.last = seq
+            state = w.final = f["state"]
+            v = self.views[lot]
+            if state.get("next_min") is not None and state["next_min"] > v.next_min:
+                v.next_min = state["next_min"]
+            v.ends_at = state.get("ends_at")
+            v.status = state["status"]
+            t = self.sent_at[lot].get(seq)
+            if t is not None:
+                self.delivery_hist.record_value(max(1, int((now - t) * 1e6)))
+            elif seq > v.acked_seq - 64:
+                self.early[lot].setdefault(seq, []).append(now)
+        elif kind == "snapshot":
+            lot = f["lot"]
+            w = seen[lot]
+            w.last = f["seq"]
+            w.final = f["state"]
+            self.note_state(lot, f["state"])
+        elif kind == "error":
+            self.errors[f"watcher_error:{f.get('code')}"] += 1
 
     # -- bidders --
 
@@ -838,5 +843,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     sys.exit(main())

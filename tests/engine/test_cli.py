@@ -8,8 +8,12 @@ import io
 import os
 import subprocess
 import sys
+import time
+
+import httpx
 
 from auction_engine.auth import TokenSigner
+from auction_engine.redis_server import free_port
 
 from ..conftest import ROOT, SECRET
 from .helpers import api, new_lot
@@ -50,3 +54,27 @@ async def test_export_settlements_writes_the_ledger_as_csv(engine):
     assert out.returncode == 0, out.stderr
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert [(r["lot"], r["result"], r["hammer_price"]) for r in rows] == [(lot, "sold", "8000000")]
+
+
+def test_serve_with_no_flags_runs_on_its_embedded_default_in_the_working_directory(tmp_path):
+    """The README's first command, as a new user runs it: no REDIS_URL, no --data-dir."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("AUTH_SECRET", "REDIS_URL", "DATABASE_URL", "ESCROW_URL")}
+    server = subprocess.Popen([sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(port)],
+                              cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(200):
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.05)
+        assert health.json() == {"ok": True, "redis": True, "database": True}
+        data = tmp_path / "auction-data"
+        assert (data / "auth-secret").exists() and (data / "auction.db").exists()
+        assert any((data / "redis").glob("appendonly*")), list((data / "redis").iterdir())
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=20)
+    assert "auctioneer console" in out and "auctioneer token" in out
