@@ -40,7 +40,7 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
     print(f"  data dir:           {config.data_dir.resolve()}", flush=True)
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.host, port=config.port, log_level=args.log_level, ws_max_size=65536,
-        lifespan="on", loop="auto",
+        lifespan="on", loop="auto", timeout_graceful_shutdown=3,
     ))
     sock = listen(config)
     if not demo:
