@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 Reply = Callable[[dict[str, Any]], None]
 MAX_BATCH = 512
-RING = 2048
+RING = 256  # recent event frames kept per lot for fast resumes; older ones are read from the stream
 
 
 @dataclass(slots=True)
