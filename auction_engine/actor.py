@@ -162,6 +162,8 @@ class LotActor:
             before_leader, before_result = self.state.leader, self.state.result
             entry, raw = make_entry(self.state, cmd, outcome.events)
             apply_entry(self.spec, self.state, entry)
+            # Reserve credit now, not after the append: another lot's actor may decide meanwhile.
+            self.engine.credit.set_lot(self.lot, exposure(self.spec, self.state))
             public = public_view(self.spec, self.state, cmd.at, static=False)
             kind = outcome.events[-1].kind
             frame = {"type": "event", "lot": self.lot, "seq": entry.seq, "kind": kind, "at": cmd.at, "state": public}
@@ -186,7 +188,6 @@ class LotActor:
             metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
             metrics.BATCH_SIZE.observe(len(items))
             self.acks.update(pending)
-            self.engine.credit.set_lot(self.lot, exposure(self.spec, self.state))
             self.engine.lot_changed(self)
         for d in done:
             if d.reply is not None and d.answer is not None:
@@ -222,7 +223,7 @@ class LotActor:
         view = bidder_view(self.spec, self.state, cmd.bidder, cmd.at)
         ack: dict[str, Any] = {
             "type": "ack", "id": cmd.id, "lot": self.lot, "ok": True, "seq": seq,
-            "leading": bool(view.get("leading")), "price": view.get("price"),
+            "leading": view.get("leading"), "price": view.get("price"),
         }
         if view.get("your_max") is not None:
             ack["your_max"] = view["your_max"]

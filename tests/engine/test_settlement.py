@@ -149,3 +149,15 @@ async def test_credit_limit_counts_across_lots_is_released_when_outbid_and_when_
         paid = await client.post(f"/api/settlements/{second}/paid", content=body, headers={"X-Signature": sign_body(ESCROW_SECRET, body)})
         assert paid.status_code == 200 and paid.json()["paid_at"] is not None
     assert (await dealer.bid(first, "d5", maximum=9_500_000))["ok"]
+
+
+async def test_simultaneous_bids_on_two_lots_cannot_both_take_the_same_credit(engine):
+    async with api(engine) as client:
+        token = (await client.post("/api/bidders", json={"bidder": "D2", "paddle": "502", "credit_limit": 10_000_000})).json()["token"]
+    lots = [(await new_lot(engine))["lot"] for _ in range(6)]
+    dealer = await Peer.open(engine.ws_url, token)
+    for n, lot in enumerate(lots):
+        await dealer.send({"type": "bid", "lot": lot, "id": f"c{n}", "max": 4_000_000})
+    acks = await wait_for(lambda: (found := [f for f in dealer.frames if f["type"] == "ack"]) and len(found) == len(lots) and found)
+    assert sum(a["ok"] for a in acks) == 2
+    assert [a["reason"] for a in acks if not a["ok"]] == ["credit_limit"] * 4
