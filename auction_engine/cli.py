@@ -41,6 +41,8 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.host, port=config.port, log_level=args.log_level, ws_max_size=65536,
         lifespan="on", loop="auto", timeout_graceful_shutdown=3,
+        # Compression would run once per watcher per frame (context takeover): off, as frames are small.
+        ws_per_message_deflate=False,
     ))
     sock = listen(config)
     if not demo:
