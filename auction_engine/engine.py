@@ -49,6 +49,7 @@ class Engine:
         self._dirty: dict[str, LotActor] = {}
         self._settling: dict[str, asyncio.Task[None]] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._lag: asyncio.Task[None] | None = None
         self._create_lock = asyncio.Lock()
 
     # -- life cycle ---------------------------------------------------------------
@@ -69,10 +70,12 @@ class Engine:
                 self.lot_result(actor)
         self._count_open()
         self._flusher = asyncio.create_task(self._flush_catalogue(), name="catalogue-flush")
+        self._lag = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
 
     async def stop(self) -> None:
-        if self._flusher:
-            self._flusher.cancel()
+        for task in (self._flusher, self._lag):
+            if task:
+                task.cancel()
         for actor in self.lots.values():
             await actor.stop()
         for task in list(self._settling.values()):
@@ -200,12 +203,20 @@ class Engine:
             except Exception:
                 log.exception("catalogue update failed; will retry")
 
+    async def _watch_loop_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(0.1)
+            metrics.LOOP_LAG.observe(max(0.0, loop.time() - started - 0.1))
+
     async def _write_catalogue(self) -> None:
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
         try:
-            await self.store.update_lots([a.public() for a in dirty.values()])
+            with metrics.CATALOGUE_FLUSH_SECONDS.time():
+                await self.store.update_lots([a.public() for a in dirty.values()])
         except Exception:
             for lot, actor in dirty.items():
                 self._dirty.setdefault(lot, actor)

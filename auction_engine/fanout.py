@@ -37,12 +37,12 @@ class Connection:
         limit: int = 1024,
         abort: Callable[[], None] = lambda: None,
         grace_s: float = 1.0,
-        send_many: Callable[[list[str | bytes]], Awaitable[None]] | None = None,
+        send_many: Callable[[list[Outgoing]], Awaitable[None]] | None = None,
     ) -> None:
         self.principal = principal
         self.subprotocol = subprotocol
         self.limit = limit
-        self.queue: collections.deque[str | bytes] = collections.deque()
+        self.queue: collections.deque[Outgoing] = collections.deque()
         self.closed = False
         self.slow = False
         self._wake = asyncio.Event()
@@ -63,7 +63,7 @@ class Connection:
         if len(self.queue) >= self.limit:
             self._overflow()
             return False
-        self.queue.append(out.for_subprotocol(self.subprotocol))
+        self.queue.append(out)
         self._wake.set()
         return True
 
@@ -88,7 +88,7 @@ class Connection:
             "type": "error",
             "code": "slow_consumer",
             "message": f"more than {self.limit} frames waiting; resubscribe with `since` to resume",
-        }).for_subprotocol(self.subprotocol))
+        }))
         self.closed = True
         self._wake.set()
         # A watcher that stopped reading also stops the close handshake: cut it off if it
@@ -107,7 +107,7 @@ class Connection:
                 self._wake.clear()
                 while self.queue:
                     if self._send_many is None:
-                        await self._send(self.queue.popleft())
+                        await self._send(self.queue.popleft().for_subprotocol(self.subprotocol))
                         continue
                     batch = [self.queue.popleft() for _ in range(min(len(self.queue), WRITE_BATCH))]
                     await self._send_many(batch)

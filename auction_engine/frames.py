@@ -7,6 +7,7 @@ frame of PROTOCOL.md becomes a typed error and changes nothing.
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,15 +126,39 @@ def encode_msgpack(frame: dict[str, Any]) -> bytes:
     return msgpack.packb(frame, use_bin_type=True)
 
 
+def ws_frame(payload: bytes, binary: bool) -> bytes:
+    """One unfragmented, unmasked server frame (RFC 6455 section 5.2) with no extension."""
+    n = len(payload)
+    first = 0x82 if binary else 0x81
+    if n < 126:
+        head = struct.pack("!BB", first, n)
+    elif n < 65536:
+        head = struct.pack("!BBH", first, 126, n)
+    else:
+        head = struct.pack("!BBQ", first, 127, n)
+    return head + payload
+
+
 class Outgoing:
     """A server frame encoded at most once per subprotocol, however many watchers get it."""
 
-    __slots__ = ("frame", "_json", "_msgpack")
+    __slots__ = ("frame", "_json", "_msgpack", "_wire")
 
     def __init__(self, frame: dict[str, Any]) -> None:
         self.frame = frame
         self._json: str | None = None
         self._msgpack: bytes | None = None
+        self._wire: dict[str, bytes] | None = None
+
+    def wire(self, subprotocol: str) -> bytes:
+        """The whole WebSocket frame, for connections without extensions: framed once, not per watcher."""
+        if self._wire is None:
+            self._wire = {}
+        framed = self._wire.get(subprotocol)
+        if framed is None:
+            data = self.for_subprotocol(subprotocol)
+            framed = self._wire[subprotocol] = ws_frame(data if isinstance(data, bytes) else data.encode(), isinstance(data, bytes))
+        return framed
 
     def for_subprotocol(self, subprotocol: str) -> str | bytes:
         if subprotocol == MSGPACK:

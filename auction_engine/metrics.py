@@ -16,3 +16,11 @@ CONNECTIONS = Gauge("auction_connections", "Open WebSocket connections")
 SEND_QUEUE = Gauge("auction_send_queue_frames", "Frames waiting in all connections' send queues")
 SLOW_CONSUMERS = Counter("auction_slow_consumers_total", "Connections dropped for falling behind")
 BAD_FRAMES = Counter("auction_bad_frames_total", "Frames refused before reaching a lot", ["code"])
+LOOP_LAG = Histogram(
+    "auction_loop_lag_seconds", "How late a 100 ms sleep wakes: time the event loop spent on something else",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+CATALOGUE_FLUSH_SECONDS = Histogram(
+    "auction_catalogue_flush_seconds", "One write of changed lots to the SQL catalogue",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)

@@ -242,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a short smoke version, scaled down")
     p.add_argument("--json", dest="json_out")
     p.add_argument("--profile", action="store_true", help="py-spy the engine during the hot lot")
-    p.add_argument("--docs", action="store_true", help="write docs/perf/latency.png (and profile) for docs/performance.md")
+    p.add_argument("--docs", action="store_true", help="write docs/perf/latency.png for docs/performance.md")
+    p.add_argument("--profile-sale", action="store_true", help="py-spy the engine during the sale day")
+    p.add_argument("--keep", action="store_true", help="keep the work dir with the engine logs")
     p.add_argument("--only", help="comma-separated scenarios: hot,commit,paced,fanout,sale,soak")
     args = p.parse_args(argv)
     loadtest.raise_nofile()
@@ -272,11 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:
                 spy = profile(engine, duration + 25, work / "profile.txt")
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=duration,
-                             mix="proxy=4,increment=1", lots_per_bidder=1, procs=2, prefix="HOT")
+                             mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="HOT")
             if spy is not None:
                 spy.wait()
                 results["profile"] = hot_spots(work / "profile.txt")
-                shutil.copy(work / "profile.txt", ROOT / "docs" / "perf" / "profile-hot-lot.txt") if args.docs else None
             hot_lot = "HOT-0"
             item = asyncio.run(_real_item(redis.url, hot_lot))
             engine.stop()
@@ -290,12 +291,13 @@ def main(argv: list[str] | None = None) -> int:
                  f"{base['ack']['p50_ms']:.2f} / {base['ack']['p99_ms']:.2f}", ""),
                 ("hot lot: delivery p50 / p99 ms", f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
                 ("hot lot: frames/s to watchers, engine CPU", f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}", "", ""),
+                ("hot lot: generator CPU per process, loop lag p99 ms", f"{r['generator_cpu']}, {r['generator_loop_lag'].get('p99_ms', 0):.1f}", "", ""),
                 ("hot lot: refused/s, reconnects, consistency", f"{r['refused_per_s']:,.0f}, {r['watcher_reconnects']}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
             ]
         if "commit" in only:
             engine = fresh_engine()
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=0, duration=scale(10, 3),
-                             mix="proxy=4,increment=1", lots_per_bidder=1, procs=2, prefix="COMMIT")
+                             mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="COMMIT")
             engine.stop()
             hists["commit only ack"] = r.pop("_ack_hist")
             r.pop("_delivery_hist")
@@ -307,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         if "paced" in only:
             engine = fresh_engine()
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(15, 4), rate=scale(1000, 200),
-                             mix="proxy=4,increment=1", lots_per_bidder=1, procs=2, prefix="PACED")
+                             mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="PACED")
             engine.stop()
             hists["1,000 bids/s offered, delivery"] = r.pop("_delivery_hist")
             r.pop("_ack_hist")
@@ -315,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += [
                 (f"hot lot at {scale(1000, 200):,} bids/s offered: accepted/s, refused/s", f"{r['accepted_per_s']:,.0f}, {r['refused_per_s']:,.0f}", "", ""),
                 ("  ack p99 / delivery p50 / p99 ms", f"{r['ack']['p99_ms']:.1f} / {r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
+                ("  generator CPU per process, loop lag p99 ms", f"{r['generator_cpu']}, {r['generator_loop_lag'].get('p99_ms', 0):.1f}", "", ""),
                 ("  frames/s, engine CPU, reconnects, consistency", f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {r['watcher_reconnects']}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
             ]
         if "fanout" in only:
@@ -327,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                 http.post(f"/api/lots/{lot}/open").raise_for_status()
                 tokens = [signer.issue("bidder", f"fan-d{i}", f"FD{i}") for i in range(2)]
                 cpu = CpuWatch(engine.pid)
-                e = _bench_fanout.measure(engine.ws_url if hasattr(engine, "ws_url") else engine.url.replace("http", "ws") + "/ws",
+                e = _bench_fanout.measure(engine.url.replace("http", "ws", 1) + "/ws",
                                           lot, watchers, tokens, scale(10, 3), on_go=cpu)
                 engine.stop()
                 e["server_cpu"] = cpu.utilisation
@@ -350,9 +353,14 @@ def main(argv: list[str] | None = None) -> int:
         if "sale" in only:
             engine = fresh_engine()
             duration = scale(40, 12)
+            sale_spy = profile(engine, duration + 40, work / "profile-sale.txt") if args.profile_sale else None
             r = run_loadtest(engine, lots=scale(500, 50), bidders=scale(2000, 200), watchers=scale(5000, 500), duration=duration,
                              lot_duration=int(duration * 0.6), anti_snipe="5,5,3", snipe_window=3.0, rate=scale(1000, 300),
                              mix="increment=5,proxy=3,sniper=2", lots_per_bidder=3, procs=2, prefix="SALE")
+            if sale_spy is not None:
+                sale_spy.wait()
+                results["profile_sale"] = hot_spots(work / "profile-sale.txt", 25)
+            stalls = engine_stalls(engine.url)
             engine.stop()
             hists["sale day ack"], hists["sale day delivery"] = r.pop("_ack_hist"), r.pop("_delivery_hist")
             results["sale_day"] = r
@@ -360,8 +368,12 @@ def main(argv: list[str] | None = None) -> int:
                 (f"sale day ({r['lots']} lots): accepted / refused bids/s", f"{r['accepted_per_s']:,.0f} / {r['refused_per_s']:,.0f}", "", ""),
                 ("sale day: ack p50 / p99 ms", f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}", "", ""),
                 ("sale day: delivery p50 / p99 ms", f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
+                ("sale day: generator CPU per process, loop lag p99 ms", f"{r['generator_cpu']}, {r['generator_loop_lag'].get('p99_ms', 0):.1f}", "", ""),
                 ("sale day: frames/s, engine CPU, consistency", f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
+                ("sale day: engine loop stalls > 100 / 250 ms (of samples); catalogue flushes > 100 ms",
+                 f"{stalls['lag_over_100ms']} / {stalls['lag_over_250ms']} (of {stalls['lag_samples']}); {stalls['flush_over_100ms']} of {stalls['flushes']}", "", ""),
             ]
+            results["sale_day"]["engine_stalls"] = stalls
         if "soak" in only:
             engine = fresh_engine()
             time.sleep(1)
@@ -409,8 +421,32 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json_out).write_text(json.dumps(results, indent=2, default=str))
     if args.docs:
         plot(hists, ROOT / "docs" / "perf" / "latency.png")
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print(f"kept {work} (engine logs)")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def engine_stalls(url: str) -> dict[str, int]:
+    """From the engine's own /metrics: how often its event loop stalled, and slow catalogue flushes."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(("auction_loop_lag_seconds_", "auction_catalogue_flush_seconds_")):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+
+    def over(metric: str, bound: str) -> int:
+        return int(values.get(f"{metric}_count", 0) - values.get(f'{metric}_bucket{{le="{bound}"}}', 0))
+
+    return {
+        "lag_samples": int(values.get("auction_loop_lag_seconds_count", 0)),
+        "lag_over_100ms": over("auction_loop_lag_seconds", "0.1"),
+        "lag_over_250ms": over("auction_loop_lag_seconds", "0.25"),
+        "flushes": int(values.get("auction_catalogue_flush_seconds_count", 0)),
+        "flush_over_100ms": over("auction_catalogue_flush_seconds", "0.1"),
+    }
 
 
 def machine() -> dict[str, Any]:

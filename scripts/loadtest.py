@@ -40,7 +40,7 @@ from _bench_ws import open_watcher  # noqa: E402
 JSON = "auction.v1.json"
 MSGPACK = "auction.v1.msgpack"
 HIST_MAX_US = 120_000_000
-STRATEGIES = ("increment", "proxy", "sniper")
+STRATEGIES = ("increment", "proxy", "sniper", "escalate")
 
 
 @dataclass
@@ -71,6 +71,7 @@ class Options:
     hold: float = 0.0
     quiet: bool = False
     json_out: str | None = None
+    epoch_us: int = 0
 
 
 def raise_nofile() -> int:
@@ -160,6 +161,7 @@ class Worker:
         self.views = {lot: LotView(next_min=0, step=opts.step) for lot in opts.lot_ids}
         self.ack_hist = new_hist()
         self.delivery_hist = new_hist()
+        self.lag_hist = new_hist()
         self.sent_at: dict[str, dict[int, float]] = {lot: {} for lot in opts.lot_ids}
         self.early: dict[str, dict[int, list[float]]] = {lot: {} for lot in opts.lot_ids}
         self.counts: collections.Counter[str] = collections.Counter()
@@ -331,7 +333,9 @@ class Worker:
                 frame: dict[str, Any] = {"type": "bid", "lot": lot, "id": bid_id}
                 floor = max(v.next_min, 1)
                 if strategy == "proxy":
-                    frame["max"] = floor + v.step * rng.randint(0, 40)
+                    frame["max"] = floor + v.step * rng.randint(0, 200)
+                elif strategy == "escalate":  # above every maximum before it: accepted unless overtaken in flight
+                    frame["max"] = max(floor, 1_000_000 + (time.time_ns() // 1000 - self.o.epoch_us) * v.step)
                 else:
                     frame["amount"] = floor
                 fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -433,6 +437,14 @@ class Worker:
                 for seq in [s for s, ts in early.items() if now - ts[0] > 5.0]:
                     del early[seq]
 
+    async def lag(self) -> None:
+        """This process's own event-loop lag: latency it adds to every figure it measures."""
+        while self.running:
+            t = time.perf_counter()
+            await asyncio.sleep(0.01)
+            if self.bidding:
+                self.lag_hist.record_value(max(1, int((time.perf_counter() - t - 0.01) * 1e6)))
+
     async def report(self) -> None:
         while self.running:
             self.out.put(("stats", self.index, dict(self.counts), dict(self.errors), time.perf_counter()))
@@ -453,6 +465,7 @@ class Worker:
         self.bidding_done = asyncio.Event()
         house = asyncio.create_task(self.housekeeping())
         reporter = asyncio.create_task(self.report())
+        lagger = asyncio.create_task(self.lag())
         base = self.index * 1_000_003
         watchers = [asyncio.create_task(self.watcher(i, self.watcher_lots(base + i))) for i in range(self.n_watchers)]
         rng = random.Random(self.index)
@@ -466,10 +479,12 @@ class Worker:
         while not self.go.is_set():
             await asyncio.sleep(0.02)
         self.t0 = time.perf_counter()
+        cpu0 = time.process_time()
         self.bidding = True
         await asyncio.sleep(self.o.duration)
         self.bidding = False
         self.t1 = time.perf_counter()
+        self.cpu = time.process_time() - cpu0
         # the last bids' acks, then the last events reach every watcher
         drain_until = time.perf_counter() + self.o.settle
         while time.perf_counter() < drain_until and self._outstanding():
@@ -484,6 +499,7 @@ class Worker:
         await asyncio.gather(*watchers, return_exceptions=True)
         house.cancel()
         reporter.cancel()
+        lagger.cancel()
         return self.result()
 
     def _outstanding(self) -> bool:
@@ -524,6 +540,8 @@ class Worker:
             "counts": dict(self.counts),
             "errors": dict(self.errors),
             "ack_hist": base64.b64encode(self.ack_hist.encode()).decode() if self.ack_hist.get_total_count() else None,
+            "cpu": self.cpu / max(1e-9, self.t1 - self.t0),
+            "lag_hist": base64.b64encode(self.lag_hist.encode()).decode() if self.lag_hist.get_total_count() else None,
             "delivery_hist": base64.b64encode(self.delivery_hist.encode()).decode() if self.delivery_hist.get_total_count() else None,
             "lots": per_lot,
         }
@@ -619,6 +637,7 @@ def run(o: Options, progress: Any = None, on_phase: Any = None) -> dict[str, Any
     tokens = bidder_tokens(o, http)
     t_local = time.time() * 1000
     offset = http.get("/api/time").json()["server_time"] - t_local
+    o.epoch_us = time.time_ns() // 1000
     ctx = mp.get_context("spawn")
     out, go = ctx.Queue(), ctx.Event()
     procs = []
@@ -726,6 +745,8 @@ def merge(o: Options, results: list[dict[str, Any]], failed: dict[int, str], htt
         "refused_per_s": round(counts["refused"] / window, 1),
         "ack": hist_summary(ack),
         "delivery": hist_summary(delivery),
+        "generator_cpu": [round(r.get("cpu", 0), 2) for r in results],
+        "generator_loop_lag": hist_summary(merge_hist([r.get("lag_hist") for r in results])),
         "watcher_frames": frames,
         "frames_per_s": round(frames / window, 1),
         "bidder_frames": counts["bidder_frames"],
@@ -795,6 +816,9 @@ def print_report(report: dict[str, Any]) -> None:
         if h.get("count"):
             t.add_row(f"{name} latency ms", f"p50 {h['p50_ms']:.2f}  p90 {h['p90_ms']:.2f}  p99 {h['p99_ms']:.2f}  max {h['max_ms']:.2f}  (n={h['count']})")
     t.add_row("watcher frames/s", f"{report['frames_per_s']:,.0f}")
+    lag = report["generator_loop_lag"]
+    if lag.get("count"):
+        t.add_row("generator CPU, loop lag", f"{report['generator_cpu']} of a core per process; lag p50 {lag['p50_ms']:.1f} p99 {lag['p99_ms']:.1f} max {lag['max_ms']:.1f} ms")
     t.add_row("watcher reconnects", str(report["watcher_reconnects"]))
     t.add_row("errors", json.dumps(report["errors"]) if report["errors"] else "none")
     c = report["consistency"]
@@ -820,7 +844,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--create", action="store_true", help="create and open the lots")
     p.add_argument("--procs", type=int, default=1, help="generator processes")
     p.add_argument("--rate", type=float, default=0.0, help="total bids/s target (open loop per bidder); 0 = each bidder bids as soon as its last bid is acked")
-    p.add_argument("--mix", default=Options.mix, help="strategy weights, e.g. increment=5,proxy=4,sniper=1")
+    p.add_argument("--mix", default=Options.mix, help="strategy weights, e.g. increment=5,proxy=4,sniper=1; `escalate` (a proxy maximum above all before it: nearly always accepted) measures the commit path")
     p.add_argument("--lots-per-bidder", type=int, default=3)
     p.add_argument("--lots-per-watcher", type=int, default=1)
     p.add_argument("--lot-duration", type=float, help="with --create: duration_s of the lots (default: the run + 600)")
