@@ -54,12 +54,17 @@ class _Done:
     reply: Reply | None
     answer: dict[str, Any] | None
     event: Outgoing | None = None
+    public: bytes = b""
     private: list[tuple[str, Outgoing]] = field(default_factory=list)
 
 
+def pack_public(kind: str, at: int, public: dict[str, Any]) -> bytes:
+    """What the stream (and the ring) keep for watchers who resume: the entry's public face."""
+    return msgpack.packb({"kind": kind, "at": at, "state": public})
+
+
 def public_frame_bytes(spec: LotSpec, state: LotState, kind: str, at: int) -> bytes:
-    """What the stream keeps for watchers who resume: the entry's public face."""
-    return msgpack.packb({"kind": kind, "at": at, "state": public_view(spec, state, at, static=False)})
+    return pack_public(kind, at, public_view(spec, state, at, static=False))
 
 
 def bid_key(bidder: str, bid_id: str) -> bytes:
@@ -74,16 +79,18 @@ def refused(lot: str, bid_id: str | None, reason: str, nxt: int | None) -> dict[
 
 
 class LotActor:
-    def __init__(self, engine: Engine, spec: LotSpec, state: LotState, epoch: int, acks: dict[bytes, dict[str, Any]]) -> None:
+    def __init__(self, engine: Engine, spec: LotSpec, state: LotState, epoch: int, acks: dict[bytes, bytes]) -> None:
         self.engine = engine
         self.lot = spec.lot
         self.spec = spec
         self.state = state
         self.epoch = epoch
+        # Acks and recent frames are kept as msgpack bytes, one object each: as dicts, a sale
+        # day's millions of small objects made each full GC pass stall the loop for 0.5 s.
         self.acks = acks
         self.queue: asyncio.Queue[Work] = asyncio.Queue()
         self.published_seq = state.seq
-        self.ring: collections.deque[tuple[int, Outgoing]] = collections.deque(maxlen=RING)
+        self.ring: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=RING)
         self.task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._armed: int | None = None
@@ -143,11 +150,14 @@ class LotActor:
         items: list[Item] = []
         done: list[_Done] = []
         pending: dict[bytes, dict[str, Any]] = {}
+        stored: dict[bytes, bytes] = {}
         closing = False
         for work in batch:
             cmd = work.command
             if work.key:
-                first = self.acks.get(work.key) or pending.get(work.key)
+                first = pending.get(work.key)
+                if first is None and work.key in self.acks:
+                    first = msgpack.unpackb(self.acks[work.key], raw=False)
                 if first is not None:
                     done.append(_Done(0, work.reply, first))
                     continue
@@ -174,26 +184,27 @@ class LotActor:
                 answer = self._accepted_ack(cmd, entry.seq)
                 if work.key:
                     pending[work.key] = answer
-                    item_ack = msgpack.packb(answer)
+                    item_ack = stored[work.key] = msgpack.packb(answer)
             elif work.reply is not None:
                 answer = {"ok": True, "seq": entry.seq, "kind": kind}
-            d = _Done(entry.seq, work.reply, answer, Outgoing(frame))
+            public_bytes = pack_public(kind, cmd.at, public)
+            d = _Done(entry.seq, work.reply, answer, Outgoing(frame), public_bytes)
             self._privates(d, before_leader, before_result)
             if self.state.result != before_result:
                 closing = True
             done.append(d)
-            items.append((raw, entry.hash, msgpack.packb({"kind": kind, "at": cmd.at, "state": public}), work.key if item_ack else b"", item_ack))
+            items.append((raw, entry.hash, public_bytes, work.key if item_ack else b"", item_ack))
         if items:
             await self.engine.log.append(self.lot, expected, self.epoch, items)
             metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
             metrics.BATCH_SIZE.observe(len(items))
-            self.acks.update(pending)
+            self.acks.update(stored)
             self.engine.lot_changed(self)
         for d in done:
             if d.reply is not None and d.answer is not None:
                 d.reply(d.answer)
             if d.event is not None:
-                self.ring.append((d.seq, d.event))
+                self.ring.append((d.seq, d.public))
                 self.published_seq = d.seq
                 self.engine.hub.publish(self.lot, d.seq, d.event)
             for bidder, out in d.private:

@@ -25,7 +25,6 @@ from .engine import Engine
 from .errors import EngineError, Unauthorized
 from .fanout import Connection
 from .frames import JSON, SUBPROTOCOLS, BidFrame, BuyNowFrame, Outgoing, Ping, Subscribe, Unsubscribe, decode, parse, valid_amount
-from .log import Record
 
 log = logging.getLogger(__name__)
 
@@ -237,11 +236,12 @@ async def subscribe(engine: Engine, conn: Connection, actor: LotActor, since: in
 async def history(engine: Engine, actor: LotActor, since: int, upto: int) -> list[tuple[int, Outgoing]]:
     ring = actor.ring
     if ring and ring[0][0] <= since + 1:
-        return [(seq, out) for seq, out in ring if since < seq <= upto]
-    records = await engine.log.read(actor.lot, since, upto)
-    return [(r.seq, event_frame(actor.lot, r)) for r in records]
+        recent = [(seq, public) for seq, public in ring if since < seq <= upto]
+    else:
+        recent = [(r.seq, r.public) for r in await engine.log.read(actor.lot, since, upto)]
+    return [(seq, event_frame(actor.lot, seq, public)) for seq, public in recent]
 
 
-def event_frame(lot: str, record: Record) -> Outgoing:
-    body = msgpack.unpackb(record.public, raw=False)
-    return Outgoing({"type": "event", "lot": lot, "seq": record.seq, **body})
+def event_frame(lot: str, seq: int, public: bytes) -> Outgoing:
+    """An event frame again, from the public face the stream (and the ring) keep of an entry."""
+    return Outgoing({"type": "event", "lot": lot, "seq": seq, **msgpack.unpackb(public, raw=False)})
