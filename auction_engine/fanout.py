@@ -114,7 +114,7 @@ class Connection:
                 if self.closed:
                     break
         except Exception:  # the peer went away; the receive loop notices too
-            log.warning("writer ended", exc_info=True)
+            log.debug("writer ended", exc_info=True)
         finally:
             self.closed = True
             self.ended = not self.slow
