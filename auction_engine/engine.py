@@ -13,19 +13,21 @@ from typing import Any
 import msgpack
 from redis.asyncio import Redis
 
-from bidding.commands import Command
+from bidding.commands import Bid, Command
 from bidding.log import create_lot, decode_entry, replay, resume
 from bidding.spec import LotSpec, SpecError
 from bidding.state import LotState
 from bidding.views import exposure
 
 from . import metrics
-from .actor import LotActor, Reply, Work, public_frame_bytes
+from .actor import LotActor, Reply, Work, bid_key, public_frame_bytes, refused
+from .auth import Principal
 from .clock import Clock
 from .config import Config
 from .credit import CreditLedger, RateLimiter
 from .errors import Conflict, InvalidSpec, NotFound, Unavailable
 from .fanout import Hub
+from .frames import valid_amount
 from .log import LotExists, RedisLog
 from .store import Store
 
@@ -131,6 +133,28 @@ class Engine:
             return self.lots[lot]
         except KeyError:
             raise NotFound(f"no lot {lot!r}", "lot") from None
+
+    def admit_bid(self, principal: Principal, lot: str, bid_id: str, amount: Any, maximum: Any) -> Work | dict[str, Any]:
+        """A bidder's bid, WebSocket or HTTP, stamped and ready for its lot, or the refused ack.
+
+        Checked here, before the lot: the role, the lot, the amount's type, the rate limit.
+        A retry of an id the lot already answered is never rate limited."""
+        reason = None
+        if principal.role != "bidder" or not principal.bidder:
+            reason = "not_allowed"
+        elif lot not in self.lots:
+            reason = "unknown_lot"
+        elif (amount is None) == (maximum is None) or not valid_amount(amount if maximum is None else maximum):
+            reason = "bad_amount"
+        else:
+            key = bid_key(principal.bidder, bid_id)
+            if key in self.lots[lot].acks or self.rate.allow(principal.bidder, self.clock.now_ms() / 1000):
+                command = Bid(at=self.clock.now_ms(), bidder=principal.bidder, paddle=principal.paddle or principal.bidder,
+                              id=bid_id, amount=amount, max=maximum)
+                return Work(command, None, key)
+            reason = "rate_limited"
+        metrics.BIDS_REFUSED.labels(reason).inc()
+        return refused(lot, bid_id, reason, None)
 
     def submit(self, lot: str, command: Command, reply: Reply | None = None, key: bytes = b"") -> None:
         self.actor(lot).submit(Work(command, reply, key))

@@ -183,20 +183,10 @@ async def place_bid(request: Request) -> JSONResponse:
     engine = engine_of(request)
     lot = request.path_params["lot"]
     body = await json_body(request)
-    bid_id = _bid_id(body, required=True)
-    if lot not in engine.lots:
-        return JSONResponse(refused(lot, bid_id, "unknown_lot", None), status_code=404)
-    amount, maximum = body.get("amount"), body.get("max")
-    if (amount is None) == (maximum is None) or not valid_amount(amount if maximum is None else maximum):
-        return JSONResponse(refused(lot, bid_id, "bad_amount", None), status_code=422)
-    bidder = principal.bidder
-    assert bidder is not None
-    key = bid_key(bidder, bid_id)
-    if key not in engine.lots[lot].acks and not engine.rate.allow(bidder, engine.clock.now_ms() / 1000):
-        metrics.BIDS_REFUSED.labels("rate_limited").inc()
-        return JSONResponse(refused(lot, bid_id, "rate_limited", None), status_code=429)
-    command = Bid(at=engine.clock.now_ms(), bidder=bidder, paddle=principal.paddle or bidder, id=bid_id, amount=amount, max=maximum)
-    return _ack_response(await engine.call(lot, command, key))
+    admitted = engine.admit_bid(principal, lot, _bid_id(body, required=True), body.get("amount"), body.get("max"))
+    if isinstance(admitted, dict):
+        return _ack_response(admitted)
+    return _ack_response(await engine.call(lot, admitted.command, admitted.key))
 
 
 async def floor_bid(request: Request) -> JSONResponse:

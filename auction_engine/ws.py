@@ -16,7 +16,7 @@ import msgpack
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.protocol import State
 
-from bidding.commands import Bid, BuyNow
+from bidding.commands import BuyNow
 
 from . import metrics
 from .actor import LotActor, bid_key, refused
@@ -24,7 +24,7 @@ from .auth import Principal
 from .engine import Engine
 from .errors import EngineError, Unauthorized
 from .fanout import Connection
-from .frames import JSON, SUBPROTOCOLS, BidFrame, BuyNowFrame, Outgoing, Ping, Subscribe, Unsubscribe, decode, parse, valid_amount
+from .frames import JSON, SUBPROTOCOLS, BidFrame, BuyNowFrame, Outgoing, Ping, Subscribe, Unsubscribe, decode, parse
 
 log = logging.getLogger(__name__)
 
@@ -178,21 +178,12 @@ class Session:
         return True
 
     def bid(self, frame: BidFrame) -> None:
-        if not self._bidder_may(frame.lot, frame.id):
+        admitted = self.engine.admit_bid(self.principal, frame.lot, frame.id, frame.amount, frame.max)
+        if isinstance(admitted, dict):
+            self.conn.send_frame(admitted)
             return
-        amount, maximum = frame.amount, frame.max
-        if (amount is None) == (maximum is None) or not valid_amount(amount if maximum is None else maximum):
-            self._refuse(frame.lot, frame.id, "bad_amount")
-            return
-        bidder = self.principal.bidder
-        assert bidder is not None
-        key = bid_key(bidder, frame.id)
-        actor = self.engine.lots[frame.lot]
-        if key not in actor.acks and not self.engine.rate.allow(bidder, self.engine.clock.now_ms() / 1000):
-            self._refuse(frame.lot, frame.id, "rate_limited")
-            return
-        command = Bid(at=self.engine.clock.now_ms(), bidder=bidder, paddle=self.principal.paddle or bidder, id=frame.id, amount=amount, max=maximum)
-        actor.submit_work(command, self.conn.send_frame, key)
+        admitted.reply = self.conn.send_frame
+        self.engine.lots[frame.lot].submit(admitted)
 
     def buy_now(self, frame: BuyNowFrame) -> None:
         if not self._bidder_may(frame.lot, frame.id):
