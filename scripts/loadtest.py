@@ -716,10 +716,14 @@ def merge(o: Options, results: list[dict[str, Any]], failed: dict[int, str], htt
             if agg["final"] and (m["final"] is None or agg["final"]["seq"] >= m["final"]["seq"]):
                 m["final"] = agg["final"]
     checked = 0
+    engine_bids = 0
     for lot in o.lot_ids:
         engine = http.get(f"/api/lots/{lot}").json()
+        engine_bids += engine["bids"]
         m = lots.get(lot)
         if m is None:
+            if o.create and not o.watchers:
+                checked += 1  # no watchers: checked below against the acks instead
             continue
         checked += 1
         if m["gaps"] or m["dups"]:
@@ -731,6 +735,9 @@ def merge(o: Options, results: list[dict[str, Any]], failed: dict[int, str], htt
             for k in ("seq", "status", "result", "price", "leader", "bids", "ends_at", "extensions"):
                 if final.get(k) != engine.get(k):
                     problems.append(f"{lot}: watchers' final {k}={final.get(k)!r}, engine {engine.get(k)!r}")
+    if o.create and engine_bids != counts["accepted"]:
+        # the lots are ours alone: every accepted ack is one bid the engine counts, and no more
+        problems.append(f"the engine counts {engine_bids} bids on these lots; the bidders were acked {counts['accepted']}")
     lasts = [engine_seq for m in lots.values() for engine_seq in m["lasts"]]
     frames = counts["watcher_frames"]
     report = {
