@@ -20,7 +20,7 @@ from bidding.state import LotState
 from bidding.views import exposure
 
 from . import metrics
-from .actor import LotActor, Reply, Work, bid_key, public_frame_bytes, refused
+from .actor import LotActor, Work, bid_key, public_frame_bytes, refused
 from .auth import Principal
 from .clock import Clock
 from .config import Config
@@ -34,6 +34,7 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 CATALOGUE_CHUNK = 25
+FINAL_RESULTS = ("sold", "unsold", "withdrawn")
 Book = tuple[LotSpec, LotState, int, dict[bytes, bytes]]
 
 
@@ -54,6 +55,8 @@ class Engine:
         self._flusher: asyncio.Task[None] | None = None
         self._lag: asyncio.Task[None] | None = None
         self._create_lock = asyncio.Lock()
+        self._wake_lock = asyncio.Lock()
+        self.dormant: set[str] = set()
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -63,14 +66,15 @@ class Engine:
             self.paddles[bidder.paddle] = bidder.bidder
         for record in await self.store.list_settlements(paid=True, limit=None):
             self.credit.paid.add(record.lot)
+        settled = await self.log.settled_ids()
         for lot in await self.log.lot_ids():
-            spec, state, epoch, acks = await self.load_book(lot)
-            actor = LotActor(self, spec, state, epoch, acks)
-            self.lots[lot] = actor
-            self.credit.set_lot(lot, exposure(spec, state))
-            actor.start()
-            if state.result is not None:
-                self.lot_result(actor)
+            if lot in settled:
+                self.dormant.add(lot)
+            else:
+                self._wake(lot, await self.load_book(lot))
+        for record in await self.store.list_settlements(result="sold", paid=False, limit=None):
+            if record.lot in self.dormant and record.winner:
+                self.credit.set_lot(record.lot, {record.winner: record.hammer_price})
         self._count_open()
         self._flusher = asyncio.create_task(self._flush_catalogue(), name="catalogue-flush")
         self._lag = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
@@ -113,7 +117,7 @@ class Engine:
         except SpecError as exc:
             raise InvalidSpec(exc.message, exc.field) from exc
         async with self._create_lock:
-            if spec.lot in self.lots:
+            if spec.lot in self.lots or spec.lot in self.dormant:
                 raise Conflict(f"lot {spec.lot} exists", "lot")
             spec, state, entry, raw = create_lot(spec, self.clock.now_ms())
             item = (raw, entry.hash, public_frame_bytes(spec, state, entry.events[-1].kind, entry.command.at), b"", b"")
@@ -128,11 +132,34 @@ class Engine:
         self._count_open()
         return actor
 
-    def actor(self, lot: str) -> LotActor:
-        try:
-            return self.lots[lot]
-        except KeyError:
-            raise NotFound(f"no lot {lot!r}", "lot") from None
+    def _wake(self, lot: str, book: Book) -> LotActor:
+        spec, state, epoch, acks = book
+        actor = LotActor(self, spec, state, epoch, acks)
+        self.lots[lot] = actor
+        self.dormant.discard(lot)
+        self.credit.set_lot(lot, exposure(spec, state))
+        actor.start()
+        if state.result is not None and lot not in self._settling:
+            self.lot_result(actor)  # idempotent: covers a crash between the close and the settlement write
+        return actor
+
+    async def actor(self, lot: str) -> LotActor:
+        """The lot's actor; a settled lot, not kept in memory, is read back from its log on demand."""
+        actor = self.lots.get(lot)
+        if actor is not None:
+            return actor
+        if lot not in self.dormant:
+            raise NotFound(f"no lot {lot!r}", "lot")
+        async with self._wake_lock:
+            if lot in self.lots:
+                return self.lots[lot]
+            actor = self._wake(lot, await self.load_book(lot))
+        self._count_open()
+        return actor
+
+    def gone(self, lot: str) -> str:
+        """Why a lot not in memory refuses a bid."""
+        return "lot_closed" if lot in self.dormant else "unknown_lot"
 
     def admit_bid(self, principal: Principal, lot: str, bid_id: str, amount: Any, maximum: Any) -> Work | dict[str, Any]:
         """A bidder's bid, WebSocket or HTTP, stamped and ready for its lot, or the refused ack.
@@ -143,7 +170,7 @@ class Engine:
         if principal.role != "bidder" or not principal.bidder:
             reason = "not_allowed"
         elif lot not in self.lots:
-            reason = "unknown_lot"
+            reason = self.gone(lot)
         elif (amount is None) == (maximum is None) or not valid_amount(amount if maximum is None else maximum):
             reason = "bad_amount"
         else:
@@ -156,9 +183,6 @@ class Engine:
         metrics.BIDS_REFUSED.labels(reason).inc()
         return refused(lot, bid_id, reason, None)
 
-    def submit(self, lot: str, command: Command, reply: Reply | None = None, key: bytes = b"") -> None:
-        self.actor(lot).submit(Work(command, reply, key))
-
     async def call(self, lot: str, command: Command, key: bytes = b"", timeout: float = 10.0) -> dict[str, Any]:
         """Submit and wait for the lot's answer (HTTP uses this; WebSockets answer by callback)."""
         loop = asyncio.get_running_loop()
@@ -168,7 +192,7 @@ class Engine:
             if not future.done():
                 future.set_result(answer)
 
-        self.submit(lot, command, reply, key)
+        (await self.actor(lot)).submit(Work(command, reply, key))
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError as exc:
@@ -198,6 +222,8 @@ class Engine:
             for attempt in range(60):
                 try:
                     await self.store.record_settlement(**args)
+                    if args["result"] in FINAL_RESULTS:
+                        await self.log.mark_settled(actor.lot)
                     return
                 except Exception:
                     log.exception("settlement of %s failed (attempt %d)", actor.lot, attempt + 1)
@@ -207,17 +233,12 @@ class Engine:
         self._settling[actor.lot] = task
         task.add_done_callback(lambda t, lot=actor.lot: self._settling.get(lot) is t and self._settling.pop(lot))
 
-    async def settled(self, lot: str) -> None:
-        """Wait until the lot's settlement writes so far have landed (tests, shutdown)."""
-        task = self._settling.get(lot)
-        if task is not None:
-            await asyncio.shield(task)
-
     def mark_paid(self, lot: str) -> None:
         self.credit.mark_paid(lot)
 
     def _count_open(self) -> None:
         metrics.OPEN_LOTS.set(sum(1 for a in self.lots.values() if a.state.status != "closed"))
+        metrics.LOTS_IN_MEMORY.set(len(self.lots))
 
     async def _flush_catalogue(self) -> None:
         while True:

@@ -141,7 +141,7 @@ async def list_lots(request: Request) -> JSONResponse:
 async def get_lot(request: Request) -> JSONResponse:
     principal = principal_of(request)
     engine = engine_of(request)
-    actor = engine.actor(request.path_params["lot"])
+    actor = await engine.actor(request.path_params["lot"])
     return JSONResponse(actor.view_for(principal.role, principal.bidder, engine.clock.now_ms()))
 
 
@@ -152,7 +152,7 @@ async def lot_action(request: Request) -> JSONResponse:
     command_type = ACTIONS.get(action)
     if command_type is None:
         raise NotFound(f"no action {action!r}; one of {', '.join(ACTIONS)}", "action")
-    actor = engine.actor(request.path_params["lot"])
+    actor = await engine.actor(request.path_params["lot"])
     answer = await engine.call(actor.lot, command_type(at=engine.clock.now_ms()))
     if not answer.get("ok"):
         return _refusal(answer)
@@ -194,7 +194,7 @@ async def floor_bid(request: Request) -> JSONResponse:
     engine = engine_of(request)
     lot = request.path_params["lot"]
     body = await json_body(request)
-    engine.actor(lot)
+    await engine.actor(lot)
     paddle, amount = body.get("paddle"), body.get("amount")
     if not isinstance(paddle, str) or not 0 < len(paddle) <= 64:
         raise BadRequest("`paddle` must be a string of 1 to 64 characters", "paddle")
@@ -217,7 +217,7 @@ def _ack_response(answer: dict[str, Any]) -> JSONResponse:
 async def lot_events(request: Request) -> JSONResponse:
     principal = principal_of(request)
     engine = engine_of(request)
-    actor = engine.actor(request.path_params["lot"])
+    actor = await engine.actor(request.path_params["lot"])
     since = _int_param(request, "since") or 0
     limit = _int_param(request, "limit") or 1000
     if since < 0 or not 0 < limit <= 10000:

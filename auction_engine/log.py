@@ -13,6 +13,7 @@ from importlib import resources
 from redis.asyncio import Redis
 
 LOTS_KEY = "auction:lots"
+SETTLED_KEY = "auction:settled"  # lots with a final result whose settlement is written: loaded on demand
 
 
 class LogError(RuntimeError):
@@ -113,6 +114,12 @@ class RedisLog:
 
     async def acks(self, lot: str) -> dict[bytes, bytes]:
         return await self.redis.hgetall(ids_key(lot))
+
+    async def mark_settled(self, lot: str) -> None:
+        await self.redis.sadd(SETTLED_KEY, lot)
+
+    async def settled_ids(self) -> set[str]:
+        return {m.decode() for m in await self.redis.smembers(SETTLED_KEY)}
 
     async def lot_ids(self) -> list[str]:
         return sorted(m.decode() for m in await self.redis.smembers(LOTS_KEY))

@@ -12,6 +12,7 @@ APPEND_SECONDS = Histogram(
 )
 BATCH_SIZE = Histogram("auction_batch_entries", "Entries per group-committed append", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
 OPEN_LOTS = Gauge("auction_open_lots", "Lots not closed")
+LOTS_IN_MEMORY = Gauge("auction_lots_in_memory", "Lots with an actor; settled lots are read back on demand")
 CONNECTIONS = Gauge("auction_connections", "Open WebSocket connections")
 SEND_QUEUE = Gauge("auction_send_queue_frames", "Frames waiting in all connections' send queues")
 SLOW_CONSUMERS = Counter("auction_slow_consumers_total", "Connections dropped for falling behind")

@@ -22,7 +22,7 @@ from . import metrics
 from .actor import LotActor, bid_key, refused
 from .auth import Principal
 from .engine import Engine
-from .errors import EngineError, Unauthorized
+from .errors import EngineError, NotFound, Unauthorized
 from .fanout import Connection
 from .frames import JSON, SUBPROTOCOLS, BidFrame, BuyNowFrame, Outgoing, Ping, Subscribe, Unsubscribe, decode, parse
 
@@ -173,7 +173,7 @@ class Session:
             self._refuse(lot, bid_id, "not_allowed")
             return False
         if lot not in self.engine.lots:
-            self._refuse(lot, bid_id, "unknown_lot")
+            self._refuse(lot, bid_id, self.engine.gone(lot))
             return False
         return True
 
@@ -194,8 +194,9 @@ class Session:
         self.engine.lots[frame.lot].submit_work(command, self.conn.send_frame, bid_key(bidder, frame.id))
 
     async def subscribe(self, frame: Subscribe) -> None:
-        actor = self.engine.lots.get(frame.lot)
-        if actor is None:
+        try:
+            actor = await self.engine.actor(frame.lot)
+        except NotFound:
             self.error("unknown_lot", f"no lot {frame.lot!r}", lot=frame.lot)
             return
         await subscribe(self.engine, self.conn, actor, frame.since)

@@ -126,3 +126,40 @@ async def test_healthz_and_metrics(engine):
     assert 'auction_bids_refused_total{reason="already_leading"} 1.0' in text
     assert "auction_append_seconds_count" in text and "auction_open_lots 1.0" in text
     assert "auction_connections 1.0" in text
+
+
+async def test_settled_lots_stay_on_disk_until_asked_for_and_keep_their_credit(engine):
+    async with api(engine) as client:
+        token = (await client.post("/api/bidders", json={"bidder": "D9", "paddle": "909", "credit_limit": 6_000_000})).json()["token"]
+    sold, still_open = (await new_lot(engine))["lot"], (await new_lot(engine))["lot"]
+    dealer = await Peer.open(engine.ws_url, token)
+    assert (await dealer.bid(sold, "d1", amount=5_000_000))["ok"]
+    async with api(engine) as client:
+        assert (await client.post(f"/api/lots/{sold}/close")).json()["result"] == "sold"
+    client = redis.Redis.from_url(engine.redis_url)
+    for _ in range(50):
+        if client.sismember("auction:settled", sold):
+            break
+        await asyncio.sleep(0.1)
+    assert client.sismember("auction:settled", sold) and not client.sismember("auction:settled", still_open)
+    engine.stop()
+    engine.start()
+
+    async def in_memory() -> float:
+        async with api(engine, "watcher") as http:
+            text = (await http.get("/metrics")).text
+        return float(next(line.split()[-1] for line in text.splitlines() if line.startswith("auction_lots_in_memory ")))
+
+    assert await in_memory() == 1
+    dealer = await Peer.open(engine.ws_url, token)
+    assert (await dealer.bid(sold, "d2", amount=9_000_000))["reason"] == "lot_closed"
+    over = await dealer.bid(still_open, "d3", amount=2_000_000)
+    assert over["reason"] == "credit_limit"  # the won, unpaid lot still counts though it is not loaded
+    watcher = await Peer.open(engine.ws_url)
+    await watcher.send({"type": "subscribe", "lot": sold})
+    snapshot = await watcher.next(lambda f: f["type"] == "snapshot")
+    assert (snapshot["state"]["status"], snapshot["state"]["result"], snapshot["state"]["price"]) == ("closed", "sold", 5_000_000)
+    assert await in_memory() == 2
+    async with api(engine, "auditor") as http:
+        assert len((await http.get(f"/api/lots/{sold}/events")).json()["events"]) == 4
+    assert verify(engine, sold).returncode == 0
