@@ -115,8 +115,6 @@ class LotActor:
     def submit(self, work: Work) -> None:
         self.queue.put_nowait(work)
 
-    def submit_work(self, command: Command, reply: Reply | None = None, key: bytes = b"") -> None:
-        self.queue.put_nowait(Work(command, reply, key))
 
     def public(self, now: int | None = None) -> dict[str, Any]:
         return public_view(self.spec, self.state, now)

@@ -103,6 +103,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from bidding.log import verify
+    from bidding.views import public_view
 
     token = args.token or os.environ.get("AUCTION_TOKEN") or _signer(_data_dir(args.data_dir)).issue("auditor")
     raw: list[tuple[bytes, bytes]] = []
@@ -124,20 +125,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not report.ok:
         print(f"FAIL lot {args.lot}: entry {report.first_bad_seq}: {report.problem}")
         return 1
-    mismatch = [k for k in ("status", "result", "price", "seq") if report.state is not None and state.get(k) != _public(report, k)]
+    replayed = public_view(report.spec, report.state)
+    mismatch = [k for k in ("status", "result", "price", "seq") if state.get(k) != replayed.get(k)]
     if mismatch:
         print(f"FAIL lot {args.lot}: the engine's {', '.join(mismatch)} differ from the replayed log")
         return 1
     print(f"OK lot {args.lot}: {report.entries} entries, hash chain and every decision re-checked; "
           f"status {state['status']}, result {state['result']}, price {state['price']}")
     return 0
-
-
-def _public(report: object, key: str) -> object:
-    from bidding.views import public_view
-
-    view = public_view(report.spec, report.state)  # type: ignore[attr-defined]
-    return view.get(key)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

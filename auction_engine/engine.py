@@ -13,7 +13,7 @@ from typing import Any
 import msgpack
 from redis.asyncio import Redis
 
-from bidding.commands import Bid, Command
+from bidding.commands import Bid, BuyNow, Command
 from bidding.log import create_lot, decode_entry, replay, resume
 from bidding.spec import LotSpec, SpecError
 from bidding.state import LotState
@@ -24,16 +24,16 @@ from .actor import LotActor, Work, bid_key, public_frame_bytes, refused
 from .auth import Principal
 from .clock import Clock
 from .config import Config
-from .credit import CreditLedger, RateLimiter
+from .credit import CreditLedger
 from .errors import Conflict, InvalidSpec, NotFound, Unavailable
 from .fanout import Hub
 from .frames import valid_amount
 from .log import LotExists, RedisLog
+from .ratelimit import RateLimiter
 from .store import Store
 
 log = logging.getLogger(__name__)
 
-CATALOGUE_CHUNK = 25
 FINAL_RESULTS = ("sold", "unsold", "withdrawn")
 Book = tuple[LotSpec, LotState, int, dict[bytes, bytes]]
 
@@ -161,8 +161,9 @@ class Engine:
         """Why a lot not in memory refuses a bid."""
         return "lot_closed" if lot in self.dormant else "unknown_lot"
 
-    def admit_bid(self, principal: Principal, lot: str, bid_id: str, amount: Any, maximum: Any) -> Work | dict[str, Any]:
-        """A bidder's bid, WebSocket or HTTP, stamped and ready for its lot, or the refused ack.
+    def admit_bid(self, principal: Principal, lot: str, bid_id: str, amount: Any = None, maximum: Any = None,
+                  buy_now: bool = False) -> Work | dict[str, Any]:
+        """A bidder's bid or buy-now, WebSocket or HTTP, stamped and ready for its lot, or the refused ack.
 
         Checked here, before the lot: the role, the lot, the amount's type, the rate limit.
         A retry of an id the lot already answered is never rate limited."""
@@ -171,13 +172,16 @@ class Engine:
             reason = "not_allowed"
         elif lot not in self.lots:
             reason = self.gone(lot)
-        elif (amount is None) == (maximum is None) or not valid_amount(amount if maximum is None else maximum):
+        elif not buy_now and ((amount is None) == (maximum is None) or not valid_amount(amount if maximum is None else maximum)):
             reason = "bad_amount"
         else:
             key = bid_key(principal.bidder, bid_id)
             if key in self.lots[lot].acks or self.rate.allow(principal.bidder, self.clock.now_ms() / 1000):
-                command = Bid(at=self.clock.now_ms(), bidder=principal.bidder, paddle=principal.paddle or principal.bidder,
-                              id=bid_id, amount=amount, max=maximum)
+                at, paddle = self.clock.now_ms(), principal.paddle or principal.bidder
+                command: Bid | BuyNow = (
+                    BuyNow(at=at, bidder=principal.bidder, paddle=paddle, id=bid_id) if buy_now
+                    else Bid(at=at, bidder=principal.bidder, paddle=paddle, id=bid_id, amount=amount, max=maximum)
+                )
                 return Work(command, None, key)
             reason = "rate_limited"
         metrics.BIDS_REFUSED.labels(reason).inc()
@@ -259,14 +263,9 @@ class Engine:
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
-        actors = list(dirty.values())
         try:
-            # In small chunks: building and binding 500 rows at once held the event loop for
-            # hundreds of milliseconds on a busy sale day, and every bid waited behind it.
-            for start in range(0, len(actors), CATALOGUE_CHUNK):
-                with metrics.CATALOGUE_FLUSH_SECONDS.time():
-                    await self.store.update_lots([a.public() for a in actors[start:start + CATALOGUE_CHUNK]])
-                await asyncio.sleep(0)
+            with metrics.CATALOGUE_FLUSH_SECONDS.time():
+                await self.store.update_lots([a.public() for a in dirty.values()])
         except Exception:
             for lot, actor in dirty.items():
                 self._dirty.setdefault(lot, actor)

@@ -16,10 +16,8 @@ import msgpack
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.protocol import State
 
-from bidding.commands import BuyNow
-
 from . import metrics
-from .actor import LotActor, bid_key, refused
+from .actor import LotActor, Work
 from .auth import Principal
 from .engine import Engine
 from .errors import EngineError, NotFound, Unauthorized
@@ -164,34 +162,18 @@ class Session:
         elif isinstance(frame, Ping):
             self.conn.send_frame({"type": "pong", "t": frame.t, "server_time": self.engine.clock.now_ms()})
 
-    def _refuse(self, lot: str, bid_id: str, reason: str) -> None:
-        metrics.BIDS_REFUSED.labels(reason).inc()
-        self.conn.send_frame(refused(lot, bid_id, reason, None))
-
-    def _bidder_may(self, lot: str, bid_id: str) -> bool:
-        if self.principal.role != "bidder" or not self.principal.bidder:
-            self._refuse(lot, bid_id, "not_allowed")
-            return False
-        if lot not in self.engine.lots:
-            self._refuse(lot, bid_id, self.engine.gone(lot))
-            return False
-        return True
-
     def bid(self, frame: BidFrame) -> None:
-        admitted = self.engine.admit_bid(self.principal, frame.lot, frame.id, frame.amount, frame.max)
+        self._submit(frame.lot, self.engine.admit_bid(self.principal, frame.lot, frame.id, frame.amount, frame.max))
+
+    def buy_now(self, frame: BuyNowFrame) -> None:
+        self._submit(frame.lot, self.engine.admit_bid(self.principal, frame.lot, frame.id, buy_now=True))
+
+    def _submit(self, lot: str, admitted: Work | dict[str, Any]) -> None:
         if isinstance(admitted, dict):
             self.conn.send_frame(admitted)
             return
         admitted.reply = self.conn.send_frame
-        self.engine.lots[frame.lot].submit(admitted)
-
-    def buy_now(self, frame: BuyNowFrame) -> None:
-        if not self._bidder_may(frame.lot, frame.id):
-            return
-        bidder = self.principal.bidder
-        assert bidder is not None
-        command = BuyNow(at=self.engine.clock.now_ms(), bidder=bidder, paddle=self.principal.paddle or bidder, id=frame.id)
-        self.engine.lots[frame.lot].submit_work(command, self.conn.send_frame, bid_key(bidder, frame.id))
+        self.engine.lots[lot].submit(admitted)
 
     async def subscribe(self, frame: Subscribe) -> None:
         try:
