@@ -1,0 +1,109 @@
+"""Lot leases and fencing, on a real standalone Redis and a real Redis Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from auction_engine.log import Fenced, RedisLog
+from auction_engine.ownership import Holder, Lease, Ownership
+from auction_engine.placement import Membership, preferred
+
+
+def _lot() -> str:
+    return "L" + uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+async def redis(request: pytest.FixtureRequest) -> Any:
+    if request.param == "standalone":
+        client = Redis.from_url(request.getfixturevalue("redis_url"))
+        yield client
+        await client.aclose()
+    else:
+        cluster = RedisCluster.from_url(request.getfixturevalue("redis_cluster").url)
+        yield cluster
+        await cluster.aclose()
+
+
+async def test_the_first_node_takes_a_free_lot_and_the_second_is_told_who_holds_it(redis: Any) -> None:
+    lot = _lot()
+    a, b = Ownership(redis, "node-a", 2000), Ownership(redis, "node-b", 2000)
+    lease = await a.acquire(lot, 1000)
+    assert isinstance(lease, Lease) and lease.taken and lease.epoch == 1 and lease.gap_ms is None
+    assert await b.acquire(lot, 1001) == Holder("node-a", 1)
+    again = await a.acquire(lot, 1002)
+    assert isinstance(again, Lease) and not again.taken and again.epoch == 1
+
+
+async def test_an_expired_lease_is_taken_with_a_higher_epoch_and_the_old_writer_is_fenced(redis: Any) -> None:
+    lot = _lot()
+    log = RedisLog(redis)
+    a, b = Ownership(redis, "node-a", 200), Ownership(redis, "node-b", 200)
+    first = await a.acquire(lot, 10_000)
+    assert isinstance(first, Lease)
+    await log.append(lot, 0, first.epoch, [(b"e1", b"h1", b"p1", b"", b"")])
+    await asyncio.sleep(0.35)
+    second = await b.acquire(lot, 10_400)
+    assert isinstance(second, Lease) and second.taken and second.epoch == first.epoch + 1
+    assert second.gap_ms == 400  # since node-a's last mark: what outage fairness gives back
+    with pytest.raises(Fenced):
+        await log.append(lot, 1, first.epoch, [(b"e2", b"h2", b"p2", b"", b"")])
+    assert await a.renew(first, 10_500) is False
+    assert await log.append(lot, 1, second.epoch, [(b"e2", b"h2", b"p2", b"", b"")]) == 2
+
+
+async def test_a_released_lot_is_taken_at_once_by_the_next_node(redis: Any) -> None:
+    lot = _lot()
+    a, b = Ownership(redis, "node-a", 60_000), Ownership(redis, "node-b", 60_000)
+    first = await a.acquire(lot, 5000)
+    assert isinstance(first, Lease)
+    assert await a.release(first, 5100) is True
+    second = await b.acquire(lot, 5105)
+    assert isinstance(second, Lease) and second.taken and second.epoch == 2 and second.gap_ms == 5
+    assert await a.release(first, 5200) is False  # a stale release does not free the new owner's lease
+    assert await a.holder(lot) == Holder("node-b", 2)
+
+
+async def test_renewal_keeps_the_lease_past_its_first_expiry(redis: Any) -> None:
+    lot = _lot()
+    a, b = Ownership(redis, "node-a", 300), Ownership(redis, "node-b", 300)
+    lease = await a.acquire(lot, 0)
+    assert isinstance(lease, Lease)
+    for t in range(4):
+        await asyncio.sleep(0.15)
+        assert await a.renew(lease, 150 * (t + 1))
+    assert await b.acquire(lot, 700) == Holder("node-a", 1)
+
+
+async def test_live_nodes_are_those_with_a_recent_heartbeat(redis: Any) -> None:
+    await redis.delete("auction:nodes", "auction:node-urls")
+    a = Membership(redis, "node-a", "http://127.0.0.1:8001", ttl_ms=3000)
+    b = Membership(redis, "node-b", "http://127.0.0.1:8002", ttl_ms=3000)
+    await a.beat(10_000)
+    await b.beat(6_000)
+    live = await a.live(10_500)
+    assert [(n.node, n.url) for n in live] == [("node-a", "http://127.0.0.1:8001")]
+    await b.beat(10_400)
+    assert [n.node for n in await a.live(10_500)] == ["node-a", "node-b"]
+    await b.leave()
+    assert [n.node for n in await a.live(10_500)] == ["node-a"]
+
+
+def test_rendezvous_spreads_lots_evenly_and_moves_only_a_leaving_nodes_lots() -> None:
+    nodes = ["n1", "n2", "n3"]
+    lots = [f"L{i}" for i in range(3000)]
+    placed = {lot: preferred(lot, nodes) for lot in lots}
+    counts = {n: sum(1 for p in placed.values() if p == n) for n in nodes}
+    assert all(900 <= c <= 1100 for c in counts.values()), counts
+    after = {lot: preferred(lot, ["n1", "n3"]) for lot in lots}
+    moved = [lot for lot in lots if after[lot] != placed[lot]]
+    assert moved and all(placed[lot] == "n2" for lot in moved)
+    joined = {lot: preferred(lot, [*nodes, "n4"]) for lot in lots}
+    assert all(joined[lot] in (placed[lot], "n4") for lot in lots)
+    assert preferred("L1", []) is None
