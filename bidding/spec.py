@@ -12,14 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .ids import ID_RULE, MAX_ID, is_id
 from .ladder import DEFAULT_LADDER, Ladder
 from .money import MAX_AMOUNT, is_money
+from .vehicle import check_vehicle
 
 FORMATS = ("english", "sealed_first", "sealed_second", "dutch")
 MODES = ("timed", "live")
 
 MAX_TITLE = 200
-MAX_LOT_ID = 64
+MAX_LOT_ID = MAX_ID
 MAX_TIERS = 32
 MAX_DURATION_S = 90 * 24 * 3600
 MAX_SECONDS = 24 * 3600
@@ -28,8 +30,6 @@ MAX_VEHICLE_CHARS = 16_384
 MAX_VEHICLE_DEPTH = 6
 MAX_TIME_MS = 2**53
 
-# Lot ids end up in Redis keys inside a {hash tag}, in URLs and in file names.
-_LOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
@@ -155,10 +155,8 @@ class LotSpec:
     vehicle: dict | None = field(default=None, hash=False, compare=True)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.lot, str) or not 1 <= len(self.lot) <= MAX_LOT_ID:
-            raise SpecError("lot", f"must be a string of 1 to {MAX_LOT_ID} characters")
-        if not _LOT_ID.fullmatch(self.lot):
-            raise SpecError("lot", "only letters, digits and . _ : - (not first)")
+        if not is_id(self.lot):
+            raise SpecError("lot", f"must be an id: {ID_RULE}")
         if not isinstance(self.title, str) or not self.title.strip():
             raise SpecError("title", "must be a non-empty string")
         if len(self.title) > MAX_TITLE:
@@ -196,6 +194,9 @@ class LotSpec:
             vehicle = _json_value("vehicle", self.vehicle, 1)
             if _json_size(vehicle) > MAX_VEHICLE_CHARS:
                 raise SpecError("vehicle", f"at most about {MAX_VEHICLE_CHARS} characters")
+            problem = check_vehicle(vehicle)
+            if problem is not None:
+                raise SpecError(*problem)
             object.__setattr__(self, "vehicle", vehicle)
         self._check_combination()
 

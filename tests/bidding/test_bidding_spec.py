@@ -68,6 +68,27 @@ BAD_SPECS = [
     ({"vehicle": {"notes": "x" * 20000}},                               "vehicle"),
     ({"vehicle": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}},          "vehicle.a.b.c.d.e.f"),
     ({"reserved": 1},                                                   "reserved"),
+    ({"lot": "L\x001"},                                                 "lot"),
+    ({"lot": "L 1"},                                                    "lot"),
+    # the vehicle fields the catalogue reads (issue 9 item 5)
+    ({"vehicle": {"year": "abc"}},                                      "vehicle.year"),
+    ({"vehicle": {"year": 2020.0}},                                     "vehicle.year"),
+    ({"vehicle": {"year": True}},                                       "vehicle.year"),
+    ({"vehicle": {"year": 20200}},                                      "vehicle.year"),
+    ({"vehicle": {"mileage_km": -1}},                                   "vehicle.mileage_km"),
+    ({"vehicle": {"mileage_km": "38k"}},                                "vehicle.mileage_km"),
+    ({"vehicle": {"make": 7}},                                          "vehicle.make"),
+    ({"vehicle": {"make": "m" * 65}},                                   "vehicle.make"),
+    ({"vehicle": {"vin": "V" * 33}},                                    "vehicle.vin"),
+    ({"vehicle": {"model": ["Camry"]}},                                 "vehicle.model"),
+    ({"vehicle": {"colour": "red\nblue"}},                              "vehicle.colour"),
+    ({"vehicle": {"location": "l" * 129}},                              "vehicle.location"),
+    ({"vehicle": {"inspection": "A"}},                                  "vehicle.inspection"),
+    ({"vehicle": {"inspection": {"grade": 4}}},                         "vehicle.inspection.grade"),
+    ({"vehicle": {"inspection": {"report_url": "javascript:alert(1)"}}}, "vehicle.inspection.report_url"),
+    ({"vehicle": {"photos": "https://img.example/1.jpg"}},              "vehicle.photos"),
+    ({"vehicle": {"photos": ["https://img.example/1.jpg", "//evil.example/x"]}}, "vehicle.photos.1"),
+    ({"vehicle": {"photos": ["https://img.example/1.jpg"] * 51}},       "vehicle.photos"),
 ]
 
 
@@ -122,3 +143,15 @@ def test_direct_construction_is_validated_too():
     with pytest.raises(SpecError):
         DutchSpec(step=1, tick_s=0, floor=0)
     assert hash(LotSpec.from_dict(GOOD_SPECS[-1]))  # hashable despite the vehicle dict
+
+
+def test_a_full_vehicle_as_the_catalogue_reads_it_is_accepted():
+    vehicle = {"vin": "LGXC16DG0N0123456", "make": "BYD", "model": "Qin PLUS", "year": 2022,
+               "mileage_km": 38400, "colour": "white", "location": "深圳 Shenzhen",
+               "inspection": {"grade": "A", "report_url": "/static/inspection.html?vin=LGXC16DG0N0123456"},
+               "photos": ["https://img.example/1.jpg", "/static/p/2.jpg"], "notes": "free text stays"}
+    assert LotSpec.from_dict({**GOOD, "vehicle": vehicle}).vehicle == vehicle
+
+
+def test_a_lot_id_may_hold_cjk_characters():
+    assert LotSpec.from_dict({**GOOD, "lot": "深圳-12"}).lot == "深圳-12"
