@@ -119,8 +119,26 @@ def next_deadline(spec: LotSpec, state: LotState) -> int | None:
     return deadline
 
 
+def due_tick(spec: LotSpec, state: LotState, at: int) -> Tick | None:
+    """The Tick the lot owes before a command stamped `at`: the next deadline's, if it is `<= at`.
+
+    The engine logs it (as its own entry, stamped with the deadline) before the command, so the
+    log is the same whether the timer fired on time, late or never."""
+    deadline = next_deadline(spec, state)
+    return None if deadline is None or deadline > at else Tick(at=deadline)
+
+
 def decide(spec: LotSpec, state: LotState, cmd: Command) -> Decision:
-    """Accepted(events) or Refused(reason). Never mutates `state`."""
+    """Accepted(events) or Refused(reason). Never mutates `state`.
+
+    Any command first takes the transitions due by its `at` (docs/rules.md "How time is
+    handled"); they lead its events. A command refused after them leaves them to the next Tick."""
+    if type(cmd) is not Tick and due_tick(spec, state, cmd.at) is not None:
+        caught, due = _catch_up(spec, state, cmd.at)
+        decision = _DECIDE[type(cmd)](spec, caught, cmd)
+        if type(decision) is Accepted:
+            return Accepted(due + decision.events)
+        return decision
     return _DECIDE[type(cmd)](spec, state, cmd)
 
 
@@ -312,22 +330,13 @@ def _buy_now(spec: LotSpec, st: LotState, cmd: BuyNow) -> Decision:
 
 
 def _not_open(spec: LotSpec, st: LotState, cmd: Bid | BuyNow) -> Decision:
-    """A bidder's command on a lot that is not open; a scheduled lot whose start has come opens
-    first (its timer may simply not have fired yet)."""
+    """A bidder's command on a lot that is not open (a due opening was taken by `decide`)."""
     status = st.status
     if status == CLOSED:
         return _LOT_CLOSED
     if status == PAUSED:
         return _LOT_PAUSED
-    starts_at = spec.starts_at
-    if starts_at is None or starts_at > cmd.at:
-        return _LOT_NOT_OPEN
-    opened = _opened(spec, starts_at)
-    after = apply(spec, st.copy(), opened)
-    decision = decide(spec, after, cmd)
-    if type(decision) is Accepted:
-        return Accepted((opened,) + decision.events)
-    return decision
+    return _LOT_NOT_OPEN
 
 
 # -- the auctioneer and the clock ------------------------------------------------------------------
@@ -442,32 +451,36 @@ def _reject(spec: LotSpec, st: LotState, cmd: Reject) -> Decision:
 
 
 def _tick(spec: LotSpec, st: LotState, cmd: Tick) -> Decision:
-    """Everything due at cmd.at, stamped with when it fell due rather than when the timer fired:
-    a lot whose end passed while the engine was down closes as of its ends_at."""
-    at = cmd.at
+    """Everything due by cmd.at, each stamped with when it fell due rather than when the timer
+    fired: a lot whose end passed while the engine was down closes as of its ends_at."""
+    _, events = _catch_up(spec, st, cmd.at)
+    return Accepted(events) if events else _NOT_ALLOWED
+
+
+def _catch_up(spec: LotSpec, st: LotState, at: int) -> tuple[LotState, tuple[Event, ...]]:
+    """The lot after every transition whose deadline is `<= at`, in deadline order, and their
+    events. `st` is left as it is (a copy is folded once anything is due)."""
     events: list[Event] = []
+    deadline = next_deadline(spec, st)
+    while deadline is not None and deadline <= at:
+        if not events:
+            st = st.copy()
+        for event in _fall_due(spec, st, deadline):
+            apply(spec, st, event)
+            events.append(event)
+        deadline = next_deadline(spec, st)
+    return st, tuple(events)
+
+
+def _fall_due(spec: LotSpec, st: LotState, deadline: int) -> tuple[Event, ...]:
+    """The transition that `next_deadline` names (a new deadline kind goes in both): the
+    scheduled opening, the close at ends_at, else the automatic fair warning. Each moves the
+    lot on (opens it, closes it, or starts its one fair warning), so catching up ends."""
     if st.status == SCHEDULED:
-        starts_at = spec.starts_at
-        if starts_at is None or starts_at > at:
-            return _NOT_ALLOWED
-        opened = _opened(spec, starts_at)
-        events.append(opened)
-        ends_at, warned, quiet_since = opened.ends_at, False, starts_at
-    elif st.status == OPEN:
-        ends_at, warned, quiet_since = st.ends_at, st.fair_warning, st.quiet_since
-    else:
-        return _NOT_ALLOWED
-    auto = spec.auto_fair_warning_s
-    if auto is not None and not warned:
-        due = quiet_since + auto * 1000
-        if due <= at:
-            ends_at = due + spec.fair_warning_s * 1000
-            events.append(FairWarningGiven(at=due, ends_at=ends_at))
-    if ends_at is not None and ends_at <= at:
-        events.append(_closing(spec, st, ends_at))
-    if not events:
-        return _NOT_ALLOWED
-    return Accepted(tuple(events))
+        return (_opened(spec, deadline),)
+    if st.ends_at != deadline:
+        return (FairWarningGiven(at=deadline, ends_at=deadline + spec.fair_warning_s * 1000),)
+    return (_closing(spec, st, deadline),)
 
 
 def _create(spec: LotSpec, st: LotState, cmd: Create) -> Decision:
