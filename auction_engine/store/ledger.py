@@ -208,6 +208,20 @@ async def unpaid_won(conn: AsyncConnection, bidder: str | None = None) -> dict[s
 
 
 CSV_FIELDS = list(Settlement.__dataclass_fields__)
+# OWASP "CSV Injection": a spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A text cell a spreadsheet will show, never run: one starting like a formula gets a leading
+    `'` (OWASP). Numbers are left alone; ours are never negative, so they cannot start with `-`."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_row(settlement: Settlement) -> dict[str, object]:
+    return {name: csv_cell(value) for name, value in settlement.to_dict().items()}
 
 
 async def export_settlements_csv(store: Any, file: str | Path | IO[str], **filters) -> int:
@@ -222,7 +236,7 @@ async def export_settlements_csv(store: Any, file: str | Path | IO[str], **filte
     filters.pop("limit", None)
     while True:
         batch = await store.list_settlements(**filters, limit=page, offset=count)
-        writer.writerows(s.to_dict() for s in batch)
+        writer.writerows(csv_row(s) for s in batch)
         count += len(batch)
         if len(batch) < page:
             return count
