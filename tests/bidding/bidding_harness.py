@@ -11,7 +11,9 @@ from itertools import count
 from bidding import Accepted, Bid, BuyNow, LotSpec, Refused, decide, public_view
 from bidding.commands import Approve, FairWarning, Hammer, Open, Pause, Reject, Resume, Tick, Withdraw
 from bidding.ladder import Ladder
-from bidding.log import apply_entry, create_lot, make_entry
+from bidding.events import Event
+from bidding.log import apply_entry, create_lot, decode_entry, make_entry
+from bidding.rules import due_tick
 
 RULES_LADDER: Ladder = ((0, 100), (10000, 500), (100000, 1000))
 
@@ -40,6 +42,17 @@ class Lot:
             apply_entry(self.spec, self.state, entry)
             self.log.append((raw, entry.hash))
         return decision
+
+    def take(self, cmd) -> Accepted | Refused:
+        """As the engine's actor does: first one Tick entry per deadline `<= cmd.at`, each stamped
+        with its deadline (bidding.rules.due_tick), then the command. A Tick then is only that."""
+        while (tick := due_tick(self.spec, self.state, cmd.at)) is not None:
+            assert accepted(self.do(tick)), tick
+        return self.do(cmd)
+
+    def events(self) -> list[Event]:
+        """Every event in the log after `created`, in order."""
+        return [e for raw, stored in self.log[1:] for e in decode_entry(raw, stored).events]
 
     def bid(self, at: int, bidder: str, amount=None, max=None, floor: bool = False) -> Accepted | Refused:
         return self.do(
