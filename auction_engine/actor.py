@@ -68,7 +68,11 @@ def public_frame_bytes(spec: LotSpec, state: LotState, kind: str, at: int) -> by
 
 
 def bid_key(bidder: str, bid_id: str) -> bytes:
-    return f"{bidder}\x00{bid_id}".encode()
+    """The idempotency key of (bidder, bid id): the bidder length-prefixed, so no two pairs
+    encode alike whatever characters they hold (a NUL separator once let bidder "a\\0b" with
+    id "c" replay bidder "a"'s ack for id "b\\0c")."""
+    who = bidder.encode()
+    return b"%d:%s%s" % (len(who), who, bid_id.encode())
 
 
 def refused(lot: str, bid_id: str | None, reason: str, nxt: int | None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgpack
 from redis.asyncio import Redis
+from sqlalchemy import exc as sa_exc
 
 from bidding.commands import Bid, BuyNow, Command
 from bidding.log import create_lot, decode_entry, replay, resume
@@ -33,6 +34,9 @@ from .ratelimit import RateLimiter
 from .store import Store
 
 log = logging.getLogger(__name__)
+
+# The database did not answer: the row is fine and waits for the next flush.
+_TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError)
 
 FINAL_RESULTS = ("sold", "unsold", "withdrawn")
 Book = tuple[LotSpec, LotState, int, dict[bytes, bytes]]
@@ -267,6 +271,18 @@ class Engine:
             with metrics.CATALOGUE_FLUSH_SECONDS.time():
                 await self.store.update_lots([a.public() for a in dirty.values()])
         except Exception:
-            for lot, actor in dirty.items():
+            await self._write_catalogue_rows(dirty)
+
+    async def _write_catalogue_rows(self, dirty: dict[str, LotActor]) -> None:
+        """After a failed flush, each row alone: one bad row must not stop the catalogue for every
+        other lot (a lot with `year: "abc"` once did). A row that fails because the database is
+        unreachable waits for the next flush; a row the database refuses is dropped and logged:
+        the log, not the catalogue, is the record, and the next change of the lot writes it again."""
+        for lot, actor in dirty.items():
+            try:
+                await self.store.update_lots([actor.public()])
+            except _TRANSIENT:
                 self._dirty.setdefault(lot, actor)
-            raise
+                log.warning("catalogue row of %s not written (database unreachable); will retry", lot)
+            except Exception:
+                log.exception("catalogue row of %s refused; dropped until the lot changes again", lot)

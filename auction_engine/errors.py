@@ -61,6 +61,13 @@ class InvalidSpec(EngineError):
     status = 422
 
 
+class InvalidId(EngineError):
+    """An id (bidder, paddle, lot, bid id) outside the one pattern of `bidding/ids.py`."""
+
+    code = "invalid_id"
+    status = 422
+
+
 class Unavailable(EngineError):
     code = "unavailable"
     status = 503

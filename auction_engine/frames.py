@@ -13,6 +13,8 @@ from typing import Any
 
 import msgpack
 
+from bidding.ids import ID_RULE, is_id
+
 from .errors import BadFrame, TooLarge, UnknownType
 
 JSON = "auction.v1.json"
@@ -79,15 +81,15 @@ def decode(raw: str | bytes, subprotocol: str) -> dict[str, Any]:
 
 def _lot(data: dict[str, Any]) -> str:
     lot = data.get("lot")
-    if not isinstance(lot, str) or not 0 < len(lot) <= 64:
-        raise BadFrame("`lot` must be a non-empty string", "lot")
+    if not is_id(lot):
+        raise BadFrame(f"`lot` must be an id: {ID_RULE}", "lot")
     return lot
 
 
 def _id(data: dict[str, Any]) -> str:
     ident = data.get("id")
-    if not isinstance(ident, str) or not 0 < len(ident) <= MAX_ID:
-        raise BadFrame(f"`id` must be a non-empty string of at most {MAX_ID} characters", "id")
+    if not is_id(ident):
+        raise BadFrame(f"`id` must be an id: {ID_RULE}", "id")
     return ident
 
 

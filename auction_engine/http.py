@@ -15,14 +15,15 @@ from starlette.responses import JSONResponse, Response
 from bidding.commands import Approve, Bid, FairWarning, Hammer, Open, Pause, Reject, Resume, Withdraw
 from bidding.commands import command_to_dict
 from bidding.events import event_to_dict
+from bidding.ids import ID_RULE, is_id
 from bidding.log import decode_entry
 
 from . import metrics
 from .actor import bid_key, refused
 from .auth import Principal
 from .engine import Engine
-from .errors import BadRequest, Conflict, EngineError, NotFound, Unauthorized
-from .frames import MAX_ID, valid_amount
+from .errors import BadRequest, Conflict, EngineError, InvalidId, NotFound, Unauthorized
+from .frames import valid_amount
 from .store import BadQuery, BidderExists, UnknownSettlement, verify_signature
 
 ACTIONS = {
@@ -66,8 +67,9 @@ async def register_bidder(request: Request) -> JSONResponse:
     body = await json_body(request)
     bidder, paddle, limit = body.get("bidder"), body.get("paddle"), body.get("credit_limit")
     for name, value in (("bidder", bidder), ("paddle", paddle)):
-        if not isinstance(value, str) or not 0 < len(value) <= 64 or value.startswith("floor:"):
-            raise BadRequest(f"`{name}` must be a string of 1 to 64 characters", name)
+        checked_id(name, value)
+        if value.startswith("floor:"):
+            raise InvalidId(f"`{name}` must not start with floor:", name)
     if limit is not None and (type(limit) is not int or limit < 0):
         raise BadRequest("`credit_limit` must be a non-negative integer in minor units", "credit_limit")
     unknown = set(body) - {"bidder", "paddle", "credit_limit"}
@@ -169,13 +171,18 @@ def _refusal(answer: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, status_code=REFUSAL_STATUS.get(reason, 409))
 
 
+def checked_id(name: str, value: Any) -> str:
+    """`value` if it is an id (`bidding/ids.py`), else 422 `invalid_id` naming the field."""
+    if not is_id(value):
+        raise InvalidId(f"`{name}` must be an id: {ID_RULE}", name)
+    return value
+
+
 def _bid_id(body: dict[str, Any], required: bool) -> str:
     bid_id = body.get("id")
     if bid_id is None and not required:
         return uuid.uuid4().hex
-    if not isinstance(bid_id, str) or not 0 < len(bid_id) <= MAX_ID:
-        raise BadRequest(f"`id` must be a string of 1 to {MAX_ID} characters", "id")
-    return bid_id
+    return checked_id("id", bid_id)
 
 
 async def place_bid(request: Request) -> JSONResponse:
@@ -196,8 +203,7 @@ async def floor_bid(request: Request) -> JSONResponse:
     body = await json_body(request)
     await engine.actor(lot)
     paddle, amount = body.get("paddle"), body.get("amount")
-    if not isinstance(paddle, str) or not 0 < len(paddle) <= 64:
-        raise BadRequest("`paddle` must be a string of 1 to 64 characters", "paddle")
+    checked_id("paddle", paddle)
     bid_id = _bid_id(body, required=False)
     if not valid_amount(amount):
         return JSONResponse(refused(lot, bid_id, "bad_amount", None), status_code=422)
