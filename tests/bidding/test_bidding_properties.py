@@ -108,6 +108,7 @@ class LotMachine(RuleBasedStateMachine):
 
     def start(self, spec: LotSpec) -> None:
         self.lot = Lot(spec)
+        self.on_time = Lot(spec)  # the same commands, the engine's way, without a single Tick
         self.now = 0
         self.last_ends_at = None
         self.ids = 0
@@ -125,6 +126,9 @@ class LotMachine(RuleBasedStateMachine):
         before = self.state.copy()
         decision = self.lot.do(cmd)
         after = self.state
+        if type(cmd) is not Tick:
+            timerless = self.on_time.take(cmd)
+            assert accepted(timerless) == accepted(decision) and (accepted(decision) or timerless == decision)
         if not accepted(decision):
             assert after == before
             return decision
@@ -242,6 +246,11 @@ class LotMachine(RuleBasedStateMachine):
         report = verify(self.lot.log)
         assert report.ok, report
         assert report.entries == len(self.lot.log)
+        assert verify(self.on_time.log).ok
+        self.lot.do(Tick(at=10**12))
+        self.on_time.take(Tick(at=10**12))
+        assert self.lot.events() == self.on_time.events(), "the Ticks changed the outcome"
+        assert self.lot.state.closed_at == self.on_time.state.closed_at
 
 
 def machine_for(kind: str):
