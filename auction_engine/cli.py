@@ -37,6 +37,9 @@ def tune_gc() -> None:
 
 def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
     import uvicorn
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    from .guard import Limits, guarded
 
     tune_gc()
 
@@ -56,6 +59,9 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
         lifespan="on", loop="auto", timeout_graceful_shutdown=3,
         # Compression would run once per watcher per frame (context takeover): off, as frames are small.
         ws_per_message_deflate=False,
+        http=guarded(AutoHTTPProtocol, Limits(config.max_connections, config.max_connections_per_ip,
+                                              config.header_timeout_s, config.request_timeout_s)),
+        timeout_keep_alive=config.keep_alive_s,
     ))
     sock = listen(config)
     if not demo:

@@ -28,6 +28,17 @@ class Config:
     escrow_retry_cap_s: float = 60.0
     escrow_poll_s: float = 2.0
     escrow_lease_s: float = 30.0
+    # The edge (auction_engine/guard.py): sockets at once, in total and from one address, and how
+    # long a request head and then its body may take. Loopback load tests raise the per-IP cap.
+    max_connections: int = 15_000
+    max_connections_per_ip: int = 1024
+    header_timeout_s: float = 10.0
+    request_timeout_s: float = 30.0
+    keep_alive_s: int = 5
+    anonymous_page: int = 500  # the largest history page for watchers and bidders; `verify` needs more
+    anonymous_reads_per_s: float = 20.0  # per IP, for readers without a token
+    settled_in_memory: int = 64  # settled lots read back on demand, least recently used evicted
+    allowed_origins: tuple[str, ...] = ()  # browser origins for /ws besides the engine's own
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Config":
@@ -41,10 +52,15 @@ class Config:
         )
         for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int), ("so_sndbuf", int),
                            ("escrow_retry_base_s", float), ("escrow_retry_cap_s", float),
-                           ("escrow_poll_s", float), ("escrow_lease_s", float)):
+                           ("escrow_poll_s", float), ("escrow_lease_s", float),
+                           ("max_connections", int), ("max_connections_per_ip", int), ("header_timeout_s", float),
+                           ("request_timeout_s", float), ("keep_alive_s", int), ("anonymous_page", int),
+                           ("anonymous_reads_per_s", float), ("settled_in_memory", int)):
             value = env.get(f"AUCTION_{name.upper()}")
             if value:
                 setattr(cfg, name, kind(value))
+        if env.get("AUCTION_ALLOWED_ORIGINS"):
+            cfg.allowed_origins = tuple(o.strip().rstrip("/") for o in env["AUCTION_ALLOWED_ORIGINS"].split(",") if o.strip())
         if env.get("AUCTION_DATA_DIR"):
             cfg.data_dir = Path(env["AUCTION_DATA_DIR"])
         for key, value in overrides.items():

@@ -16,6 +16,9 @@ LOTS_IN_MEMORY = Gauge("auction_lots_in_memory", "Lots with an actor; settled lo
 CONNECTIONS = Gauge("auction_connections", "Open WebSocket connections")
 SEND_QUEUE = Gauge("auction_send_queue_frames", "Frames waiting in all connections' send queues")
 SLOW_CONSUMERS = Counter("auction_slow_consumers_total", "Connections dropped for falling behind")
+CONNECTIONS_REFUSED = Counter(
+    "auction_connections_cut_total", "TCP connections refused at the cap or cut at a request deadline", ["why"],
+)
 BAD_FRAMES = Counter("auction_bad_frames_total", "Frames refused before reaching a lot", ["code"])
 LOOP_LAG = Histogram(
     "auction_loop_lag_seconds", "How late a 100 ms sleep wakes: time the event loop spent on something else",

@@ -1,0 +1,99 @@
+"""The engine's edge holds against slow and greedy clients (auction_engine/guard.py, issue 9 item 4)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EngineProcess
+
+from .helpers import new_lot
+from .wsclient import Peer
+
+HALF_OPEN = 500
+PER_IP = 300
+HEAD_S = 2.0
+ATTACKER = "127.0.0.2"  # another loopback address: the per-IP cap applies to it, not to the bidder
+
+
+@pytest.fixture
+def guarded_engine(tmp_path: Path, redis_url: str) -> Iterator[EngineProcess]:
+    proc = EngineProcess(tmp_path, redis_url, env_extra={
+        "AUCTION_MAX_CONNECTIONS_PER_IP": str(PER_IP), "AUCTION_HEADER_TIMEOUT_S": str(HEAD_S),
+        "AUCTION_REQUEST_TIMEOUT_S": str(HEAD_S),
+    }).start()
+    yield proc
+    proc.stop()
+
+
+def half_open(port: int, n: int) -> list[socket.socket]:
+    """`n` requests whose heads never end, as a slowloris client holds them."""
+    held = []
+    for _ in range(n):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(ATTACKER, 0))
+        sock.sendall(b"GET /api/time HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        held.append(sock)
+    return held
+
+
+def closed_by_server(sock: socket.socket, wait: float) -> bool:
+    sock.settimeout(wait)
+    try:
+        while sock.recv(4096):
+            pass
+        return True
+    except (TimeoutError, socket.timeout):
+        return False
+    except ConnectionResetError:
+        return True
+
+
+async def test_500_half_open_requests_do_not_stop_a_bidder_and_are_closed_at_the_deadline(guarded_engine):
+    lot = (await new_lot(guarded_engine))["lot"]
+    started = time.monotonic()
+    held = await asyncio.to_thread(half_open, guarded_engine.port, HALF_OPEN)
+    peer = await Peer.open(guarded_engine.ws_url, guarded_engine.token("bidder", "A"))
+    ack = await peer.bid(lot, "b1", amount=5000)
+    assert ack["ok"], ack
+    waited = time.monotonic() - started
+    closed = await asyncio.to_thread(lambda: [closed_by_server(s, HEAD_S + 5 - (time.monotonic() - started)) for s in held])
+    elapsed = time.monotonic() - started
+    assert all(closed), f"{closed.count(False)} half-open requests still open after {elapsed:.1f}s"
+    assert elapsed < HEAD_S + 5 + waited
+    # the bidder's socket is a WebSocket now: no request deadline cut it
+    assert (await peer.bid(lot, "b2", amount=9000))["id"] == "b2" and peer.closed_code is None
+    for sock in held:
+        sock.close()
+    await peer.close()
+
+
+async def test_one_address_gets_at_most_its_cap_of_connections_and_others_still_connect(guarded_engine):
+    lot = (await new_lot(guarded_engine))["lot"]
+    held = await asyncio.to_thread(half_open, guarded_engine.port, PER_IP + 20)
+    over = held[PER_IP:]
+    refused = await asyncio.to_thread(lambda: [closed_by_server(s, 1.0) for s in over])
+    assert all(refused), "connections over the per-address cap must be closed at once"
+    peer = await Peer.open(guarded_engine.ws_url, guarded_engine.token("bidder", "A"))
+    assert (await peer.bid(lot, "b1", amount=5000))["ok"]
+    for sock in held:
+        sock.close()
+    await peer.close()
+
+
+def test_a_request_whose_head_ends_is_answered_and_a_kept_alive_socket_gets_a_fresh_deadline(guarded_engine):
+    with socket.create_connection(("127.0.0.1", guarded_engine.port), timeout=5) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /api/time HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        sock.sendall(b"GET /api/time HTTP/1.1\r\n")  # the third head never ends
+        started = time.monotonic()
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 408")
+        assert time.monotonic() - started < HEAD_S + 3
