@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from .config import Config
 from .engine import Engine
 from .errors import EngineError
 from .redis_server import RedisServer
+from .secret_file import load_or_create
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,19 @@ class _TooLarge(Exception):
     pass
 
 
+def escrow_secret_of(config: Config) -> str:
+    """ESCROW_SECRET, else `<data-dir>/escrow-secret` (created once). Never the token secret: an
+    HS256 token is an HMAC under it, so sharing it would let any bidder sign escrow callbacks."""
+    auth_secret = load_secret(config.auth_secret, config.data_dir)
+    secret = config.escrow_secret or load_or_create(config.data_dir / "escrow-secret")
+    if hmac.compare_digest(secret.encode(), auth_secret.encode()):
+        raise SystemExit(
+            "refusing to start: ESCROW_SECRET equals the token secret (AUTH_SECRET); anyone holding a token could "
+            "then forge escrow callbacks. Give escrow its own secret, or unset ESCROW_SECRET to use <data-dir>/escrow-secret."
+        )
+    return secret
+
+
 async def engine_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EngineError)
     return http.error_response(exc)
@@ -97,6 +112,7 @@ def create_app(config: Config | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        app.state.escrow_secret = escrow_secret_of(config)  # before anything starts: it may refuse
         embedded: RedisServer | None = None
         redis_url = config.redis_url
         if not redis_url:
@@ -106,7 +122,6 @@ def create_app(config: Config | None = None) -> Starlette:
         redis = Redis(connection_pool=BlockingConnectionPool.from_url(redis_url, max_connections=256, timeout=20))
         secret = load_secret(config.auth_secret, config.data_dir)
         app.state.signer = TokenSigner(secret)
-        app.state.escrow_secret = config.escrow_secret or secret
         store = await Store.open(
             config.database_url, config.data_dir, escrow_url=config.escrow_url,
             escrow_secret=app.state.escrow_secret, retry_base_s=config.escrow_retry_base_s, retry_cap_s=config.escrow_retry_cap_s,

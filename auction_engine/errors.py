@@ -71,3 +71,28 @@ class InvalidId(EngineError):
 class Unavailable(EngineError):
     code = "unavailable"
     status = 503
+
+
+class BadSignature(Unauthorized):
+    """A signed escrow message was refused: missing, malformed, stale, bad or replayed."""
+
+    code = "bad_signature"
+
+
+class BadPayment(EngineError):
+    """An escrow callback whose body is not the documented payment document."""
+
+    code = "bad_payment"
+    status = 422
+
+
+class PaymentMismatch(Conflict):
+    """A well-formed payment that does not match this lot's settlement (`field` names what)."""
+
+    code = "payment_mismatch"
+
+
+class NotSold(Conflict):
+    """Payment reported for a lot whose settlement is not `sold` (unsold, withdrawn, pending)."""
+
+    code = "not_sold"

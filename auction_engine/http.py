@@ -22,9 +22,11 @@ from . import metrics
 from .actor import bid_key, refused
 from .auth import Principal
 from .engine import Engine
-from .errors import BadRequest, Conflict, EngineError, InvalidId, NotFound, Unauthorized
+from .errors import BadRequest, BadSignature, Conflict, EngineError, InvalidId, NotFound, NotSold
 from .frames import valid_amount
-from .store import BadQuery, BidderExists, UnknownSettlement, verify_signature
+from .paid import check_payment, parse_payment
+from .store import BadQuery, BidderExists, NotPayable, UnknownSettlement
+from .store.signing import HEADER, PURPOSE_PAID, SignatureError, claim_nonce, verify
 
 ACTIONS = {
     "open": Open, "pause": Pause, "resume": Resume, "fair_warning": FairWarning, "close": Hammer,
@@ -257,17 +259,28 @@ async def list_settlements(request: Request) -> JSONResponse:
 
 
 async def settlement_paid(request: Request) -> JSONResponse:
-    """Escrow's callback, signed with the escrow secret rather than a bearer token."""
+    """Escrow's callback, signed with the escrow secret (never a bearer token): the signature must
+    be fresh, for purpose `escrow.paid`, and not seen before on any node; then the body must match
+    the ledger (`paid.py`). Only then is the lot paid and its winner's credit freed."""
     engine = engine_of(request)
-    secret = engine.config.escrow_secret or request.app.state.escrow_secret
     body = await request.body()
-    if not verify_signature(secret, body, request.headers.get("x-signature", "")):
-        raise Unauthorized("bad or missing X-Signature")
+    try:
+        signed = verify(request.app.state.escrow_secret, PURPOSE_PAID, body, request.headers.get(HEADER), now_ms=engine.clock.now_ms())
+        await claim_nonce(engine.redis, PURPOSE_PAID, signed)
+    except SignatureError as exc:
+        raise BadSignature(f"X-Signature {exc.reason.value}", HEADER) from None
+    payment = parse_payment(body)
     lot = request.path_params["lot"]
+    settlement = await engine.store.get_settlement(lot)
+    if settlement is None:
+        raise NotFound(f"no settlement for lot {lot!r}", "lot")
+    check_payment(payment, lot, settlement)
     try:
         record = await engine.store.mark_paid(lot)
     except UnknownSettlement as exc:
         raise NotFound(f"no settlement for lot {lot!r}", "lot") from exc
+    except NotPayable as exc:
+        raise NotSold(f"lot {lot!r} was not sold", "lot") from exc
     engine.mark_paid(lot)
     return JSONResponse(record.to_dict())
 

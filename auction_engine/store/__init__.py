@@ -8,7 +8,7 @@ from .errors import BadQuery, BidderExists, NotPayable, StoreError, UnknownSettl
 from .ledger import export_settlements_csv
 from .models import RESULTS, STATUSES, Bidder, Settlement
 from .premium import DEFAULT_CNY, PremiumSchedule, Tier
-from .signing import sign_body, verify_signature
+from .signing import PURPOSE_PAID, PURPOSE_SETTLEMENT, Reason, SignatureError, Signed, claim_nonce, sign, verify
 from .store import Store
 
 __all__ = [
@@ -17,15 +17,21 @@ __all__ = [
     "BidderExists",
     "DEFAULT_CNY",
     "NotPayable",
+    "PURPOSE_PAID",
+    "PURPOSE_SETTLEMENT",
     "PremiumSchedule",
     "RESULTS",
+    "Reason",
     "STATUSES",
     "Settlement",
+    "SignatureError",
+    "Signed",
     "Store",
     "StoreError",
     "Tier",
     "UnknownSettlement",
+    "claim_nonce",
     "export_settlements_csv",
-    "sign_body",
-    "verify_signature",
+    "sign",
+    "verify",
 ]

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .db import now_ms, write_options
 from .schema import outbox
-from .signing import sign_body
+from .signing import HEADER, PURPOSE_SETTLEMENT, sign
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,10 @@ class Sink(Protocol):
 
 
 class HttpSink:
-    """POST the JSON body with `Idempotency-Key` and `X-Signature`; 2xx or 409 means taken."""
+    """POST the JSON body with `Idempotency-Key` and `X-Signature`; 2xx or 409 means taken.
+
+    Each attempt is signed afresh (purpose `escrow.settlement`, a new time and nonce): a retry an
+    hour later must not carry a stamp the receiver's 5-minute window has already closed on."""
 
     def __init__(self, url: str, secret: str | None, timeout_s: float = 10.0) -> None:
         self.url = url
@@ -49,7 +52,7 @@ class HttpSink:
     async def deliver(self, key: str, body: bytes) -> None:
         headers = {"Content-Type": "application/json", "Idempotency-Key": key}
         if self.secret:
-            headers["X-Signature"] = sign_body(self.secret, body)
+            headers[HEADER] = sign(self.secret, PURPOSE_SETTLEMENT, body, now_ms=now_ms())
         try:
             response = await self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:

@@ -15,7 +15,8 @@ import pytest
 import uvicorn
 from sqlalchemy.engine import make_url
 
-from auction_engine.store import Store, verify_signature
+from auction_engine.store import PURPOSE_SETTLEMENT, SignatureError, Store, verify
+from auction_engine.store.db import now_ms
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -130,7 +131,9 @@ class EscrowReceiver:
         if self.refuse > 0:
             self.refuse -= 1
             return 500
-        if not verify_signature(self.secret, body, headers.get("x-signature")):
+        try:
+            verify(self.secret, PURPOSE_SETTLEMENT, body, headers.get("x-signature"), now_ms=now_ms())
+        except SignatureError:
             self.bad_signatures += 1
             return 401
         key = headers.get("idempotency-key")
