@@ -132,7 +132,7 @@ def nonce_key(purpose: str, nonce: str) -> str:
     return f"escrow:nonce:{purpose}:{nonce}"
 
 
-async def claim_nonce(redis: Redis, purpose: str, signed: Signed) -> None:
+async def claim_nonce(redis: Redis[bytes], purpose: str, signed: Signed) -> None:
     """Remember `signed.nonce` for the whole acceptance window, or SignatureError(REPLAYED) if it
     was seen before. `SET NX PX` is one atomic step, so two nodes racing on one message agree."""
     if not await redis.set(nonce_key(purpose, signed.nonce), str(signed.t_ms), nx=True, px=NONCE_TTL_MS):

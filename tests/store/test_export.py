@@ -11,10 +11,10 @@ HASH = "ab" * 32
 
 
 def sale(lot: str, winner: str, paddle: str = "101") -> dict:
-    return dict(
-        lot=lot, result="sold", winner=winner, winner_paddle=paddle, price=10_000_000, currency="CNY",
-        closed_at=1_000_000, final_seq=9, head_hash=HASH,
-    )
+    return {
+        "lot": lot, "result": "sold", "winner": winner, "winner_paddle": paddle, "price": 10_000_000,
+        "currency": "CNY", "closed_at": 1_000_000, "final_seq": 9, "head_hash": HASH,
+    }
 
 
 async def exported(store) -> list[dict]:
