@@ -121,7 +121,7 @@ def create_app(config: Config | None = None) -> Starlette:
         # Blocking, not raising, when every connection is busy: 500 lot actors append at once on a sale day.
         redis = Redis(connection_pool=BlockingConnectionPool.from_url(redis_url, max_connections=256, timeout=20))
         secret = load_secret(config.auth_secret, config.data_dir)
-        app.state.signer = TokenSigner(secret)
+        app.state.signer = TokenSigner(secret, config.bidder_token_ttl_s, config.staff_token_ttl_s)
         store = await Store.open(
             config.database_url, config.data_dir, escrow_url=config.escrow_url,
             escrow_secret=app.state.escrow_secret, retry_base_s=config.escrow_retry_base_s, retry_cap_s=config.escrow_retry_cap_s,
@@ -147,6 +147,9 @@ def create_app(config: Config | None = None) -> Starlette:
         Route("/api/time", http.server_time),
         Route("/api/bidders", http.register_bidder, methods=["POST"]),
         Route("/api/bidders", http.list_bidders, methods=["GET"]),
+        Route("/api/bidders/{bidder}/tokens", http.mint_token, methods=["POST"]),
+        Route("/api/bidders/{bidder}/suspend", http.suspend_bidder, methods=["POST"]),
+        Route("/api/bidders/{bidder}/reinstate", http.reinstate_bidder, methods=["POST"]),
         Route("/api/lots", http.create_lot, methods=["POST"]),
         Route("/api/lots", http.list_lots, methods=["GET"]),
         Route("/api/lots/{lot}", http.get_lot, methods=["GET"]),

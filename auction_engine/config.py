@@ -23,6 +23,8 @@ class Config:
     bid_rate: float = 20.0
     bid_burst: int = 40
     max_body: int = 64 * 1024
+    bidder_token_ttl_s: int = 12 * 3600
+    staff_token_ttl_s: int = 12 * 3600
     catalogue_flush_s: float = 0.5
     escrow_retry_base_s: float = 0.5
     escrow_retry_cap_s: float = 60.0
@@ -51,6 +53,7 @@ class Config:
             auth_secret=env.get("AUTH_SECRET") or None,
         )
         for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int), ("so_sndbuf", int),
+                           ("bidder_token_ttl_s", int), ("staff_token_ttl_s", int),
                            ("escrow_retry_base_s", float), ("escrow_retry_cap_s", float),
                            ("escrow_poll_s", float), ("escrow_lease_s", float),
                            ("max_connections", int), ("max_connections_per_ip", int), ("header_timeout_s", float),

@@ -22,7 +22,7 @@ from bidding.views import exposure
 
 from . import metrics
 from .actor import LotActor, Work, bid_key, public_frame_bytes, refused
-from .auth import Principal
+from .auth import BidderAccess, Principal
 from .clock import Clock
 from .config import Config
 from .credit import CreditLedger
@@ -54,6 +54,7 @@ class Engine:
         self.rate = RateLimiter(config.bid_rate, config.bid_burst)
         self.lots: dict[str, LotActor] = {}
         self.paddles: dict[str, str] = {}
+        self.access = BidderAccess()
         self._dirty: dict[str, LotActor] = {}
         self._settling: dict[str, asyncio.Task[None]] = {}
         self._flusher: asyncio.Task[None] | None = None
@@ -68,6 +69,7 @@ class Engine:
         for bidder in await self.store.list_bidders():
             self.credit.set_limit(bidder.bidder, bidder.credit_limit)
             self.paddles[bidder.paddle] = bidder.bidder
+            self.access.set(bidder.bidder, bidder.suspended_at is not None, bidder.tokens_after)
         for record in await self.store.list_settlements(paid=True, limit=None):
             self.credit.paid.add(record.lot)
         settled = await self.log.settled_ids()

@@ -61,6 +61,11 @@ class InvalidSpec(EngineError):
     status = 422
 
 
+class BidderNotFound(EngineError):
+    code = "unknown_bidder"
+    status = 404
+
+
 class InvalidId(EngineError):
     """An id (bidder, paddle, lot, bid id) outside the one pattern of `bidding/ids.py`."""
 

@@ -52,6 +52,7 @@ class Connection:
         self._abort = abort
         self._grace_s = grace_s
         self.ended = False
+        self.close_code: int | None = None
         # lot -> buffered (seq, frame) while the subscription's history is being sent, else None
         self.pending: dict[str, list[tuple[int, Outgoing]] | None] = {}
         # lot -> highest event seq queued to this connection
@@ -124,8 +125,22 @@ class Connection:
                 except Exception:
                     log.debug("close of slow consumer failed", exc_info=True)
                 self.ended = True
+            elif self.close_code is not None:
+                try:
+                    await asyncio.wait_for(self._close(self.close_code), 2)
+                except Exception:
+                    log.debug("close with %s failed", self.close_code, exc_info=True)
 
     def shutdown(self) -> None:
+        self.closed = True
+        self._wake.set()
+
+    def end(self, frame: dict[str, Any], code: int) -> None:
+        """Send `frame` after what is queued, then close with `code` (a suspended bidder's socket)."""
+        if self.closed:
+            return
+        self.queue.append(Outgoing(frame))
+        self.close_code = code
         self.closed = True
         self._wake.set()
 
@@ -170,6 +185,11 @@ class Hub:
     def publish(self, lot: str, seq: int, out: Outgoing) -> None:
         for conn in tuple(self.watchers.get(lot, ())):
             conn.deliver_event(lot, seq, out)
+
+    def end_bidder(self, bidder: str, frame: dict[str, Any], code: int) -> None:
+        """Close every connection of `bidder` with `frame` and `code`."""
+        for conn in tuple(self.bidders.get(bidder, ())):
+            conn.end(frame, code)
 
     def to_bidder(self, bidder: str, out: Outgoing) -> None:
         for conn in tuple(self.bidders.get(bidder, ())):

@@ -22,9 +22,11 @@ from . import metrics
 from .actor import bid_key, refused
 from .auth import Principal
 from .engine import Engine
-from .errors import BadRequest, BadSignature, Conflict, EngineError, InvalidId, NotFound, NotSold
+from .errors import BadRequest, BadSignature, BidderNotFound, Conflict, EngineError, InvalidId, NotFound, NotSold
 from .frames import valid_amount
 from .paid import check_payment, parse_payment
+from .store.errors import NoSuchBidder
+from .ws import UNAUTHORIZED_CLOSE
 from .store import BadQuery, BidderExists, NotPayable, UnknownSettlement
 from .store.signing import HEADER, PURPOSE_PAID, SignatureError, claim_nonce, verify
 
@@ -42,7 +44,7 @@ def engine_of(request: Request) -> Engine:
 def principal_of(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else request.query_params.get("token")
-    return request.app.state.signer.read(token)
+    return engine_of(request).access.check(request.app.state.signer.read(token))
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -84,19 +86,72 @@ async def register_bidder(request: Request) -> JSONResponse:
         raise Conflict(str(exc) or "bidder or paddle taken", "bidder") from exc
     engine.credit.set_limit(bidder, limit)
     engine.paddles[paddle] = bidder
+    engine.access.set(bidder)
     token = request.app.state.signer.issue("bidder", bidder, paddle)
     return JSONResponse({"bidder": bidder, "paddle": paddle, "credit_limit": limit, "token": token}, status_code=201)
 
 
 async def list_bidders(request: Request) -> JSONResponse:
+    """Never tokens: an auctioneer mints one on demand (`mint_token`), so a leaked listing leaks none."""
     principal_of(request).require("auctioneer")
-    signer = request.app.state.signer
-    rows = await engine_of(request).store.list_bidders()
+    engine = engine_of(request)
+    rows = await engine.store.list_bidders()
     return JSONResponse({"bidders": [
         {"bidder": b.bidder, "paddle": b.paddle, "credit_limit": b.credit_limit,
-         "exposure": engine_of(request).credit.total(b.bidder), "token": signer.issue("bidder", b.bidder, b.paddle)}
+         "exposure": engine.credit.total(b.bidder), "suspended": b.suspended_at is not None}
         for b in rows
     ]})
+
+
+async def mint_token(request: Request) -> JSONResponse:
+    """A new bidder token, `{ttl_s?}` (default the configured bidder lifetime); 409 while suspended."""
+    principal_of(request).require("auctioneer")
+    engine = engine_of(request)
+    body = await json_body(request) if await request.body() else {}
+    ttl = body.get("ttl_s")
+    if ttl is not None and (type(ttl) is not int or not 60 <= ttl <= 30 * 86400):
+        raise BadRequest("`ttl_s` must be an integer from 60 to 2592000 seconds", "ttl_s")
+    bidder = checked_id("bidder", request.path_params["bidder"])
+    record = await engine.store.get_bidder(bidder)
+    if record is None:
+        raise BidderNotFound(f"no bidder {bidder!r}", "bidder")
+    if record.suspended_at is not None:
+        raise Conflict(f"bidder {record.bidder!r} is suspended: reinstate it first", "bidder")
+    signer = request.app.state.signer
+    token = signer.issue("bidder", record.bidder, record.paddle, ttl_s=ttl)
+    ttl_s = ttl or signer.bidder_ttl_s
+    return JSONResponse({"bidder": record.bidder, "paddle": record.paddle, "token": token, "ttl_s": ttl_s}, status_code=201)
+
+
+async def suspend_bidder(request: Request) -> JSONResponse:
+    """Refuse the bidder's tokens from now on, and close its open sockets with `suspended` / 4401.
+    Every token issued before now stays refused after a reinstatement."""
+    return await _set_suspended(request, suspend=True)
+
+
+async def reinstate_bidder(request: Request) -> JSONResponse:
+    """Lift a suspension; the bidder needs a newly minted token (the old ones stay refused)."""
+    return await _set_suspended(request, suspend=False)
+
+
+async def _set_suspended(request: Request, suspend: bool) -> JSONResponse:
+    principal_of(request).require("auctioneer")
+    engine = engine_of(request)
+    bidder = checked_id("bidder", request.path_params["bidder"])
+    record = await engine.store.get_bidder(bidder)
+    if record is None:
+        raise BidderNotFound(f"no bidder {bidder!r}", "bidder")
+    now = engine.clock.now_ms()
+    tokens_after = now if suspend else record.tokens_after
+    try:
+        record = await engine.store.set_suspended(bidder, now if suspend else None, tokens_after)
+    except NoSuchBidder as exc:
+        raise BidderNotFound(f"no bidder {bidder!r}", "bidder") from exc
+    engine.access.set(bidder, suspend, tokens_after)
+    if suspend:
+        engine.hub.end_bidder(bidder, {"type": "error", "code": "suspended", "message": "this bidder is suspended"},
+                              UNAUTHORIZED_CLOSE)
+    return JSONResponse({"bidder": bidder, "paddle": record.paddle, "suspended": suspend})
 
 
 async def create_lot(request: Request) -> JSONResponse:

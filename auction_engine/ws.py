@@ -29,12 +29,20 @@ log = logging.getLogger(__name__)
 UNAUTHORIZED_CLOSE = 4401
 
 
+TOKEN_SUBPROTOCOL = "auction.token."
+
+
 def _token(websocket: WebSocket) -> str | None:
-    token = websocket.query_params.get("token")
-    if token:
-        return token
+    """The bearer token: offered as a subprotocol `auction.token.<token>` (what browsers can send
+    without putting it in the URL, where access logs and history keep it), an `Authorization`
+    header, or `?token=` (kept for older clients)."""
+    for offered in websocket.scope.get("subprotocols") or []:
+        if offered.startswith(TOKEN_SUBPROTOCOL):
+            return offered[len(TOKEN_SUBPROTOCOL):]
     header = websocket.headers.get("authorization", "")
-    return header[7:].strip() if header.lower().startswith("bearer ") else None
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return websocket.query_params.get("token")
 
 
 async def endpoint(websocket: WebSocket) -> None:
@@ -44,7 +52,7 @@ async def endpoint(websocket: WebSocket) -> None:
     await websocket.accept(subprotocol=chosen)
     subprotocol = chosen or JSON
     try:
-        principal = websocket.app.state.signer.read(_token(websocket))
+        principal = engine.access.check(websocket.app.state.signer.read(_token(websocket)))
     except Unauthorized as exc:
         data = Outgoing({"type": "error", "code": exc.code, "message": exc.message}).for_subprotocol(subprotocol)
         await (websocket.send_bytes(data) if isinstance(data, bytes) else websocket.send_text(data))

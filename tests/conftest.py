@@ -61,7 +61,16 @@ class EngineProcess:
         return self.token("auctioneer")
 
     def token(self, role: str, bidder: str | None = None, paddle: str | None = None) -> str:
+        """A signed token; a bidder is registered first (the engine refuses bidders it does not know)."""
+        if role == "bidder" and bidder and self.process is not None:
+            self.register(bidder, paddle or bidder)
         return TokenSigner(SECRET).issue(role, bidder, paddle)
+
+    def register(self, bidder: str, paddle: str, credit_limit: int | None = None) -> None:
+        """Register a bidder once (409 for one already known is fine)."""
+        reply = httpx.post(f"{self.url}/api/bidders", json={"bidder": bidder, "paddle": paddle, "credit_limit": credit_limit},
+                           headers={"Authorization": f"Bearer {self.auctioneer_token}"}, timeout=10)
+        assert reply.status_code in (201, 409), reply.text
 
     def start(self, timeout: float = 20.0) -> "EngineProcess":
         env = {**os.environ, "AUTH_SECRET": SECRET, "PYTHONUNBUFFERED": "1", **self.env_extra}

@@ -14,6 +14,14 @@ class BidderExists(StoreError):
         self.value = value
 
 
+class NoSuchBidder(StoreError, LookupError):
+    """No bidder with that id is registered (404)."""
+
+    def __init__(self, bidder: str) -> None:
+        super().__init__(f"no bidder {bidder!r}")
+        self.bidder = bidder
+
+
 class UnknownSettlement(StoreError, LookupError):
     """No settlement is recorded for the lot (404)."""
 

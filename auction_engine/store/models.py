@@ -12,6 +12,8 @@ class Bidder:
     paddle: str
     credit_limit: int | None
     created_at: int
+    suspended_at: int | None = None
+    tokens_after: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -25,6 +25,9 @@ bidders = sa.Table(
     sa.Column("paddle", sa.String(64), nullable=False, unique=True),
     sa.Column("credit_limit", sa.BigInteger, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    # Suspended bidders' tokens are refused; tokens issued before `tokens_after` (ms) stay refused.
+    sa.Column("suspended_at", sa.BigInteger, nullable=True),
+    sa.Column("tokens_after", sa.BigInteger, nullable=True),
 )
 
 lots = sa.Table(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import catalogue, ledger
 from .db import make_engine, normalise_url, now_ms, write_options
-from .errors import BidderExists
+from .errors import BidderExists, NoSuchBidder
 from .migrate import upgrade_to_head
 from .models import Bidder, Settlement
 from .outbox import HttpSink, JsonlSink, OutboxWorker, Sink
@@ -135,6 +135,18 @@ class Store:
         async with self._read() as conn:
             row = (await conn.execute(sa.select(bidders).where(bidders.c.bidder == bidder))).first()
         return Bidder(**row._mapping) if row else None
+
+    async def set_suspended(self, bidder: str, suspended_at: int | None, tokens_after: int | None) -> Bidder:
+        """Suspend (`suspended_at` set) or reinstate (None) a bidder; `tokens_after` is kept as given.
+        Raises NoSuchBidder."""
+        async with self._write() as conn:
+            done = await conn.execute(sa.update(bidders).where(bidders.c.bidder == bidder).values(
+                suspended_at=suspended_at, tokens_after=tokens_after))
+            if done.rowcount == 0:
+                raise NoSuchBidder(bidder)
+        record = await self.get_bidder(bidder)
+        assert record is not None
+        return record
 
     async def list_bidders(self) -> list[Bidder]:
         async with self._read() as conn:

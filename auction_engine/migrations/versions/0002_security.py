@@ -16,10 +16,14 @@ depends_on = None
 
 def upgrade() -> None:
     # -- bidders: suspension and token cut-off --------------------------------------
-    pass
+    op.add_column("bidders", sa.Column("suspended_at", sa.BigInteger, nullable=True))
+    op.add_column("bidders", sa.Column("tokens_after", sa.BigInteger, nullable=True))
     # -- lot heads: (seq, hash) recorded at every snapshot and close -----------------
     pass
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("bidders") as batch:  # bidders (SQLite drops columns by copying the table)
+        batch.drop_column("tokens_after")
+        batch.drop_column("suspended_at")
     pass
