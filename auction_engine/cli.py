@@ -13,16 +13,30 @@ from pathlib import Path
 
 import httpx
 
-from .auth import TokenSigner, load_secret
+from .auth import SecretNotFound, TokenSigner, find_secret, load_secret, redact_tokens_in_logs
 from .config import Config
+
+SERVE_TOKEN_TTL_S = 3600
 
 
 def _data_dir(value: str | None) -> Path:
-    return Path(value or os.environ.get("AUCTION_DATA_DIR") or "./auction-data")
+    """The data dir as `serve` finds it (flag, then AUCTION_DATA_DIR, then ./auction-data), absolute."""
+    return Config.from_env(data_dir=Path(value) if value else None).data_dir
 
 
 def _signer(data_dir: Path) -> TokenSigner:
     return TokenSigner(load_secret(os.environ.get("AUTH_SECRET"), data_dir))
+
+
+def _existing_signer(data_dir: Path) -> TokenSigner:
+    """For `token` and `verify`: never creates a secret; says on stderr which one it used.
+    Raises SystemExit naming the data dir when there is none."""
+    try:
+        secret, source = find_secret(os.environ.get("AUTH_SECRET"), data_dir)
+    except SecretNotFound as exc:
+        raise SystemExit(f"auction-engine: {exc}") from None
+    print(f"auction-engine: signing with the secret from {source}", file=sys.stderr)
+    return TokenSigner(secret)
 
 
 def tune_gc() -> None:
@@ -47,12 +61,13 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
 
     config = Config.from_env(host=args.host, port=args.port, data_dir=_data_dir(args.data_dir))
     app = create_app(config)
-    token = _signer(config.data_dir).issue("auctioneer")
+    token = _signer(config.data_dir).issue("auctioneer", ttl_s=SERVE_TOKEN_TTL_S)
     base = f"http://{config.host}:{config.port}"
     print(f"auction-engine on {base}", flush=True)
     print(f"  bidder room:        {base}/", flush=True)
     print(f"  auctioneer console: {base}/console?token={token}", flush=True)
-    print(f"  auctioneer token:   {token}", flush=True)
+    print(f"  (this auctioneer token expires in {SERVE_TOKEN_TTL_S // 3600} h; "
+          f"`auction-engine token --role auctioneer --data-dir {config.data_dir}` mints another)", flush=True)
     print(f"  data dir:           {config.data_dir.resolve()}", flush=True)
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.host, port=config.port, log_level=args.log_level, ws_max_size=65536,
@@ -63,6 +78,7 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
                                               config.header_timeout_s, config.request_timeout_s)),
         timeout_keep_alive=config.keep_alive_s,
     ))
+    redact_tokens_in_logs()  # after uvicorn.Config, which sets up its loggers
     sock = listen(config)
     if not demo:
         server.run(sockets=[sock])
@@ -99,11 +115,11 @@ def listen(config: Config) -> socket.socket:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    signer = _signer(_data_dir(args.data_dir))
     if args.role == "bidder" and not args.bidder:
         print("a bidder token needs --bidder ID", file=sys.stderr)
         return 2
-    print(signer.issue(args.role, args.bidder, args.paddle))
+    signer = _existing_signer(_data_dir(args.data_dir))
+    print(signer.issue(args.role, args.bidder, args.paddle, ttl_s=args.ttl))
     return 0
 
 
@@ -111,7 +127,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from bidding.log import verify
     from bidding.views import public_view
 
-    token = args.token or os.environ.get("AUCTION_TOKEN") or _signer(_data_dir(args.data_dir)).issue("auditor")
+    token = args.token or os.environ.get("AUCTION_TOKEN") or _existing_signer(_data_dir(args.data_dir)).issue("auditor", ttl_s=600)
     raw: list[tuple[bytes, bytes]] = []
     since = 0
     with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
@@ -171,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--role", required=True, choices=["auctioneer", "auditor", "bidder"])
     p.add_argument("--bidder")
     p.add_argument("--paddle")
+    p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default 12 h)")
     p.add_argument("--data-dir", default=None)
     p = sub.add_parser("verify", help="re-run a lot's log through the rules and check its hash chain")
     p.add_argument("lot")

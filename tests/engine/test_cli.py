@@ -33,9 +33,13 @@ def test_token_signs_with_auth_secret_or_the_data_dirs_own_secret(tmp_path):
     bidder = cli("token", "--role", "bidder", "--bidder", "dealer-9", "--paddle", "109").stdout.strip()
     principal = TokenSigner(SECRET).read(bidder)
     assert (principal.role, principal.bidder, principal.paddle) == ("bidder", "dealer-9", "109")
-    first = cli("token", "--role", "auditor", data_dir=tmp_path, secret=None).stdout.strip()
-    second = cli("token", "--role", "auditor", data_dir=tmp_path, secret=None).stdout.strip()
-    assert first == second and (tmp_path / "auth-secret").exists()
+    missing = cli("token", "--role", "auditor", data_dir=tmp_path, secret=None)
+    assert missing.returncode != 0 and str(tmp_path / "auth-secret") in missing.stderr
+    assert not (tmp_path / "auth-secret").exists(), "token never creates a secret (issue 9 item 17)"
+    (tmp_path / "auth-secret").write_text("d" * 40)
+    made = cli("token", "--role", "auditor", data_dir=tmp_path, secret=None)
+    assert TokenSigner("d" * 40).read(made.stdout.strip()).role == "auditor"
+    assert str(tmp_path / "auth-secret") in made.stderr
     assert cli("token", "--role", "bidder").returncode == 2
 
 
@@ -78,3 +82,27 @@ def test_serve_with_no_flags_runs_on_its_embedded_default_in_the_working_directo
         server.terminate()
         out, _ = server.communicate(timeout=20)
     assert "auctioneer console" in out and "auctioneer token" in out
+
+
+def test_token_without_a_secret_fails_naming_the_data_dir_and_creates_none(tmp_path, monkeypatch, capsys):
+    import pytest as _pytest
+
+    from auction_engine.cli import main
+
+    monkeypatch.delenv("AUTH_SECRET", raising=False)
+    monkeypatch.delenv("AUCTION_DATA_DIR", raising=False)
+    with _pytest.raises(SystemExit) as exit_:
+        main(["token", "--role", "auctioneer", "--data-dir", str(tmp_path / "nowhere")])
+    assert str(tmp_path / "nowhere" / "auth-secret") in str(exit_.value)
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_token_says_on_stderr_which_secret_it_signed_with(tmp_path, monkeypatch, capsys):
+    from auction_engine.cli import main
+
+    monkeypatch.delenv("AUTH_SECRET", raising=False)
+    (tmp_path / "auth-secret").write_text("s" * 40)
+    assert main(["token", "--role", "auditor", "--ttl", "600", "--data-dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert str(tmp_path / "auth-secret") in err
+    assert TokenSigner("s" * 40).read(out.strip()).role == "auditor"
