@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Reply = Callable[[dict[str, Any]], None]
 MAX_BATCH = 512
+REFUSALS = 10_000  # refused bid ids remembered per lot (in memory), oldest forgotten first
 RING = 256  # recent event frames kept per lot for fast resumes; older ones are read from the stream
 
 
@@ -92,6 +93,7 @@ class LotActor:
         # Acks and recent frames are kept as msgpack bytes, one object each: as dicts, a sale
         # day's millions of small objects made each full GC pass stall the loop for 0.5 s.
         self.acks = acks
+        self.refusals: dict[bytes, bytes] = {}
         self.queue: asyncio.Queue[Work] = asyncio.Queue()
         self.published_seq = state.seq
         self.ring: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=RING)
@@ -153,13 +155,15 @@ class LotActor:
         done: list[_Done] = []
         pending: dict[bytes, dict[str, Any]] = {}
         stored: dict[bytes, bytes] = {}
+        refusals: dict[bytes, bytes] = {}
         closing = False
         for work in batch:
             cmd = work.command
             if work.key:
                 first = pending.get(work.key)
-                if first is None and work.key in self.acks:
-                    first = msgpack.unpackb(self.acks[work.key], raw=False)
+                known = self.acks.get(work.key) or self.refusals.get(work.key)
+                if first is None and known is not None:
+                    first = msgpack.unpackb(known, raw=False)
                 if first is not None:
                     done.append(_Done(0, work.reply, first))
                     continue
@@ -169,7 +173,11 @@ class LotActor:
                 if isinstance(cmd, Tick):
                     continue
                 metrics.BIDS_REFUSED.labels(outcome.reason.value).inc()
-                done.append(_Done(0, work.reply, refused(self.lot, getattr(cmd, "id", None), outcome.reason.value, outcome.next_min)))
+                answer = refused(self.lot, getattr(cmd, "id", None), outcome.reason.value, outcome.next_min)
+                if work.key:
+                    pending[work.key] = answer
+                    refusals[work.key] = msgpack.packb(answer)
+                done.append(_Done(0, work.reply, answer))
                 continue
             before_leader, before_result = self.state.leader, self.state.result
             entry, raw = make_entry(self.state, cmd, outcome.events)
@@ -202,6 +210,8 @@ class LotActor:
             metrics.BATCH_SIZE.observe(len(items))
             self.acks.update(stored)
             self.engine.lot_changed(self)
+        if refusals:
+            self._remember_refusals(refusals)
         for d in done:
             if d.reply is not None and d.answer is not None:
                 d.reply(d.answer)
@@ -217,6 +227,14 @@ class LotActor:
                 await self._snapshot()
             if closing:
                 self.engine.lot_result(self)
+
+    def _remember_refusals(self, answers: dict[bytes, bytes]) -> None:
+        """A refused id answers the same refusal when reused, whatever its new amount: an
+        idempotency key names one decision. Kept in memory only (a restart forgets them), the
+        newest `REFUSALS` per lot; accepted acks are in the log and kept for good."""
+        self.refusals.update(answers)
+        while len(self.refusals) > REFUSALS:
+            del self.refusals[next(iter(self.refusals))]
 
     def _precheck(self, cmd: Command) -> Refused | None:
         """The engine's own refusals, before the rules see the command."""

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import http, ws
 from .auth import TokenSigner, load_secret
+from .browser import SecurityHeaders
 from .config import Config
 from .engine import Engine
 from .errors import EngineError
@@ -170,5 +171,6 @@ def create_app(config: Config | None = None) -> Starlette:
         exception_handlers={EngineError: engine_error, HTTPException: http_error},
     )
     app.add_middleware(BodyLimit, limit=config.max_body)
+    app.add_middleware(SecurityHeaders)
     app.state.config = config
     return app

@@ -7,6 +7,7 @@ adds is who may do what, in which order, and what happens after a lot closes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from typing import Any
 
@@ -52,6 +53,7 @@ class Engine:
         self.hub = Hub()
         self.credit = CreditLedger()
         self.rate = RateLimiter(config.bid_rate, config.bid_burst)
+        self.reads = RateLimiter(config.anonymous_reads_per_s, max(1, int(config.anonymous_reads_per_s * 2)))
         self.lots: dict[str, LotActor] = {}
         self.paddles: dict[str, str] = {}
         self.access = BidderAccess()
@@ -62,6 +64,7 @@ class Engine:
         self._create_lock = asyncio.Lock()
         self._wake_lock = asyncio.Lock()
         self.dormant: set[str] = set()
+        self._read_back: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -150,18 +153,50 @@ class Engine:
         return actor
 
     async def actor(self, lot: str) -> LotActor:
-        """The lot's actor; a settled lot, not kept in memory, is read back from its log on demand."""
+        """The lot's actor; a settled lot, not kept in memory, is read back from its log on demand
+        and kept among the `settled_in_memory` most recently used (anonymous reads of old lots
+        otherwise filled memory for good)."""
         actor = self.lots.get(lot)
         if actor is not None:
+            if lot in self._read_back:
+                self._read_back.move_to_end(lot)
             return actor
+        if lot in self.quarantined:
+            raise Unavailable(f"lot {lot} is quarantined: {self.quarantined[lot]}")
         if lot not in self.dormant:
             raise NotFound(f"no lot {lot!r}", "lot")
         async with self._wake_lock:
             if lot in self.lots:
                 return self.lots[lot]
             actor = self._wake(lot, await self.load_book(lot))
+            self._read_back[lot] = None
+            await self._evict_read_back()
         self._count_open()
         return actor
+
+    async def _evict_read_back(self) -> None:
+        """Put the least recently used settled lots back to sleep, past the bound. A lot still
+        settling or with work queued stays; its credit hold is left as it is."""
+        for lot in list(self._read_back):
+            if len(self._read_back) <= self.config.settled_in_memory:
+                return
+            actor = self.lots.get(lot)
+            if actor is None or lot in self._settling or not actor.queue.empty():
+                continue
+            del self._read_back[lot]
+            del self.lots[lot]
+            self.dormant.add(lot)
+            await actor.stop()
+
+    async def history_head(self, lot: str) -> int:
+        """The last seq a reader may see: the published seq of a lot in memory, the log's own
+        for a settled one (read without waking it). NotFound for no such lot."""
+        actor = self.lots.get(lot)
+        if actor is not None:
+            return actor.published_seq
+        if lot not in self.dormant:
+            raise NotFound(f"no lot {lot!r}", "lot")
+        return await self.log.last_seq(lot)
 
     def gone(self, lot: str) -> str:
         """Why a lot not in memory refuses a bid."""
@@ -182,7 +217,8 @@ class Engine:
             reason = "bad_amount"
         else:
             key = bid_key(principal.bidder, bid_id)
-            if key in self.lots[lot].acks or self.rate.allow(principal.bidder, self.clock.now_ms() / 1000):
+            actor = self.lots[lot]
+            if key in actor.acks or key in actor.refusals or self.rate.allow(principal.bidder, self.clock.now_ms() / 1000):
                 at, paddle = self.clock.now_ms(), principal.paddle or principal.bidder
                 command: Bid | BuyNow = (
                     BuyNow(at=at, bidder=principal.bidder, paddle=paddle, id=bid_id) if buy_now

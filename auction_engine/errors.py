@@ -73,6 +73,11 @@ class InvalidId(EngineError):
     status = 422
 
 
+class RateLimited(EngineError):
+    code = "rate_limited"
+    status = 429
+
+
 class Unavailable(EngineError):
     code = "unavailable"
     status = 503

@@ -23,6 +23,7 @@ SUBPROTOCOLS = (JSON, MSGPACK)
 MAX_FRAME = 4096
 MAX_ID = 64
 MAX_AMOUNT = 10**15
+MAX_PING_T = 2**53  # echoed in the pong: an integer every JSON reader holds exactly
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +72,10 @@ def decode(raw: str | bytes, subprotocol: str) -> dict[str, Any]:
                 raise BadFrame("auction.v1.msgpack takes binary frames")
             data = msgpack.unpackb(raw, raw=False, strict_map_key=True)
         else:
+            if not isinstance(raw, str):
+                raise BadFrame("auction.v1.json takes text frames")
             data = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, TypeError) as exc:
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, TypeError, RecursionError) as exc:
         raise BadFrame(f"not a valid frame: {exc}") from exc
     if not isinstance(data, dict):
         raise BadFrame("a frame is a map")
@@ -108,8 +111,8 @@ def parse(data: dict[str, Any]) -> ClientFrame:
         return BuyNowFrame(_lot(data), _id(data))
     if kind == "ping":
         t = data.get("t")
-        if type(t) not in (int, float):
-            raise BadFrame("`t` must be a number", "t")
+        if type(t) is not int or not -MAX_PING_T <= t <= MAX_PING_T:
+            raise BadFrame(f"`t` must be an integer of magnitude at most {MAX_PING_T}", "t")
         return Ping(t)
     if not isinstance(kind, str):
         raise BadFrame("a frame needs a string `type`", "type")

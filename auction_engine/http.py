@@ -17,13 +17,15 @@ from bidding.commands import command_to_dict
 from bidding.events import event_to_dict
 from bidding.ids import ID_RULE, is_id
 from bidding.log import decode_entry
+from bidding.money import is_money
 
 from . import metrics
 from .actor import bid_key, refused
 from .auth import Principal
 from .engine import Engine
-from .errors import BadRequest, BadSignature, BidderNotFound, Conflict, EngineError, InvalidId, NotFound, NotSold
+from .errors import BadRequest, BadSignature, BidderNotFound, Conflict, EngineError, InvalidId, NotFound, NotSold, RateLimited
 from .frames import valid_amount
+from .log import Record
 from .paid import check_payment, parse_payment
 from .store.errors import NoSuchBidder
 from .ws import UNAUTHORIZED_CLOSE
@@ -34,6 +36,8 @@ ACTIONS = {
     "open": Open, "pause": Pause, "resume": Resume, "fair_warning": FairWarning, "close": Hammer,
     "withdraw": Withdraw, "approve": Approve, "reject": Reject,
 }
+MAX_QUERY_INT = 2**53  # the largest integer a query parameter takes (and JSON readers hold exactly)
+FULL_PAGE = 10_000  # history page for auditors and auctioneers (`verify` reads whole logs)
 REFUSAL_STATUS = {"unknown_lot": 404, "not_allowed": 403, "rate_limited": 429, "bad_amount": 422}
 
 
@@ -51,6 +55,8 @@ async def json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
         data = json.loads(raw or b"null", parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+    except RecursionError as exc:  # `[[[[...` a few thousand deep, inside the body limit
+        raise BadRequest("the body is nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
@@ -74,7 +80,7 @@ async def register_bidder(request: Request) -> JSONResponse:
         checked_id(name, value)
         if value.startswith("floor:"):
             raise InvalidId(f"`{name}` must not start with floor:", name)
-    if limit is not None and (type(limit) is not int or limit < 0):
+    if limit is not None and not is_money(limit):
         raise BadRequest("`credit_limit` must be a non-negative integer in minor units", "credit_limit")
     unknown = set(body) - {"bidder", "paddle", "credit_limit"}
     if unknown:
@@ -164,13 +170,18 @@ async def create_lot(request: Request) -> JSONResponse:
 
 
 def _int_param(request: Request, name: str) -> int | None:
+    """A non-negative integer query parameter; larger than any seq, year or price is refused here,
+    not by the database (an out-of-range bind was an unhandled 500)."""
     value = request.query_params.get(name)
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        number = int(value) if len(value) <= 20 else None
     except ValueError:
-        raise BadRequest(f"`{name}` must be an integer", name) from None
+        number = None
+    if number is None or not 0 <= number <= MAX_QUERY_INT:
+        raise BadRequest(f"`{name}` must be an integer from 0 to {MAX_QUERY_INT}", name)
+    return number
 
 
 async def list_lots(request: Request) -> JSONResponse:
@@ -188,7 +199,7 @@ async def list_lots(request: Request) -> JSONResponse:
             sort=q.get("sort") or "ending", limit=limit, cursor=q.get("cursor") or None,
         )
     except BadQuery as exc:
-        raise BadRequest(str(exc), "cursor") from exc
+        raise BadRequest(str(exc), exc.field) from exc
     now = engine.clock.now_ms()
     lots = []
     for row in rows:
@@ -278,31 +289,42 @@ def _ack_response(answer: dict[str, Any]) -> JSONResponse:
 
 
 async def lot_events(request: Request) -> JSONResponse:
+    """A page of a lot's history, read straight from its log: a reader never wakes a settled lot
+    nor waits on its actor. Watchers and bidders get pages of at most `anonymous_page` events
+    (larger asks are cut short; `next` < `head` says there is more); readers without a token
+    are rate limited per address, as their loops slowed other bidders' acks (issue 9, item 10)."""
     principal = principal_of(request)
     engine = engine_of(request)
-    actor = await engine.actor(request.path_params["lot"])
-    since = _int_param(request, "since") or 0
-    limit = _int_param(request, "limit") or 1000
-    if since < 0 or not 0 < limit <= 10000:
-        raise BadRequest("`since` must be >= 0 and `limit` between 1 and 10000", "since")
     full = principal.role in ("auctioneer", "auditor")
-    records = await engine.log.read(actor.lot, since, actor.published_seq, count=limit)
-    out = []
-    for record in records:
-        item: dict[str, Any] = {"seq": record.seq, **msgpack.unpackb(record.public, raw=False)}
-        if full:
-            try:
-                entry = decode_entry(record.entry, record.hash)
-                item["command"] = command_to_dict(entry.command)
-                item["events"] = [event_to_dict(e) for e in entry.events]
-            except Exception as exc:  # a damaged entry is still served, raw, for the verifier to name
-                item["command"] = item["events"] = None
-                item["problem"] = f"undecodable entry: {exc}"
-            item["hash"] = record.hash.hex()
-            item["entry"] = base64.b64encode(record.entry).decode()
-        out.append(item)
+    if principal.role == "watcher" and not engine.reads.allow(_address(request), engine.clock.now_ms() / 1000):
+        raise RateLimited("too many history reads from this address; slow down")
+    lot = request.path_params["lot"]
+    since = _int_param(request, "since") or 0
+    limit = min(_int_param(request, "limit") or 1000, FULL_PAGE if full else engine.config.anonymous_page)
+    head = await engine.history_head(lot)
+    records = await engine.log.read(lot, since, head, count=limit) if since < head else []
+    out = [_history_item(record, full) for record in records]
     last = out[-1]["seq"] if out else since
-    return JSONResponse({"lot": actor.lot, "events": out, "next": last, "head": actor.published_seq})
+    return JSONResponse({"lot": lot, "events": out, "next": last, "head": head})
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _history_item(record: Record, full: bool) -> dict[str, Any]:
+    item: dict[str, Any] = {"seq": record.seq, **msgpack.unpackb(record.public, raw=False)}
+    if full:
+        try:
+            entry = decode_entry(record.entry, record.hash)
+            item["command"] = command_to_dict(entry.command)
+            item["events"] = [event_to_dict(e) for e in entry.events]
+        except Exception as exc:  # a damaged entry is still served, raw, for the verifier to name
+            item["command"] = item["events"] = None
+            item["problem"] = f"undecodable entry: {exc}"
+        item["hash"] = record.hash.hex()
+        item["entry"] = base64.b64encode(record.entry).decode()
+    return item
 
 
 async def list_settlements(request: Request) -> JSONResponse:

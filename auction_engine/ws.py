@@ -19,6 +19,7 @@ from websockets.protocol import State
 from . import metrics
 from .actor import LotActor, Work
 from .auth import Principal
+from .browser import FORBIDDEN_ORIGIN_CLOSE, origin_allowed
 from .engine import Engine
 from .errors import EngineError, NotFound, Unauthorized
 from .fanout import Connection
@@ -47,6 +48,10 @@ def _token(websocket: WebSocket) -> str | None:
 
 async def endpoint(websocket: WebSocket) -> None:
     engine: Engine = websocket.app.state.engine
+    if not origin_allowed(websocket.headers, websocket.url.scheme, engine.config.allowed_origins):
+        metrics.BAD_FRAMES.labels("forbidden_origin").inc()
+        await websocket.close(FORBIDDEN_ORIGIN_CLOSE)  # before accept: the handshake gets HTTP 403
+        return
     offered = websocket.scope.get("subprotocols") or []
     chosen = next((p for p in offered if p in SUBPROTOCOLS), None)
     await websocket.accept(subprotocol=chosen)

@@ -149,11 +149,12 @@ def decode_cursor(cursor: str, sort: str) -> tuple[int, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         made_for, key, lot = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
         raise BadQuery("cursor", "not a cursor this server made") from exc
     if made_for != sort:
         raise BadQuery("cursor", f"made for sort {made_for!r}, not {sort!r}")
-    if not isinstance(key, int) or isinstance(key, bool) or not isinstance(lot, str):
+    # A key past 64 bits was an unhandled 500 from the database's bind.
+    if not isinstance(key, int) or isinstance(key, bool) or not -(2**62) <= key <= 2**62 or not isinstance(lot, str):
         raise BadQuery("cursor", "not a cursor this server made")
     return key, lot
 

@@ -136,3 +136,89 @@ async def test_bad_http_bodies(engine):
         assert (await client.post(f"/api/lots/{lot}/floor-bids", json={"paddle": "F1", "amount": 99.5})).status_code == 422
     async with api(engine, "bidder", "A") as client:
         assert (await client.post(f"/api/lots/{lot}/bids", json={"amount": 15000})).json()["error"]["field"] == "id"
+
+
+async def test_a_binary_frame_on_json_is_a_bad_frame_even_when_it_holds_valid_json(engine):
+    peer = await Peer.open(engine.ws_url)
+    await peer.send_raw(b'{"type": "ping", "t": 1}')
+    assert (await peer.next())["code"] == "bad_frame"
+    await peer.send({"type": "ping", "t": 2})
+    assert (await peer.next())["type"] == "pong"
+
+
+@pytest.mark.parametrize("t", ["1e400", "-1e400", "1.5", "12345678901234567890", "true", "null"])
+async def test_a_ping_t_must_be_a_finite_integer_so_the_pong_is_valid_json(engine, t):
+    peer = await Peer.open(engine.ws_url)
+    await peer.send_raw('{"type": "ping", "t": %s}' % t)
+    error = await peer.next()
+    assert (error["type"], error["code"], error["field"] if "field" in error else "t") == ("error", "bad_frame", "t")
+    assert all(isinstance(r, str) and "Infinity" not in r for r in peer.raw)
+
+
+async def test_a_ping_t_over_msgpack_must_be_an_integer_too(engine):
+    peer = await Peer.open(engine.ws_url, subprotocol=MSGPACK)
+    await peer.send({"type": "ping", "t": float("inf")})
+    assert (await peer.next())["code"] == "bad_frame"
+
+
+async def test_a_refused_bid_id_reused_with_another_amount_gets_its_first_answer(engine):
+    lot = (await new_lot(engine))["lot"]
+    peer = await Peer.open(engine.ws_url, engine.token("bidder", "A"))
+    first = await peer.bid(lot, "r1", amount=100)
+    assert (first["ok"], first["reason"]) == (False, "too_low")
+    again = await peer.bid(lot, "r1", amount=9000)
+    assert again == first
+    async with api(engine, "bidder", "A") as client:
+        over_http = await client.post(f"/api/lots/{lot}/bids", json={"id": "r1", "amount": 9000})
+        assert over_http.json() == first
+    assert (await lot_state(engine, lot))["price"] is None or (await lot_state(engine, lot))["bids"] == 0
+    assert (await peer.bid(lot, "r2", amount=9000))["ok"]
+
+
+async def test_deeply_nested_json_bodies_are_a_400_not_a_500(engine):
+    nested = b"[" * 20_000 + b"]" * 20_000
+    async with api(engine) as client:
+        for path in ("/api/lots", "/api/bidders"):
+            response = await client.post(path, content=nested)
+            assert response.status_code == 400 and response.json()["error"]["code"] == "bad_request", path
+        body = b'{"bidder": "N", "paddle": "N", "credit_limit": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"
+        assert (await client.post("/api/bidders", content=body)).status_code == 400
+
+
+@pytest.mark.parametrize("path, name", [
+    ("/api/lots?price_max=", "price_max"),
+    ("/api/lots?year_min=", "year_min"),
+    ("/api/lots?limit=", "limit"),
+    ("/api/lots/{lot}/events?since=", "since"),
+    ("/api/lots/{lot}/events?limit=", "limit"),
+    ("/api/settlements?limit=", "limit"),
+])
+@pytest.mark.parametrize("value", ["9" * 30, "9" * 5000, "-1"])
+async def test_huge_or_negative_integers_in_query_parameters_are_a_400_naming_the_parameter(module_engine, path, name, value):
+    lot = (await new_lot(module_engine))["lot"]
+    async with api(module_engine) as client:
+        response = await client.get(path.format(lot=lot) + value)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == {"code": "bad_request", "field": name, "message": response.json()["error"]["message"]}
+
+
+async def test_a_cursor_holding_a_huge_key_or_deep_nesting_is_a_400(module_engine):
+    from auction_engine.store.catalogue import encode_cursor
+
+    async with api(module_engine) as client:
+        for cursor in (encode_cursor("ending", 10**30, "X"), "W" * 3000 + "Q"):
+            response = await client.get("/api/lots", params={"cursor": cursor})
+            assert response.status_code == 400 and response.json()["error"]["field"] == "cursor"
+    import base64
+
+    deep = base64.urlsafe_b64encode(b"[" * 3000).decode()
+    async with api(module_engine) as client:
+        assert (await client.get("/api/lots", params={"cursor": deep})).status_code == 400
+
+
+async def test_a_credit_limit_beyond_any_amount_is_a_400_and_registers_nobody(module_engine):
+    async with api(module_engine) as client:
+        response = await client.post("/api/bidders", json={"bidder": "Huge", "paddle": "H1", "credit_limit": 10**40})
+        assert response.status_code == 400 and response.json()["error"]["field"] == "credit_limit"
+        again = await client.post("/api/bidders", json={"bidder": "Huge", "paddle": "H1", "credit_limit": 10**6})
+        assert again.status_code == 201

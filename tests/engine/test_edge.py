@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Origin
 
+from auction_engine.app import WEB
 from tests.conftest import EngineProcess
 
-from .helpers import new_lot
+from .helpers import api, new_lot
 from .wsclient import Peer
 
 HALF_OPEN = 500
@@ -97,3 +101,47 @@ def test_a_request_whose_head_ends_is_answered_and_a_kept_alive_socket_gets_a_fr
             data += chunk
         assert data.startswith(b"HTTP/1.1 408")
         assert time.monotonic() - started < HEAD_S + 3
+
+
+BROWSER_HEADERS = {"x-frame-options": "DENY", "x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
+
+
+async def test_every_http_response_carries_the_browser_security_headers(engine):
+    async with api(engine) as client:
+        for path in ("/", "/console", "/static/room.js", "/api/time", "/api/lots/nope", "/api/nothing", "/healthz"):
+            response = await client.get(path)
+            for name, value in BROWSER_HEADERS.items():
+                assert response.headers.get(name) == value, (path, name)
+            policy = response.headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in policy and "script-src 'self';" in policy, path
+            assert "unsafe-inline" not in policy
+
+
+def test_the_pages_have_no_inline_script_or_handler_attribute():
+    for page in WEB.glob("*.html"):
+        html = page.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), page.name
+        assert not re.search(r"\son[a-z]+\s*=", html), page.name
+
+
+async def test_a_websocket_from_another_sites_page_is_refused_and_the_engines_own_and_python_clients_are_not(engine):
+    with pytest.raises(InvalidStatus) as refused:
+        await Peer.open(engine.ws_url, origin=Origin("http://evil.example"))
+    assert refused.value.response.status_code == 403
+    own = await Peer.open(engine.ws_url, origin=Origin(f"http://127.0.0.1:{engine.port}"))
+    python = await Peer.open(engine.ws_url)
+    for peer in (own, python):
+        await peer.send({"type": "ping", "t": 7})
+        assert (await peer.next())["type"] == "pong"
+        await peer.close()
+
+
+async def test_configured_origins_may_open_a_websocket(tmp_path, redis_url):
+    proc = EngineProcess(tmp_path, redis_url, env_extra={"AUCTION_ALLOWED_ORIGINS": "https://room.example.com"}).start()
+    try:
+        peer = await Peer.open(proc.ws_url, origin=Origin("https://room.example.com"))
+        await peer.close()
+        with pytest.raises(InvalidStatus):
+            await Peer.open(proc.ws_url, origin=Origin("https://other.example.com"))
+    finally:
+        proc.stop()

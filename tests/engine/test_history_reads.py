@@ -1,0 +1,119 @@
+"""History readers cannot crowd out bidders (issue 9, item 10): pages are capped for watchers and
+bidders, anonymous readers are rate limited per address, history is read from the log without
+waking a settled lot, and settled lots read back on demand are bounded (least recently used)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import EngineProcess
+
+from .helpers import api, new_lot
+from .wsclient import Peer
+
+PAGE = 20
+SETTLED_KEPT = 2
+
+
+@pytest.fixture
+def small_pages(tmp_path: Path, redis_url: str) -> Iterator[EngineProcess]:
+    proc = EngineProcess(tmp_path, redis_url, env_extra={
+        "AUCTION_ANONYMOUS_PAGE": str(PAGE), "AUCTION_SETTLED_IN_MEMORY": str(SETTLED_KEPT),
+        "AUCTION_ANONYMOUS_READS_PER_S": "5",
+    }).start()
+    yield proc
+    proc.stop()
+
+
+async def floor_bids(engine: EngineProcess, lot: str, n: int) -> None:
+    amount, placed = 5000, 0
+    async with api(engine) as client:
+        while placed < n:
+            response = await client.post(f"/api/lots/{lot}/floor-bids", json={"paddle": f"F{placed % 2}", "amount": amount})
+            if response.status_code == 409:  # below the ladder's next step: take the step it names
+                amount = response.json()["next_min"]
+                continue
+            assert response.status_code == 200, response.text
+            placed += 1
+            amount += 1000
+
+
+def lots_in_memory(engine: EngineProcess) -> float:
+    text = httpx.get(f"{engine.url}/metrics").text
+    return float(re.search(r"^auction_lots_in_memory (\S+)$", text, re.M).group(1))
+
+
+async def test_watchers_and_bidders_get_capped_pages_while_auditors_get_whole_ones(small_pages):
+    lot = (await new_lot(small_pages))["lot"]
+    await floor_bids(small_pages, lot, PAGE + 10)
+    for role in ("watcher", "bidder", "auditor"):
+        async with api(small_pages, role, "A" if role == "bidder" else None) as client:
+            body = (await client.get(f"/api/lots/{lot}/events", params={"limit": 10000})).json()
+            expected = body["head"] if role == "auditor" else PAGE
+            assert len(body["events"]) == expected, role
+            assert (body["next"] < body["head"]) == (role != "auditor")
+
+
+async def test_anonymous_history_loops_are_rate_limited_per_address(small_pages):
+    lot = (await new_lot(small_pages))["lot"]
+    async with api(small_pages, "watcher") as client:
+        codes = [(await client.get(f"/api/lots/{lot}/events")).status_code for _ in range(30)]
+    assert codes.count(429) > 0 and codes[0] == 200
+    async with api(small_pages, "auditor") as client:  # staff with a token are not the loop
+        assert all([(await client.get(f"/api/lots/{lot}/events")).status_code == 200 for _ in range(30)])
+
+
+async def test_settled_lots_read_back_on_demand_stay_within_the_bound_and_history_never_wakes_them(small_pages):
+    lots = [(await new_lot(small_pages))["lot"] for _ in range(SETTLED_KEPT + 3)]
+    async with api(small_pages) as client:
+        for lot in lots:
+            assert (await client.post(f"/api/lots/{lot}/withdraw")).status_code == 200
+        await asyncio.sleep(1)  # the settlement writes mark them settled
+    small_pages.stop()
+    small_pages.start()
+    assert lots_in_memory(small_pages) == 0
+    async with api(small_pages, "auditor") as client:
+        for lot in lots:
+            body = (await client.get(f"/api/lots/{lot}/events")).json()
+            assert body["head"] == len(body["events"]) >= 3
+    assert lots_in_memory(small_pages) == 0
+    async with api(small_pages, "watcher") as client:
+        for lot in lots:
+            assert (await client.get(f"/api/lots/{lot}")).json()["result"] == "withdrawn"
+            assert lots_in_memory(small_pages) <= SETTLED_KEPT
+        assert (await client.get(f"/api/lots/{lots[0]}")).json()["result"] == "withdrawn"
+
+
+async def test_a_bidders_acks_stay_prompt_while_32_readers_loop_over_a_long_history(engine):
+    lot = (await new_lot(engine))["lot"]
+    await floor_bids(engine, lot, 600)
+    stop = asyncio.Event()
+
+    async def reader(role: str) -> int:
+        reads = 0
+        async with api(engine, role, "R" if role == "bidder" else None) as client:
+            while not stop.is_set():
+                await client.get(f"/api/lots/{lot}/events", params={"limit": 10000})
+                reads += 1
+        return reads
+
+    readers = [asyncio.create_task(reader("watcher" if i % 2 else "bidder")) for i in range(32)]
+    await asyncio.sleep(0.5)
+    peer = await Peer.open(engine.ws_url, engine.token("bidder", "A"))
+    slowest = 0.0
+    for i in range(20):
+        started = time.perf_counter()
+        ack = await peer.bid(lot, f"a{i}", maximum=10**9 + i)
+        slowest = max(slowest, time.perf_counter() - started)
+        assert ack["id"] == f"a{i}"
+    stop.set()
+    reads = sum(await asyncio.gather(*readers))
+    assert reads > 32
+    assert slowest < 1.0, f"slowest ack {slowest * 1000:.0f} ms while readers looped"
