@@ -11,7 +11,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ import msgpack
 from bidding.commands import Bid, BuyNow, Command, Tick
 from bidding.log import apply_entry, make_entry
 from bidding.reasons import Reason
-from bidding.rules import Refused, decide, next_deadline, next_min
+from bidding.rules import Refused, decide, due_tick, next_deadline, next_min
 from bidding.spec import LotSpec
 from bidding.state import LotState
 from bidding.views import auctioneer_view, bidder_view, exposure, public_view
@@ -148,6 +148,18 @@ class LotActor:
                 await self._rebuild(batch)
             self._arm()
 
+    def _due_first(self, batch: list[Work]) -> Iterator[Work]:
+        """Each command after the Ticks the lot owes by its time, one per deadline and stamped
+        with it (bidding.rules.due_tick), so the log is the same however late the timer ran.
+        Lazy: each Tick is decided and applied before the next deadline is read."""
+        for work in batch:
+            while (tick := due_tick(self.spec, self.state, work.command.at)) is not None:
+                seq = self.state.seq
+                yield Work(tick)
+                if self.state.seq == seq:  # a due Tick is always accepted; never spin if not
+                    break
+            yield work
+
     async def _process(self, batch: list[Work]) -> None:
         started = time.perf_counter()
         expected = self.state.seq
@@ -157,7 +169,7 @@ class LotActor:
         stored: dict[bytes, bytes] = {}
         refusals: dict[bytes, bytes] = {}
         closing = False
-        for work in batch:
+        for work in self._due_first(batch):
             cmd = work.command
             if work.key:
                 first = pending.get(work.key)
@@ -291,7 +303,7 @@ class LotActor:
         self._armed = deadline
         if deadline is None:
             return
-        delay = max(0.0, (deadline - self.engine.clock.now_ms()) / 1000)
+        delay = max(0.0, (deadline - self.engine.clock.now_ms()) / 1000) + self.engine.config.timer_delay_ms / 1000
         self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
 
     def _fire(self) -> None:

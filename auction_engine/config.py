@@ -26,6 +26,7 @@ class Config:
     bidder_token_ttl_s: int = 12 * 3600
     staff_token_ttl_s: int = 12 * 3600
     catalogue_flush_s: float = 0.5
+    timer_delay_ms: int = 0  # tests only: every lot timer fires this late (the outcome must not change)
     escrow_retry_base_s: float = 0.5
     escrow_retry_cap_s: float = 60.0
     escrow_poll_s: float = 2.0
@@ -51,6 +52,7 @@ class Config:
             escrow_url=env.get("ESCROW_URL") or None,
             escrow_secret=env.get("ESCROW_SECRET") or None,
             auth_secret=env.get("AUTH_SECRET") or None,
+            timer_delay_ms=int(env.get("AUCTION_TIMER_DELAY_MS") or 0),
         )
         for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int), ("so_sndbuf", int),
                            ("bidder_token_ttl_s", int), ("staff_token_ttl_s", int),
