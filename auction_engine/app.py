@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,9 +24,9 @@ from .browser import SecurityHeaders
 from .config import Config
 from .engine import Engine
 from .errors import EngineError
-from .redis_server import RedisServer
 from .secret_file import load_or_create
 from .store import Store
+from .supervisor import redis_for
 
 log = logging.getLogger(__name__)
 
@@ -112,15 +112,13 @@ def create_app(config: Config | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        async with redis_for(config.data_dir, config.redis_url, config.redis_restart_s) as redis:
+            async with engine_lifespan(app, redis):
+                yield
+
+    @contextlib.asynccontextmanager
+    async def engine_lifespan(app: Starlette, redis: Redis) -> AsyncIterator[None]:
         app.state.escrow_secret = escrow_secret_of(config)  # before anything starts: it may refuse
-        embedded: RedisServer | None = None
-        redis_url = config.redis_url
-        if not redis_url:
-            embedded = RedisServer(config.data_dir / "redis").start()
-            redis_url = embedded.url
-        # Blocking, not raising, when every connection is busy: 500 lot actors append at once on a sale day.
-        redis = Redis(connection_pool=BlockingConnectionPool.from_url(redis_url, max_connections=256, timeout=20))
         secret = load_secret(config.auth_secret, config.data_dir)
         app.state.signer = TokenSigner(secret, config.bidder_token_ttl_s, config.staff_token_ttl_s)
         store = await Store.open(
@@ -130,17 +128,15 @@ def create_app(config: Config | None = None) -> Starlette:
         )
         engine = Engine(config, redis, store)
         app.state.engine = engine
-        app.state.redis_url = redis_url
         try:
             await engine.start()
             store.start_outbox_worker()
             yield
         finally:
-            await engine.stop()
-            await store.close()
-            await redis.aclose()
-            if embedded is not None:
-                embedded.stop()
+            try:
+                await engine.stop()
+            finally:
+                await store.close()
 
     routes = [
         Route("/", _page("room.html")),

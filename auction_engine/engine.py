@@ -30,6 +30,7 @@ from .credit import CreditLedger
 from .errors import Conflict, InvalidSpec, NotFound, Unavailable
 from .fanout import Hub
 from .frames import valid_amount
+from .integrity import check_database, check_head
 from .log import LotExists, RedisLog
 from .ratelimit import RateLimiter
 from .store import Store
@@ -64,6 +65,8 @@ class Engine:
         self._create_lock = asyncio.Lock()
         self._wake_lock = asyncio.Lock()
         self.dormant: set[str] = set()
+        self.quarantined: dict[str, str] = {}
+        self._head_writes: set[asyncio.Task[None]] = set()
         self._read_back: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     # -- life cycle ---------------------------------------------------------------
@@ -75,18 +78,60 @@ class Engine:
             self.access.set(bidder.bidder, bidder.suspended_at is not None, bidder.tokens_after)
         for record in await self.store.list_settlements(paid=True, limit=None):
             self.credit.paid.add(record.lot)
-        settled = await self.log.settled_ids()
-        for lot in await self.log.lot_ids():
-            if lot in settled:
-                self.dormant.add(lot)
-            else:
-                self._wake(lot, await self.load_book(lot))
+        await self._load_lots()
         for record in await self.store.list_settlements(result="sold", paid=False, limit=None):
             if record.lot in self.dormant and record.winner:
                 self.credit.set_lot(record.lot, {record.winner: record.hammer_price})
         self._count_open()
         self._flusher = asyncio.create_task(self._flush_catalogue(), name="catalogue-flush")
         self._lag = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
+
+    async def _load_lots(self) -> None:
+        """Wake the open lots, note the settled ones; refuse to start on a database that lost lots
+        (`integrity.check_database`); quarantine a lot whose log is damaged, loudly, and go on."""
+        ids = await self.log.lot_ids()
+        lasts = {lot: await self.log.last_record(lot) for lot in ids}
+        missing = check_database({lot: r.seq if r else 0 for lot, r in lasts.items()},
+                                 set(await self.store.lot_ids(open_only=False)), self.store.where())
+        heads = await self.store.lot_heads()
+        settled = await self.log.settled_ids()
+        for lot in ids:
+            try:
+                if lot in settled:
+                    last = lasts[lot]
+                    problem = await check_head(self.log, lot, last.seq if last else 0, last.hash if last else b"", heads.get(lot))
+                    if problem is None:
+                        self.dormant.add(lot)
+                else:
+                    book = await self.load_book(lot)
+                    problem = await check_head(self.log, lot, book[1].seq, book[1].head_hash, heads.get(lot))
+                    if problem is None:
+                        actor = self._wake(lot, book)
+                        if lot in missing:
+                            await self.store.upsert_lot(actor.public())
+            except Exception as exc:
+                problem = f"the log cannot be read back: {exc!r}"
+            if problem is not None:
+                self.quarantine(lot, problem)
+        for lot in sorted(set(heads) - set(ids)):
+            self.quarantine(lot, f"the log is gone but seq {heads[lot].seq} was recorded")
+
+    def quarantine(self, lot: str, problem: str) -> None:
+        """Keep a damaged lot out of service: its bids are refused `unavailable`, /healthz lists it."""
+        log.error("lot %s is QUARANTINED: %s. The other lots run; see docs/engine.md (Damaged data).", lot, problem)
+        self.quarantined[lot] = problem
+
+    def record_head(self, lot: str, seq: int, head_hash: bytes) -> None:
+        """Write the lot's log head to the SQL store in the background (at snapshots and closes)."""
+        task = asyncio.create_task(self._write_head(lot, seq, head_hash.hex()), name=f"head:{lot}")
+        self._head_writes.add(task)
+        task.add_done_callback(self._head_writes.discard)
+
+    async def _write_head(self, lot: str, seq: int, head_hash: str) -> None:
+        try:
+            await self.store.record_head(lot, seq, head_hash)
+        except Exception:
+            log.exception("lot %s: the log head (seq %d) was not recorded", lot, seq)
 
     async def stop(self) -> None:
         for task in (self._flusher, self._lag):
@@ -99,6 +144,8 @@ class Engine:
                 await asyncio.wait_for(asyncio.shield(task), 5)
             except Exception:
                 log.exception("settlement write did not finish before stop")
+        if self._head_writes:
+            await asyncio.wait(list(self._head_writes), timeout=5)
         await self._write_catalogue()
 
     async def load_book(self, lot: str) -> Book:
@@ -126,7 +173,7 @@ class Engine:
         except SpecError as exc:
             raise InvalidSpec(exc.message, exc.field) from exc
         async with self._create_lock:
-            if spec.lot in self.lots or spec.lot in self.dormant:
+            if spec.lot in self.lots or spec.lot in self.dormant or spec.lot in self.quarantined:
                 raise Conflict(f"lot {spec.lot} exists", "lot")
             spec, state, entry, raw = create_lot(spec, self.clock.now_ms())
             item = (raw, entry.hash, public_frame_bytes(spec, state, entry.events[-1].kind, entry.command.at), b"", b"")
@@ -200,6 +247,8 @@ class Engine:
 
     def gone(self, lot: str) -> str:
         """Why a lot not in memory refuses a bid."""
+        if lot in self.quarantined:
+            return "unavailable"
         return "lot_closed" if lot in self.dormant else "unknown_lot"
 
     def admit_bid(self, principal: Principal, lot: str, bid_id: str, amount: Any = None, maximum: Any = None,
@@ -268,6 +317,7 @@ class Engine:
             for attempt in range(60):
                 try:
                     await self.store.record_settlement(**args)
+                    await self.store.record_head(actor.lot, args["final_seq"], args["head_hash"])
                     if args["result"] in FINAL_RESULTS:
                         await self.log.mark_settled(actor.lot)
                     return

@@ -103,6 +103,14 @@ class RedisLog:
             out.append(Record(seq, fields[b"e"], fields[b"h"], fields[b"p"]))
         return out
 
+    async def last_record(self, lot: str) -> Record | None:
+        """The stream's own last entry (not the meta's seq, which a damaged AOF may contradict)."""
+        rows = await self.redis.xrevrange(log_key(lot), "+", "-", count=1)
+        if not rows:
+            return None
+        stream_id, fields = rows[0]
+        return Record(int(stream_id.split(b"-", 1)[0]), fields[b"e"], fields[b"h"], fields[b"p"])
+
     async def last_seq(self, lot: str) -> int:
         return int(await self.redis.hget(meta_key(lot), "seq") or 0)
 

@@ -11,7 +11,6 @@ import functools
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,7 +27,7 @@ class RedisServerError(RuntimeError):
 
 def _version(binary: str) -> tuple[int, ...]:
     try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return ()
     found = re.search(r"v=(\d+(?:\.\d+)*)", out)
@@ -102,7 +101,7 @@ class RedisServer:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @classmethod
-    def embedded(cls, data_dir: Path) -> "RedisServer":
+    def embedded(cls, data_dir: Path) -> RedisServer:
         """The engine's own server: unix socket in `<data_dir>/redis`, password in `<data_dir>/redis-password`."""
         return cls(data_dir / "redis", unix=True, password=load_or_create(data_dir / "redis-password"))
 
@@ -149,7 +148,7 @@ class RedisServer:
         os.chmod(path, 0o600)
         return path
 
-    def start(self, timeout: float = 10.0) -> "RedisServer":
+    def start(self, timeout: float = 10.0) -> RedisServer:
         self.data_dir = Path(self.data_dir).resolve()  # redis-server chdirs into --dir before opening its files
         private_dir(self.data_dir)
         if self.unix and len(str(self.socket_path)) > _MAX_SOCKET_PATH:

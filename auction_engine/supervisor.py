@@ -63,13 +63,13 @@ class RedisSupervisor:
     async def _restart(self) -> None:
         delay = self.backoff_s
         while True:
+            await asyncio.sleep(delay)
             try:
                 await asyncio.to_thread(self.server.start)
                 break
             except RedisServerError as exc:
-                log.error("redis-server did not restart (%s); next try in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
                 delay = min(self.backoff_cap_s, delay * 2)
+                log.error("redis-server did not restart (%s); next try in %.1f s", exc, delay)
         self.restarts += 1
         log.warning("the embedded redis-server is back (restart %d)", self.restarts)
         try:
@@ -87,7 +87,7 @@ def engine_redis(url: str) -> Redis:
 
 
 @contextlib.asynccontextmanager
-async def redis_for(data_dir: Path, url: str | None) -> AsyncIterator[Redis]:
+async def redis_for(data_dir: Path, url: str | None, restart_s: float = 0.2) -> AsyncIterator[Redis]:
     """The engine's Redis for its whole life: `url` if given, else the embedded server, supervised.
 
     The data dir is made private first, and the process umask 077, so that the AOF, auction.db
@@ -104,7 +104,7 @@ async def redis_for(data_dir: Path, url: str | None) -> AsyncIterator[Redis]:
     redis = engine_redis(url)
     try:
         if embedded is not None:
-            supervisor = RedisSupervisor(embedded, redis.connection_pool.disconnect)
+            supervisor = RedisSupervisor(embedded, redis.connection_pool.disconnect, backoff_s=restart_s)
             supervisor.start()
         yield redis
     finally:

@@ -114,3 +114,14 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
 )
+
+# The head (seq, hash) of each lot's log as of its last snapshot or close: a log found behind
+# it at start has lost acknowledged entries (a truncated or emptied AOF) and is quarantined.
+lot_heads = sa.Table(
+    "lot_heads",
+    metadata,
+    sa.Column("lot", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("head_hash", sa.String(128), nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from . import catalogue, ledger
+from . import catalogue, heads, ledger
 from .db import make_engine, normalise_url, now_ms, write_options
 from .errors import BidderExists, NoSuchBidder
 from .migrate import upgrade_to_head
@@ -104,6 +104,10 @@ class Store:
         async with self.engine.connect() as conn:
             yield conn
 
+    def where(self) -> str:
+        """The database as an operator names it, password hidden (for start-up messages)."""
+        return self.engine.url.render_as_string(hide_password=True)
+
     async def ping(self) -> bool:
         try:
             async with self._read() as conn:
@@ -194,6 +198,17 @@ class Store:
     async def lot_ids(self, open_only: bool = True) -> list[str]:
         async with self._read() as conn:
             return await catalogue.lot_ids(conn, open_only)
+
+    # lot heads
+
+    async def record_head(self, lot: str, seq: int, head_hash: str) -> None:
+        """Remember the lot's log head (seq, hex hash); an older head than the stored one is ignored."""
+        async with self._write() as conn:
+            await heads.record(conn, lot, seq, head_hash, now_ms())
+
+    async def lot_heads(self) -> dict[str, heads.Head]:
+        async with self._read() as conn:
+            return await heads.load(conn)
 
     # settlements
 

@@ -13,7 +13,7 @@ import time
 import httpx
 
 from auction_engine.auth import TokenSigner
-from auction_engine.redis_server import free_port
+from auction_engine.redis_server import free_port, redis_server_binary
 
 from ..conftest import ROOT, SECRET
 from .helpers import api, new_lot
@@ -74,7 +74,7 @@ def test_serve_with_no_flags_runs_on_its_embedded_default_in_the_working_directo
             except httpx.HTTPError:
                 assert server.poll() is None, server.stdout.read()
                 time.sleep(0.05)
-        assert health.json() == {"ok": True, "redis": True, "database": True}
+        assert health.json() == {"ok": True, "redis": True, "database": True, "quarantined": {}}
         data = tmp_path / "auction-data"
         assert (data / "auth-secret").exists() and (data / "auction.db").exists()
         assert any((data / "redis").glob("appendonly*")), list((data / "redis").iterdir())
@@ -82,6 +82,7 @@ def test_serve_with_no_flags_runs_on_its_embedded_default_in_the_working_directo
         server.terminate()
         out, _ = server.communicate(timeout=20)
     assert "auctioneer console" in out and "auctioneer token" in out
+    assert f"redis-server:       {redis_server_binary()}" in out and "redis.sock" in out  # which binary runs, and where
 
 
 def test_token_without_a_secret_fails_naming_the_data_dir_and_creates_none(tmp_path, monkeypatch, capsys):

@@ -120,7 +120,7 @@ async def test_healthz_and_metrics(engine):
     await peer.bid(lot, "m1", amount=5000)
     await peer.bid(lot, "m2", amount=1)
     async with api(engine, "watcher") as client:
-        assert (await client.get("/healthz")).json() == {"ok": True, "redis": True, "database": True}
+        assert (await client.get("/healthz")).json() == {"ok": True, "redis": True, "database": True, "quarantined": {}}
         text = (await client.get("/metrics")).text
     assert "auction_bids_accepted_total 1.0" in text
     assert 'auction_bids_refused_total{reason="already_leading"} 1.0' in text

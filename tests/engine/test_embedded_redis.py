@@ -1,0 +1,184 @@
+"""The embedded redis-server: private (unix socket, password, no CONFIG), its data dir private,
+and supervised (a kill -9 is answered `unavailable`, then it is back with every acknowledged bid)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import stat
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from auction_engine.redis_server import (
+    RedisServer,
+    RedisServerError,
+    _candidates,
+    _version,
+    redis_server_binary,
+)
+
+from ..conftest import EngineProcess
+from .helpers import api, new_lot
+from .wsclient import Peer
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def embedded(tmp_path: Path):
+    server = RedisServer.embedded(tmp_path).start()
+    yield server
+    server.stop()
+
+
+def test_a_client_without_the_password_is_refused_on_the_test_server_too(redis_server: RedisServer) -> None:
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(host="127.0.0.1", port=redis_server.port).set("k", "v")
+    assert redis.Redis.from_url(redis_server.url).ping()
+    assert ":" in redis_server.url.split("@")[0]
+
+
+def test_the_embedded_server_listens_on_a_private_socket_with_a_password_and_no_config(embedded: RedisServer, tmp_path: Path) -> None:
+    assert embedded.url.startswith("unix://")
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(unix_socket_path=str(embedded.socket_path)).get("k")
+    client = redis.Redis.from_url(embedded.url)
+    for command in (("CONFIG", "SET", "dir", "/tmp"), ("DEBUG", "SLEEP", "0"), ("MODULE", "LIST"),
+                    ("REPLICAOF", "127.0.0.1", "1"), ("MIGRATE", "127.0.0.1", "1", "k", "0", "10")):
+        with pytest.raises(redis.ResponseError, match="unknown command"):
+            client.execute_command(*command)
+    assert mode(embedded.socket_path) == 0o700
+    assert mode(tmp_path / "redis-password") == 0o600
+    assert mode(embedded.data_dir / "redis.conf") == 0o600
+    assert embedded.password not in " ".join(embedded.process.args)  # not visible to `ps`
+    assert client.ping()
+
+
+def test_the_password_survives_a_restart(tmp_path: Path) -> None:
+    first = RedisServer.embedded(tmp_path).start()
+    redis.Redis.from_url(first.url).set("k", "v")
+    first.stop()
+    second = RedisServer.embedded(tmp_path).start()
+    try:
+        assert second.password == first.password
+        assert redis.Redis.from_url(second.url).get("k") == b"v"
+    finally:
+        second.stop()
+
+
+def test_a_truncated_aof_is_refused_rather_than_loaded_short(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path).start()
+    client = redis.Redis.from_url(server.url)
+    for n in range(50):
+        client.xadd("s", {"n": n})
+    server.stop()
+    incr = next((tmp_path / "appendonlydir").glob("*.incr.aof"), None) or tmp_path / "appendonly.aof"
+    os.truncate(incr, incr.stat().st_size - 7)
+    with pytest.raises(RedisServerError, match="exited"):
+        RedisServer(tmp_path, port=server.port).start(timeout=5)
+
+
+def test_the_newest_redis_server_found_is_the_one_that_runs() -> None:
+    newest = max(_version(binary) for binary in _candidates())
+    assert _version(redis_server_binary()) == newest
+
+
+async def test_serve_keeps_the_data_dir_and_the_files_it_creates_private(embedded_engine: EngineProcess) -> None:
+    engine = embedded_engine
+    async with api(engine) as client:
+        assert (await client.post("/api/bidders", json={"bidder": "A", "paddle": "1"})).status_code == 201
+    lot = (await new_lot(engine))["lot"]
+    async with api(engine, "bidder", "A") as client:
+        assert (await client.post(f"/api/lots/{lot}/bids", json={"id": "b1", "amount": 5000})).status_code == 200
+    data = engine.data_dir
+    assert mode(data) == 0o700
+    assert mode(data / "redis") == 0o700
+    private = [data / "auction.db", data / "redis-password", *(data / "redis").rglob("*")]
+    assert any(p.name.endswith(".aof") for p in private)
+    for path in private:
+        if path.is_file():
+            assert mode(path) & 0o077 == 0, f"{path} is {oct(mode(path))}"
+
+
+def _redis_pid(engine: EngineProcess) -> int:
+    return int((engine.data_dir / "redis" / "redis.pid").read_text())
+
+
+async def _answer(peer: Peer, bid_id: str, lot: str, amount: int) -> dict:
+    await peer.send({"type": "bid", "lot": lot, "id": bid_id, "amount": amount})
+    return await peer.next(lambda f: (f["type"] == "ack" and f.get("id") == bid_id) or f["type"] == "error", timeout=3)
+
+
+async def _wait_healthy(engine: EngineProcess, timeout: float = 20) -> float:
+    started = time.monotonic()
+    async with api(engine, "watcher") as client:
+        while time.monotonic() - started < timeout:
+            try:
+                if (await client.get("/healthz", timeout=2)).status_code == 200:
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError("the engine did not become healthy again")
+
+
+@pytest.fixture
+def slow_restart_engine(tmp_path: Path):
+    """The embedded default, restarting a dead redis-server after 2 s: long enough to bid meanwhile."""
+    proc = EngineProcess(tmp_path, None, env_extra={"AUCTION_REDIS_RESTART_S": "2"}).start()
+    yield proc
+    proc.stop()
+
+
+async def test_kill_9_of_the_embedded_redis_is_answered_unavailable_then_restarted_losing_no_acknowledged_bid(
+    slow_restart_engine: EngineProcess,
+) -> None:
+    engine = slow_restart_engine
+    async with api(engine) as client:
+        for bidder, paddle in (("A", "1"), ("B", "2")):
+            assert (await client.post("/api/bidders", json={"bidder": bidder, "paddle": paddle})).status_code == 201
+    lot = (await new_lot(engine, increments=[[0, 100]]))["lot"]
+    a = await Peer.open(engine.ws_url, engine.token("bidder", "A"))
+    b = await Peer.open(engine.ws_url, engine.token("bidder", "B"))
+    acked = []
+    for n in range(6):
+        answer = await _answer(a if n % 2 else b, f"k{n}", lot, 5000 + 100 * n)
+        assert answer["ok"], answer
+        acked.append(answer["seq"])
+
+    os.kill(_redis_pid(engine), signal.SIGKILL)
+    started = time.monotonic()
+    answers = [await _answer(b, f"down{n}", lot, 9000 + n) for n in range(3)]
+    assert all(f["type"] == "error" and f["code"] == "unavailable" for f in answers), answers
+    assert time.monotonic() - started < 3
+
+    await _wait_healthy(engine)
+    answer = await _answer(b, "after", lot, 9900)
+    if answer["type"] == "error":  # the lot may still be reloading (every 0.5 s): the retry is answered
+        await asyncio.sleep(1)
+        answer = await _answer(b, "after", lot, 9900)
+    assert answer["ok"], answer
+    async with api(engine) as client:
+        events = (await client.get(f"/api/lots/{lot}/events", params={"limit": 100})).json()["events"]
+    assert set(acked) <= {e["seq"] for e in events}
+
+
+async def test_healthz_is_503_while_the_embedded_redis_is_down(embedded_engine: EngineProcess) -> None:
+    engine = embedded_engine
+    pid = _redis_pid(engine)
+    os.kill(pid, signal.SIGSTOP)  # down but not dead: the supervisor cannot see it, /healthz must
+    try:
+        async with api(engine, "watcher") as client:
+            response = await client.get("/healthz", timeout=5)
+        assert response.status_code == 503
+        assert response.json()["redis"] is False
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await _wait_healthy(engine, 5)
