@@ -320,19 +320,29 @@ class LotActor:
         self._since_snapshot = 0
         blob = msgpack.packb({"seq": self.state.seq, "state": self.state.to_dict()})
         await self.engine.log.save_snapshot(self.lot, blob)
+        self.engine.record_head(self.lot, self.state.seq, self.state.head_hash)
 
     async def _rebuild(self, batch: list[Work]) -> None:
-        """The append failed: the book may be ahead of the log. Answer `unavailable`, reload."""
-        for work in batch:
-            if work.reply is not None:
-                work.reply({"type": "error", "code": "unavailable", "message": "the lot's log could not be written; retry with the same id"})
+        """The append failed: the book may be ahead of the log. Answer `unavailable`, reload.
+        While the log cannot be read (Redis down), what arrives meanwhile is answered
+        `unavailable` too, every half second, never left waiting."""
+        self._unavailable(batch)
         while True:
             try:
                 fresh = await self.engine.load_book(self.lot)
                 break
-            except Exception:
-                log.exception("lot %s: reload failed; retrying", self.lot)
+            except Exception as exc:
+                log.warning("lot %s: reload failed (%s); retrying", self.lot, exc)
                 await asyncio.sleep(0.5)
+                queued = []
+                while not self.queue.empty():
+                    queued.append(self.queue.get_nowait())
+                self._unavailable(queued)
         self.spec, self.state, self.epoch, self.acks = fresh
         self.engine.credit.set_lot(self.lot, exposure(self.spec, self.state))
 
+    @staticmethod
+    def _unavailable(batch: list[Work]) -> None:
+        for work in batch:
+            if work.reply is not None:
+                work.reply({"type": "error", "code": "unavailable", "message": "the lot's log could not be written; retry with the same id"})

@@ -31,6 +31,7 @@ class Config:
     escrow_retry_cap_s: float = 60.0
     escrow_poll_s: float = 2.0
     escrow_lease_s: float = 30.0
+    redis_restart_s: float = 0.2  # first wait before restarting a dead embedded redis-server, doubling to 5 s
     # The edge (auction_engine/guard.py): sockets at once, in total and from one address, and how
     # long a request head and then its body may take. Loopback load tests raise the per-IP cap.
     max_connections: int = 15_000
@@ -57,7 +58,7 @@ class Config:
         for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int), ("so_sndbuf", int),
                            ("bidder_token_ttl_s", int), ("staff_token_ttl_s", int),
                            ("escrow_retry_base_s", float), ("escrow_retry_cap_s", float),
-                           ("escrow_poll_s", float), ("escrow_lease_s", float),
+                           ("escrow_poll_s", float), ("escrow_lease_s", float), ("redis_restart_s", float),
                            ("max_connections", int), ("max_connections_per_ip", int), ("header_timeout_s", float),
                            ("request_timeout_s", float), ("keep_alive_s", int), ("anonymous_page", int),
                            ("anonymous_reads_per_s", float), ("settled_in_memory", int)):
