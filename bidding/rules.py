@@ -133,7 +133,8 @@ def decide(spec: LotSpec, state: LotState, cmd: Command) -> Decision:
 
     Any command first takes the transitions due by its `at` (docs/rules.md "How time is
     handled"); they lead its events. A command refused after them leaves them to the next Tick."""
-    if type(cmd) is not Tick and due_tick(spec, state, cmd.at) is not None:
+    deadline = next_deadline(spec, state)
+    if deadline is not None and deadline <= cmd.at and type(cmd) is not Tick:
         caught, due = _catch_up(spec, state, cmd.at)
         decision = _DECIDE[type(cmd)](spec, caught, cmd)
         if type(decision) is Accepted:
