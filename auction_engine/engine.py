@@ -241,7 +241,7 @@ class Engine:
         actor = self.lots.get(lot)
         if actor is not None:
             return actor.published_seq
-        if lot not in self.dormant:
+        if lot not in self.dormant and lot not in self.quarantined:  # a quarantined lot's log stays readable
             raise NotFound(f"no lot {lot!r}", "lot")
         return await self.log.last_seq(lot)
 

@@ -40,7 +40,7 @@ ACTIONS = {
 }
 MAX_QUERY_INT = 2**53  # the largest integer a query parameter takes (and JSON readers hold exactly)
 FULL_PAGE = 10_000  # history page for auditors and auctioneers (`verify` reads whole logs)
-REFUSAL_STATUS = {"unknown_lot": 404, "not_allowed": 403, "rate_limited": 429, "bad_amount": 422}
+REFUSAL_STATUS = {"unknown_lot": 404, "not_allowed": 403, "rate_limited": 429, "bad_amount": 422, "unavailable": 503}
 
 
 def engine_of(request: Request) -> Engine:
