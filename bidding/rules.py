@@ -7,7 +7,9 @@ same log always gives the same events (the verifier depends on it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .commands import (
     Approve,
@@ -479,9 +481,12 @@ def _fall_due(spec: LotSpec, st: LotState, deadline: int) -> tuple[Event, ...]:
     lot on (opens it, closes it, or starts its one fair warning), so catching up ends."""
     if st.status == SCHEDULED:
         return (_opened(spec, deadline),)
-    if st.ends_at != deadline:
+    if st.ends_at == deadline:
+        return (_closing(spec, st, deadline),)
+    auto = spec.auto_fair_warning_s
+    if auto is not None and not st.fair_warning and st.quiet_since is not None and st.quiet_since + auto * 1000 == deadline:
         return (FairWarningGiven(at=deadline, ends_at=deadline + spec.fair_warning_s * 1000),)
-    return (_closing(spec, st, deadline),)
+    raise RuntimeError(f"next_deadline names {deadline} but no transition is due then")
 
 
 def _create(spec: LotSpec, st: LotState, cmd: Create) -> Decision:
@@ -489,7 +494,8 @@ def _create(spec: LotSpec, st: LotState, cmd: Create) -> Decision:
     return _NOT_ALLOWED
 
 
-_DECIDE = {
+# Each entry takes its own command (or event) type; the tables are keyed by that type.
+_DECIDE: dict[type, Callable[[LotSpec, LotState, Any], Decision]] = {
     Bid: _bid,
     BuyNow: _buy_now,
     Tick: _tick,
@@ -585,7 +591,7 @@ def _apply_rejected(spec: LotSpec, st: LotState, ev: Rejected) -> None:
     st.result = UNSOLD
 
 
-_APPLY = {
+_APPLY: dict[type, Callable[[LotSpec, LotState, Any], None]] = {
     BidPlaced: _apply_bid,
     Created: _apply_created,
     Opened: _apply_opened,
