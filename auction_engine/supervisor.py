@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -104,7 +105,8 @@ async def redis_for(data_dir: Path, url: str | None, restart_s: float = 0.2) -> 
     redis = engine_redis(url)
     try:
         if embedded is not None:
-            supervisor = RedisSupervisor(embedded, redis.connection_pool.disconnect, backoff_s=restart_s)
+            supervisor = RedisSupervisor(embedded, functools.partial(redis.connection_pool.disconnect, inuse_connections=False),
+                                         backoff_s=restart_s)
             supervisor.start()
         yield redis
     finally:

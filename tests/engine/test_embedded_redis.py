@@ -94,14 +94,18 @@ async def test_serve_keeps_the_data_dir_and_the_files_it_creates_private(embedde
     engine = embedded_engine
     async with api(engine) as client:
         assert (await client.post("/api/bidders", json={"bidder": "A", "paddle": "1"})).status_code == 201
-    lot = (await new_lot(engine))["lot"]
+    lot = (await new_lot(engine, duration_s=1))["lot"]
     async with api(engine, "bidder", "A") as client:
         assert (await client.post(f"/api/lots/{lot}/bids", json={"id": "b1", "amount": 5000})).status_code == 200
     data = engine.data_dir
+    for _ in range(100):  # sold when its second is up; the escrow hand-off lands in escrow.jsonl
+        if (data / "escrow.jsonl").exists():
+            break
+        await asyncio.sleep(0.1)
     assert mode(data) == 0o700
     assert mode(data / "redis") == 0o700
-    private = [data / "auction.db", data / "redis-password", *(data / "redis").rglob("*")]
-    assert any(p.name.endswith(".aof") for p in private)
+    private = [data / "auction.db", data / "escrow.jsonl", data / "redis-password", *(data / "redis").rglob("*")]
+    assert any(p.name.endswith(".aof") for p in private) and (data / "escrow.jsonl").exists()
     for path in private:
         if path.is_file():
             assert mode(path) & 0o077 == 0, f"{path} is {oct(mode(path))}"
