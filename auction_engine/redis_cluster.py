@@ -9,6 +9,7 @@ after `node_timeout_ms`, which is what the failover tests do.
 
 from __future__ import annotations
 
+import random
 import secrets
 import shutil
 import signal
@@ -18,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .redis_server import free_port, redis_server_binary
+from .redis_server import redis_server_binary
 
 
 class ClusterError(RuntimeError):
@@ -67,7 +68,7 @@ class LocalRedisCluster:
             raise ClusterError("redis-cli is not on PATH: a local cluster needs redis-server and redis-cli 7")
         self.data_dir = Path(self.data_dir).resolve()
         for _ in range(self.masters * (1 + self.replicas)):
-            port = free_port()
+            port = cluster_port({n.port for n in self.nodes})
             node = ClusterNode(port, self.data_dir / str(port))
             node.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._launch(node)
@@ -123,10 +124,21 @@ class LocalRedisCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             live = [n for n in self.nodes if n.alive]
-            if live and all("cluster_state:ok" in self._ask(n, "CLUSTER", "INFO") for n in live):
+            if live and all(self._settled(n, len(self.nodes)) for n in live):
                 return
             time.sleep(0.1)
         raise ClusterError("the cluster did not reach cluster_state:ok")
+
+    def _settled(self, node: ClusterNode, total: int) -> bool:
+        """This node says ok, covers every slot and knows every node: a client sees no MOVED storm."""
+        info = dict(
+            line.split(":", 1) for line in self._ask(node, "CLUSTER", "INFO").splitlines() if ":" in line
+        )
+        return (
+            info.get("cluster_state", "").strip() == "ok"
+            and info.get("cluster_slots_ok", "").strip() == "16384"
+            and int(info.get("cluster_known_nodes", "0").strip() or 0) >= total
+        )
 
     def master_ports(self) -> list[int]:
         """Ports of the live masters, as the first live node sees them."""
@@ -179,6 +191,23 @@ class LocalRedisCluster:
                     node.process.kill()
                     node.process.wait()
                 node.process = None
+
+
+def cluster_port(taken: set[int]) -> int:
+    """A free loopback port whose cluster-bus port (port + 10000) is free too: both under 65536."""
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        port = rng.randrange(20000, 55000)
+        if port in taken or port + 10000 in taken:
+            continue
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
+    raise ClusterError("no free pair of loopback ports for a cluster node")
 
 
 def _tail(path: Path) -> str:
