@@ -112,9 +112,7 @@ async def _late_timer_scenario(engine: EngineProcess) -> dict:
 async def test_a_timer_300_ms_late_changes_nothing_in_the_outcome(tmp_path, redis_url):
     results = {}
     for delay in (0, 300):
-        engine = EngineProcess(tmp_path / str(delay), redis_url, env_extra={"AUCTION_TIMER_DELAY_MS": str(delay)})
-        engine.data_dir.mkdir()
-        engine.start()
+        engine = EngineProcess(tmp_path, redis_url, env_extra={"AUCTION_TIMER_DELAY_MS": str(delay)}).start()
         try:
             results[delay] = await _late_timer_scenario(engine)
         finally:
