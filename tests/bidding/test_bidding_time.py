@@ -9,10 +9,9 @@ engine's way gives the same log bytes and head hash with or without the row's Ti
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from bidding import AntiSnipe, Bid, BuyNow, DutchSpec, LotSpec, Tick, next_deadline
 from bidding.commands import Command, FairWarning, Hammer, Open, Pause, Resume, Withdraw
@@ -23,13 +22,13 @@ FAR = 10**12  # a Tick long after every deadline: what the timer eventually does
 AUCTIONEER = {"Open": Open, "Hammer": Hammer, "Pause": Pause, "Resume": Resume, "FairWarning": FairWarning,
               "Withdraw": Withdraw, "Tick": Tick}
 
-LIVE = dict(mode="live", auto_fair_warning_s=1, fair_warning_s=10)
-SCHEDULED = dict(starts_at=0, duration_s=600)
-LIVE_MANUAL = dict(mode="live", fair_warning_s=10)
-SNIPE = dict(duration_s=600, anti_snipe=AntiSnipe(window_s=120, extend_s=120, max_extensions=None))
-DUTCH = dict(format="dutch", start_price=10000, duration_s=600, dutch=DutchSpec(step=1000, tick_s=10, floor=4000))
-SEALED = dict(format="sealed_second", start_price=1000, increments=((0, 100),))
-BUY_NOW = dict(buy_now=9000)
+LIVE = {"mode": "live", "auto_fair_warning_s": 1, "fair_warning_s": 10}
+SCHEDULED = {"starts_at": 0, "duration_s": 600}
+LIVE_MANUAL = {"mode": "live", "fair_warning_s": 10}
+SNIPE = {"duration_s": 600, "anti_snipe": AntiSnipe(window_s=120, extend_s=120, max_extensions=None)}
+DUTCH = {"format": "dutch", "start_price": 10000, "duration_s": 600, "dutch": DutchSpec(step=1000, tick_s=10, floor=4000)}
+SEALED = {"format": "sealed_second", "start_price": 1000, "increments": ((0, 100),)}
+BUY_NOW = {"buy_now": 9000}
 
 # (lot, commands as the issue writes them, answers to the non-Tick commands, events, result)
 ROWS = [
