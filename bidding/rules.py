@@ -1,8 +1,9 @@
 """The rules as pure functions: decide(spec, state, command) -> Accepted | Refused, and
 apply(spec, state, event) folds an event into the state in place.
 
-decide never mutates; apply never decides. Every time is the command's server stamp `at`, so the
-same log always gives the same events (the verifier depends on it).
+decide never mutates; apply never decides. Every time is the command's server stamp `at` or a
+deadline (`next_deadline`) that fell due by then, so the same log always gives the same events
+(the verifier depends on it), however late the engine's timer ran.
 """
 
 from __future__ import annotations
