@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from .clock import ClockSample, ClockSync, sample, wall_ms
 from .frames import (
-    JSON, REFUSAL_REASONS, SUBPROTOCOLS, Ack, BadFrame, Error, Event, LotFrame, LotState,
+    JSON, REFUSAL_REASONS, SUBPROTOCOLS, TOKEN_SUBPROTOCOL, Ack, BadFrame, Error, Event, LotFrame, LotState,
     Lost, Outbid, Pong, PrivateFrame, Snapshot, UnknownFrame, Welcome, Won, encode, parse_ack,
     parse_frame, with_static,
 )
@@ -38,6 +38,8 @@ log = logging.getLogger("auction.client")
 ACTIONS = frozenset({"open", "pause", "resume", "fair_warning", "close", "withdraw", "approve",
                      "reject"})
 _END = object()
+# A reconnect cannot mend these: the token is bad, expired, unknown or suspended.
+FATAL_CODES = frozenset({"unauthorized", "forbidden", "subprotocol", "unknown_bidder", "suspended"})
 
 
 class ClientError(Exception):
@@ -204,14 +206,15 @@ class AuctionClient:
 
     def _ws_url(self) -> str:
         scheme, netloc, path, _, _ = urlsplit(self.base_url)
-        query = f"token={quote(self.token, safe='')}" if self.token else ""
-        return urlunsplit(("wss" if scheme == "https" else "ws", netloc, f"{path}/ws", query, ""))
+        return urlunsplit(("wss" if scheme == "https" else "ws", netloc, f"{path}/ws", "", ""))
+
+    def _subprotocols(self) -> list[str]:
+        """The wire subprotocol, and the token as `auction.token.<token>` (never in the URL)."""
+        return [self.subprotocol, f"{TOKEN_SUBPROTOCOL}{self.token}"] if self.token else [self.subprotocol]
 
     async def _open(self) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
         try:
-            ws = await ws_connect(self._ws_url(), subprotocols=[self.subprotocol],
-                                  additional_headers=headers, proxy=None,
+            ws = await ws_connect(self._ws_url(), subprotocols=self._subprotocols(), proxy=None,
                                   open_timeout=self.open_timeout, max_size=2 ** 20)
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -267,7 +270,7 @@ class AuctionClient:
             try:
                 await self._open()
             except ClientError as exc:
-                if exc.code in ("unauthorized", "forbidden", "subprotocol"):
+                if exc.code in FATAL_CODES:
                     self._fatal = exc
                     self._shutdown(exc)
                     return False
@@ -628,6 +631,24 @@ class AuctionClient:
         if credit_limit is not None:
             body["credit_limit"] = _check_money(credit_limit, "credit_limit", minimum=0)
         return await self._call("POST", "/api/bidders", json=body)
+
+    async def bidders(self) -> list[dict]:
+        """Auctioneer: `{bidder, paddle, credit_limit, exposure, suspended}` each; never tokens."""
+        return _items(await self._call("GET", "/api/bidders"), "bidders", "items")[0]
+
+    async def mint_token(self, bidder: str, ttl_s: int | None = None) -> dict:
+        """Auctioneer: a new token for a registered bidder, `{bidder, paddle, token, ttl_s}`
+        (409 `conflict` while the bidder is suspended)."""
+        body = {"ttl_s": ttl_s} if ttl_s is not None else {}
+        return await self._call("POST", f"/api/bidders/{quote(bidder, safe='')}/tokens", json=body)
+
+    async def suspend(self, bidder: str) -> dict:
+        """Auctioneer: refuse the bidder's tokens and close its sockets (`suspended`, 4401)."""
+        return await self._call("POST", f"/api/bidders/{quote(bidder, safe='')}/suspend")
+
+    async def reinstate(self, bidder: str) -> dict:
+        """Auctioneer: lift a suspension; the bidder needs a newly minted token."""
+        return await self._call("POST", f"/api/bidders/{quote(bidder, safe='')}/reinstate")
 
     async def create_lot(self, spec: Mapping[str, Any]) -> dict:
         _reject_floats(spec)

@@ -16,6 +16,9 @@ import msgpack
 JSON = "auction.v1.json"
 MSGPACK = "auction.v1.msgpack"
 SUBPROTOCOLS = (JSON, MSGPACK)
+# Offered beside JSON or MSGPACK, the bearer token travels in the handshake, not in the URL
+# (which access logs and proxies keep).
+TOKEN_SUBPROTOCOL = "auction.token."
 
 REFUSAL_REASONS = frozenset({
     "too_low", "already_leading", "lot_not_open", "lot_paused", "lot_closed", "credit_limit",

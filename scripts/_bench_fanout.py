@@ -60,7 +60,7 @@ async def _client(url: str, lot: str, watchers: int, token: str, duration: float
             raise
 
     tasks = [asyncio.create_task(watch(i)) for i in range(watchers)]
-    driver = await connect(f"{url}?token={token}", subprotocols=["auction.v1.json"], max_size=2**20,
+    driver = await connect(url, subprotocols=["auction.v1.json", f"auction.token.{token}"], max_size=2**20,
                            ping_interval=None, compression=None, open_timeout=120)
     acked = 0
     inflight = 0

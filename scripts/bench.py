@@ -200,6 +200,13 @@ def start_baseline_server(work: Path, frame: str) -> tuple[subprocess.Popen[byte
 # -- scenarios -------------------------------------------------------------------------------------
 
 
+def register_bidder(http: httpx.Client, bidder: str, paddle: str) -> str:
+    """A bidder token from the engine: it refuses tokens for bidders it does not know."""
+    r = http.post("/api/bidders", json={"bidder": bidder, "paddle": paddle})
+    r.raise_for_status()
+    return str(r.json()["token"])
+
+
 def loadtest_options(engine: Engine, **kw: Any) -> loadtest.Options:
     o = loadtest.Options(url=engine.url, auth_secret=SECRET, create=True, quiet=True, **kw)
     return o
@@ -330,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                 lot = f"FAN{watchers}"
                 http.post("/api/lots", json={"lot": lot, "title": "fan-out", "currency": "EUR", "start_price": 1000, "duration_s": 3600}).raise_for_status()
                 http.post(f"/api/lots/{lot}/open").raise_for_status()
-                tokens = [signer.issue("bidder", f"fan-d{i}", f"FD{i}") for i in range(2)]
+                tokens = [register_bidder(http, f"fan-d{i}", f"FD{i}") for i in range(2)]
                 cpu = CpuWatch(engine.pid)
                 e = _bench_fanout.measure(engine.url.replace("http", "ws", 1) + "/ws",
                                           lot, watchers, tokens, scale(10, 3), on_go=cpu)

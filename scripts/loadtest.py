@@ -183,11 +183,11 @@ class Worker:
         return msgpack.unpackb(raw, raw=False) if isinstance(raw, bytes) else json.loads(raw)
 
     async def open(self, token: str | None) -> Any:
-        url = f"{self.ws}?token={token}" if token else self.ws
+        protocols = [self.proto, f"auction.token.{token}"] if token else [self.proto]  # never ?token= in the URL
         for attempt in range(20):
             async with self._sem:
                 try:
-                    return await connect(url, subprotocols=[self.proto], max_size=2**20, open_timeout=60,
+                    return await connect(self.ws, subprotocols=protocols, max_size=2**20, open_timeout=60,
                                          ping_interval=None, compression=None, max_queue=4096)
                 except (OSError, TimeoutError, Exception) as exc:  # noqa: BLE001 - counted and retried
                     self.errors[f"connect:{type(exc).__name__}"] += 1
@@ -589,23 +589,18 @@ def setup(o: Options, http: httpx.Client) -> None:
 
 
 def bidder_tokens(o: Options, http: httpx.Client) -> list[tuple[str, str, str]]:
+    """Register every bidder (the engine refuses tokens for bidders it does not know); one left
+    from an earlier run with the same prefix (409) gets a freshly minted token instead."""
     strategies = parse_mix(o.mix)
     run_id = o.prefix or o.lot_ids[0].split("-")[0]
-    signer = None
-    if o.auth_secret:
-        from auction_engine.auth import TokenSigner
-
-        signer = TokenSigner(o.auth_secret)
     out = []
     for i in range(o.bidders):
         bidder, paddle = f"{run_id}-b{i}", f"{run_id}-p{i}"
-        if signer is not None:
-            token = signer.issue("bidder", bidder, paddle)
-        else:
-            r = http.post("/api/bidders", json={"bidder": bidder, "paddle": paddle})
-            r.raise_for_status()
-            token = r.json()["token"]
-        out.append((bidder, strategies[i % len(strategies)], token))
+        r = http.post("/api/bidders", json={"bidder": bidder, "paddle": paddle})
+        if r.status_code == 409:
+            r = http.post(f"/api/bidders/{bidder}/tokens")
+        r.raise_for_status()
+        out.append((bidder, strategies[i % len(strategies)], r.json()["token"]))
     return out
 
 

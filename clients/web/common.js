@@ -78,6 +78,8 @@ export const MESSAGES = {
   unknown_type: "The server does not know that message type.",
   slow_consumer: "Your connection fell behind; reconnecting.",
   unauthorized: "Your token is missing, invalid or expired.",
+  unknown_bidder: "This engine does not know your bidder: ask the auctioneer for a new token.",
+  suspended: "Your bidder account is suspended: ask the auctioneer.",
   forbidden: "Your token does not allow that.",
   invalid_spec: "The lot form has an invalid field.",
   bad_request: "The request was invalid.",
@@ -193,14 +195,23 @@ export async function fetchLots(token, params = {}, maxPages = 20) {
 
 // -- token ------------------------------------------------------------------------------------
 
-/** `?token=` wins and is remembered under `key`; else the remembered one; else null. */
+/** `?token=` wins and is remembered under `key` (and taken out of the address bar and history);
+ * else the remembered one; else null. */
 export function readToken(key) {
-  const fromUrl = new URLSearchParams(location.search).get("token");
+  const params = new URLSearchParams(location.search);
+  const fromUrl = params.get("token");
   if (fromUrl) {
     try { localStorage.setItem(key, fromUrl); } catch { /* storage disabled */ }
+    params.delete("token");
+    const query = params.toString();
+    try { history.replaceState(history.state, "", `${location.pathname}${query ? "?" + query : ""}${location.hash}`); } catch { /* sandboxed */ }
     return fromUrl;
   }
-  try { return localStorage.getItem(key); } catch { return null; }
+  try { return localStorage.getItem(key) || null; } catch { return null; }
+}
+
+export function forgetToken(key) {
+  try { localStorage.removeItem(key); } catch { /* storage disabled */ }
 }
 
 export function newId() {
@@ -212,6 +223,13 @@ export function newId() {
 // -- WebSocket --------------------------------------------------------------------------------
 
 const SUBPROTOCOL = "auction.v1.json";
+// The token travels as a second offered subprotocol, never in the URL (access logs, history).
+export const TOKEN_SUBPROTOCOL = "auction.token.";
+
+/** The subprotocols to offer: JSON, and the token when there is one. */
+export function subprotocols(token) {
+  return token ? [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL}${token}`] : [SUBPROTOCOL];
+}
 
 // Keys that never change after creation; the engine may leave them out of event states to keep
 // each frame small, so they carry over from the snapshot.
@@ -222,6 +240,7 @@ export function withStatic(state, previous) {
   return missing.length ? { ...state, ...Object.fromEntries(missing.map((k) => [k, previous[k]])) } : state;
 }
 const UNAUTHORIZED_CLOSE = 4401;
+const AUTH_CODES = new Set(["unauthorized", "unknown_bidder", "suspended"]);
 
 /**
  * One WebSocket for many lots. Per lot it hands `onLot(frame, state)` a gapless stream without
@@ -229,8 +248,10 @@ const UNAUTHORIZED_CLOSE = 4401;
  * on a gap re-subscribes without `since` for a fresh snapshot. A bid whose ack has not come is sent
  * again after a reconnect with the SAME id (the server answers a repeat with the first ack).
  *
- * Handlers: onStatus("connecting"|"connected"|"reconnecting"|"unauthorized"), onWelcome(frame),
+ * Handlers: onStatus("connecting"|"connected"|"reconnecting"|"unauthorized", why), onWelcome(frame),
  * onLot(frame, state), onPrivate(frame) for outbid/won/lost, onError(frame); `clock` (optional).
+ * "unauthorized" is final (bad, expired, unknown or suspended token, close 4401): `why` is the
+ * server's error frame `{code, message}` (code `unauthorized`, `unknown_bidder` or `suspended`).
  */
 export class AuctionSocket {
   constructor(token, handlers = {}) {
@@ -250,17 +271,24 @@ export class AuctionSocket {
   connect() {
     this.setStatus(this.reconnects || this.attempt ? "reconnecting" : "connecting");
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const query = this.token ? `?token=${encodeURIComponent(this.token)}` : "";
-    const ws = new WebSocket(`${proto}//${location.host}/ws${query}`, SUBPROTOCOL);
+    let ws;
+    try {
+      ws = new WebSocket(`${proto}//${location.host}/ws`, subprotocols(this.token));
+    } catch (e) { // a pasted token with characters a subprotocol cannot carry: no server would take it
+      this.closed = true;
+      this.setStatus("unauthorized", { code: "unauthorized", message: messageFor("unauthorized") });
+      return;
+    }
+    this.refusal = null;
     this.ws = ws;
     ws.onmessage = (e) => this.receive(e.data);
     ws.onclose = (e) => this.dropped(ws, e);
     ws.onerror = () => {}; // onclose follows and handles it
   }
 
-  setStatus(status) {
+  setStatus(status, why) {
     this.status = status;
-    this.h.onStatus?.(status);
+    this.h.onStatus?.(status, why);
   }
 
   dropped(ws, event) {
@@ -269,7 +297,8 @@ export class AuctionSocket {
     this.pings.clear();
     if (this.closed) return;
     if (event.code === UNAUTHORIZED_CLOSE) {
-      this.setStatus("unauthorized");
+      this.closed = true;
+      this.setStatus("unauthorized", this.refusal ?? { code: "unauthorized", message: messageFor("unauthorized") });
       return;
     }
     this.setStatus("reconnecting");
@@ -406,6 +435,10 @@ export class AuctionSocket {
   }
 
   onError(f) {
+    if (AUTH_CODES.has(f.code)) {
+      this.refusal = { code: f.code, message: f.message }; // the 4401 close follows
+      return;
+    }
     if (f.lot && this.lots.has(f.lot) && f.code === "unknown_lot") this.lots.delete(f.lot);
     this.h.onError?.(f);
   }

@@ -50,10 +50,14 @@ function connect() {
   con.socket?.close();
   con.socket = new AuctionSocket(con.token, {
     clock: con.clock,
-    onStatus: (status) => {
+    onStatus: (status, why) => {
       const node = $("conn");
       node.dataset.state = status;
       node.textContent = { connected: "● Live", reconnecting: "Reconnecting…", connecting: "Connecting…", unauthorized: "Token rejected" }[status] ?? status;
+      if (status === "unauthorized") {
+        showError(new Error(`Sign-in expired or token rejected (${why?.message ?? why?.code}): paste a new auctioneer token under Token.`));
+        $("token-box").open = true;
+      }
     },
     onWelcome: (w) => {
       $("who").textContent = `Signed in as ${w.role}`;
@@ -343,6 +347,8 @@ function wire() {
   });
 }
 
+// The list never carries tokens: "Token" mints one (POST /api/bidders/{id}/tokens) and shows it
+// with the room link that signs the bidder in. Suspending refuses every token issued so far.
 async function loadBidders() {
   let data;
   try {
@@ -351,14 +357,55 @@ async function loadBidders() {
     return;
   }
   const rows = pageItems(data, "bidders").items.map((b) => {
-    const link = `${location.origin}/?token=${encodeURIComponent(b.token)}`;
-    return el("tr", { dataset: { testid: "bidder-row", bidder: b.bidder } },
+    const path = `/api/bidders/${encodeURIComponent(b.bidder)}`;
+    const out = el("div", { class: "token-out", dataset: { testid: "token-out" } });
+    const access = b.suspended
+      ? el("button", { type: "button", dataset: { testid: "reinstate-bidder" }, text: "Reinstate", onclick: () => setAccess(path, "reinstate") })
+      : el("button", { type: "button", dataset: { testid: "suspend-bidder" }, text: "Suspend", onclick: () => setAccess(path, "suspend") });
+    return el("tr", { dataset: { testid: "bidder-row", bidder: b.bidder, suspended: String(!!b.suspended) } },
       el("td", { text: b.bidder }), el("td", { text: b.paddle }),
       el("td", { class: "num", text: b.credit_limit === null || b.credit_limit === undefined ? "—" : formatMoney(b.credit_limit) }),
-      el("td", {}, el("a", { href: link, target: "_blank", rel: "noopener", dataset: { testid: "room-link" }, text: "Open room" }), " ",
-        el("span", { class: "token", dataset: { testid: "bidder-token" }, text: b.token })));
+      el("td", { dataset: { testid: "bidder-status" }, text: b.suspended ? "suspended" : "active" }),
+      el("td", {},
+        el("button", { type: "button", dataset: { testid: "mint-token" }, text: "Token", disabled: !!b.suspended, onclick: () => mintToken(path, out) }),
+        " ", access, out));
   });
   $("bidders").replaceChildren(...rows);
+}
+
+async function mintToken(path, out) {
+  let minted;
+  try {
+    minted = await call("POST", `${path}/tokens`);
+  } catch {
+    return;
+  }
+  const link = `${location.origin}/?token=${encodeURIComponent(minted.token)}`;
+  const hours = Math.round(minted.ttl_s / 360) / 10;
+  out.replaceChildren(
+    el("a", { href: link, target: "_blank", rel: "noopener", dataset: { testid: "room-link" }, text: "Open room" }), " ",
+    el("button", { type: "button", dataset: { testid: "copy-link" }, text: "Copy link", onclick: (e) => copy(link, e.currentTarget) }), " ",
+    el("button", { type: "button", dataset: { testid: "copy-token" }, text: "Copy token", onclick: (e) => copy(minted.token, e.currentTarget) }), " ",
+    el("span", { class: "hint", text: `valid ${hours} h` }),
+    el("span", { class: "token", dataset: { testid: "bidder-token" }, text: minted.token }));
+}
+
+async function copy(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+    button.textContent = "Copied";
+  } catch {
+    button.textContent = "Select and copy"; // no clipboard (permissions, plain http): the text is shown
+  }
+}
+
+async function setAccess(path, action) {
+  try {
+    await call("POST", `${path}/${action}`);
+  } catch {
+    return;
+  }
+  loadBidders();
 }
 
 async function loadSettlements() {

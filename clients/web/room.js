@@ -1,7 +1,7 @@
 // The bidder room: catalogue with live prices, lot detail with bidding. See docs/clients.md.
 import {
   AuctionSocket, Clock, RESULT_TEXT, countdown, el, fetchLots, formatMileage, formatMoney, formatRemaining,
-  messageFor, parseYuan, readToken, remainingMs, safeHref, stepsAbove, yuanInput,
+  forgetToken, messageFor, parseYuan, readToken, remainingMs, safeHref, stepsAbove, yuanInput,
 } from "/static/common.js";
 
 const TOKEN_KEY = "auction.room.token";
@@ -21,6 +21,14 @@ const room = {
   detail: null,             // lot shown in detail
   makes: new Set(),
   clock: new Clock(),       // kept across sockets (a token change opens a new one)
+  signinLost: null,         // why the token was refused, while the room watches instead
+};
+
+// What the room says after falling back to watching, by the server's error code.
+const SIGNIN_LOST = {
+  unauthorized: "Sign-in expired or token rejected: watching only. Paste a new token to bid.",
+  unknown_bidder: "Sign-in no longer valid (bidder unknown here): watching only. Ask for a new token.",
+  suspended: "Your bidder account is suspended: watching only.",
 };
 
 // -- connection -------------------------------------------------------------------------------
@@ -32,7 +40,8 @@ function connect() {
     onStatus: showStatus,
     onWelcome: (w) => {
       room.paddle = w.paddle ?? null;
-      $("who").textContent = w.role === "bidder" ? `Bidder ${w.bidder} · paddle ${w.paddle}` : `Watching as ${w.role}`;
+      if (w.role === "bidder") room.signinLost = null;
+      $("who").textContent = w.role === "bidder" ? `Bidder ${w.bidder} · paddle ${w.paddle}` : room.signinLost ?? `Watching as ${w.role}`;
       renderDetail();
     },
     onLot: (frame, state) => onLotState(frame.lot, state, frame),
@@ -47,17 +56,30 @@ function connect() {
   socket.connect();
 }
 
-function showStatus(status) {
+function showStatus(status, why) {
   const node = $("conn");
   node.dataset.state = status;
   node.textContent = {
     connecting: "Connecting…", connected: "● Live", reconnecting: "Reconnecting…",
     unauthorized: "Token rejected",
   }[status] ?? status;
-  if (status === "unauthorized") {
-    $("who").textContent = "Token rejected: paste a valid one";
-    $("token-box").open = true;
-  }
+  if (status === "unauthorized") signInLost(why);
+}
+
+/** A bad, expired, unknown or suspended token: forget it and keep the room live as a watcher. */
+function signInLost(why) {
+  room.signinLost = SIGNIN_LOST[why?.code] ?? SIGNIN_LOST.unauthorized;
+  $("who").textContent = room.signinLost;
+  if (!room.token) return;
+  forgetToken(TOKEN_KEY);
+  room.token = null;
+  room.paddle = null;
+  room.mine.clear();
+  room.maxima.clear();
+  $("token-input").value = "";
+  $("token-box").open = true;
+  renderDetail();
+  connect();
 }
 
 function watchedLots() {
@@ -485,6 +507,7 @@ function wire() {
   $("token-form").addEventListener("submit", (e) => {
     e.preventDefault();
     room.token = $("token-input").value.trim() || null;
+    room.signinLost = null;
     try { room.token ? localStorage.setItem(TOKEN_KEY, room.token) : localStorage.removeItem(TOKEN_KEY); } catch { /* storage disabled */ }
     $("token-box").open = false;
     room.paddle = null;
@@ -497,6 +520,7 @@ function wire() {
     $("token-input").value = "";
     room.token = null;
     room.paddle = null;
+    room.signinLost = null;
     $("who").textContent = "Watching (no token)";
     connect();
   });

@@ -23,6 +23,7 @@ async def test_console_runs_a_live_lot_and_the_room_shows_the_hammer(engine, adm
     await console.get_by_test_id("register-button").click()
     bob_row = console.locator('[data-testid=bidder-row][data-bidder="bob"]')
     await expect(bob_row).to_contain_text("¥500,000")
+    await bob_row.get_by_test_id("mint-token").click()
     bob = await bob_row.get_by_test_id("bidder-token").inner_text()
     alice = (await admin.register_bidder("alice", "77"))["token"]
 
@@ -90,9 +91,35 @@ async def test_the_room_link_signs_the_bidder_in(engine, new_page):
     await console.get_by_test_id("bidder-id").fill("carol")
     await console.get_by_test_id("bidder-paddle").fill("303")
     await console.get_by_test_id("register-button").click()
-    link = console.locator('[data-testid=bidder-row][data-bidder="carol"]').get_by_test_id("room-link")
-    room = await new_page(await link.get_attribute("href"))
+    carol = console.locator('[data-testid=bidder-row][data-bidder="carol"]')
+    await expect(carol.get_by_test_id("room-link")).to_have_count(0)  # the list carries no token
+    await carol.get_by_test_id("mint-token").click()
+    room = await new_page(await carol.get_by_test_id("room-link").get_attribute("href"))
     await expect(room.get_by_test_id("who")).to_have_text("Bidder carol · paddle 303")
+    assert "token" not in room.url  # taken out of the address bar once remembered
     await room.reload()  # the token is remembered
-    await room.goto(room.url.split("?")[0])
     await expect(room.get_by_test_id("who")).to_have_text("Bidder carol · paddle 303")
+
+
+async def test_suspending_a_bidder_turns_its_open_room_into_a_watcher(engine, new_page):
+    console = await new_page(f"{engine.url}/console?token={engine.auctioneer_token}")
+    await console.get_by_test_id("bidder-id").fill("dave")
+    await console.get_by_test_id("bidder-paddle").fill("404")
+    await console.get_by_test_id("register-button").click()
+    dave = console.locator('[data-testid=bidder-row][data-bidder="dave"]')
+    await dave.get_by_test_id("mint-token").click()
+    room = await new_page(await dave.get_by_test_id("room-link").get_attribute("href"))
+    await expect(room.get_by_test_id("who")).to_have_text("Bidder dave · paddle 404")
+
+    await dave.get_by_test_id("suspend-bidder").click()
+    await expect(dave.get_by_test_id("bidder-status")).to_have_text("suspended")
+    await expect(dave.get_by_test_id("mint-token")).to_be_disabled()
+    await expect(room.get_by_test_id("who")).to_contain_text("suspended: watching only")
+    await expect(room.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+
+    await dave.get_by_test_id("reinstate-bidder").click()
+    await expect(dave.get_by_test_id("bidder-status")).to_have_text("active")
+    await dave.get_by_test_id("mint-token").click()
+    await room.goto(await dave.get_by_test_id("room-link").get_attribute("href"))
+    await expect(room.get_by_test_id("who")).to_have_text("Bidder dave · paddle 404")
+    assert console.errors == [] and room.errors == []

@@ -1,12 +1,15 @@
 """The bidder room in headless chromium against the real engine."""
 
 import re
+import time
 
+import jwt
 import pytest
 from playwright.async_api import expect
 
 from clients.client import AuctionClient
 
+from ..conftest import SECRET
 from .support import make_lot, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -192,8 +195,24 @@ async def test_the_token_box_signs_in_and_a_bad_token_is_reported(engine, admin,
     await page.locator("#token-box summary").click()
     await page.get_by_test_id("token-input").fill("not-a-token")
     await page.get_by_test_id("token-save").click()
-    await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "unauthorized")
-    await expect(page.get_by_test_id("who")).to_contain_text("Token rejected")
+    await expect(page.get_by_test_id("who")).to_contain_text("token rejected: watching only")
+    await connected(page)  # back live, as a watcher
+    await expect(page.get_by_test_id("bid-hint")).to_be_visible()
+
+
+async def test_an_expired_saved_token_falls_back_to_watching_and_is_forgotten(engine, admin, new_page):
+    lot = (await make_lot(admin))["lot"]
+    await bidders(admin, "alice")
+    now = int(time.time())
+    expired = jwt.encode({"role": "bidder", "sub": "alice", "paddle": "101", "iat": now - 7200, "exp": now - 60,
+                          "jti": "expired"}, SECRET, algorithm="HS256")
+    page = await new_page(f"{engine.url}/?token={expired}#lot={lot}")
+    await expect(page.get_by_test_id("who")).to_contain_text("Sign-in expired")
+    await connected(page)
+    await expect(page.get_by_test_id("lot-title")).to_be_visible()
+    await expect(page.get_by_test_id("bid-hint")).to_be_visible()
+    await page.reload()
+    await expect(page.get_by_test_id("who")).to_have_text("Watching as watcher")
 
 
 async def test_sealed_and_dutch_lots(engine, admin, new_page):

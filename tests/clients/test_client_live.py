@@ -7,8 +7,11 @@ import itertools
 
 import pytest
 
+from auction_engine.auth import TokenSigner
 from clients.client import AuctionClient, ClientError
 from clients.frames import JSON, MSGPACK, Event, Outbid, Snapshot
+
+from ..conftest import SECRET
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -178,6 +181,51 @@ async def test_a_bad_token_is_refused_without_retrying(engine):
         await client.connect()
     assert info.value.code == "unauthorized"
     await client.close()
+
+
+async def test_the_token_travels_as_a_subprotocol_never_in_the_url(engine):
+    admin, lot, tokens = await setup_sale(engine, bidders=("tess",))
+    async with AuctionClient(engine.url, tokens["tess"]) as tess:
+        assert "token" not in tess._ws_url()
+        assert tess.welcome.bidder == "tess"
+        assert (await tess.bid(lot, amount=9_500_000)).ok
+    await admin.close()
+
+
+async def test_a_token_for_a_bidder_the_engine_does_not_know_is_refused(engine):
+    client = AuctionClient(engine.url, TokenSigner(SECRET).issue("bidder", "ghost", "999"))
+    with pytest.raises(ClientError) as info:
+        await client.connect()
+    assert info.value.code == "unknown_bidder"
+    await client.close()
+
+
+async def test_a_suspended_bidder_is_cut_off_and_needs_a_new_token_after_reinstatement(engine):
+    admin, lot, tokens = await setup_sale(engine, bidders=("sam",))
+    sam = AuctionClient(engine.url, tokens["sam"])
+    await sam.connect()
+    await admin.suspend("sam")
+    assert [b["suspended"] for b in await admin.bidders() if b["bidder"] == "sam"] == [True]
+    with pytest.raises(ClientError) as info:
+        for _ in range(100):
+            await sam.bid(lot, amount=9_500_000, timeout=2)
+            await asyncio.sleep(0.05)
+    assert info.value.code in ("suspended", "connection_lost")
+    await sam.close()
+    with pytest.raises(ClientError) as info:
+        await admin.mint_token("sam")
+    assert info.value.status == 409
+    await admin.reinstate("sam")
+    minted = await admin.mint_token("sam", ttl_s=600)
+    assert minted["ttl_s"] == 600
+    stale = AuctionClient(engine.url, tokens["sam"])
+    with pytest.raises(ClientError) as info:
+        await stale.connect()
+    assert info.value.code == "suspended"  # issued before the suspension: refused for good
+    await stale.close()
+    async with AuctionClient(engine.url, minted["token"]) as again:
+        assert (await again.bid(lot, amount=9_500_000)).ok
+    await admin.close()
 
 
 async def test_the_vehicle_stays_in_the_state_after_events(engine):
