@@ -20,12 +20,15 @@ from pathlib import Path
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
+from redis.exceptions import ConnectionError
 from redis.backoff import ExponentialBackoff
 
 from .redis_server import RedisServer, RedisServerError, describe_binary
 from .secret_file import private_dir
 
 log = logging.getLogger(__name__)
+
+SOCKET_TIMEOUT_S = 2.0  # a sale day's append p99 is 14 ms; a reply this late means a hung server
 
 
 class RedisSupervisor:
@@ -81,10 +84,14 @@ class RedisSupervisor:
 
 def engine_redis(url: str) -> Redis:
     """The engine's client. Blocking, not raising, when every connection is busy: 500 lot actors
-    append at once on a sale day. Two quick retries, not redis-py's default of three with up to
-    10 s of backoff: a dead server must turn into an `unavailable` answer within a second."""
-    retry = Retry(ExponentialBackoff(cap=0.05, base=0.01), 2)
-    return Redis(connection_pool=BlockingConnectionPool.from_url(url, max_connections=256, timeout=20, retry=retry))
+    append at once on a sale day. One quick retry on a broken connection, not redis-py's default
+    of three with up to 10 s of backoff: a dead server must turn into an `unavailable` answer within
+    a second. A server that hangs (stopped, swapping) times out after `SOCKET_TIMEOUT_S` (twice at
+    most, when the hang meets a new connection's AUTH), so that its bids too are answered within
+    about 4 s; blocking reads on this client must block for less than that."""
+    retry = Retry(ExponentialBackoff(cap=0.05, base=0.01), 1, supported_errors=(ConnectionError,))
+    return Redis(connection_pool=BlockingConnectionPool.from_url(
+        url, max_connections=256, timeout=20, retry=retry, socket_timeout=SOCKET_TIMEOUT_S))
 
 
 @contextlib.asynccontextmanager

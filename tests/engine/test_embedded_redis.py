@@ -174,15 +174,27 @@ async def test_kill_9_of_the_embedded_redis_is_answered_unavailable_then_restart
     assert set(acked) <= {e["seq"] for e in events}
 
 
-async def test_healthz_is_503_while_the_embedded_redis_is_down(embedded_engine: EngineProcess) -> None:
+async def test_a_hung_redis_gives_503_from_healthz_and_unavailable_to_bids_then_recovers(embedded_engine: EngineProcess) -> None:
     engine = embedded_engine
+    async with api(engine) as client:
+        assert (await client.post("/api/bidders", json={"bidder": "A", "paddle": "1"})).status_code == 201
+    lot = (await new_lot(engine))["lot"]
+    peer = await Peer.open(engine.ws_url, engine.token("bidder", "A"))
     pid = _redis_pid(engine)
-    os.kill(pid, signal.SIGSTOP)  # down but not dead: the supervisor cannot see it, /healthz must
+    os.kill(pid, signal.SIGSTOP)  # hung, not dead: the supervisor cannot see it, /healthz and the bids must
     try:
         async with api(engine, "watcher") as client:
             response = await client.get("/healthz", timeout=5)
         assert response.status_code == 503
         assert response.json()["redis"] is False
+        started = time.monotonic()
+        await peer.send({"type": "bid", "lot": lot, "id": "hung", "amount": 5000})
+        answer = await peer.next(lambda f: f["type"] in ("ack", "error"), timeout=10)
+        assert answer["type"] == "error" and answer["code"] == "unavailable"
+        assert time.monotonic() - started < 6  # 2 s socket timeout, twice at most
     finally:
         os.kill(pid, signal.SIGCONT)
     await _wait_healthy(engine, 5)
+    await asyncio.sleep(1)  # the lot reloads from the log every 0.5 s until it can
+    answer = await _answer(peer, "hung", lot, 5000)
+    assert answer["ok"], answer
