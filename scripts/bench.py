@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import json
 import os
 import platform
@@ -38,6 +37,9 @@ sys.path.insert(0, str(SCRIPTS))
 sys.path.insert(0, str(ROOT))
 
 import _bench_fanout  # noqa: E402
+import _bench_machine  # noqa: E402
+import _bench_metrics  # noqa: E402
+import _bench_profile  # noqa: E402
 import loadtest  # noqa: E402
 
 from auction_engine.auth import TokenSigner  # noqa: E402
@@ -229,21 +231,17 @@ def profile(engine: Engine, seconds: float, out: Path) -> subprocess.Popen[bytes
 
 
 def hot_spots(raw: Path, top: int = 15) -> list[tuple[str, float, float]]:
-    """(function, self %, inclusive %) from py-spy's collapsed stacks."""
-    own: collections.Counter[str] = collections.Counter()
-    incl: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        n = int(count)
-        total += n
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].split("/")[-1] + ")" if " (" in f else f for f in stack.split(";")]
-        own[frames[-1]] += n
-        for f in set(frames):
-            incl[f] += n
-    return [(f, 100 * n / total, 100 * incl[f] / total) for f, n in own.most_common(top)] if total else []
+    """(function, self %, inclusive %) from py-spy's collapsed stacks; none if py-spy wrote nothing
+    (it could not attach: ptrace refused, or the engine was gone)."""
+    if not raw.exists():
+        return []
+    return [(h.function, h.self_pct, h.inclusive_pct) for h in _bench_profile.hot_spots(raw.read_text(errors="replace"), top)]
+
+
+def engine_stages(engine: Engine) -> list[dict[str, Any]]:
+    """The engine's per-stage histograms (auction_stage_seconds, auction_append_seconds) as p50/p99."""
+    text = httpx.get(f"{engine.url}/metrics", timeout=10).text
+    return [{"name": s.name, "count": s.count, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms} for s in _bench_metrics.stage_latencies(text)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     (work / "redis").mkdir()
     redis.start()
     rows: list[tuple[str, str, str, str]] = []
-    results: dict[str, Any] = {"quick": q, "machine": machine()}
+    results: dict[str, Any] = {"quick": q, "machine": machine(), "calibration": _bench_machine.calibrate(work, redis.url)}
+    print(_bench_machine.describe(results["calibration"]), flush=True)
     hists: dict[str, Any] = {}
     started = time.perf_counter()
     signer = TokenSigner(SECRET)
@@ -287,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
             if spy is not None:
                 spy.wait()
                 results["profile"] = hot_spots(work / "profile.txt")
+            results["hot_stages"] = engine_stages(engine)
             hot_lot = "HOT-0"
             item = asyncio.run(_real_item(redis.url, hot_lot))
             engine.stop()
@@ -370,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                 sale_spy.wait()
                 results["profile_sale"] = hot_spots(work / "profile-sale.txt", 25)
             stalls = engine_stalls(engine.url)
+            results["sale_stages"] = engine_stages(engine)
             engine.stop()
             hists["sale day ack"], hists["sale day delivery"] = r.pop("_ack_hist"), r.pop("_delivery_hist")
             results["sale_day"] = r
@@ -426,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     results["rows"] = rows
     print_table(rows, results)
+    print_stages(results)
+    print_profiles(results)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2, default=str))
     if args.docs:
@@ -473,12 +476,45 @@ def print_table(rows: list[tuple[str, str, str, str]], results: dict[str, Any]) 
     m = results["machine"]
     t = Table(title=f"auction-engine bench{' (--quick)' if results['quick'] else ''}: {results['elapsed_s']}s", caption=(
         f"engine, redis-server (AOF appendfsync always) and load generator share this machine: {m['nproc']} cores, {m['cpu']}, "
-        f"Python {m['python']}; engine on {m['engine_loop']}"))
+        f"Python {m['python']}; engine on {m['engine_loop']}\n{_bench_machine.describe(results['calibration'])}"))
     for col, justify in (("figure", "left"), ("engine", "right"), ("baseline (same run)", "right"), ("ratio", "right")):
         t.add_column(col, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         t.add_row(*row)
     Console(width=160).print(t)
+
+
+def print_stages(results: dict[str, Any]) -> None:
+    """Where a bid's time went, per scenario, from the engine's histograms; nothing if it exports none."""
+    from rich.console import Console
+    from rich.table import Table
+
+    scenarios = {"hot lot": results.get("hot_stages"), "sale day": results.get("sale_stages")}
+    if not any(scenarios.values()):
+        return
+    t = Table(title="engine stage latency (/metrics buckets, interpolated)", caption=_bench_machine.describe(results["calibration"]))
+    for col, justify in (("scenario", "left"), ("histogram", "left"), ("count", "right"), ("p50 ms", "right"), ("p99 ms", "right")):
+        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for scenario, stages in scenarios.items():
+        for s in stages or []:
+            t.add_row(scenario, s["name"], f"{s['count']:,}", f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}")
+    Console(width=160).print(t)
+
+
+def print_profiles(results: dict[str, Any]) -> None:
+    """The py-spy hot spots of --profile / --profile-sale, self time first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    for key, title in (("profile", "hot lot"), ("profile_sale", "sale day")):
+        if not results.get(key):
+            continue
+        t = Table(title=f"engine hot spots, {title} (py-spy)", caption=_bench_machine.describe(results["calibration"]))
+        for col, justify in (("function", "left"), ("self %", "right"), ("inclusive %", "right")):
+            t.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for function, own, incl in results[key]:
+            t.add_row(function, f"{own:.1f}", f"{incl:.1f}")
+        Console(width=160).print(t)
 
 
 def plot(hists: dict[str, Any], out: Path) -> None:
