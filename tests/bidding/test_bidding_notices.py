@@ -40,17 +40,17 @@ def with_bids(*bids: tuple[str, int]) -> Callable[[], Lot]:
 
 
 NOTICES: list[tuple[str, Callable[[], Lot], Callable[[Lot], Any], list[Notice]]] = [
-    # case                               lot                              entry                             who is told
-    ("first bid: nobody",                english,                         lambda lot: lot.bid(1, "A", max=9000), []),
-    ("a higher max outbids the leader",  with_bids(("A", 6000)),          lambda lot: lot.bid(2, "B", max=8000), [Outbid("A", 6100, 6200)]),
-    ("the leader raising tells nobody",  with_bids(("A", 6000)),          lambda lot: lot.bid(2, "A", max=8000), []),
-    ("a lower max loses, nobody told",   with_bids(("A", 9000)),          lambda lot: lot.bid(2, "B", max=7000), []),
-    ("sold: leader won, others lost",    with_bids(("A", 12000), ("B", 11000)), lambda lot: lot.hammer(9), [Won("A", 11100), Lost("B")]),
-    ("under reserve: all but leader",    with_bids(("A", 9000), ("B", 7000)), lambda lot: lot.hammer(9), [Lost("B")]),
-    ("approved: the leader wins",        pending,                         lambda lot: lot.approve(9),        [Won("A", 7100)]),
-    ("rejected: the leader loses",       pending,                         lambda lot: lot.reject(9),         [Lost("A")]),
-    ("withdrawn: everyone lost",         with_bids(("A", 9000), ("B", 7000)), lambda lot: lot.withdraw(9), [Lost("A"), Lost("B")]),
-    ("closed with no bids: nobody",      english,                         lambda lot: lot.hammer(9),         []),
+    # case, lot, entry, who is told
+    ("first bid: nobody", english, lambda lot: lot.bid(1, "A", max=9000), []),
+    ("a higher max outbids the leader", with_bids(("A", 6000)), lambda lot: lot.bid(2, "B", max=8000), [Outbid("A", 6100, 6200)]),
+    ("the leader raising tells nobody", with_bids(("A", 6000)), lambda lot: lot.bid(2, "A", max=8000), []),
+    ("a lower max loses, nobody told", with_bids(("A", 9000)), lambda lot: lot.bid(2, "B", max=7000), []),
+    ("sold: won, others lost", with_bids(("A", 12000), ("B", 11000)), lambda lot: lot.hammer(9), [Won("A", 11100), Lost("B")]),
+    ("under reserve: all but leader", with_bids(("A", 9000), ("B", 7000)), lambda lot: lot.hammer(9), [Lost("B")]),
+    ("approved: the leader wins", pending, lambda lot: lot.approve(9), [Won("A", 7100)]),
+    ("rejected: the leader loses", pending, lambda lot: lot.reject(9), [Lost("A")]),
+    ("withdrawn: everyone lost", with_bids(("A", 9000), ("B", 7000)), lambda lot: lot.withdraw(9), [Lost("A"), Lost("B")]),
+    ("closed with no bids: nobody", english, lambda lot: lot.hammer(9), []),
 ]
 
 
