@@ -33,10 +33,10 @@ async def redis(request: pytest.FixtureRequest) -> Any:
 
 async def test_the_first_node_takes_a_free_lot_and_the_second_is_told_who_holds_it(redis: Any) -> None:
     lot = _lot()
-    a, b = Ownership(redis, "node-a", 2000), Ownership(redis, "node-b", 2000)
+    a, b = Ownership(redis, "node-a", 2000, "i1"), Ownership(redis, "node-b", 2000, "i1")
     lease = await a.acquire(lot, 1000)
     assert isinstance(lease, Lease) and lease.taken and lease.epoch == 1 and lease.gap_ms is None
-    assert await b.acquire(lot, 1001) == Holder("node-a", 1)
+    assert await b.acquire(lot, 1001) == Holder("node-a", 1, "i1")
     again = await a.acquire(lot, 1002)
     assert isinstance(again, Lease) and not again.taken and again.epoch == 1
 
@@ -60,25 +60,40 @@ async def test_an_expired_lease_is_taken_with_a_higher_epoch_and_the_old_writer_
 
 async def test_a_released_lot_is_taken_at_once_by_the_next_node(redis: Any) -> None:
     lot = _lot()
-    a, b = Ownership(redis, "node-a", 60_000), Ownership(redis, "node-b", 60_000)
+    a, b = Ownership(redis, "node-a", 60_000, "i1"), Ownership(redis, "node-b", 60_000, "i1")
     first = await a.acquire(lot, 5000)
     assert isinstance(first, Lease)
     assert await a.release(first, 5100) is True
     second = await b.acquire(lot, 5105)
     assert isinstance(second, Lease) and second.taken and second.epoch == 2 and second.gap_ms == 5
     assert await a.release(first, 5200) is False  # a stale release does not free the new owner's lease
-    assert await a.holder(lot) == Holder("node-b", 2)
+    assert await a.holder(lot) == Holder("node-b", 2, "i1")
+
+
+async def test_a_restarted_node_takes_its_own_lots_back_at_once_with_a_new_epoch(redis: Any) -> None:
+    lot = _lot()
+    log = RedisLog(redis)
+    before = Ownership(redis, "node-a", 60_000, "first")
+    lease = await before.acquire(lot, 1000)
+    assert isinstance(lease, Lease)
+    await log.append(lot, 0, lease.epoch, [(b"e1", b"h1", b"p1", b"", b"")])
+    after = Ownership(redis, "node-a", 60_000, "second")
+    again = await after.acquire(lot, 1500)
+    assert isinstance(again, Lease) and again.taken and again.epoch == lease.epoch + 1
+    with pytest.raises(Fenced):  # were the first incarnation still alive, it could not append
+        await log.append(lot, 1, lease.epoch, [(b"e2", b"h2", b"p2", b"", b"")])
+    assert await Ownership(redis, "node-b", 60_000).acquire(lot, 1600) == Holder("node-a", 2, "second")
 
 
 async def test_renewal_keeps_the_lease_past_its_first_expiry(redis: Any) -> None:
     lot = _lot()
-    a, b = Ownership(redis, "node-a", 300), Ownership(redis, "node-b", 300)
+    a, b = Ownership(redis, "node-a", 300, "i1"), Ownership(redis, "node-b", 300, "i1")
     lease = await a.acquire(lot, 0)
     assert isinstance(lease, Lease)
     for t in range(4):
         await asyncio.sleep(0.15)
         assert await a.renew(lease, 150 * (t + 1))
-    assert await b.acquire(lot, 700) == Holder("node-a", 1)
+    assert await b.acquire(lot, 700) == Holder("node-a", 1, "i1")
 
 
 async def test_live_nodes_are_those_with_a_recent_heartbeat(redis: Any) -> None:
