@@ -90,7 +90,7 @@ class Engine:
         """Wake the open lots, note the settled ones; refuse to start on a database that lost lots
         (`integrity.check_database`); quarantine a lot whose log is damaged, loudly, and go on."""
         ids = await self.log.lot_ids()
-        lasts = {lot: await self.log.last_record(lot) for lot in ids}
+        lasts = await self.log.last_records(ids)
         missing = check_database({lot: r.seq if r else 0 for lot, r in lasts.items()},
                                  set(await self.store.lot_ids(open_only=False)), self.store.where())
         heads = await self.store.lot_heads()
