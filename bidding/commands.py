@@ -5,8 +5,9 @@ They are logged as received, so every field is plain data and the class-level `k
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from ._records import RecordError, Registry
 from .spec import LotSpec
@@ -98,10 +99,30 @@ class Tick:
     at: int
 
 
-Command = Create | Open | Pause | Resume | FairWarning | Hammer | Withdraw | Approve | Reject | Bid | BuyNow | Tick
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outage:
+    """The engine's, never a client's: the lot had no writer for the `outage_ms` before `at` (its
+    owner died, or Redis was away), so nobody could bid. docs/rules.md "Outage fairness": an open
+    timed lot gets its time back plus `grace_ms`, a running live lot pauses for the auctioneer."""
 
-_REGISTRY = Registry((Create, Open, Pause, Resume, FairWarning, Hammer, Withdraw, Approve, Reject, Bid, BuyNow, Tick))
+    kind: ClassVar[str] = "outage"
+    at: int
+    outage_ms: int
+    grace_ms: int
+
+    @property
+    def began_at(self) -> int:
+        """When the lot lost its writer: the lot is judged as it stood then."""
+        return self.at - self.outage_ms
+
+
+Command = Create | Open | Pause | Resume | FairWarning | Hammer | Withdraw | Approve | Reject | Bid | BuyNow | Tick | Outage
+
+_REGISTRY: Registry[Command] = Registry(
+    (Create, Open, Pause, Resume, FairWarning, Hammer, Withdraw, Approve, Reject, Bid, BuyNow, Tick, Outage)
+)
 _STRINGS = ("bidder", "paddle", "id")
+_SPANS = ("outage_ms", "grace_ms")
 
 
 def command_to_dict(cmd: Command) -> dict[str, Any]:
@@ -121,4 +142,7 @@ def command_from_dict(d: Mapping[str, Any]) -> Command:
             raise RecordError(f"{cmd.kind}: {name} must be a string")
     if type(cmd) is Bid and type(cmd.floor) is not bool:
         raise RecordError("bid: floor must be a boolean")
+    for name in _SPANS:
+        if hasattr(cmd, name) and (type(getattr(cmd, name)) is not int or getattr(cmd, name) < 0):
+            raise RecordError(f"{cmd.kind}: {name} must be a non-negative integer")
     return cmd

@@ -6,8 +6,9 @@ decides what leaves a lot.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from ._records import Registry
 
@@ -79,6 +80,27 @@ class FairWarningGiven:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OutageExtended:
+    """An open timed lot given back the `outage_ms` it had no writer, plus the grace: its new `ends_at`."""
+
+    kind: ClassVar[str] = "outage_extended"
+    at: int
+    outage_ms: int
+    ends_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutagePaused:
+    """A running live lot paused for the auctioneer after `outage_ms` without a writer;
+    `remaining_ms` is what its fair warning had left when the outage began."""
+
+    kind: ClassVar[str] = "outage_paused"
+    at: int
+    outage_ms: int
+    remaining_ms: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Closed:
     """`winner` is set for sold and pending_approval (the provisional winner)."""
 
@@ -106,10 +128,14 @@ class Rejected:
     at: int
 
 
-Event = Created | Opened | BidPlaced | BuyNowTaken | Paused | Resumed | FairWarningGiven | Closed | Approved | Rejected
+Event = (
+    Created | Opened | BidPlaced | BuyNowTaken | Paused | Resumed | FairWarningGiven | Closed | Approved | Rejected
+    | OutageExtended | OutagePaused
+)
 
-_REGISTRY = Registry(
-    (Created, Opened, BidPlaced, BuyNowTaken, Paused, Resumed, FairWarningGiven, Closed, Approved, Rejected)
+_REGISTRY: Registry[Event] = Registry(
+    (Created, Opened, BidPlaced, BuyNowTaken, Paused, Resumed, FairWarningGiven, Closed, Approved, Rejected,
+     OutageExtended, OutagePaused)
 )
 
 

@@ -70,7 +70,8 @@ _packer = msgpack.Packer(use_bin_type=True)
 
 
 def encode_entry(seq: int, command: Command, events: tuple[Event, ...]) -> bytes:
-    return _packer.pack({"seq": seq, "cmd": command_to_dict(command), "events": [event_to_dict(e) for e in events]})
+    packed: bytes = _packer.pack({"seq": seq, "cmd": command_to_dict(command), "events": [event_to_dict(e) for e in events]})
+    return packed
 
 
 def chain(prev_hash: bytes, entry_bytes: bytes) -> bytes:
@@ -136,8 +137,18 @@ def _next(state: LotState | None, raw: bytes, stored: bytes, position: int) -> E
     if chain(prev, raw) != entry.hash:
         raise LogError(position, "hash does not match the chain")
     if (position == 1) != (type(entry.command) is Create):
-        raise LogError(position, "create must be exactly the first entry")
+        raise LogError(position, _CREATE_FIRST)
     return entry
+
+
+_CREATE_FIRST = "create must be exactly the first entry"
+
+
+def _spec_of(first: Entry) -> LotSpec:
+    """The lot's spec, from its first entry (which `_next` has checked is the Create)."""
+    if type(first.command) is not Create:
+        raise LogError(first.seq, _CREATE_FIRST)
+    return first.command.spec
 
 
 def replay(raw: Iterable[tuple[bytes, bytes]]) -> tuple[LotSpec, LotState]:
@@ -146,8 +157,8 @@ def replay(raw: Iterable[tuple[bytes, bytes]]) -> tuple[LotSpec, LotState]:
     state: LotState | None = None
     for position, (entry_bytes, stored) in enumerate(raw, start=1):
         entry = _next(state, entry_bytes, stored, position)
-        if state is None:
-            spec = entry.command.spec  # type: ignore[union-attr]
+        if spec is None or state is None:
+            spec = _spec_of(entry)
             state = initial_state(spec)
         apply_entry(spec, state, entry)
     if spec is None or state is None:
@@ -174,13 +185,13 @@ def verify(raw: Iterable[tuple[bytes, bytes]]) -> VerifyReport:
             entry = _next(state, entry_bytes, stored, position)
             if encode_entry(entry.seq, entry.command, entry.events) != entry_bytes:
                 raise LogError(position, "not in canonical encoding")
-            if state is None:
-                spec = entry.command.spec  # type: ignore[union-attr]
+            if spec is None or state is None:
+                spec = _spec_of(entry)
                 state = initial_state(spec)
                 expected: tuple[Event, ...] = (Created(at=entry.command.at),)
             else:
                 decision = decide(spec, state, entry.command)
-                if type(decision) is not Accepted:
+                if not isinstance(decision, Accepted):
                     raise LogError(position, f"the rules refuse this command: {decision.reason}")
                 expected = decision.events
             if encode_entry(position, entry.command, expected) != entry_bytes:

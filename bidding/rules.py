@@ -116,7 +116,9 @@ def next_deadline(spec: LotSpec, state: LotState) -> int | None:
     deadline = state.ends_at
     auto = spec.auto_fair_warning_s
     if auto is not None and not state.fair_warning:
-        due = state.quiet_since + auto * 1000
+        quiet_since = state.quiet_since
+        assert quiet_since is not None  # an open lot has one: set by Opened and Resumed
+        due = quiet_since + auto * 1000
         if deadline is None or due < deadline:
             deadline = due
     return deadline
@@ -199,14 +201,15 @@ def _english(spec: LotSpec, st: LotState, cmd: Bid, v: int, proxy: bool) -> Deci
         price = nm if proxy else v
         leader, leader_paddle, leader_max = bidder, cmd.paddle, v
     else:
-        p = st.price
+        p, paddle = st.price, st.leader_paddle
+        assert p is not None and paddle is not None  # every BidPlaced sets them with the leader
         nm = p + step(ladder, p)
         if bidder == leader:
             if not proxy:
                 return Refused(Reason.ALREADY_LEADING, nm)
             if v < nm or v <= st.maxima[leader]:
                 return Refused(Reason.TOO_LOW, nm)
-            price, leader_paddle, leader_max = p, st.leader_paddle, v
+            price, leader_paddle, leader_max = p, paddle, v
         else:
             if v < nm:
                 return Refused(Reason.TOO_LOW, nm)
@@ -217,7 +220,7 @@ def _english(spec: LotSpec, st: LotState, cmd: Bid, v: int, proxy: bool) -> Deci
             else:
                 # The earlier maximum wins a tie; the challenger still moved the price.
                 price = min(e, v + step(ladder, v))
-                leader_paddle, leader_max = st.leader_paddle, e
+                leader_paddle, leader_max = paddle, e
     reserve = spec.reserve
     if reserve is not None and price < reserve <= leader_max:
         price = reserve
@@ -253,11 +256,14 @@ def _extend(spec: LotSpec, st: LotState, at: int) -> tuple[int | None, int]:
         later = at + spec.fair_warning_s * 1000
         return (later if later > ends_at else ends_at), extensions
     a = spec.anti_snipe
-    if a is not None and ends_at - at < a.window_s * 1000:
-        if a.max_extensions is None or extensions < a.max_extensions:
-            later = at + a.extend_s * 1000
-            if later > ends_at:
-                return later, extensions + 1
+    if (
+        a is not None
+        and ends_at - at < a.window_s * 1000
+        and (a.max_extensions is None or extensions < a.max_extensions)
+    ):
+        later = at + a.extend_s * 1000
+        if later > ends_at:
+            return later, extensions + 1
     return ends_at, extensions
 
 
@@ -272,7 +278,9 @@ def _sealed(spec: LotSpec, st: LotState, cmd: Bid, v: int) -> Decision:
     if leader is None or leader == bidder or v > st.maxima[leader]:
         leader, leader_paddle, leader_max = bidder, cmd.paddle, v
     else:
-        leader_paddle, leader_max = st.leader_paddle, st.maxima[leader]
+        paddle = st.leader_paddle
+        assert paddle is not None  # every BidPlaced sets it with the leader
+        leader_paddle, leader_max = paddle, st.maxima[leader]
     return Accepted(
         (
             BidPlaced(
@@ -347,7 +355,8 @@ def _not_open(spec: LotSpec, st: LotState, cmd: Bid | BuyNow) -> Decision:
 
 
 def _opened(spec: LotSpec, at: int) -> Opened:
-    return Opened(at=at, ends_at=at + spec.duration_s * 1000 if spec.mode == "timed" else None)
+    duration_s = spec.duration_s  # a timed lot's, None for a live lot (LotSpec checks both)
+    return Opened(at=at, ends_at=None if duration_s is None else at + duration_s * 1000)
 
 
 def _closing(spec: LotSpec, st: LotState, closed_at: int) -> Closed:
@@ -356,6 +365,7 @@ def _closing(spec: LotSpec, st: LotState, closed_at: int) -> Closed:
     if leader is None:
         return Closed(at=closed_at, result=UNSOLD, price=st.price, winner=None, winner_paddle=None, closed_at=closed_at)
     price = _sealed_price(spec, st, leader) if spec.sealed else st.price
+    assert price is not None  # every BidPlaced sets it with the leader
     reserve = spec.reserve
     result = SOLD if reserve is None or price >= reserve else PENDING_APPROVAL
     return Closed(
@@ -445,7 +455,9 @@ def _withdraw(spec: LotSpec, st: LotState, cmd: Withdraw) -> Decision:
 def _approve(spec: LotSpec, st: LotState, cmd: Approve) -> Decision:
     if st.status != CLOSED or st.result != PENDING_APPROVAL:
         return _NOT_ALLOWED
-    return Accepted((Approved(at=cmd.at, price=st.price, winner=st.leader, winner_paddle=st.leader_paddle),))
+    price, winner, paddle = st.price, st.leader, st.leader_paddle
+    assert price is not None and winner is not None and paddle is not None  # pending approval has a provisional winner
+    return Accepted((Approved(at=cmd.at, price=price, winner=winner, winner_paddle=paddle),))
 
 
 def _reject(spec: LotSpec, st: LotState, cmd: Reject) -> Decision:
@@ -529,6 +541,7 @@ def _apply_opened(spec: LotSpec, st: LotState, ev: Opened) -> None:
 def _apply_bid(spec: LotSpec, st: LotState, ev: BidPlaced) -> None:
     bidder = ev.bidder
     v = ev.amount if ev.max is None else ev.max
+    assert v is not None  # a bid carries an amount, a maximum or both
     maxima = st.maxima
     if v > maxima.get(bidder, 0):
         maxima[bidder] = v

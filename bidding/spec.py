@@ -88,7 +88,7 @@ def _ladder(value: object) -> Ladder:
         raise SpecError("increments", "must be a non-empty list of [from_price, step]")
     if len(value) > MAX_TIERS:
         raise SpecError("increments", f"at most {MAX_TIERS} tiers")
-    tiers = []
+    tiers: list[tuple[int, int]] = []
     for tier in value:
         if not isinstance(tier, (list, tuple)) or len(tier) != 2:
             raise SpecError("increments", "each tier must be [from_price, step]")
@@ -152,7 +152,7 @@ class LotSpec:
     fair_warning_s: int = 10
     auto_fair_warning_s: int | None = None
     dutch: DutchSpec | None = None
-    vehicle: dict | None = field(default=None, hash=False, compare=True)
+    vehicle: dict[str, Any] | None = field(default=None, hash=False, compare=True)
 
     def __post_init__(self) -> None:
         if not is_id(self.lot):
@@ -225,7 +225,7 @@ class LotSpec:
         elif self.dutch is not None:
             raise SpecError("dutch", "only for format dutch")
 
-    def vehicle_dict(self) -> dict | None:
+    def vehicle_dict(self) -> dict[str, Any] | None:
         """A fresh canonical copy of the vehicle (keys sorted), safe to hand out."""
         return None if self.vehicle is None else _json_value("vehicle", self.vehicle, 1)
 
@@ -279,7 +279,7 @@ class LotSpec:
 _FIELDS = frozenset(LotSpec.__dataclass_fields__)
 
 
-def _sub(cls: type, path: str, value: object, required: tuple[str, ...]) -> Any:
+def _sub(cls: type[Any], path: str, value: object, required: tuple[str, ...]) -> Any:
     if not isinstance(value, Mapping):
         raise SpecError(path, "must be an object")
     known = cls.__dataclass_fields__

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 SCHEDULED = "scheduled"
 OPEN = "open"
@@ -34,12 +35,16 @@ _SCALARS = (
     "seq",
     "head_hash",
     "closed_at",
+    "outage_ms",
 )
+# Added after snapshots were first written: the value a snapshot without it means.
+_LATER = {"outage_ms": 0}
 
 
 class LotState:
     """`maxima` is E(b) per bidder (their sealed bid in sealed lots); `quiet_since` is when the
-    live lot last had a bid, opened or resumed (auto fair warning counts from it)."""
+    live lot last had a bid, opened or resumed (auto fair warning counts from it); `outage_ms`
+    is the total time it had no writer while open (docs/rules.md "Outage fairness")."""
 
     __slots__ = _SCALARS + ("maxima", "paddles")
 
@@ -63,6 +68,7 @@ class LotState:
         self.seq = 0
         self.head_hash = GENESIS_HASH
         self.closed_at: int | None = None
+        self.outage_ms = 0
 
     def copy(self) -> LotState:
         new = LotState.__new__(LotState)
@@ -83,7 +89,7 @@ class LotState:
     def from_dict(cls, d: Mapping[str, Any]) -> LotState:
         new = cls.__new__(cls)
         for name in _SCALARS:
-            setattr(new, name, d[name])
+            setattr(new, name, d[name] if name in d or name not in _LATER else _LATER[name])
         new.head_hash = bytes(new.head_hash)
         new.maxima = dict(d["maxima"])
         new.paddles = dict(d["paddles"])

@@ -20,7 +20,7 @@ def _revealed(spec: LotSpec, state: LotState) -> bool:
 
 def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: bool = True) -> dict[str, Any]:
     """PROTOCOL.md "Public lot state", plus opened_at, closed_at, fair_warning, remaining_ms, dutch,
-    and the increment ladder.
+    outage_ms (time without a writer, given back) and the increment ladder.
 
     `static=False` leaves out what never changes (the vehicle, the ladder): event frames go to
     every watcher on every bid, and a vehicle with its photos would multiply their size."""
@@ -49,6 +49,7 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: 
         "closed_at": state.closed_at,
         "extensions": state.extensions,
         "fair_warning": state.fair_warning,
+        "outage_ms": state.outage_ms,
         "dutch": None
         if spec.dutch is None
         else {"step": spec.dutch.step, "tick_s": spec.dutch.tick_s, "floor": spec.dutch.floor},
@@ -84,7 +85,7 @@ def exposure(spec: LotSpec, state: LotState) -> dict[str, int]:
 
     A pending_approval lot keeps its provisional winner's price reserved until approve or reject."""
     if state.status == CLOSED:
-        if state.leader is not None and state.result in (SOLD, PENDING_APPROVAL):
+        if state.leader is not None and state.price is not None and state.result in (SOLD, PENDING_APPROVAL):
             return {state.leader: state.price}
         return {}
     if spec.sealed:
