@@ -32,7 +32,7 @@ class Principal:
     paddle: str | None = None
     issued_ms: int = 0
 
-    def require(self, *roles: str) -> "Principal":
+    def require(self, *roles: str) -> Principal:
         if self.role not in roles and self.role == "watcher":
             raise Unauthorized(f"a token is needed: this takes the {' or '.join(roles)} role")
         if self.role not in roles:

@@ -45,7 +45,7 @@ class Config:
     allowed_origins: tuple[str, ...] = ()  # browser origins for /ws besides the engine's own
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "Config":
+    def from_env(cls, **overrides: object) -> Config:
         env = os.environ
         cfg = cls(
             redis_url=env.get("REDIS_URL") or None,
@@ -55,7 +55,8 @@ class Config:
             auth_secret=env.get("AUTH_SECRET") or None,
             timer_delay_ms=int(env.get("AUCTION_TIMER_DELAY_MS") or 0),
         )
-        for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int), ("so_sndbuf", int),
+        for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int),
+                           ("so_sndbuf", int),
                            ("bidder_token_ttl_s", int), ("staff_token_ttl_s", int),
                            ("escrow_retry_base_s", float), ("escrow_retry_cap_s", float),
                            ("escrow_poll_s", float), ("escrow_lease_s", float), ("redis_restart_s", float),
@@ -69,8 +70,8 @@ class Config:
             cfg.allowed_origins = tuple(o.strip().rstrip("/") for o in env["AUCTION_ALLOWED_ORIGINS"].split(",") if o.strip())
         if env.get("AUCTION_DATA_DIR"):
             cfg.data_dir = Path(env["AUCTION_DATA_DIR"])
-        for key, value in overrides.items():
-            if value is not None:
-                setattr(cfg, key, value)
+        for key, override in overrides.items():
+            if override is not None:
+                setattr(cfg, key, override)
         cfg.data_dir = Path(cfg.data_dir).resolve()
         return cfg

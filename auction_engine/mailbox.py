@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +44,7 @@ class Mailbox:
     """This node's mailbox: forwards commands out, runs those forwarded in, matches answers."""
 
     def __init__(
-        self, redis: Any, node: str, on_letter: Callable[[Letter], Awaitable[None]], block_ms: int = 1000,
+        self, redis: Any, node: str, on_letter: Callable[[Letter], Coroutine[Any, Any, None]], block_ms: int = 1000,
     ) -> None:
         self.redis = redis
         self.node = node

@@ -1,9 +1,10 @@
 """Who writes a lot: a lease in Redis with an epoch that fences every earlier writer.
 
 One node owns a lot at a time. A lease names the node and its incarnation (a random id per
-process), so a restarted node takes its own lots back at once with a new epoch. The lease (`auction:{L17}:lease`, value `node|epoch`, with a
-TTL) lives in the lot's hash slot beside the meta hash whose `epoch` `append.lua` checks, so
-taking a lease and fencing the old writer are one atomic script on one Redis Cluster shard.
+process), so a restarted node takes its own lots back at once with a new epoch. The lease
+(`auction:{L17}:lease`, value `node|epoch`, with a TTL) lives in the lot's hash slot beside the
+meta hash whose `epoch` `append.lua` checks, so taking a lease and fencing the old writer are one
+atomic script on one Redis Cluster shard.
 A node that stops renewing (crashed, paused, cut off) loses the lease when it expires; the next
 node to take it bumps the epoch, and the old node's late appends are refused (`Fenced`).
 Nothing here is a consensus of our own: Redis's single-threaded script is the arbiter.

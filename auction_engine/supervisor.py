@@ -20,8 +20,8 @@ from pathlib import Path
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
-from redis.exceptions import ConnectionError
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError
 
 from .redis_server import RedisServer, RedisServerError, describe_binary
 from .secret_file import private_dir
@@ -49,10 +49,8 @@ class RedisSupervisor:
         if self._task is None:
             return
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
         self._task = None
 
     async def _run(self) -> None:

@@ -19,7 +19,8 @@ VIN, location and colour.
 import base64
 import binascii
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,7 +35,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 HIDDEN = ("reserve",)
 
-SORTS: dict[str, tuple[sa.Column, bool]] = {
+SORTS: dict[str, tuple[sa.Column[int], bool]] = {
     "ending": (lots.c.ending_key, False),
     "price": (lots.c.price_key, False),
     "-price": (lots.c.price_key, True),
@@ -91,7 +92,7 @@ def row_from_state(state: dict[str, Any], now: int) -> dict[str, Any]:
     }
 
 
-async def upsert(conn: AsyncConnection, states: Iterable[dict], now: int) -> None:
+async def upsert(conn: AsyncConnection, states: Iterable[dict[str, Any]], now: int) -> None:
     """Insert or replace lots by id; an older `seq` never overwrites a newer one."""
     rows = [row_from_state(s, now) for s in states]
     if not rows:
@@ -104,12 +105,12 @@ async def upsert(conn: AsyncConnection, states: Iterable[dict], now: int) -> Non
     await conn.execute(stmt, rows)
 
 
-async def update(conn: AsyncConnection, states: list[dict], now: int) -> None:
+async def update(conn: AsyncConnection, states: list[dict[str, Any]], now: int) -> None:
     """Merge partial or full states into stored lots, newest `seq` per lot winning.
 
     A full state (one with a `title`) for a lot not stored yet is inserted.
     """
-    latest: dict[str, dict] = {}
+    latest: dict[str, dict[str, Any]] = {}
     for s in states:
         key = str(s["lot"])
         if key not in latest or int(s.get("seq") or 0) >= int(latest[key].get("seq") or 0):
@@ -129,7 +130,8 @@ async def update(conn: AsyncConnection, states: list[dict], now: int) -> None:
         elif "title" in s:
             inserts.append(s)
     if changes:
-        values = {c.name: sa.bindparam(c.name) for c in lots.c if c.name not in ("id", "lot", "created_at")}
+        kept = (c.name for c in lots.c if c.name not in ("id", "lot", "created_at"))
+        values: dict[str, sa.BindParameter[Any]] = {name: sa.bindparam(name) for name in kept}
         stmt = (
             sa.update(lots)
             .where(lots.c.lot == sa.bindparam("k_lot"), lots.c.seq <= sa.bindparam("k_seq"))
@@ -163,7 +165,7 @@ def _int(field: str, value: Any) -> int | None:
     if value is None or value == "":
         return None
     try:
-        if isinstance(value, bool) or isinstance(value, float):
+        if isinstance(value, (bool, float)):
             raise ValueError
         return int(value)
     except (TypeError, ValueError):
@@ -182,7 +184,7 @@ def build_query(
     limit: Any = DEFAULT_LIMIT,
     cursor: str | None = None,
     dialect: str = "sqlite",
-) -> tuple[sa.Select, str, int]:
+) -> tuple[sa.Select[Any], str, int]:
     """The SELECT for one page (one row more than `limit`, to know whether there is another)."""
     if sort not in SORTS:
         raise BadQuery("sort", f"one of {', '.join(SORTS)}")
@@ -234,7 +236,7 @@ def _text_match(needle: str, dialect: str) -> sa.ColumnElement[bool]:
     return lots.c.search_text.like(f"%{escaped}%", escape="\\")
 
 
-async def query(conn: AsyncConnection, **filters) -> tuple[list[dict], str | None]:
+async def query(conn: AsyncConnection, **filters: Any) -> tuple[list[dict[str, Any]], str | None]:
     stmt, sort, limit = build_query(**filters, dialect=conn.dialect.name)
     rows = (await conn.execute(stmt)).all()
     if len(rows) <= limit:

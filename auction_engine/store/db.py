@@ -2,6 +2,7 @@
 
 import time
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -48,7 +49,7 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
     """
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _connect(dbapi_connection, _record) -> None:
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
@@ -61,7 +62,7 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _begin(conn) -> None:
+    def _begin(conn: sa.Connection) -> None:
         immediate = conn.get_execution_options().get(WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -70,6 +71,8 @@ async def write_options(conn: AsyncConnection) -> None:
     await conn.execution_options(**{WRITE: True})
 
 
-def insert(conn: AsyncConnection, table: sa.Table):
+def insert(conn: AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, which has `on_conflict_do_nothing` / `on_conflict_do_update`."""
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -51,6 +51,14 @@ async def _get(conn: AsyncConnection, lot: str, lock: bool = False) -> Settlemen
     return Settlement.from_row(row) if row else None
 
 
+async def _recorded(conn: AsyncConnection, lot: str, lock: bool = False) -> Settlement:
+    """The settlement this transaction just wrote or collided with: its row exists."""
+    settlement = await _get(conn, lot, lock)
+    if settlement is None:
+        raise LookupError(f"settlement for {lot} vanished inside its transaction")
+    return settlement
+
+
 async def _enqueue(conn: AsyncConnection, settlement: Settlement, now: int) -> None:
     stmt = insert(conn, outbox).values(
         key=outbox_key(settlement.lot),
@@ -103,15 +111,15 @@ async def record(
         "created_at": now,
         "updated_at": now,
     }
-    stmt = insert(conn, settlements).values(**values)
-    stmt = stmt.on_conflict_do_nothing(index_elements=[settlements.c.lot]).returning(settlements.c.lot)
+    new = insert(conn, settlements).values(**values)
+    stmt = new.on_conflict_do_nothing(index_elements=[settlements.c.lot]).returning(settlements.c.lot)
     if (await conn.execute(stmt)).first() is not None:
-        settlement = await _get(conn, lot)
+        settlement = await _recorded(conn, lot)
         if result == "sold":
             await _enqueue(conn, settlement, now)
         return settlement, result == "sold"
 
-    existing = await _get(conn, lot, lock=True)
+    existing = await _recorded(conn, lot, lock=True)
     if existing.result != PENDING or result not in FINAL_AFTER_PENDING:
         if (existing.result, existing.hammer_price, existing.winner) != (result, price, winner):
             log.warning("settlement for %s already recorded as %s; ignoring %s", lot, existing.result, result)
@@ -129,15 +137,15 @@ async def record(
         "payment_due_at": decided_at + payment_days * DAY_MS if result == "sold" else None,
         "updated_at": now,
     }
-    stmt = (
+    decide = (
         sa.update(settlements)
         .where(settlements.c.lot == lot, settlements.c.result == PENDING)
         .values(**changes)
         .returning(settlements.c.lot)
     )
-    if (await conn.execute(stmt)).first() is None:
-        return await _get(conn, lot), False
-    settlement = await _get(conn, lot)
+    if (await conn.execute(decide)).first() is None:
+        return await _recorded(conn, lot), False
+    settlement = await _recorded(conn, lot)
     if result == "sold":
         await _enqueue(conn, settlement, now)
     return settlement, result == "sold"
@@ -224,7 +232,7 @@ def csv_row(settlement: Settlement) -> dict[str, object]:
     return {name: csv_cell(value) for name, value in settlement.to_dict().items()}
 
 
-async def export_settlements_csv(store: Any, file: str | Path | IO[str], **filters) -> int:
+async def export_settlements_csv(store: Any, file: str | Path | IO[str], **filters: Any) -> int:
     """Write the ledger (optionally filtered as `Store.list_settlements`) as CSV; returns the
     number of records. `file` is a path or a text file opened with `newline=""`."""
     if isinstance(file, (str, Path)):

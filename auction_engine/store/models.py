@@ -1,6 +1,9 @@
 """The records the store hands out: plain frozen dataclasses, JSON-safe through `to_dict`."""
 
 from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Row
 
 RESULTS = ("sold", "unsold", "withdrawn", "pending_approval")
 STATUSES = ("scheduled", "open", "paused", "closed")
@@ -15,7 +18,7 @@ class Bidder:
     suspended_at: int | None = None
     tokens_after: int | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -48,9 +51,9 @@ class Settlement:
         return self.paid_at is not None
 
     @classmethod
-    def from_row(cls, row) -> "Settlement":
+    def from_row(cls, row: Row[*tuple[Any, ...]]) -> "Settlement":
         m = row._mapping
         return cls(**{name: m[name] for name in cls.__dataclass_fields__})
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,13 +9,14 @@ schedules the retry with exponential backoff and full jitter:
 """
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import logging
 import os
 import random
 from pathlib import Path
-from typing import Protocol
+from typing import Any, BinaryIO, Protocol
 
 import httpx
 import sqlalchemy as sa
@@ -100,7 +101,7 @@ class JsonlSink:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def _scan(self, fh) -> bool:
+    def _scan(self, fh: BinaryIO) -> bool:
         """Read lines added since the last scan; True if the file ends in a partial line."""
         fh.seek(self.offset)
         data = fh.read()
@@ -138,7 +139,7 @@ class OutboxWorker:
         self.batch = batch
         self._wake = asyncio.Event()
         self._stopping = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def backoff_s(self, attempts: int) -> float:
         return random.uniform(0, min(self.retry_cap_s, self.retry_base_s * 2 ** max(attempts - 1, 0)))
@@ -162,10 +163,8 @@ class OutboxWorker:
             return
         self._stopping = True
         self._wake.set()
-        try:
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(task, grace_s)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
-            pass
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -177,10 +176,8 @@ class OutboxWorker:
                 delay = self.poll_s
             if self._stopping:
                 return
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
 
     async def run_once(self) -> float:
         """Deliver every due row once; returns seconds until the next is due (at most poll_s)."""
@@ -205,9 +202,9 @@ class OutboxWorker:
             ).scalar()
         if soonest is None:
             return self.poll_s
-        return min(self.poll_s, max(0.0, (soonest - now_ms()) / 1000))
+        return min(self.poll_s, max(0.0, (int(soonest) - now_ms()) / 1000))
 
-    async def _update(self, where, **values) -> int:
+    async def _update(self, where: tuple[sa.ColumnElement[bool], ...], **values: Any) -> int:
         async with self.engine.connect() as conn:
             await write_options(conn)
             async with conn.begin():
@@ -217,7 +214,7 @@ class OutboxWorker:
         where = (outbox.c.id == row_id, outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at == seen_next)
         return await self._update(where, next_attempt_at=now_ms() + self.lease_ms) == 1
 
-    async def _attempt(self, row) -> None:
+    async def _attempt(self, row: sa.Row[*tuple[Any, ...]]) -> None:
         attempts = row.attempts + 1
         try:
             await self.sink.deliver(row.key, row.body.encode())

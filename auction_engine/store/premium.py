@@ -13,8 +13,8 @@ Because rates are non-negative and fixed fees may not fall from one tier to the 
 never decreases as the hammer price rises.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 BPS = 10_000
 
@@ -41,7 +41,7 @@ class PremiumSchedule:
                 v = getattr(t, name)
                 if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                     raise ValueError(f"tier {name} must be a non-negative integer, got {v!r}")
-        for a, b in zip(tiers, tiers[1:]):
+        for a, b in zip(tiers, tiers[1:], strict=False):
             if b.from_price <= a.from_price:
                 raise ValueError("tiers must be strictly ascending by from_price")
             if b.fixed < a.fixed:

@@ -22,7 +22,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from redis.asyncio import Redis
 
@@ -40,7 +40,7 @@ _TIME = re.compile(r"[0-9]{1,15}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     MISSING = "missing"
     MALFORMED = "malformed"
     STALE = "stale"
@@ -132,7 +132,7 @@ def nonce_key(purpose: str, nonce: str) -> str:
     return f"escrow:nonce:{purpose}:{nonce}"
 
 
-async def claim_nonce(redis: Redis[bytes], purpose: str, signed: Signed) -> None:
+async def claim_nonce(redis: Redis, purpose: str, signed: Signed) -> None:
     """Remember `signed.nonce` for the whole acceptance window, or SignatureError(REPLAYED) if it
     was seen before. `SET NX PX` is one atomic step, so two nodes racing on one message agree."""
     if not await redis.set(nonce_key(purpose, signed.nonce), str(signed.t_ms), nx=True, px=NONCE_TTL_MS):

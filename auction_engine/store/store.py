@@ -1,9 +1,10 @@
 """`Store`: the engine's SQL side (bidders, catalogue, settlement ledger, escrow outbox)."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +17,7 @@ from .migrate import upgrade_to_head
 from .models import Bidder, Settlement
 from .outbox import HttpSink, JsonlSink, OutboxWorker, Sink
 from .premium import DEFAULT_CNY, PremiumSchedule
-from .schema import bidders, outbox
+from .schema import bidders, lots, outbox
 
 ESCROW_FILE = "escrow.jsonl"
 
@@ -89,7 +90,7 @@ class Store:
     async def __aenter__(self) -> "Store":
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     @asynccontextmanager
@@ -159,16 +160,16 @@ class Store:
 
     # catalogue
 
-    async def upsert_lot(self, public_state: dict) -> None:
+    async def upsert_lot(self, public_state: dict[str, Any]) -> None:
         async with self._write() as conn:
             await catalogue.upsert(conn, [public_state], now_ms())
 
-    async def upsert_lots(self, states: list[dict]) -> None:
+    async def upsert_lots(self, states: list[dict[str, Any]]) -> None:
         """Bulk form of `upsert_lot` (seeding, benchmarks)."""
         async with self._write() as conn:
             await catalogue.upsert(conn, states, now_ms())
 
-    async def update_lots(self, states: list[dict]) -> None:
+    async def update_lots(self, states: list[dict[str, Any]]) -> None:
         async with self._write() as conn:
             await catalogue.update(conn, states, now_ms())
 
@@ -183,17 +184,17 @@ class Store:
         sort: str = "ending",
         limit: int = catalogue.DEFAULT_LIMIT,
         cursor: str | None = None,
-    ) -> tuple[list[dict], str | None]:
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """A page of public states and the cursor of the next page (None on the last).
         Raises `BadQuery` for a bad sort, limit, status or cursor."""
-        filters = dict(status=status, make=make, year_min=year_min, year_max=year_max, price_max=price_max, q=q)
+        filters: dict[str, Any] = dict(status=status, make=make, year_min=year_min, year_max=year_max, price_max=price_max, q=q)
         catalogue.build_query(**filters, sort=sort, limit=limit, cursor=cursor)  # BadQuery before any I/O
         async with self._read() as conn:
             return await catalogue.query(conn, **filters, sort=sort, limit=limit, cursor=cursor)
 
-    async def get_lot(self, lot: str) -> dict | None:
+    async def get_lot(self, lot: str) -> dict[str, Any] | None:
         async with self._read() as conn:
-            return (await conn.execute(sa.select(catalogue.lots.c.state).where(catalogue.lots.c.lot == lot))).scalar()
+            return (await conn.execute(sa.select(lots.c.state).where(lots.c.lot == lot))).scalar()
 
     async def lot_ids(self, open_only: bool = True) -> list[str]:
         async with self._read() as conn:
@@ -280,7 +281,7 @@ class Store:
     def start_outbox_worker(self) -> None:
         self.outbox.start()
 
-    async def outbox_entry(self, lot: str) -> dict | None:
+    async def outbox_entry(self, lot: str) -> dict[str, Any] | None:
         """The hand-off's delivery state: attempts, delivered_at, last_error, next_attempt_at."""
         async with self._read() as conn:
             row = (
