@@ -21,6 +21,7 @@ from .commands import (
     FairWarning,
     Hammer,
     Open,
+    Outage,
     Pause,
     Reject,
     Resume,
@@ -36,6 +37,8 @@ from .events import (
     Event,
     FairWarningGiven,
     Opened,
+    OutageExtended,
+    OutagePaused,
     Paused,
     Rejected,
     Resumed,
@@ -133,14 +136,22 @@ def due_tick(spec: LotSpec, state: LotState, at: int) -> Tick | None:
     return None if deadline is None or deadline > at else Tick(at=deadline)
 
 
+def due_by(cmd: Command) -> int:
+    """The time up to which a command first takes the lot's deadlines: its `at`, but an Outage's
+    `began_at` (a deadline that fell while the lot had no writer is given back, not taken).
+    The engine logs the Ticks `due_tick(spec, state, due_by(cmd))` names before `cmd`."""
+    return cmd.began_at if type(cmd) is Outage else cmd.at
+
+
 def decide(spec: LotSpec, state: LotState, cmd: Command) -> Decision:
     """Accepted(events) or Refused(reason). Never mutates `state`.
 
-    Any command first takes the transitions due by its `at` (docs/rules.md "How time is
+    Any command first takes the transitions due by its `at` (`due_by`; docs/rules.md "How time is
     handled"); they lead its events. A command refused after them leaves them to the next Tick."""
     deadline = next_deadline(spec, state)
-    if deadline is not None and deadline <= cmd.at and type(cmd) is not Tick:
-        caught, due = _catch_up(spec, state, cmd.at)
+    upto = due_by(cmd)
+    if deadline is not None and deadline <= upto and type(cmd) is not Tick:
+        caught, due = _catch_up(spec, state, upto)
         decision = _DECIDE[type(cmd)](spec, caught, cmd)
         if type(decision) is Accepted:
             return Accepted(due + decision.events)
@@ -502,6 +513,35 @@ def _fall_due(spec: LotSpec, st: LotState, deadline: int) -> tuple[Event, ...]:
     raise RuntimeError(f"next_deadline names {deadline} but no transition is due then")
 
 
+# Longest grace an Outage may give: a day (the engine's default is 10 s).
+MAX_GRACE_MS = 86_400_000
+
+
+def _outage(spec: LotSpec, st: LotState, cmd: Outage) -> Decision:
+    """docs/rules.md "Outage fairness". `st` is the lot as of `began_at` (`due_by`). A lot open
+    then, or opened by its schedule during the outage, was open without a writer for `lost` ms:
+    a timed lot's ends_at moves by `lost + grace_ms`, a live lot pauses. Else not_allowed."""
+    outage, grace, began = cmd.outage_ms, cmd.grace_ms, cmd.began_at
+    if not 0 < outage <= cmd.at or not 0 <= grace <= MAX_GRACE_MS:
+        return _NOT_ALLOWED
+    lead: tuple[Event, ...] = ()
+    starts_at = spec.starts_at
+    if st.status == SCHEDULED and starts_at is not None and began < starts_at <= cmd.at:
+        lead = (_opened(spec, starts_at),)
+        st = apply(spec, st.copy(), lead[0])
+        began = starts_at
+    ends_at = st.ends_at
+    if st.status != OPEN:
+        return _NOT_ALLOWED
+    if spec.mode == "live":
+        remaining = None if ends_at is None else ends_at - began
+        return Accepted(lead + (OutagePaused(at=cmd.at, outage_ms=outage, remaining_ms=remaining),))
+    if ends_at is None:
+        return _NOT_ALLOWED
+    lost = cmd.at - began
+    return Accepted(lead + (OutageExtended(at=cmd.at, outage_ms=outage, ends_at=ends_at + lost + grace),))
+
+
 def _create(spec: LotSpec, st: LotState, cmd: Create) -> Decision:
     """A lot is created once, by bidding.log.create_lot; never again through decide."""
     return _NOT_ALLOWED
@@ -521,6 +561,7 @@ _DECIDE: dict[type, Callable[[LotSpec, LotState, Any], Decision]] = {
     Approve: _approve,
     Reject: _reject,
     Create: _create,
+    Outage: _outage,
 }
 
 
@@ -605,6 +646,18 @@ def _apply_rejected(spec: LotSpec, st: LotState, ev: Rejected) -> None:
     st.result = UNSOLD
 
 
+def _apply_outage_extended(spec: LotSpec, st: LotState, ev: OutageExtended) -> None:
+    st.ends_at = ev.ends_at
+    st.outage_ms += ev.outage_ms
+
+
+def _apply_outage_paused(spec: LotSpec, st: LotState, ev: OutagePaused) -> None:
+    st.status = PAUSED
+    st.remaining_ms = ev.remaining_ms
+    st.ends_at = None
+    st.outage_ms += ev.outage_ms
+
+
 _APPLY: dict[type, Callable[[LotSpec, LotState, Any], None]] = {
     BidPlaced: _apply_bid,
     Created: _apply_created,
@@ -616,4 +669,6 @@ _APPLY: dict[type, Callable[[LotSpec, LotState, Any], None]] = {
     Closed: _apply_closed,
     Approved: _apply_approved,
     Rejected: _apply_rejected,
+    OutageExtended: _apply_outage_extended,
+    OutagePaused: _apply_outage_paused,
 }

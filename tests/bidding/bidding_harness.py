@@ -9,11 +9,11 @@ from __future__ import annotations
 from itertools import count
 
 from bidding import Accepted, Bid, BuyNow, LotSpec, Refused, decide, public_view
-from bidding.commands import Approve, FairWarning, Hammer, Open, Pause, Reject, Resume, Tick, Withdraw
+from bidding.commands import Approve, FairWarning, Hammer, Open, Outage, Pause, Reject, Resume, Tick, Withdraw
 from bidding.ladder import Ladder
 from bidding.events import Event
 from bidding.log import apply_entry, create_lot, decode_entry, make_entry
-from bidding.rules import due_tick
+from bidding.rules import due_by, due_tick
 
 RULES_LADDER: Ladder = ((0, 100), (10000, 500), (100000, 1000))
 
@@ -44,9 +44,10 @@ class Lot:
         return decision
 
     def take(self, cmd) -> Accepted | Refused:
-        """As the engine's actor does: first one Tick entry per deadline `<= cmd.at`, each stamped
-        with its deadline (bidding.rules.due_tick), then the command. A Tick then is only that."""
-        while (tick := due_tick(self.spec, self.state, cmd.at)) is not None:
+        """As the engine's actor does: first one Tick entry per deadline `<= due_by(cmd)` (its `at`;
+        an Outage's `began_at`), each stamped with its deadline (bidding.rules.due_tick), then the
+        command. A Tick then is only that."""
+        while (tick := due_tick(self.spec, self.state, due_by(cmd))) is not None:
             assert accepted(self.do(tick)), tick
         return self.do(cmd)
 
@@ -88,6 +89,9 @@ class Lot:
 
     def tick(self, at: int):
         return self.do(Tick(at=at))
+
+    def outage(self, at: int, outage_ms: int, grace_ms: int = 10_000):
+        return self.do(Outage(at=at, outage_ms=outage_ms, grace_ms=grace_ms))
 
     def view(self, now: int | None = None) -> dict:
         return public_view(self.spec, self.state, now)

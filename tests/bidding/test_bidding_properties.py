@@ -31,7 +31,7 @@ from bidding import (
     public_view,
     step,
 )
-from bidding.commands import Bid
+from bidding.commands import Bid, Outage
 from bidding.log import replay, verify
 from tests.bidding.bidding_harness import Lot, accepted
 from tests.bidding.test_bidding_views import HIDDEN_KEYS, PUBLIC_KEYS
@@ -110,6 +110,7 @@ class LotMachine(RuleBasedStateMachine):
         self.lot = Lot(spec)
         self.on_time = Lot(spec)  # the same commands, the engine's way, without a single Tick
         self.now = 0
+        self.last_at = 0  # the last command's `at`: an outage begins no earlier
         self.last_ends_at = None
         self.ids = 0
         self.accepted_bids: list[tuple[str, int]] = []
@@ -123,6 +124,7 @@ class LotMachine(RuleBasedStateMachine):
         return self.lot.state
 
     def run(self, cmd):
+        self.last_at = cmd.at  # a writer answered it (the engine's way logs its due Ticks even if refused)
         before = self.state.copy()
         decision = self.lot.do(cmd)
         after = self.state
@@ -179,6 +181,17 @@ class LotMachine(RuleBasedStateMachine):
     @rule(command=st.sampled_from([Open, Open, Pause, Resume, FairWarning, FairWarning, Hammer, Withdraw, Approve, Reject]))
     def auctioneer(self, command) -> None:
         self.run(command(at=self.now))
+
+    @rule(outage_ms=st.integers(1, 200_000), grace_ms=st.integers(0, 30_000))
+    def outage(self, outage_ms: int, grace_ms: int) -> None:
+        """The lot had no writer for outage_ms: nothing was logged after it began."""
+        self.now = max(self.now, self.last_at + outage_ms)
+        before = self.state.copy()
+        decision = self.run(Outage(at=self.now, outage_ms=outage_ms, grace_ms=grace_ms))
+        if accepted(decision) and self.spec.mode == "timed":
+            assert self.state.ends_at >= self.now + grace_ms
+            assert before.ends_at is None or self.state.ends_at >= before.ends_at + outage_ms + grace_ms
+            assert self.state.extensions == before.extensions
 
     @rule()
     def tick_now(self) -> None:
