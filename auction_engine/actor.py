@@ -1,40 +1,47 @@
 """One lot, one writer: the actor that owns a lot's in-memory book.
 
-It drains its queue in batches, decides each command with `bidding`, appends the whole
-batch to the lot's stream in one fenced round trip, and only then answers bidders and
-publishes events, in seq order. Nothing is acknowledged before it is durable.
+It drains its queue in batches and runs each batch in four stages: decide each command with
+`bidding` (no await), append the whole batch to the lot's stream in one fenced round trip,
+only then answer bidders and publish events in seq order, and last snapshot and settle.
+Nothing is acknowledged before it is durable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgpack
 
 from bidding.commands import Bid, BuyNow, Command, Tick
 from bidding.log import apply_entry, make_entry
+from bidding.notices import notices
 from bidding.reasons import Reason
-from bidding.rules import Refused, decide, due_tick, next_deadline, next_min
+from bidding.rules import Accepted, Refused, decide, due_tick, next_deadline, next_min
 from bidding.spec import LotSpec
 from bidding.state import LotState
 from bidding.views import auctioneer_view, bidder_view, exposure, public_view
 
 from . import metrics
-from .frames import Outgoing
-from .log import Item
+from .answers import Ack, Answer, Applied, Refusal, Unwritten
+from .clock import Clock
+from .credit import CreditLedger
+from .fanout import Hub
+from .frames import Outgoing, event_frame, notice_frame, pack_answer, pack_public, unpack_answer
+from .log import Item, RedisLog
 
-if TYPE_CHECKING:
-    from .engine import Engine
+logger = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
+Reply = Callable[[Answer], None]
+Book = tuple[LotSpec, LotState, int, dict[bytes, bytes]]
+"""A lot as read back from its log: spec, state, the writer's new epoch, the stored acks."""
 
-Reply = Callable[[dict[str, Any]], None]
 MAX_BATCH = 512
 REFUSALS = 10_000  # refused bid ids remembered per lot (in memory), oldest forgotten first
 RING = 256  # recent event frames kept per lot for fast resumes; older ones are read from the stream
@@ -42,26 +49,57 @@ RING = 256  # recent event frames kept per lot for fast resumes; older ones are 
 
 @dataclass(slots=True)
 class Work:
-    """A command on its way to the lot, with whom to answer."""
+    """A command on its way to the lot, with whom to answer and when it was received."""
 
     command: Command
     reply: Reply | None = None
     key: bytes = b""
+    received: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True, slots=True)
+class LotDeps:
+    """What a lot's actor uses, and nothing more: its stream, the shared credit ledger, the hub,
+    the clock, two settings, how to read the lot back, and whom to tell what changed."""
+
+    stream: RedisLog
+    credit: CreditLedger
+    hub: Hub
+    clock: Clock
+    reload: Callable[[str], Awaitable[Book]]
+    changed: Callable[[LotActor], None]
+    """After each append: the lot's catalogue row is stale."""
+    result: Callable[[LotActor], None]
+    """After an append that changed the lot's result: write the settlement."""
+    head: Callable[[str, int, bytes], None]
+    """After a snapshot: record the lot's head (seq, hash) in SQL."""
+    snapshot_every: int = 256
+    timer_delay_ms: int = 0
 
 
 @dataclass(slots=True)
 class _Done:
+    """One command's outcome, waiting for the append to be answered."""
+
     seq: int
     reply: Reply | None
-    answer: dict[str, Any] | None
+    answer: Answer | None
     event: Outgoing | None = None
     public: bytes = b""
     private: list[tuple[str, Outgoing]] = field(default_factory=list)
 
 
-def pack_public(kind: str, at: int, public: dict[str, Any]) -> bytes:
-    """What the stream (and the ring) keep for watchers who resume: the entry's public face."""
-    return msgpack.packb({"kind": kind, "at": at, "state": public})
+@dataclass(slots=True)
+class _Decided:
+    """A decided batch: what to append, whom to answer, what to remember."""
+
+    expected: int
+    done: list[_Done] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    answers: dict[bytes, Ack | Refusal] = field(default_factory=dict)
+    stored: dict[bytes, bytes] = field(default_factory=dict)
+    refusals: dict[bytes, bytes] = field(default_factory=dict)
+    closing: bool = False
 
 
 def public_frame_bytes(spec: LotSpec, state: LotState, kind: str, at: int) -> bytes:
@@ -76,16 +114,15 @@ def bid_key(bidder: str, bid_id: str) -> bytes:
     return b"%d:%s%s" % (len(who), who, bid_id.encode())
 
 
-def refused(lot: str, bid_id: str | None, reason: str, nxt: int | None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "ack", "id": bid_id, "lot": lot, "ok": False, "reason": reason}
-    if nxt is not None:
-        frame["next_min"] = nxt
-    return frame
+def _observe(stage: str, since: float) -> float:
+    now = time.perf_counter()
+    metrics.STAGE_SECONDS.labels(stage).observe(now - since)
+    return now
 
 
 class LotActor:
-    def __init__(self, engine: Engine, spec: LotSpec, state: LotState, epoch: int, acks: dict[bytes, bytes]) -> None:
-        self.engine = engine
+    def __init__(self, deps: LotDeps, spec: LotSpec, state: LotState, epoch: int, acks: dict[bytes, bytes]) -> None:
+        self.deps = deps
         self.lot = spec.lot
         self.spec = spec
         self.state = state
@@ -113,14 +150,15 @@ class LotActor:
             self._timer.cancel()
         if self.task:
             self.task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self.task
-            except asyncio.CancelledError:
-                pass
 
     def submit(self, work: Work) -> None:
         self.queue.put_nowait(work)
 
+    def knows(self, key: bytes) -> bool:
+        """Has this bid key been answered already (a retry, never rate limited)?"""
+        return key in self.acks or key in self.refusals
 
     def public(self, now: int | None = None) -> dict[str, Any]:
         return public_view(self.spec, self.state, now)
@@ -144,9 +182,76 @@ class LotActor:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("lot %s: batch failed; rebuilding from the log", self.lot)
+                logger.exception("lot %s: batch failed; rebuilding from the log", self.lot)
                 await self._rebuild(batch)
             self._arm()
+
+    async def _process(self, batch: list[Work]) -> None:
+        started = time.perf_counter()
+        for work in batch:
+            metrics.STAGE_SECONDS.labels("queued").observe(started - work.received)
+        decided = self._decide(batch)
+        at = _observe("decided", started)
+        await self._commit(decided)
+        if decided.items:
+            metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
+            at = _observe("appended", at)
+        self._answer(decided)
+        _observe("answered", at)
+        await self._after(decided)
+
+    # -- the stages -----------------------------------------------------------------
+
+    def _decide(self, batch: list[Work]) -> _Decided:
+        """Rules and credit for each command, in order, on the in-memory book; no await."""
+        decided = _Decided(self.state.seq)
+        for work in self._due_first(batch):
+            first = self._first_answer(work.key, decided) if work.key else None
+            if first is not None:
+                decided.done.append(_Done(0, work.reply, first))
+                continue
+            outcome = self._precheck(work.command) or decide(self.spec, self.state, work.command)
+            if isinstance(outcome, Refused):
+                self._refuse(work, outcome, decided)
+            else:
+                self._accept(work, outcome, decided)
+        return decided
+
+    async def _commit(self, decided: _Decided) -> None:
+        """One fenced append of the batch's entries. Raises Fenced or SeqMismatch (log.py): the
+        book is then ahead of the log, and `_run` rebuilds it."""
+        if decided.items:
+            await self.deps.stream.append(self.lot, decided.expected, self.epoch, decided.items)
+            metrics.BATCH_SIZE.observe(len(decided.items))
+            self.acks.update(decided.stored)
+            self.deps.changed(self)
+        if decided.refusals:
+            self._remember_refusals(decided.refusals)
+
+    def _answer(self, decided: _Decided) -> None:
+        """Acks, public events and private notices, in seq order, only after the append."""
+        hub = self.deps.hub
+        for d in decided.done:
+            if d.reply is not None and d.answer is not None:
+                d.reply(d.answer)
+            if d.event is not None:
+                self.ring.append((d.seq, d.public))
+                self.published_seq = d.seq
+                hub.publish(self.lot, d.seq, d.event)
+            for bidder, out in d.private:
+                hub.to_bidder(bidder, out)
+
+    async def _after(self, decided: _Decided) -> None:
+        """A snapshot every `snapshot_every` entries; the settlement when the result changed."""
+        if not decided.items:
+            return
+        self._since_snapshot += len(decided.items)
+        if self._since_snapshot >= self.deps.snapshot_every:
+            await self._snapshot()
+        if decided.closing:
+            self.deps.result(self)
+
+    # -- deciding one command -------------------------------------------------------
 
     def _due_first(self, batch: list[Work]) -> Iterator[Work]:
         """Each command after the Ticks the lot owes by its time, one per deadline and stamped
@@ -160,85 +265,52 @@ class LotActor:
                     break
             yield work
 
-    async def _process(self, batch: list[Work]) -> None:
-        started = time.perf_counter()
-        expected = self.state.seq
-        items: list[Item] = []
-        done: list[_Done] = []
-        pending: dict[bytes, dict[str, Any]] = {}
-        stored: dict[bytes, bytes] = {}
-        refusals: dict[bytes, bytes] = {}
-        closing = False
-        for work in self._due_first(batch):
-            cmd = work.command
+    def _first_answer(self, key: bytes, decided: _Decided) -> Ack | Refusal | None:
+        """The answer already given to this bid key, in this batch or before: a retry gets it again."""
+        first = decided.answers.get(key)
+        if first is not None:
+            return first
+        known = self.acks.get(key) or self.refusals.get(key)
+        return unpack_answer(known) if known is not None else None
+
+    def _refuse(self, work: Work, outcome: Refused, decided: _Decided) -> None:
+        cmd = work.command
+        if isinstance(cmd, Tick):
+            return
+        metrics.BIDS_REFUSED.labels(outcome.reason.value).inc()
+        answer = Refusal(self.lot, cmd.id if isinstance(cmd, Bid | BuyNow) else None, outcome.reason, outcome.next_min)
+        if work.key:
+            decided.answers[work.key] = answer
+            decided.refusals[work.key] = pack_answer(answer)
+        decided.done.append(_Done(0, work.reply, answer))
+
+    def _accept(self, work: Work, outcome: Accepted, decided: _Decided) -> None:
+        cmd = work.command
+        before_leader, before_result = self.state.leader, self.state.result
+        entry, raw = make_entry(self.state, cmd, outcome.events)
+        apply_entry(self.spec, self.state, entry)
+        # Reserve credit now, not after the append: another lot's actor may decide meanwhile.
+        self.deps.credit.set_lot(self.lot, exposure(self.spec, self.state))
+        public = public_view(self.spec, self.state, cmd.at, static=False)
+        kind = outcome.events[-1].kind
+        stored = b""
+        answer: Answer | None = None
+        if isinstance(cmd, Bid | BuyNow):
+            metrics.BIDS_ACCEPTED.inc()
+            answer = self._accepted_ack(cmd, entry.seq)
             if work.key:
-                first = pending.get(work.key)
-                known = self.acks.get(work.key) or self.refusals.get(work.key)
-                if first is None and known is not None:
-                    first = msgpack.unpackb(known, raw=False)
-                if first is not None:
-                    done.append(_Done(0, work.reply, first))
-                    continue
-            refusal = self._precheck(cmd)
-            outcome = refusal or decide(self.spec, self.state, cmd)
-            if isinstance(outcome, Refused):
-                if isinstance(cmd, Tick):
-                    continue
-                metrics.BIDS_REFUSED.labels(outcome.reason.value).inc()
-                answer = refused(self.lot, getattr(cmd, "id", None), outcome.reason.value, outcome.next_min)
-                if work.key:
-                    pending[work.key] = answer
-                    refusals[work.key] = msgpack.packb(answer)
-                done.append(_Done(0, work.reply, answer))
-                continue
-            before_leader, before_result = self.state.leader, self.state.result
-            entry, raw = make_entry(self.state, cmd, outcome.events)
-            apply_entry(self.spec, self.state, entry)
-            # Reserve credit now, not after the append: another lot's actor may decide meanwhile.
-            self.engine.credit.set_lot(self.lot, exposure(self.spec, self.state))
-            public = public_view(self.spec, self.state, cmd.at, static=False)
-            kind = outcome.events[-1].kind
-            frame = {"type": "event", "lot": self.lot, "seq": entry.seq, "kind": kind, "at": cmd.at, "state": public}
-            item_ack = b""
-            answer: dict[str, Any] | None = None
-            if isinstance(cmd, Bid | BuyNow):
-                metrics.BIDS_ACCEPTED.inc()
-                answer = self._accepted_ack(cmd, entry.seq)
-                if work.key:
-                    pending[work.key] = answer
-                    item_ack = stored[work.key] = msgpack.packb(answer)
-            elif work.reply is not None:
-                answer = {"ok": True, "seq": entry.seq, "kind": kind}
-            public_bytes = pack_public(kind, cmd.at, public)
-            d = _Done(entry.seq, work.reply, answer, Outgoing(frame), public_bytes)
-            self._privates(d, before_leader, before_result)
-            if self.state.result != before_result:
-                closing = True
-            done.append(d)
-            items.append((raw, entry.hash, public_bytes, work.key if item_ack else b"", item_ack))
-        if items:
-            await self.engine.log.append(self.lot, expected, self.epoch, items)
-            metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
-            metrics.BATCH_SIZE.observe(len(items))
-            self.acks.update(stored)
-            self.engine.lot_changed(self)
-        if refusals:
-            self._remember_refusals(refusals)
-        for d in done:
-            if d.reply is not None and d.answer is not None:
-                d.reply(d.answer)
-            if d.event is not None:
-                self.ring.append((d.seq, d.public))
-                self.published_seq = d.seq
-                self.engine.hub.publish(self.lot, d.seq, d.event)
-            for bidder, out in d.private:
-                self.engine.hub.to_bidder(bidder, out)
-        if items:
-            self._since_snapshot += len(items)
-            if self._since_snapshot >= self.engine.config.snapshot_every:
-                await self._snapshot()
-            if closing:
-                self.engine.lot_result(self)
+                decided.answers[work.key] = answer
+                stored = decided.stored[work.key] = pack_answer(answer)
+        elif work.reply is not None:
+            answer = Applied(entry.seq, kind)
+        public_bytes = pack_public(kind, cmd.at, public)
+        event = Outgoing(event_frame(self.lot, entry.seq, kind, cmd.at, public))
+        done = _Done(entry.seq, work.reply, answer, event, public_bytes)
+        for notice in notices(self.spec, before_leader, before_result, self.state):
+            done.private.append((notice.bidder, Outgoing(notice_frame(self.lot, entry.seq, notice))))
+        decided.closing = decided.closing or self.state.result != before_result
+        decided.done.append(done)
+        decided.items.append((raw, entry.hash, public_bytes, work.key if stored else b"", stored))
 
     def _remember_refusals(self, answers: dict[bytes, bytes]) -> None:
         """A refused id answers the same refusal when reused, whatever its new amount: an
@@ -250,46 +322,22 @@ class LotActor:
 
     def _precheck(self, cmd: Command) -> Refused | None:
         """The engine's own refusals, before the rules see the command."""
+        credit = self.deps.credit
         if isinstance(cmd, Bid) and not cmd.floor:
             value = cmd.max if cmd.max is not None else cmd.amount
-            if type(value) is int and not self.engine.credit.allows(cmd.bidder, self.lot, max(value, self._standing(cmd.bidder))):
+            if type(value) is int and not credit.allows(cmd.bidder, self.lot, max(value, self._standing(cmd.bidder))):
                 return Refused(Reason.CREDIT_LIMIT, next_min(self.spec, self.state))
-        if isinstance(cmd, BuyNow) and self.spec.buy_now is not None:
-            if not self.engine.credit.allows(cmd.bidder, self.lot, self.spec.buy_now):
-                return Refused(Reason.CREDIT_LIMIT, None)
+        buy_now = self.spec.buy_now
+        if isinstance(cmd, BuyNow) and buy_now is not None and not credit.allows(cmd.bidder, self.lot, buy_now):
+            return Refused(Reason.CREDIT_LIMIT, None)
         return None
 
     def _standing(self, bidder: str) -> int:
         return self.state.maxima.get(bidder, 0) if self.state.leader == bidder else 0
 
-    def _accepted_ack(self, cmd: Bid | BuyNow, seq: int) -> dict[str, Any]:
+    def _accepted_ack(self, cmd: Bid | BuyNow, seq: int) -> Ack:
         view = bidder_view(self.spec, self.state, cmd.bidder, cmd.at)
-        ack: dict[str, Any] = {
-            "type": "ack", "id": cmd.id, "lot": self.lot, "ok": True, "seq": seq,
-            "leading": view.get("leading"), "price": view.get("price"),
-        }
-        if view.get("your_max") is not None:
-            ack["your_max"] = view["your_max"]
-        return ack
-
-    def _privates(self, d: _Done, before_leader: str | None, before_result: str | None) -> None:
-        state = self.state
-        if before_leader and before_leader != state.leader and state.status != "closed" and self.spec.format == "english":
-            d.private.append((before_leader, Outgoing({
-                "type": "outbid", "lot": self.lot, "seq": d.seq, "price": state.price,
-                "next_min": next_min(self.spec, state),
-            })))
-        if state.result == before_result or state.result is None:
-            return
-        # Closing pending approval tells everyone but the leader; approve/reject then tells the leader.
-        told = [state.leader] if before_result == "pending_approval" else list(state.paddles)
-        for bidder in told:
-            if bidder is None:
-                continue
-            if bidder == state.leader and state.result == "sold":
-                d.private.append((bidder, Outgoing({"type": "won", "lot": self.lot, "price": state.price})))
-            elif bidder != state.leader or state.result != "pending_approval":
-                d.private.append((bidder, Outgoing({"type": "lost", "lot": self.lot})))
+        return Ack(self.lot, cmd.id, seq, view.get("leading"), view.get("price"), view.get("your_max"))
 
     # -- timers, snapshots, recovery ---------------------------------------------
 
@@ -303,12 +351,12 @@ class LotActor:
         self._armed = deadline
         if deadline is None:
             return
-        delay = max(0.0, (deadline - self.engine.clock.now_ms()) / 1000) + self.engine.config.timer_delay_ms / 1000
+        delay = max(0.0, (deadline - self.deps.clock.now_ms()) / 1000) + self.deps.timer_delay_ms / 1000
         self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
-        now = self.engine.clock.now_ms()
+        now = self.deps.clock.now_ms()
         if self._armed is not None and now < self._armed:
             self._armed = None
             self._arm()
@@ -319,8 +367,8 @@ class LotActor:
     async def _snapshot(self) -> None:
         self._since_snapshot = 0
         blob = msgpack.packb({"seq": self.state.seq, "state": self.state.to_dict()})
-        await self.engine.log.save_snapshot(self.lot, blob)
-        self.engine.record_head(self.lot, self.state.seq, self.state.head_hash)
+        await self.deps.stream.save_snapshot(self.lot, blob)
+        self.deps.head(self.lot, self.state.seq, self.state.head_hash)
 
     async def _rebuild(self, batch: list[Work]) -> None:
         """The append failed: the book may be ahead of the log. Answer `unavailable`, reload.
@@ -329,20 +377,20 @@ class LotActor:
         self._unavailable(batch)
         while True:
             try:
-                fresh = await self.engine.load_book(self.lot)
+                fresh = await self.deps.reload(self.lot)
                 break
             except Exception as exc:
-                log.warning("lot %s: reload failed (%s); retrying", self.lot, exc)
+                logger.warning("lot %s: reload failed (%s); retrying", self.lot, exc)
                 await asyncio.sleep(0.5)
                 queued = []
                 while not self.queue.empty():
                     queued.append(self.queue.get_nowait())
                 self._unavailable(queued)
         self.spec, self.state, self.epoch, self.acks = fresh
-        self.engine.credit.set_lot(self.lot, exposure(self.spec, self.state))
+        self.deps.credit.set_lot(self.lot, exposure(self.spec, self.state))
 
     @staticmethod
     def _unavailable(batch: list[Work]) -> None:
         for work in batch:
             if work.reply is not None:
-                work.reply({"type": "error", "code": "unavailable", "message": "the lot's log could not be written; retry with the same id"})
+                work.reply(Unwritten())

@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-FORBIDDEN_ORIGIN_CLOSE = 4403
-
 
 def policy(host: str) -> bytes:
     """The Content-Security-Policy; WebSocket URLs are named since 'self' covers them only in CSP 3."""

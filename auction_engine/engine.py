@@ -15,33 +15,34 @@ import msgpack
 from redis.asyncio import Redis
 from sqlalchemy import exc as sa_exc
 
-from bidding.commands import Bid, BuyNow, Command
-from bidding.log import create_lot, decode_entry, replay, resume
+from bidding.commands import Bid, BuyNow, Command, Create
+from bidding.log import LogError, create_lot, decode_entry, replay, resume
+from bidding.money import is_bid_value
+from bidding.reasons import Reason
 from bidding.spec import LotSpec, SpecError
-from bidding.state import LotState
+from bidding.state import CLOSED, PENDING_APPROVAL, SOLD, UNSOLD, WITHDRAWN, LotState
 from bidding.views import exposure
 
 from . import metrics
-from .actor import LotActor, Work, bid_key, public_frame_bytes, refused
+from .actor import Book, LotActor, LotDeps, Work, bid_key, public_frame_bytes
+from .answers import Answer, Refusal
 from .auth import BidderAccess, Principal
 from .clock import Clock
 from .config import Config
 from .credit import CreditLedger
 from .errors import Conflict, InvalidSpec, NotFound, Unavailable
 from .fanout import Hub
-from .frames import valid_amount
 from .integrity import check_database, check_head
 from .log import LotExists, RedisLog
 from .ratelimit import RateLimiter
 from .store import Store
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 # The database did not answer: the row is fine and waits for the next flush.
 _TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError)
 
-FINAL_RESULTS = ("sold", "unsold", "withdrawn")
-Book = tuple[LotSpec, LotState, int, dict[bytes, bytes]]
+FINAL_RESULTS = (SOLD, UNSOLD, WITHDRAWN)
 
 
 class Engine:
@@ -68,6 +69,10 @@ class Engine:
         self.quarantined: dict[str, str] = {}
         self._head_writes: set[asyncio.Task[None]] = set()
         self._read_back: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._deps = LotDeps(
+            self.log, self.credit, self.hub, self.clock, self.load_book, self.lot_changed, self.lot_result,
+            self.record_head, config.snapshot_every, config.timer_delay_ms,
+        )
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -80,7 +85,7 @@ class Engine:
             self.credit.paid.add(record.lot)
         await self._load_lots()
         for record in await self.store.list_settlements(result="sold", paid=False, limit=None):
-            if record.lot in self.dormant and record.winner:
+            if record.lot in self.dormant and record.winner and record.hammer_price is not None:
                 self.credit.set_lot(record.lot, {record.winner: record.hammer_price})
         self._count_open()
         self._flusher = asyncio.create_task(self._flush_catalogue(), name="catalogue-flush")
@@ -118,7 +123,7 @@ class Engine:
 
     def quarantine(self, lot: str, problem: str) -> None:
         """Keep a damaged lot out of service: its bids are refused `unavailable`, /healthz lists it."""
-        log.error("lot %s is QUARANTINED: %s. The other lots run; see docs/engine.md (Damaged data).", lot, problem)
+        logger.error("lot %s is QUARANTINED: %s. The other lots run; see docs/engine.md (Damaged data).", lot, problem)
         self.quarantined[lot] = problem
 
     def record_head(self, lot: str, seq: int, head_hash: bytes) -> None:
@@ -131,7 +136,7 @@ class Engine:
         try:
             await self.store.record_head(lot, seq, head_hash)
         except Exception:
-            log.exception("lot %s: the log head (seq %d) was not recorded", lot, seq)
+            logger.exception("lot %s: the log head (seq %d) was not recorded", lot, seq)
 
     async def stop(self) -> None:
         for task in (self._flusher, self._lag):
@@ -143,7 +148,7 @@ class Engine:
             try:
                 await asyncio.wait_for(asyncio.shield(task), 5)
             except Exception:
-                log.exception("settlement write did not finish before stop")
+                logger.exception("settlement write did not finish before stop")
         if self._head_writes:
             await asyncio.wait(list(self._head_writes), timeout=5)
         await self._write_catalogue()
@@ -157,7 +162,10 @@ class Engine:
         snap = await self.log.load_snapshot(lot)
         if snap is not None:
             saved = msgpack.unpackb(snap, raw=False)
-            spec = decode_entry(first[0].entry, first[0].hash).command.spec
+            create = decode_entry(first[0].entry, first[0].hash).command
+            if not isinstance(create, Create):
+                raise LogError(1, "the first entry is not `create`")
+            spec = create.spec
             tail = await self.log.read(lot, saved["seq"])
             state = resume(spec, LotState.from_dict(saved["state"]), [(r.entry, r.hash) for r in tail])
         else:
@@ -181,7 +189,7 @@ class Engine:
                 epoch = await self.log.create(spec.lot, [item])
             except LotExists as exc:
                 raise Conflict(f"lot {spec.lot} exists", "lot") from exc
-            actor = LotActor(self, spec, state, epoch, {})
+            actor = LotActor(self._deps, spec, state, epoch, {})
             self.lots[spec.lot] = actor
             actor.start()
         await self.store.upsert_lot(actor.public())
@@ -190,7 +198,7 @@ class Engine:
 
     def _wake(self, lot: str, book: Book) -> LotActor:
         spec, state, epoch, acks = book
-        actor = LotActor(self, spec, state, epoch, acks)
+        actor = LotActor(self._deps, spec, state, epoch, acks)
         self.lots[lot] = actor
         self.dormant.discard(lot)
         self.credit.set_lot(lot, exposure(spec, state))
@@ -245,45 +253,45 @@ class Engine:
             raise NotFound(f"no lot {lot!r}", "lot")
         return await self.log.last_seq(lot)
 
-    def gone(self, lot: str) -> str:
+    def gone(self, lot: str) -> Reason:
         """Why a lot not in memory refuses a bid."""
         if lot in self.quarantined:
-            return "unavailable"
-        return "lot_closed" if lot in self.dormant else "unknown_lot"
+            return Reason.UNAVAILABLE
+        return Reason.LOT_CLOSED if lot in self.dormant else Reason.UNKNOWN_LOT
 
     def admit_bid(self, principal: Principal, lot: str, bid_id: str, amount: Any = None, maximum: Any = None,
-                  buy_now: bool = False) -> Work | dict[str, Any]:
-        """A bidder's bid or buy-now, WebSocket or HTTP, stamped and ready for its lot, or the refused ack.
+                  buy_now: bool = False) -> Work | Refusal:
+        """A bidder's bid or buy-now, WebSocket or HTTP, stamped and ready for its lot, or its refusal.
 
         Checked here, before the lot: the role, the lot, the amount's type, the rate limit.
         A retry of an id the lot already answered is never rate limited."""
         reason = None
         if principal.role != "bidder" or not principal.bidder:
-            reason = "not_allowed"
+            reason = Reason.NOT_ALLOWED
         elif lot not in self.lots:
             reason = self.gone(lot)
-        elif not buy_now and ((amount is None) == (maximum is None) or not valid_amount(amount if maximum is None else maximum)):
-            reason = "bad_amount"
+        elif not buy_now and not is_bid_value(amount, maximum):
+            reason = Reason.BAD_AMOUNT
         else:
             key = bid_key(principal.bidder, bid_id)
-            actor = self.lots[lot]
-            if key in actor.acks or key in actor.refusals or self.rate.allow(principal.bidder, self.clock.now_ms() / 1000):
+            if self.lots[lot].knows(key) or self.rate.allow(principal.bidder, self.clock.now_ms() / 1000):
                 at, paddle = self.clock.now_ms(), principal.paddle or principal.bidder
                 command: Bid | BuyNow = (
                     BuyNow(at=at, bidder=principal.bidder, paddle=paddle, id=bid_id) if buy_now
                     else Bid(at=at, bidder=principal.bidder, paddle=paddle, id=bid_id, amount=amount, max=maximum)
                 )
                 return Work(command, None, key)
-            reason = "rate_limited"
-        metrics.BIDS_REFUSED.labels(reason).inc()
-        return refused(lot, bid_id, reason, None)
+            reason = Reason.RATE_LIMITED
+        metrics.BIDS_REFUSED.labels(reason.value).inc()
+        return Refusal(lot, bid_id, reason)
 
-    async def call(self, lot: str, command: Command, key: bytes = b"", timeout: float = 10.0) -> dict[str, Any]:
-        """Submit and wait for the lot's answer (HTTP uses this; WebSockets answer by callback)."""
+    async def call(self, lot: str, command: Command, key: bytes = b"", timeout: float = 10.0) -> Answer:
+        """Submit and wait for the lot's answer (HTTP uses this; WebSockets answer by callback).
+        Raises Unavailable if the lot does not answer within `timeout`."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        future: asyncio.Future[Answer] = loop.create_future()
 
-        def reply(answer: dict[str, Any]) -> None:
+        def reply(answer: Answer) -> None:
             if not future.done():
                 future.set_result(answer)
 
@@ -301,39 +309,46 @@ class Engine:
     def lot_result(self, actor: LotActor) -> None:
         """Write the settlement; chained per lot so pending -> approved lands in order."""
         self._count_open()
-        state = actor.state
-        previous = self._settling.get(actor.lot)
-        winner = state.leader if state.result in ("sold", "pending_approval") else None
-        args = dict(
-            lot=actor.lot, result=state.result, winner=winner,
-            winner_paddle=state.paddles.get(winner) if winner else None,
-            price=state.price if winner else None, currency=actor.spec.currency,
-            closed_at=state.closed_at, final_seq=state.seq, head_hash=state.head_hash.hex(),
-        )
+        state, lot = actor.state, actor.lot
+        result, closed_at = state.result, state.closed_at
+        if result is None or closed_at is None:
+            return
+        previous = self._settling.get(lot)
+        winner = state.leader if result in (SOLD, PENDING_APPROVAL) else None
+        paddle = state.paddles.get(winner) if winner else None
+        price = state.price if winner else None
+        final_seq, head_hash, currency = state.seq, state.head_hash.hex(), actor.spec.currency
 
         async def write() -> None:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
             for attempt in range(60):
                 try:
-                    await self.store.record_settlement(**args)
-                    await self.store.record_head(actor.lot, args["final_seq"], args["head_hash"])
-                    if args["result"] in FINAL_RESULTS:
-                        await self.log.mark_settled(actor.lot)
+                    await self.store.record_settlement(
+                        lot=lot, result=result, winner=winner, winner_paddle=paddle, price=price, currency=currency,
+                        closed_at=closed_at, final_seq=final_seq, head_hash=head_hash,
+                    )
+                    await self.store.record_head(lot, final_seq, head_hash)
+                    if result in FINAL_RESULTS:
+                        await self.log.mark_settled(lot)
                     return
                 except Exception:
-                    log.exception("settlement of %s failed (attempt %d)", actor.lot, attempt + 1)
+                    logger.exception("settlement of %s failed (attempt %d)", actor.lot, attempt + 1)
                     await asyncio.sleep(min(5.0, 0.1 * 2**attempt))
 
         task = asyncio.create_task(write(), name=f"settle:{actor.lot}")
         self._settling[actor.lot] = task
-        task.add_done_callback(lambda t, lot=actor.lot: self._settling.get(lot) is t and self._settling.pop(lot))
+        task.add_done_callback(lambda t: self._forget_settling(lot, t))
+
+    def _forget_settling(self, lot: str, task: asyncio.Task[None]) -> None:
+        if self._settling.get(lot) is task:
+            del self._settling[lot]
 
     def mark_paid(self, lot: str) -> None:
         self.credit.mark_paid(lot)
 
     def _count_open(self) -> None:
-        metrics.OPEN_LOTS.set(sum(1 for a in self.lots.values() if a.state.status != "closed"))
+        metrics.OPEN_LOTS.set(sum(1 for a in self.lots.values() if a.state.status != CLOSED))
         metrics.LOTS_IN_MEMORY.set(len(self.lots))
 
     async def _flush_catalogue(self) -> None:
@@ -342,7 +357,7 @@ class Engine:
             try:
                 await self._write_catalogue()
             except Exception:
-                log.exception("catalogue update failed; will retry")
+                logger.exception("catalogue update failed; will retry")
 
     async def _watch_loop_lag(self) -> None:
         loop = asyncio.get_running_loop()
@@ -371,6 +386,6 @@ class Engine:
                 await self.store.update_lots([actor.public()])
             except _TRANSIENT:
                 self._dirty.setdefault(lot, actor)
-                log.warning("catalogue row of %s not written (database unreachable); will retry", lot)
+                logger.warning("catalogue row of %s not written (database unreachable); will retry", lot)
             except Exception:
-                log.exception("catalogue row of %s refused; dropped until the lot changes again", lot)
+                logger.exception("catalogue row of %s refused; dropped until the lot changes again", lot)

@@ -14,11 +14,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .auth import Principal
-from .frames import MSGPACK, Outgoing
+from .frames import SLOW_CONSUMER_CLOSE, Outgoing, slow_consumer_frame
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
-SLOW_CONSUMER_CLOSE = 4008
 # Frames handed to the socket in one write: one syscall instead of one per frame, while a hot
 # lot's burst still waits in the bounded queue, where the slow-consumer check can see it.
 WRITE_BATCH = 64
@@ -46,7 +45,8 @@ class Connection:
         self.closed = False
         self.slow = False
         self._wake = asyncio.Event()
-        self._send = send_bytes if subprotocol == MSGPACK else send_text
+        self._send_text = send_text
+        self._send_bytes = send_bytes
         self._send_many = send_many
         self._close = close
         self._abort = abort
@@ -85,11 +85,7 @@ class Connection:
     def _overflow(self) -> None:
         self.slow = True
         self.queue.clear()
-        self.queue.append(Outgoing({
-            "type": "error",
-            "code": "slow_consumer",
-            "message": f"more than {self.limit} frames waiting; resubscribe with `since` to resume",
-        }))
+        self.queue.append(Outgoing(slow_consumer_frame(self.limit)))
         self.closed = True
         self._wake.set()
         # A watcher that stopped reading also stops the close handshake: cut it off if it
@@ -108,14 +104,15 @@ class Connection:
                 self._wake.clear()
                 while self.queue:
                     if self._send_many is None:
-                        await self._send(self.queue.popleft().for_subprotocol(self.subprotocol))
+                        data = self.queue.popleft().for_subprotocol(self.subprotocol)
+                        await (self._send_bytes(data) if isinstance(data, bytes) else self._send_text(data))
                         continue
                     batch = [self.queue.popleft() for _ in range(min(len(self.queue), WRITE_BATCH))]
                     await self._send_many(batch)
                 if self.closed:
                     break
         except Exception:  # the peer went away; the receive loop notices too
-            log.debug("writer ended", exc_info=True)
+            logger.debug("writer ended", exc_info=True)
         finally:
             self.closed = True
             self.ended = not self.slow
@@ -123,13 +120,13 @@ class Connection:
                 try:
                     await asyncio.wait_for(self._close(SLOW_CONSUMER_CLOSE), 2)
                 except Exception:
-                    log.debug("close of slow consumer failed", exc_info=True)
+                    logger.debug("close of slow consumer failed", exc_info=True)
                 self.ended = True
             elif self.close_code is not None:
                 try:
                     await asyncio.wait_for(self._close(self.close_code), 2)
                 except Exception:
-                    log.debug("close with %s failed", self.close_code, exc_info=True)
+                    logger.debug("close with %s failed", self.close_code, exc_info=True)
 
     def shutdown(self) -> None:
         self.closed = True

@@ -1,7 +1,9 @@
-"""Client frames in, server frames out, for both subprotocols.
+"""Client frames in, server frames out, for both subprotocols: every wire shape of PROTOCOL.md.
 
 Parsing is strict because every frame is untrusted: anything that is not exactly a
-frame of PROTOCOL.md becomes a typed error and changes nothing.
+frame of PROTOCOL.md becomes a typed error and changes nothing. Every server frame, close
+code and HTTP error body is built here and nowhere else (`clients/frames.py` mirrors them;
+`tests/test_frames_mirror.py` checks).
 """
 
 from __future__ import annotations
@@ -14,15 +16,23 @@ from typing import Any
 import msgpack
 
 from bidding.ids import ID_RULE, is_id
+from bidding.money import is_money
+from bidding.notices import Lost, Notice, Outbid, Won
+from bidding.reasons import Reason
 
+from .answers import Ack, Answer, Applied, Refusal, Unwritten
 from .errors import BadFrame, TooLarge, UnknownType
 
 JSON = "auction.v1.json"
 MSGPACK = "auction.v1.msgpack"
 SUBPROTOCOLS = (JSON, MSGPACK)
+
+# Close codes (PROTOCOL.md "Closing")
+SLOW_CONSUMER_CLOSE = 4008
+UNAUTHORIZED_CLOSE = 4401
+FORBIDDEN_ORIGIN_CLOSE = 4403  # before the handshake completes: the client sees HTTP 403
 MAX_FRAME = 4096
 MAX_ID = 64
-MAX_AMOUNT = 10**15
 MAX_PING_T = 2**53  # echoed in the pong: an integer every JSON reader holds exactly
 
 
@@ -84,14 +94,14 @@ def decode(raw: str | bytes, subprotocol: str) -> dict[str, Any]:
 
 def _lot(data: dict[str, Any]) -> str:
     lot = data.get("lot")
-    if not is_id(lot):
+    if not isinstance(lot, str) or not is_id(lot):
         raise BadFrame(f"`lot` must be an id: {ID_RULE}", "lot")
     return lot
 
 
 def _id(data: dict[str, Any]) -> str:
     ident = data.get("id")
-    if not is_id(ident):
+    if not isinstance(ident, str) or not is_id(ident):
         raise BadFrame(f"`id` must be an id: {ID_RULE}", "id")
     return ident
 
@@ -120,7 +130,104 @@ def parse(data: dict[str, Any]) -> ClientFrame:
 
 
 def valid_amount(value: Any) -> bool:
-    return type(value) is int and 0 < value <= MAX_AMOUNT
+    return is_money(value, 1)
+
+
+# -- server frames -------------------------------------------------------------------------------
+
+
+def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, **extra}
+
+
+def error_body(code: str, message: str, field: str | None = None, **extra: int | str) -> dict[str, Any]:
+    """An HTTP error response's body: `{"error": {"code", "message", "field"?, ...}}`."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return {"error": body}
+
+
+def welcome_frame(role: str, bidder: str | None, paddle: str | None, server_time: int) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "welcome", "role": role, "server_time": server_time}
+    if bidder:
+        frame["bidder"] = bidder
+        frame["paddle"] = paddle
+    return frame
+
+
+def pong_frame(t: int, server_time: int) -> dict[str, Any]:
+    return {"type": "pong", "t": t, "server_time": server_time}
+
+
+def snapshot_frame(lot: str, state: dict[str, Any], server_time: int) -> dict[str, Any]:
+    return {"type": "snapshot", "lot": lot, "seq": state["seq"], "state": state, "server_time": server_time}
+
+
+def slow_consumer_frame(limit: int) -> dict[str, Any]:
+    return error_frame("slow_consumer", f"more than {limit} frames waiting; resubscribe with `since` to resume")
+
+
+def event_frame(lot: str, seq: int, kind: str, at: int, state: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "event", "lot": lot, "seq": seq, "kind": kind, "at": at, "state": state}
+
+
+def pack_public(kind: str, at: int, state: dict[str, Any]) -> bytes:
+    """What the stream (and the ring) keep of an event frame for watchers who resume: its public face."""
+    packed: bytes = msgpack.packb({"kind": kind, "at": at, "state": state})
+    return packed
+
+
+def event_from_public(lot: str, seq: int, public: bytes) -> Outgoing:
+    """An event frame again, from the public face the stream (and the ring) keep of an entry."""
+    return Outgoing({"type": "event", "lot": lot, "seq": seq, **msgpack.unpackb(public, raw=False)})
+
+
+def notice_frame(lot: str, seq: int, notice: Notice) -> dict[str, Any]:
+    """A bidder's private `outbid`, `won` or `lost` (bidding/notices.py says who is told)."""
+    if isinstance(notice, Outbid):
+        return {"type": "outbid", "lot": lot, "seq": seq, "price": notice.price, "next_min": notice.next_min}
+    if isinstance(notice, Won):
+        return {"type": "won", "lot": lot, "price": notice.price}
+    assert isinstance(notice, Lost)
+    return {"type": "lost", "lot": lot}
+
+
+def ack_frame(answer: Ack | Refusal) -> dict[str, Any]:
+    if isinstance(answer, Refusal):
+        frame: dict[str, Any] = {"type": "ack", "id": answer.id, "lot": answer.lot, "ok": False, "reason": answer.reason.value}
+        if answer.next_min is not None:
+            frame["next_min"] = answer.next_min
+        return frame
+    frame = {"type": "ack", "id": answer.id, "lot": answer.lot, "ok": True, "seq": answer.seq,
+             "leading": answer.leading, "price": answer.price}
+    if answer.your_max is not None:
+        frame["your_max"] = answer.your_max
+    return frame
+
+
+def answer_frame(answer: Answer) -> dict[str, Any]:
+    """The frame a WebSocket bidder gets for its command."""
+    if isinstance(answer, Unwritten):
+        return error_frame("unavailable", answer.message)
+    if isinstance(answer, Applied):
+        return {"ok": True, "seq": answer.seq, "kind": answer.kind}
+    return ack_frame(answer)
+
+
+def pack_answer(answer: Ack | Refusal) -> bytes:
+    """An answer as the log's id index (and the refusal memory) keep it: its ack frame, msgpacked."""
+    packed: bytes = msgpack.packb(ack_frame(answer))
+    return packed
+
+
+def unpack_answer(blob: bytes) -> Ack | Refusal:
+    """The first answer to a bid id, read back from `pack_answer`'s bytes."""
+    frame = msgpack.unpackb(blob, raw=False)
+    if frame["ok"]:
+        return Ack(frame["lot"], frame["id"], frame["seq"], frame["leading"], frame["price"], frame.get("your_max"))
+    return Refusal(frame["lot"], frame["id"], Reason(frame["reason"]), frame.get("next_min"))
 
 
 def encode_json(frame: dict[str, Any]) -> str:
@@ -128,7 +235,8 @@ def encode_json(frame: dict[str, Any]) -> str:
 
 
 def encode_msgpack(frame: dict[str, Any]) -> bytes:
-    return msgpack.packb(frame, use_bin_type=True)
+    packed: bytes = msgpack.packb(frame, use_bin_type=True)
+    return packed
 
 
 def ws_frame(payload: bytes, binary: bool) -> bytes:
@@ -162,7 +270,8 @@ class Outgoing:
         framed = self._wire.get(subprotocol)
         if framed is None:
             data = self.for_subprotocol(subprotocol)
-            framed = self._wire[subprotocol] = ws_frame(data if isinstance(data, bytes) else data.encode(), isinstance(data, bytes))
+            payload = data if isinstance(data, bytes) else data.encode()
+            framed = self._wire[subprotocol] = ws_frame(payload, isinstance(data, bytes))
         return framed
 
     def for_subprotocol(self, subprotocol: str) -> str | bytes:

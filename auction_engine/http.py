@@ -6,7 +6,7 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
@@ -14,37 +14,40 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bidding.commands import Approve, Bid, FairWarning, Hammer, Open, Pause, Reject, Resume, Withdraw
-from bidding.commands import command_to_dict
+from bidding.commands import Approve, Bid, Command, FairWarning, Hammer, Open, Pause, Reject, Resume, Withdraw, command_to_dict
 from bidding.events import event_to_dict
 from bidding.ids import ID_RULE, is_id
 from bidding.log import decode_entry
 from bidding.money import is_money
+from bidding.reasons import Reason
 
 from . import metrics
-from .actor import bid_key, refused
+from .actor import bid_key
+from .answers import Ack, Answer, Applied, Refusal, Unwritten
 from .auth import Principal
 from .engine import Engine
 from .errors import BadRequest, BadSignature, BidderNotFound, Conflict, EngineError, InvalidId, NotFound, NotSold, RateLimited
-from .frames import valid_amount
+from .frames import UNAUTHORIZED_CLOSE, ack_frame, error_body, error_frame, valid_amount
 from .log import Record
 from .paid import check_payment, parse_payment
-from .store.errors import NoSuchBidder
-from .ws import UNAUTHORIZED_CLOSE
 from .store import BadQuery, BidderExists, NotPayable, UnknownSettlement
+from .store.errors import NoSuchBidder
 from .store.signing import HEADER, PURPOSE_PAID, SignatureError, claim_nonce, verify
 
-ACTIONS = {
+ACTIONS: dict[str, Callable[..., Command]] = {
     "open": Open, "pause": Pause, "resume": Resume, "fair_warning": FairWarning, "close": Hammer,
     "withdraw": Withdraw, "approve": Approve, "reject": Reject,
 }
 MAX_QUERY_INT = 2**53  # the largest integer a query parameter takes (and JSON readers hold exactly)
 FULL_PAGE = 10_000  # history page for auditors and auctioneers (`verify` reads whole logs)
-REFUSAL_STATUS = {"unknown_lot": 404, "not_allowed": 403, "rate_limited": 429, "bad_amount": 422, "unavailable": 503}
+REFUSAL_STATUS = {
+    Reason.UNKNOWN_LOT: 404, Reason.NOT_ALLOWED: 403, Reason.RATE_LIMITED: 429, Reason.BAD_AMOUNT: 422, Reason.UNAVAILABLE: 503,
+}  # any other refusal is a 409
 
 
 def engine_of(request: Request) -> Engine:
-    return request.app.state.engine
+    engine: Engine = request.app.state.engine
+    return engine
 
 
 def principal_of(request: Request) -> Principal:
@@ -67,7 +70,7 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 def error_response(exc: EngineError) -> JSONResponse:
-    return JSONResponse(exc.to_dict(), status_code=exc.status)
+    return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
 
 
 async def server_time(request: Request) -> JSONResponse:
@@ -77,11 +80,12 @@ async def server_time(request: Request) -> JSONResponse:
 async def register_bidder(request: Request) -> JSONResponse:
     principal_of(request).require("auctioneer")
     body = await json_body(request)
-    bidder, paddle, limit = body.get("bidder"), body.get("paddle"), body.get("credit_limit")
-    for name, value in (("bidder", bidder), ("paddle", paddle)):
-        checked_id(name, value)
-        if value.startswith("floor:"):
-            raise InvalidId(f"`{name}` must not start with floor:", name)
+    bidder, paddle, limit = checked_id("bidder", body.get("bidder")), body.get("paddle"), body.get("credit_limit")
+    if bidder.startswith("floor:"):
+        raise InvalidId("`bidder` must not start with floor:", "bidder")
+    paddle = checked_id("paddle", paddle)
+    if paddle.startswith("floor:"):
+        raise InvalidId("`paddle` must not start with floor:", "paddle")
     if limit is not None and not is_money(limit):
         raise BadRequest("`credit_limit` must be a non-negative integer in minor units", "credit_limit")
     unknown = set(body) - {"bidder", "paddle", "credit_limit"}
@@ -157,8 +161,7 @@ async def _set_suspended(request: Request, suspend: bool) -> JSONResponse:
         raise BidderNotFound(f"no bidder {bidder!r}", "bidder") from exc
     engine.access.set(bidder, suspend, tokens_after)
     if suspend:
-        engine.hub.end_bidder(bidder, {"type": "error", "code": "suspended", "message": "this bidder is suspended"},
-                              UNAUTHORIZED_CLOSE)
+        engine.hub.end_bidder(bidder, error_frame("suspended", "this bidder is suspended"), UNAUTHORIZED_CLOSE)
     return JSONResponse({"bidder": bidder, "paddle": record.paddle, "suspended": suspend})
 
 
@@ -226,24 +229,25 @@ async def lot_action(request: Request) -> JSONResponse:
         raise NotFound(f"no action {action!r}; one of {', '.join(ACTIONS)}", "action")
     actor = await engine.actor(request.path_params["lot"])
     answer = await engine.call(actor.lot, command_type(at=engine.clock.now_ms()))
-    if not answer.get("ok"):
+    if not isinstance(answer, Applied):
         return _refusal(answer)
     return JSONResponse(actor.view_for("auctioneer", None, engine.clock.now_ms()))
 
 
-def _refusal(answer: dict[str, Any]) -> JSONResponse:
-    if answer.get("type") == "error":
-        return JSONResponse({"error": {"code": answer["code"], "message": answer["message"]}}, status_code=503)
-    reason = answer["reason"]
-    body: dict[str, Any] = {"error": {"code": reason, "message": f"refused: {reason}"}}
-    if answer.get("next_min") is not None:
-        body["error"]["next_min"] = answer["next_min"]
-    return JSONResponse(body, status_code=REFUSAL_STATUS.get(reason, 409))
+def _refusal(answer: Answer) -> JSONResponse:
+    """A staff command's refusal (or an unwritten log) as an HTTP error."""
+    if isinstance(answer, Refusal):
+        body = error_body(answer.reason.value, f"refused: {answer.reason.value}")
+        if answer.next_min is not None:
+            body["error"]["next_min"] = answer.next_min
+        return JSONResponse(body, status_code=REFUSAL_STATUS.get(answer.reason, 409))
+    message = answer.message if isinstance(answer, Unwritten) else f"unexpected answer {type(answer).__name__}"
+    return JSONResponse(error_body("unavailable", message), status_code=503)
 
 
 def checked_id(name: str, value: Any) -> str:
     """`value` if it is an id (`bidding/ids.py`), else 422 `invalid_id` naming the field."""
-    if not is_id(value):
+    if not isinstance(value, str) or not is_id(value):
         raise InvalidId(f"`{name}` must be an id: {ID_RULE}", name)
     return value
 
@@ -261,7 +265,7 @@ async def place_bid(request: Request) -> JSONResponse:
     lot = request.path_params["lot"]
     body = await json_body(request)
     admitted = engine.admit_bid(principal, lot, _bid_id(body, required=True), body.get("amount"), body.get("max"))
-    if isinstance(admitted, dict):
+    if isinstance(admitted, Refusal):
         return _ack_response(admitted)
     return _ack_response(await engine.call(lot, admitted.command, admitted.key))
 
@@ -272,21 +276,21 @@ async def floor_bid(request: Request) -> JSONResponse:
     lot = request.path_params["lot"]
     body = await json_body(request)
     await engine.actor(lot)
-    paddle, amount = body.get("paddle"), body.get("amount")
-    checked_id("paddle", paddle)
+    paddle, amount = checked_id("paddle", body.get("paddle")), body.get("amount")
     bid_id = _bid_id(body, required=False)
     if not valid_amount(amount):
-        return JSONResponse(refused(lot, bid_id, "bad_amount", None), status_code=422)
+        return _ack_response(Refusal(lot, bid_id, Reason.BAD_AMOUNT))
     bidder = f"floor:{paddle}"
     command = Bid(at=engine.clock.now_ms(), bidder=bidder, paddle=paddle, id=bid_id, amount=amount, floor=True)
     return _ack_response(await engine.call(lot, command, bid_key(bidder, bid_id)))
 
 
-def _ack_response(answer: dict[str, Any]) -> JSONResponse:
-    if answer.get("type") == "ack" and answer.get("ok"):
-        return JSONResponse(answer)
-    if answer.get("type") == "ack":
-        return JSONResponse(answer, status_code=REFUSAL_STATUS.get(answer["reason"], 409))
+def _ack_response(answer: Answer) -> JSONResponse:
+    """A bid's answer: its ack frame (200, or the refusal's status), or an HTTP error."""
+    if isinstance(answer, Ack):
+        return JSONResponse(ack_frame(answer))
+    if isinstance(answer, Refusal):
+        return JSONResponse(ack_frame(answer), status_code=REFUSAL_STATUS.get(answer.reason, 409))
     return _refusal(answer)
 
 
@@ -332,8 +336,10 @@ def _history_item(record: Record, full: bool) -> dict[str, Any]:
 async def list_settlements(request: Request) -> JSONResponse:
     principal_of(request).require("auctioneer", "auditor")
     q = request.query_params
-    paid = {"true": True, "false": False}.get(q.get("paid", ""), None)
-    records = await engine_of(request).store.list_settlements(result=q.get("result") or None, paid=paid, winner=q.get("winner") or None, limit=_int_param(request, "limit") or 500)
+    paid = {"true": True, "false": False}.get(q.get("paid", ""))
+    records = await engine_of(request).store.list_settlements(
+        result=q.get("result") or None, paid=paid, winner=q.get("winner") or None, limit=_int_param(request, "limit") or 500,
+    )
     return JSONResponse({"settlements": [r.to_dict() for r in records]})
 
 
@@ -344,7 +350,9 @@ async def settlement_paid(request: Request) -> JSONResponse:
     engine = engine_of(request)
     body = await request.body()
     try:
-        signed = verify(request.app.state.escrow_secret, PURPOSE_PAID, body, request.headers.get(HEADER), now_ms=engine.clock.now_ms())
+        signed = verify(
+            request.app.state.escrow_secret, PURPOSE_PAID, body, request.headers.get(HEADER), now_ms=engine.clock.now_ms(),
+        )
         await claim_nonce(engine.redis, PURPOSE_PAID, signed)
     except SignatureError as exc:
         raise BadSignature(f"X-Signature {exc.reason.value}", HEADER) from None

@@ -10,7 +10,9 @@ APPEND_SECONDS = Histogram(
     "auction_append_seconds", "Decide + append of one batch to the lot's stream",
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
-BATCH_SIZE = Histogram("auction_batch_entries", "Entries per group-committed append", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
+BATCH_SIZE = Histogram(
+    "auction_batch_entries", "Entries per group-committed append", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 OPEN_LOTS = Gauge("auction_open_lots", "Lots not closed")
 LOTS_IN_MEMORY = Gauge("auction_lots_in_memory", "Lots with an actor; settled lots are read back on demand")
 CONNECTIONS = Gauge("auction_connections", "Open WebSocket connections")
@@ -27,4 +29,11 @@ LOOP_LAG = Histogram(
 CATALOGUE_FLUSH_SECONDS = Histogram(
     "auction_catalogue_flush_seconds", "One write of changed lots to the SQL catalogue",
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+STAGE_SECONDS = Histogram(
+    "auction_stage_seconds",
+    "Where a lot's time goes: queued (a command's receipt to the start of its batch), then each stage of the batch: "
+    "decided (rules and credit), appended (the fenced append), answered (acks, events, notices)",
+    ["stage"],
+    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
 )

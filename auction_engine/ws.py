@@ -11,24 +11,39 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgpack
-
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.protocol import State
 
 from . import metrics
 from .actor import LotActor, Work
+from .answers import Answer, Refusal
 from .auth import Principal
-from .browser import FORBIDDEN_ORIGIN_CLOSE, origin_allowed
+from .browser import origin_allowed
 from .engine import Engine
 from .errors import EngineError, NotFound, Unauthorized
 from .fanout import Connection
-from .frames import JSON, SUBPROTOCOLS, BidFrame, BuyNowFrame, Outgoing, Ping, Subscribe, Unsubscribe, decode, parse
+from .frames import (
+    FORBIDDEN_ORIGIN_CLOSE,
+    JSON,
+    SUBPROTOCOLS,
+    UNAUTHORIZED_CLOSE,
+    BidFrame,
+    BuyNowFrame,
+    Outgoing,
+    Ping,
+    Subscribe,
+    Unsubscribe,
+    answer_frame,
+    decode,
+    error_frame,
+    event_from_public,
+    parse,
+    pong_frame,
+    snapshot_frame,
+    welcome_frame,
+)
 
-log = logging.getLogger(__name__)
-
-UNAUTHORIZED_CLOSE = 4401
-
+logger = logging.getLogger(__name__)
 
 TOKEN_SUBPROTOCOL = "auction.token."
 
@@ -37,13 +52,15 @@ def _token(websocket: WebSocket) -> str | None:
     """The bearer token: offered as a subprotocol `auction.token.<token>` (what browsers can send
     without putting it in the URL, where access logs and history keep it), an `Authorization`
     header, or `?token=` (kept for older clients)."""
-    for offered in websocket.scope.get("subprotocols") or []:
-        if offered.startswith(TOKEN_SUBPROTOCOL):
-            return offered[len(TOKEN_SUBPROTOCOL):]
+    offered: list[str] = websocket.scope.get("subprotocols") or []
+    for name in offered:
+        if name.startswith(TOKEN_SUBPROTOCOL):
+            return name[len(TOKEN_SUBPROTOCOL):]
     header = websocket.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return websocket.query_params.get("token")
+    token: str | None = websocket.query_params.get("token")
+    return token
 
 
 async def endpoint(websocket: WebSocket) -> None:
@@ -59,7 +76,7 @@ async def endpoint(websocket: WebSocket) -> None:
     try:
         principal = engine.access.check(websocket.app.state.signer.read(_token(websocket)))
     except Unauthorized as exc:
-        data = Outgoing({"type": "error", "code": exc.code, "message": exc.message}).for_subprotocol(subprotocol)
+        data = Outgoing(error_frame(exc.code, exc.message)).for_subprotocol(subprotocol)
         await (websocket.send_bytes(data) if isinstance(data, bytes) else websocket.send_text(data))
         await websocket.close(UNAUTHORIZED_CLOSE)
         return
@@ -70,11 +87,7 @@ async def endpoint(websocket: WebSocket) -> None:
     engine.hub.add(conn)
     metrics.CONNECTIONS.inc()
     writer = asyncio.create_task(conn.writer(), name="ws-writer")
-    welcome: dict[str, Any] = {"type": "welcome", "role": principal.role, "server_time": engine.clock.now_ms()}
-    if principal.bidder:
-        welcome["bidder"] = principal.bidder
-        welcome["paddle"] = principal.paddle
-    conn.send_frame(welcome)
+    conn.send_frame(welcome_frame(principal.role, principal.bidder, principal.paddle, engine.clock.now_ms()))
     session = Session(engine, conn)
     try:
         while not conn.closed:
@@ -86,7 +99,7 @@ async def endpoint(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         pass
     except Exception:
-        log.exception("connection handler failed")
+        logger.exception("connection handler failed")
     finally:
         if conn.slow:
             metrics.SLOW_CONSUMERS.inc()
@@ -119,8 +132,8 @@ def batch_sender(websocket: WebSocket, subprotocol: str) -> Callable[[list[Outgo
     protocol frames them. Flow control is the `writable` event uvicorn's own `send` awaits.
     None elsewhere: the writer then sends frame by frame through ASGI."""
     server_send = websocket.scope.get("auction.server_send")
-    proto = getattr(server_send, "__self__", None)
-    conn = getattr(proto, "conn", None)
+    proto: Any = getattr(server_send, "__self__", None)
+    conn: Any = getattr(proto, "conn", None)
     if not all(hasattr(proto, a) for a in ("transport", "writable", "close_sent", "disconnected")) or not all(
         hasattr(conn, a) for a in ("send_text", "send_binary", "data_to_send", "extensions", "state")
     ):
@@ -156,7 +169,7 @@ class Session:
 
     def error(self, code: str, message: str, **extra: Any) -> None:
         metrics.BAD_FRAMES.labels(code).inc()
-        self.conn.send_frame({"type": "error", "code": code, "message": message, **extra})
+        self.conn.send_frame(error_frame(code, message, **extra))
 
     async def handle(self, raw: str | bytes) -> None:
         try:
@@ -173,7 +186,7 @@ class Session:
         elif isinstance(frame, Unsubscribe):
             self.engine.hub.unwatch(self.conn, frame.lot)
         elif isinstance(frame, Ping):
-            self.conn.send_frame({"type": "pong", "t": frame.t, "server_time": self.engine.clock.now_ms()})
+            self.conn.send_frame(pong_frame(frame.t, self.engine.clock.now_ms()))
 
     def bid(self, frame: BidFrame) -> None:
         self._submit(frame.lot, self.engine.admit_bid(self.principal, frame.lot, frame.id, frame.amount, frame.max))
@@ -181,12 +194,15 @@ class Session:
     def buy_now(self, frame: BuyNowFrame) -> None:
         self._submit(frame.lot, self.engine.admit_bid(self.principal, frame.lot, frame.id, buy_now=True))
 
-    def _submit(self, lot: str, admitted: Work | dict[str, Any]) -> None:
-        if isinstance(admitted, dict):
-            self.conn.send_frame(admitted)
+    def _submit(self, lot: str, admitted: Work | Refusal) -> None:
+        if isinstance(admitted, Refusal):
+            self.answer(admitted)
             return
-        admitted.reply = self.conn.send_frame
+        admitted.reply = self.answer
         self.engine.lots[lot].submit(admitted)
+
+    def answer(self, answer: Answer) -> None:
+        self.conn.send_frame(answer_frame(answer))
 
     async def subscribe(self, frame: Subscribe) -> None:
         try:
@@ -206,7 +222,7 @@ async def subscribe(engine: Engine, conn: Connection, actor: LotActor, since: in
     if since is None or since > upto:
         now = engine.clock.now_ms()
         state = actor.view_for(conn.principal.role, conn.principal.bidder, now)
-        conn.send_frame({"type": "snapshot", "lot": lot, "seq": state["seq"], "state": state, "server_time": now})
+        conn.send_frame(snapshot_frame(lot, state, now))
         conn.sent_seq[lot] = state["seq"]
     else:
         for seq, out in await history(engine, actor, since, upto):
@@ -226,9 +242,4 @@ async def history(engine: Engine, actor: LotActor, since: int, upto: int) -> lis
         recent = [(seq, public) for seq, public in ring if since < seq <= upto]
     else:
         recent = [(r.seq, r.public) for r in await engine.log.read(actor.lot, since, upto)]
-    return [(seq, event_frame(actor.lot, seq, public)) for seq, public in recent]
-
-
-def event_frame(lot: str, seq: int, public: bytes) -> Outgoing:
-    """An event frame again, from the public face the stream (and the ring) keep of an entry."""
-    return Outgoing({"type": "event", "lot": lot, "seq": seq, **msgpack.unpackb(public, raw=False)})
+    return [(seq, event_from_public(actor.lot, seq, public)) for seq, public in recent]

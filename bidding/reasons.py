@@ -14,3 +14,4 @@ class Reason(StrEnum):
     NOT_ALLOWED = "not_allowed"
     BAD_AMOUNT = "bad_amount"
     UNKNOWN_LOT = "unknown_lot"
+    UNAVAILABLE = "unavailable"  # the engine's: the lot is quarantined (its log is damaged)
