@@ -1,0 +1,45 @@
+"""The Python client reads every server frame the engine builds: `clients/frames.py` mirrors
+`auction_engine/frames.py` (the one place server frames are made), checked frame by frame."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from auction_engine import frames as server
+from auction_engine.answers import Ack, Refusal, Unwritten
+from bidding.notices import Lost, Outbid, Won
+from bidding.reasons import Reason
+from clients import frames as client
+
+STATE: dict[str, Any] = {"lot": "L1", "seq": 7, "status": "open", "price": 5100}
+
+BUILT: list[tuple[str, dict[str, Any], type[Any]]] = [
+    ("welcome, bidder", server.welcome_frame("bidder", "b1", "7", 1000), client.Welcome),
+    ("welcome, watcher", server.welcome_frame("watcher", None, None, 1000), client.Welcome),
+    ("pong", server.pong_frame(-5, 1000), client.Pong),
+    ("snapshot", server.snapshot_frame("L1", STATE, 1000), client.Snapshot),
+    ("event", server.event_frame("L1", 7, "bid", 999, STATE), client.Event),
+    ("ack accepted", server.ack_frame(Ack("L1", "b-1", 7, True, 5100, 9000)), client.Ack),
+    ("ack accepted, sealed", server.ack_frame(Ack("L1", "b-1", 7, None, None)), client.Ack),
+    ("ack refused", server.ack_frame(Refusal("L1", "b-1", Reason.TOO_LOW, 5200)), client.Ack),
+    ("unwritten", server.answer_frame(Unwritten()), client.Error),
+    ("outbid", server.notice_frame("L1", 8, Outbid("b1", 5200, 5300)), client.Outbid),
+    ("won", server.notice_frame("L1", 9, Won("b1", 5200)), client.Won),
+    ("lost", server.notice_frame("L1", 9, Lost("b2")), client.Lost),
+    ("error", server.error_frame("unknown_lot", "no lot 'X'", lot="X"), client.Error),
+    ("slow consumer", server.slow_consumer_frame(16), client.Error),
+]
+
+
+@pytest.mark.parametrize("subprotocol", server.SUBPROTOCOLS)
+def test_the_client_parses_every_frame_the_engine_builds(subprotocol: str) -> None:
+    for case, frame, kind in BUILT:
+        wire = server.Outgoing(frame).for_subprotocol(subprotocol)
+        assert isinstance(client.parse_frame(wire), kind), case
+
+
+def test_an_ack_reads_back_as_the_answer_it_encodes() -> None:
+    for answer in (Ack("L1", "b-1", 7, True, 5100, 9000), Refusal("L1", "b-1", Reason.CREDIT_LIMIT, None)):
+        assert server.unpack_answer(server.pack_answer(answer)) == answer
