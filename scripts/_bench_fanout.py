@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import queue
@@ -22,6 +23,7 @@ from typing import Any
 
 from _bench_ws import open_watcher
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 
 async def _client(url: str, lot: str, watchers: int, token: str, duration: float, window: int, t0_us: int,
@@ -31,7 +33,7 @@ async def _client(url: str, lot: str, watchers: int, token: str, duration: float
     counts = {"frames": 0, "gaps": 0, "acked": 0, "refused": 0}
     counting = False
     sem = asyncio.Semaphore(64)
-    sample: list[str] = []
+    sample: list[str | bytes] = []
 
     def on_message(i: int, raw: str | bytes, now: float) -> None:
         f = json.loads(raw)
@@ -60,7 +62,8 @@ async def _client(url: str, lot: str, watchers: int, token: str, duration: float
             raise
 
     tasks = [asyncio.create_task(watch(i)) for i in range(watchers)]
-    driver = await connect(url, subprotocols=["auction.v1.json", f"auction.token.{token}"], max_size=2**20,
+    protocols = [Subprotocol("auction.v1.json"), Subprotocol(f"auction.token.{token}")]
+    driver = await connect(url, subprotocols=protocols, max_size=2**20,
                            ping_interval=None, compression=None, open_timeout=120)
     acked = 0
     inflight = 0
@@ -97,10 +100,8 @@ async def _client(url: str, lot: str, watchers: int, token: str, duration: float
             await driver.send(json.dumps({"type": "bid", "lot": lot, "id": f"d{index}-{n}", "max": 10_000_000 + step_us * 100}))
         else:
             wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), 0.002)
-            except TimeoutError:
-                pass
     counting = False
     elapsed = time.perf_counter() - started
     reader.cancel()
@@ -136,7 +137,8 @@ def measure(url: str, lot: str, watchers: int, tokens: list[str], duration: floa
         p = ctx.Process(target=_client_main, args=(url, lot, share, tokens[i], duration, window, t0_us, out, go, i), daemon=True)
         p.start()
         ps.append(p)
-    ready, results = 0, []
+    ready = 0
+    results: list[dict[str, Any]] = []
     while len(results) < procs:
         try:
             msg = out.get(timeout=120)
@@ -171,9 +173,11 @@ def measure(url: str, lot: str, watchers: int, tokens: list[str], duration: floa
 
 
 async def serve(port: int, frame_file: str) -> None:
-    from websockets.asyncio.server import broadcast, serve as ws_serve
+    from websockets.asyncio.server import broadcast
+    from websockets.asyncio.server import serve as ws_serve
 
-    template = json.loads(open(frame_file).read())
+    with open(frame_file) as fh:
+        template = json.loads(fh.read())
     subscribers: set[Any] = set()
     seq = 0
 
@@ -192,7 +196,7 @@ async def serve(port: int, frame_file: str) -> None:
         finally:
             subscribers.discard(ws)
 
-    async with ws_serve(handler, "127.0.0.1", port, subprotocols=["auction.v1.json"], ping_interval=None,
+    async with ws_serve(handler, "127.0.0.1", port, subprotocols=[Subprotocol("auction.v1.json")], ping_interval=None,
                         compression=None, max_size=2**16, backlog=4096):
         await asyncio.Future()
 

@@ -49,10 +49,13 @@ class RawWatcher(asyncio.Protocol):
         self.text = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.write(self.handshake)
+        assert isinstance(transport, asyncio.Transport)  # create_connection hands a stream transport
+        self.transport = transport
+        transport.write(self.handshake)
 
     def data_received(self, data: bytes) -> None:
+        transport = self.transport
+        assert transport is not None  # connection_made came first
         buf = self.buf + data if self.buf else data
         if not self.upgraded.done():
             end = buf.find(b"\r\n\r\n")
@@ -62,7 +65,7 @@ class RawWatcher(asyncio.Protocol):
             status = buf[: buf.find(b"\r\n")]
             if b" 101 " not in status:
                 self.upgraded.set_exception(ConnectionError(status.decode(errors="replace")))
-                self.transport.close()
+                transport.close()
                 return
             self.upgraded.set_result(None)
             buf = buf[end + 4:]
@@ -92,11 +95,11 @@ class RawWatcher(asyncio.Protocol):
             elif opcode == 2:
                 self.on_message(payload, now)
             elif opcode == 9:
-                self.transport.write(frame(10, payload))
+                transport.write(frame(10, payload))
             elif opcode == 8:
                 self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
-                self.transport.write(frame(8, payload[:2]))
-                self.transport.close()
+                transport.write(frame(8, payload[:2]))
+                transport.close()
                 return
         self.buf = buf[pos:]
 
@@ -128,7 +131,8 @@ async def open_watcher(url: str, subprotocol: str, on_message: OnMessage, timeou
     port = parts.port or 80
     key = base64.b64encode(os.urandom(16)).decode()
     handshake = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {subprotocol}\r\n\r\n").encode()
+                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                 f"Sec-WebSocket-Protocol: {subprotocol}\r\n\r\n").encode()
     loop = asyncio.get_running_loop()
     _, proto = await asyncio.wait_for(loop.create_connection(lambda: RawWatcher(on_message, handshake), host, port), timeout)
     await asyncio.wait_for(proto.upgraded, timeout)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bidding import Accepted, AntiSnipe, Bid, LotSpec, Open, apply, decide, next_min  # noqa: E402
+from bidding import Accepted, AntiSnipe, Bid, Event, LotSpec, LotState, Open, apply, decide, next_min  # noqa: E402
 from bidding.log import apply_entry, create_lot, make_entry, replay, verify  # noqa: E402
 
 TARGET = 100_000
@@ -41,13 +41,12 @@ def make_commands(spec: LotSpec, n: int, bidders: int, seed: int = 7) -> list[Bi
     """A plausible hot lot: mostly proxies a few steps over next_min, some straight bids, about
     one in six too low (a bidder acting on a stale price)."""
     rng = random.Random(seed)
-    _, state, _, _ = create_lot(spec, 0)
-    for event in decide(spec, state, Open(at=1_000)).events:
-        apply(spec, state, event)
+    state = fresh(spec)
     commands = []
     for i in range(n):
         at = 2_000 + i * 3
         nm = next_min(spec, state)
+        assert nm is not None  # the lot stays open
         who = f"b{rng.randrange(bidders)}"
         roll = rng.random()
         if roll < 0.15:
@@ -64,9 +63,11 @@ def make_commands(spec: LotSpec, n: int, bidders: int, seed: int = 7) -> list[Bi
     return commands
 
 
-def fresh(spec: LotSpec):
+def fresh(spec: LotSpec) -> LotState:
     _, state, _, _ = create_lot(spec, 0)
-    for event in decide(spec, state, Open(at=1_000)).events:
+    opened = decide(spec, state, Open(at=1_000))
+    assert isinstance(opened, Accepted), opened
+    for event in opened.events:
         apply(spec, state, event)
     return state
 
@@ -150,7 +151,7 @@ def main() -> int:
     spec = make_spec()
     commands = make_commands(spec, args.bids, args.bidders)
     _, final = run_decide_apply(spec, commands)
-    events = []
+    events: list[Event] = []
     state = fresh(spec)
     for cmd in commands:
         d = decide(spec, state, cmd)
