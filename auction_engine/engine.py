@@ -49,7 +49,7 @@ class Engine:
     def __init__(self, config: Config, redis: Redis, store: Store) -> None:
         self.config = config
         self.redis = redis
-        self.log = RedisLog(redis)
+        self.stream = RedisLog(redis)
         self.store = store
         self.clock = Clock()
         self.hub = Hub()
@@ -70,7 +70,7 @@ class Engine:
         self._head_writes: set[asyncio.Task[None]] = set()
         self._read_back: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._deps = LotDeps(
-            self.log, self.credit, self.hub, self.clock, self.load_book, self.lot_changed, self.lot_result,
+            self.stream, self.credit, self.hub, self.clock, self.load_book, self.lot_changed, self.lot_result,
             self.record_head, config.snapshot_every, config.timer_delay_ms,
         )
 
@@ -94,22 +94,23 @@ class Engine:
     async def _load_lots(self) -> None:
         """Wake the open lots, note the settled ones; refuse to start on a database that lost lots
         (`integrity.check_database`); quarantine a lot whose log is damaged, loudly, and go on."""
-        ids = await self.log.lot_ids()
-        lasts = await self.log.last_records(ids)
+        ids = await self.stream.lot_ids()
+        lasts = await self.stream.last_records(ids)
         missing = check_database({lot: r.seq if r else 0 for lot, r in lasts.items()},
                                  set(await self.store.lot_ids(open_only=False)), self.store.where())
         heads = await self.store.lot_heads()
-        settled = await self.log.settled_ids()
+        settled = await self.stream.settled_ids()
         for lot in ids:
             try:
                 if lot in settled:
                     last = lasts[lot]
-                    problem = await check_head(self.log, lot, last.seq if last else 0, last.hash if last else b"", heads.get(lot))
+                    seq, head_hash = (last.seq, last.hash) if last else (0, b"")
+                    problem = await check_head(self.stream, lot, seq, head_hash, heads.get(lot))
                     if problem is None:
                         self.dormant.add(lot)
                 else:
                     book = await self.load_book(lot)
-                    problem = await check_head(self.log, lot, book[1].seq, book[1].head_hash, heads.get(lot))
+                    problem = await check_head(self.stream, lot, book[1].seq, book[1].head_hash, heads.get(lot))
                     if problem is None:
                         actor = self._wake(lot, book)
                         if lot in missing:
@@ -155,23 +156,23 @@ class Engine:
 
     async def load_book(self, lot: str) -> Book:
         """Rebuild a lot from its snapshot and the log's tail, and take it (a new epoch)."""
-        epoch = await self.log.claim(lot)
-        first = await self.log.read(lot, 0, 1)
+        epoch = await self.stream.claim(lot)
+        first = await self.stream.read(lot, 0, 1)
         if not first:
             raise NotFound(f"lot {lot} has no log")
-        snap = await self.log.load_snapshot(lot)
+        snap = await self.stream.load_snapshot(lot)
         if snap is not None:
             saved = msgpack.unpackb(snap, raw=False)
             create = decode_entry(first[0].entry, first[0].hash).command
             if not isinstance(create, Create):
                 raise LogError(1, "the first entry is not `create`")
             spec = create.spec
-            tail = await self.log.read(lot, saved["seq"])
+            tail = await self.stream.read(lot, saved["seq"])
             state = resume(spec, LotState.from_dict(saved["state"]), [(r.entry, r.hash) for r in tail])
         else:
-            records = await self.log.read(lot)
+            records = await self.stream.read(lot)
             spec, state = replay([(r.entry, r.hash) for r in records])
-        return spec, state, epoch, await self.log.acks(lot)
+        return spec, state, epoch, await self.stream.acks(lot)
 
     # -- lots ---------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ class Engine:
             spec, state, entry, raw = create_lot(spec, self.clock.now_ms())
             item = (raw, entry.hash, public_frame_bytes(spec, state, entry.events[-1].kind, entry.command.at), b"", b"")
             try:
-                epoch = await self.log.create(spec.lot, [item])
+                epoch = await self.stream.create(spec.lot, [item])
             except LotExists as exc:
                 raise Conflict(f"lot {spec.lot} exists", "lot") from exc
             actor = LotActor(self._deps, spec, state, epoch, {})
@@ -251,7 +252,7 @@ class Engine:
             return actor.published_seq
         if lot not in self.dormant and lot not in self.quarantined:  # a quarantined lot's log stays readable
             raise NotFound(f"no lot {lot!r}", "lot")
-        return await self.log.last_seq(lot)
+        return await self.stream.last_seq(lot)
 
     def gone(self, lot: str) -> Reason:
         """Why a lot not in memory refuses a bid."""
@@ -330,7 +331,7 @@ class Engine:
                     )
                     await self.store.record_head(lot, final_seq, head_hash)
                     if result in FINAL_RESULTS:
-                        await self.log.mark_settled(lot)
+                        await self.stream.mark_settled(lot)
                     return
                 except Exception:
                     logger.exception("settlement of %s failed (attempt %d)", actor.lot, attempt + 1)

@@ -1,4 +1,5 @@
-"""Errors the engine answers with: each one a type with a wire code and an HTTP status."""
+"""Errors the engine answers with: each one a type with a wire code and an HTTP status
+(`frames.error_body` and `frames.error_frame` put them on the wire)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,6 @@ class EngineError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
-
-    def to_dict(self) -> dict[str, object]:
-        body: dict[str, object] = {"code": self.code, "message": self.message}
-        if self.field is not None:
-            body["field"] = self.field
-        return {"error": body}
 
 
 class BadRequest(EngineError):

@@ -308,7 +308,7 @@ async def lot_events(request: Request) -> JSONResponse:
     since = _int_param(request, "since") or 0
     limit = min(_int_param(request, "limit") or 1000, FULL_PAGE if full else engine.config.anonymous_page)
     head = await engine.history_head(lot)
-    records = await engine.log.read(lot, since, head, count=limit) if since < head else []
+    records = await engine.stream.read(lot, since, head, count=limit) if since < head else []
     out = [_history_item(record, full) for record in records]
     last = out[-1]["seq"] if out else since
     return JSONResponse({"lot": lot, "events": out, "next": last, "head": head})

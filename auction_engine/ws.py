@@ -241,5 +241,5 @@ async def history(engine: Engine, actor: LotActor, since: int, upto: int) -> lis
     if ring and ring[0][0] <= since + 1:
         recent = [(seq, public) for seq, public in ring if since < seq <= upto]
     else:
-        recent = [(r.seq, r.public) for r in await engine.log.read(actor.lot, since, upto)]
+        recent = [(r.seq, r.public) for r in await engine.stream.read(actor.lot, since, upto)]
     return [(seq, event_from_public(actor.lot, seq, public)) for seq, public in recent]
