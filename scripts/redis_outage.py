@@ -45,7 +45,7 @@ async def killed(engine: EngineProcess, seconds: float = 5.0) -> None:
         if answer.get("ok"):
             acked.append(answer["seq"])
             amount += 100
-            if first_down is not None and back is None:
+            if first_down is not None and back is None and kill_at is not None:
                 back = time.monotonic() - kill_at
         elif answer["type"] == "error" and kill_at is not None and first_down is None:
             first_down = time.monotonic() - kill_at

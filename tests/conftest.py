@@ -72,16 +72,16 @@ class EngineProcess:
                            headers={"Authorization": f"Bearer {self.auctioneer_token}"}, timeout=10)
         assert reply.status_code in (201, 409), reply.text
 
-    def start(self, timeout: float = 20.0) -> "EngineProcess":
+    def start(self, timeout: float = 20.0) -> EngineProcess:
         env = {**os.environ, "AUTH_SECRET": SECRET, "PYTHONUNBUFFERED": "1", **self.env_extra}
         env.pop("REDIS_URL", None)
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
-        log = open(self.data_dir / f"engine-{self.port}.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        with open(self.data_dir / f"engine-{self.port}.log", "ab") as log:  # the child keeps its own copy of the fd
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -10,8 +10,8 @@ from itertools import count
 
 from bidding import Accepted, Bid, BuyNow, LotSpec, Refused, decide, public_view
 from bidding.commands import Approve, FairWarning, Hammer, Open, Outage, Pause, Reject, Resume, Tick, Withdraw
-from bidding.ladder import Ladder
 from bidding.events import Event
+from bidding.ladder import Ladder
 from bidding.log import apply_entry, create_lot, decode_entry, make_entry
 from bidding.rules import due_by, due_tick
 

@@ -101,8 +101,8 @@ def test_refused_command_in_the_log_is_named():
     lot.open(0)
     state = lot.state.copy()
     cmd = Bid(at=5, bidder="A", paddle="PA", id="1", amount=1)   # too low: never accepted
-    from bidding.log import make_entry
     from bidding.events import BidPlaced
+    from bidding.log import make_entry
 
     ev = BidPlaced(at=5, bidder="A", paddle="PA", id="1", amount=1, max=None, floor=False, price=1, leader="A",
                    leader_paddle="PA", leader_max=1, ends_at=600000, extensions=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -43,10 +44,8 @@ async def new_page(browser, request):
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
     for i, page in enumerate(pages):
         suffix = f"-{i + 1}" if len(pages) > 1 else ""
-        try:
+        with contextlib.suppress(Exception):  # a page that crashed still lets the others be saved
             await page.screenshot(path=str(ARTIFACTS / f"{name}{suffix}.png"), full_page=True)
-        except Exception:  # a page that crashed still lets the others be saved
-            pass
 
 
 @pytest.fixture

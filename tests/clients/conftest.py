@@ -4,6 +4,7 @@ and has knobs to misbehave: drop every connection, swallow acks, skip or repeat 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -41,10 +42,8 @@ class FakeEngine:
         return self.lots.setdefault(lot, FakeLot(lot))
 
     async def send(self, ws: ServerConnection, frame: dict) -> None:
-        try:
+        with contextlib.suppress(ConnectionClosed):
             await ws.send(encode(frame, ws.subprotocol))
-        except ConnectionClosed:
-            pass
 
     async def append(self, lot: str, kind: str = "bid", price: int | None = None) -> dict:
         book = self.lot(lot)

@@ -6,8 +6,23 @@ import msgpack
 import pytest
 
 from clients.frames import (
-    MSGPACK, JSON, Ack, BadFrame, Error, Event, Lost, Outbid, Pong, Snapshot, UnknownFrame,
-    Welcome, Won, encode, parse_ack, parse_frame, with_static,
+    JSON,
+    MSGPACK,
+    Ack,
+    BadFrame,
+    Error,
+    Event,
+    Lost,
+    Outbid,
+    Pong,
+    Snapshot,
+    UnknownFrame,
+    Welcome,
+    Won,
+    encode,
+    parse_ack,
+    parse_frame,
+    with_static,
 )
 
 STATE = {"lot": "L1", "status": "open", "price": 1234500, "next_min": 1254500, "seq": 7}

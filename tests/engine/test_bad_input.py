@@ -117,7 +117,8 @@ async def test_a_bad_lot_spec_is_a_422_naming_the_field_and_creates_nothing(engi
 async def test_bad_http_bodies(engine):
     lot = (await new_lot(engine))["lot"]
     async with api(engine) as client:
-        huge = await client.post("/api/lots", content=b"{" + b" " * (1024 * 1024) + b"}", headers={"content-type": "application/json"})
+        body = b"{" + b" " * (1024 * 1024) + b"}"
+        huge = await client.post("/api/lots", content=body, headers={"content-type": "application/json"})
         assert huge.status_code == 413 and huge.json()["error"]["code"] == "too_large"
 
         async def chunks():
@@ -149,9 +150,9 @@ async def test_a_binary_frame_on_json_is_a_bad_frame_even_when_it_holds_valid_js
 @pytest.mark.parametrize("t", ["1e400", "-1e400", "1.5", "12345678901234567890", "true", "null"])
 async def test_a_ping_t_must_be_a_finite_integer_so_the_pong_is_valid_json(engine, t):
     peer = await Peer.open(engine.ws_url)
-    await peer.send_raw('{"type": "ping", "t": %s}' % t)
+    await peer.send_raw(f'{{"type": "ping", "t": {t}}}')
     error = await peer.next()
-    assert (error["type"], error["code"], error["field"] if "field" in error else "t") == ("error", "bad_frame", "t")
+    assert (error["type"], error["code"], error.get("field", "t")) == ("error", "bad_frame", "t")
     assert all(isinstance(r, str) and "Infinity" not in r for r in peer.raw)
 
 

@@ -65,7 +65,8 @@ def test_serve_with_no_flags_runs_on_its_embedded_default_in_the_working_directo
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("AUTH_SECRET", "REDIS_URL", "DATABASE_URL", "ESCROW_URL")}
     server = subprocess.Popen([sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(port)],
-                              cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
     try:
         for _ in range(200):
             try:

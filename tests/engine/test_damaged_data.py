@@ -97,7 +97,8 @@ async def test_one_changed_byte_in_a_lot_log_quarantines_that_lot_only(engine) -
     assert "unavailable" in (await _bid(engine, "A", damaged, "late", 9000)).text
     assert (await _bid(engine, "A", healthy, "late", 9100)).status_code == 200
     async with api(engine) as client_http:
-        assert (await client_http.post("/api/lots", json={"lot": damaged, "title": "x", "start_price": 1, "duration_s": 60})).status_code == 409
+        again = {"lot": damaged, "title": "x", "start_price": 1, "duration_s": 60}
+        assert (await client_http.post("/api/lots", json=again)).status_code == 409
 
 
 async def test_an_emptied_redis_quarantines_every_lot_it_lost(engine) -> None:

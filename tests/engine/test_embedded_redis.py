@@ -45,7 +45,9 @@ def test_a_client_without_the_password_is_refused_on_the_test_server_too(redis_s
     assert ":" in redis_server.url.split("@")[0]
 
 
-def test_the_embedded_server_listens_on_a_private_socket_with_a_password_and_no_config(embedded: RedisServer, tmp_path: Path) -> None:
+def test_the_embedded_server_listens_on_a_private_socket_with_a_password_and_no_config(
+    embedded: RedisServer, tmp_path: Path
+) -> None:
     assert embedded.url.startswith("unix://")
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(unix_socket_path=str(embedded.socket_path)).get("k")

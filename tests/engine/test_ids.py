@@ -24,7 +24,8 @@ async def test_a_bad_id_is_refused_with_422_wherever_it_enters_over_http(engine,
     async with api(engine) as client:
         for body, field in (({"bidder": bad, "paddle": "P1"}, "bidder"), ({"bidder": "OK1", "paddle": bad}, "paddle")):
             reply = await client.post("/api/bidders", json=body)
-            assert (reply.status_code, reply.json()["error"]["code"], reply.json()["error"]["field"]) == (422, "invalid_id", field)
+            error = reply.json()["error"]
+            assert (reply.status_code, error["code"], error["field"]) == (422, "invalid_id", field)
         reply = await client.post("/api/lots", json={"lot": bad, "title": "t", "start_price": 1, "duration_s": 60})
         assert (reply.status_code, reply.json()["error"]["field"]) == (422, "lot")
         reply = await client.post(f"/api/lots/{lot}/floor-bids", json={"paddle": bad, "amount": 6000})

@@ -130,7 +130,8 @@ async def test_healthz_and_metrics(engine):
 
 async def test_settled_lots_stay_on_disk_until_asked_for_and_keep_their_credit(engine):
     async with api(engine) as client:
-        token = (await client.post("/api/bidders", json={"bidder": "D9", "paddle": "909", "credit_limit": 6_000_000})).json()["token"]
+        dealer_record = {"bidder": "D9", "paddle": "909", "credit_limit": 6_000_000}
+        token = (await client.post("/api/bidders", json=dealer_record)).json()["token"]
     sold, still_open = (await new_lot(engine))["lot"], (await new_lot(engine))["lot"]
     dealer = await Peer.open(engine.ws_url, token)
     assert (await dealer.bid(sold, "d1", amount=5_000_000))["ok"]

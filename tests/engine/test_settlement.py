@@ -27,7 +27,12 @@ async def settlements(engine, **params) -> list[dict]:
 
 def payment(record: dict, **changes: object) -> bytes:
     """The paid callback's body for a settlement record, as escrow sends it."""
-    doc = {"lot": record["lot"], "settlement_id": f"settlement-{record['lot']}", "amount_paid": record["total_due"], "paid_at": now_ms()}
+    doc = {
+        "lot": record["lot"],
+        "settlement_id": f"settlement-{record['lot']}",
+        "amount_paid": record["total_due"],
+        "paid_at": now_ms(),
+    }
     return json.dumps({**doc, **changes}).encode()
 
 
@@ -58,7 +63,8 @@ async def test_a_sold_lot_is_settled_once_and_written_once_to_the_escrow_file(en
     records = await wait_for(lambda: settlements(engine))
     assert len(records) == 1
     record = records[0]
-    assert (record["lot"], record["result"], record["winner"], record["winner_paddle"], record["hammer_price"]) == (lot, "sold", "A", "101", 5_000_000)
+    recorded = (record["lot"], record["result"], record["winner"], record["winner_paddle"], record["hammer_price"])
+    assert recorded == (lot, "sold", "A", "101", 5_000_000)
     assert record["total_due"] == record["hammer_price"] + record["premium"] and record["premium"] > 0
     sink = engine.data_dir / "escrow.jsonl"
     lines = await wait_for(lambda: [line for line in sink.read_text().splitlines() if lot in line] if sink.exists() else [])
@@ -157,19 +163,23 @@ async def test_credit_limit_counts_across_lots_is_released_when_outbid_and_when_
     async with api(engine, "watcher") as client:
         unsigned = await client.post(f"/api/settlements/{second}/paid", content=body)
         assert unsigned.status_code == 401
-        paid = await client.post(f"/api/settlements/{second}/paid", content=body, headers={"X-Signature": signed(ESCROW_SECRET, body)})
+        signature = {"X-Signature": signed(ESCROW_SECRET, body)}
+        paid = await client.post(f"/api/settlements/{second}/paid", content=body, headers=signature)
         assert paid.status_code == 200 and paid.json()["paid_at"] is not None
     assert (await dealer.bid(first, "d5", maximum=9_500_000))["ok"]
 
 
 async def test_simultaneous_bids_on_two_lots_cannot_both_take_the_same_credit(engine):
     async with api(engine) as client:
-        token = (await client.post("/api/bidders", json={"bidder": "D2", "paddle": "502", "credit_limit": 10_000_000})).json()["token"]
+        dealer_record = {"bidder": "D2", "paddle": "502", "credit_limit": 10_000_000}
+        token = (await client.post("/api/bidders", json=dealer_record)).json()["token"]
     lots = [(await new_lot(engine))["lot"] for _ in range(6)]
     dealer = await Peer.open(engine.ws_url, token)
     for n, lot in enumerate(lots):
         await dealer.send({"type": "bid", "lot": lot, "id": f"c{n}", "max": 4_000_000})
-    acks = await wait_for(lambda: (found := [f for f in dealer.frames if f["type"] == "ack"]) and len(found) == len(lots) and found)
+    acks = await wait_for(
+        lambda: (found := [f for f in dealer.frames if f["type"] == "ack"]) and len(found) == len(lots) and found
+    )
     assert sum(a["ok"] for a in acks) == 2
     assert [a["reason"] for a in acks if not a["ok"]] == ["credit_limit"] * 4
 

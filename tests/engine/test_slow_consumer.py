@@ -45,7 +45,7 @@ def stalled_watcher(port: int, lot: str) -> socket.socket:
 async def scrape(engine, name: str) -> float:
     async with api(engine, "watcher") as client:
         text = (await client.get("/metrics")).text
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ") or line.startswith(name + "{"))
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith((name + " ", name + "{")))
 
 
 async def test_a_stalled_watcher_is_cut_off_and_the_rest_keep_pace(tight_engine):
@@ -60,7 +60,8 @@ async def test_a_stalled_watcher_is_cut_off_and_the_rest_keep_pace(tight_engine)
 
     async with api(engine) as client:
         for n in range(500):
-            ack = (await client.post(f"/api/lots/{lot}/floor-bids", json={"paddle": f"F{n % 2}", "amount": 5000 + 100 * n})).json()
+            floor_bid = {"paddle": f"F{n % 2}", "amount": 5000 + 100 * n}
+            ack = (await client.post(f"/api/lots/{lot}/floor-bids", json=floor_bid)).json()
             assert ack["ok"], ack
     head = ack["seq"]
     await healthy.next(lambda f: f["type"] == "event" and f["seq"] == head, timeout=10)

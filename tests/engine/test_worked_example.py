@@ -35,7 +35,7 @@ async def test_the_worked_example_over_websockets(engine, subprotocol):
             assert ack["ok"] is False and ack["reason"] == refusal, (row, ack)
             continue
         assert ack["ok"] is True, (row, ack)
-        event = await watcher.next(lambda f: f["type"] == "event" and f["seq"] == ack["seq"])
+        event = await watcher.next(lambda f, seq=ack["seq"]: f["type"] == "event" and f["seq"] == seq)
         state = event["state"]
         assert (state["leader"], state["price"], state["next_min"]) == (leader, price, next_min), row
         assert ack["leading"] is (who == leader)

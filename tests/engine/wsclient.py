@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
 
 import msgpack
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 JSON = "auction.v1.json"
 MSGPACK = "auction.v1.msgpack"
@@ -26,9 +28,9 @@ class Peer:
         self.closed_code: int | None = None
 
     @classmethod
-    async def open(cls, ws_url: str, token: str | None = None, subprotocol: str = JSON, **kwargs: Any) -> "Peer":
+    async def open(cls, ws_url: str, token: str | None = None, subprotocol: str = JSON, **kwargs: Any) -> Peer:
         url = f"{ws_url}?token={token}" if token else ws_url
-        conn = await connect(url, subprotocols=[subprotocol], max_size=2**20, **kwargs)
+        conn = await connect(url, subprotocols=[Subprotocol(subprotocol)], max_size=2**20, **kwargs)
         peer = cls(conn, subprotocol)
         await peer.next(lambda f: f["type"] == "welcome")
         return peer
@@ -72,10 +74,8 @@ class Peer:
             if remaining <= 0:
                 raise TimeoutError(f"no matching frame in {timeout}s; last frames: {self.frames[-5:]}")
             self._new.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new.wait(), remaining)
-            except TimeoutError:
-                pass
 
     async def ack(self, bid_id: str, timeout: float = 5.0) -> dict[str, Any]:
         return await self.next(lambda f: f["type"] == "ack" and f.get("id") == bid_id, timeout)

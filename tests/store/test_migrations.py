@@ -1,7 +1,6 @@
 import asyncio
 
 import sqlalchemy as sa
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 

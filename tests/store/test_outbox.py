@@ -1,6 +1,7 @@
 """The escrow hand-off against a real HTTP receiver and the embedded JSON-lines sink."""
 
 import asyncio
+import contextlib
 import json
 
 from auction_engine.store.ledger import outbox_key
@@ -111,10 +112,8 @@ def jsonl(path):
     """The file's records, skipping a torn line left by a crash."""
     out = []
     for line in path.read_text().splitlines():
-        try:
+        with contextlib.suppress(ValueError):
             out.append(json.loads(line))
-        except ValueError:
-            pass
     return out
 
 

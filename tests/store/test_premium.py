@@ -85,7 +85,7 @@ def schedules(draw):
     fixed = sorted(draw(st.lists(st.integers(0, 10**6), min_size=len(starts) + 1, max_size=len(starts) + 1)))
     rates = draw(st.lists(st.integers(0, 10_000), min_size=len(starts) + 1, max_size=len(starts) + 1))
     cap = draw(st.none() | st.integers(0, 10**8))
-    return PremiumSchedule(tuple(Tier(f, b, x) for f, b, x in zip([0, *starts], rates, fixed)), cap)
+    return PremiumSchedule(tuple(Tier(f, b, x) for f, b, x in zip([0, *starts], rates, fixed, strict=False)), cap)
 
 
 prices = st.integers(0, 10**11)
@@ -103,7 +103,7 @@ def test_premium_is_an_integer_within_half_a_unit_of_the_exact_amount(schedule, 
     assert isinstance(premium, int) and premium >= 0
     bands = [*schedule.tiers, Tier(10**12 + 1, 0)]
     exact_times_10000 = sum(
-        t.bps * max(0, min(price, nxt.from_price) - t.from_price) for t, nxt in zip(bands, bands[1:])
+        t.bps * max(0, min(price, nxt.from_price) - t.from_price) for t, nxt in zip(bands, bands[1:], strict=False)
     )
     fixed = max(t.fixed for t in schedule.tiers if t.from_price <= price)
     uncapped = premium if schedule.cap is None or premium < schedule.cap else None
