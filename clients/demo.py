@@ -27,15 +27,15 @@ log = logging.getLogger("auction.demo")
 YUAN = 100  # fen
 
 _VIN_VALUES = {**{str(d): d for d in range(10)},
-               **dict(zip("ABCDEFGH", range(1, 9))), **dict(zip("JKLMN", range(1, 6))),
-               "P": 7, "R": 9, **dict(zip("STUVWXYZ", range(2, 10)))}
+               **dict(zip("ABCDEFGH", range(1, 9), strict=True)), **dict(zip("JKLMN", range(1, 6), strict=True)),
+               "P": 7, "R": 9, **dict(zip("STUVWXYZ", range(2, 10), strict=True))}
 _VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 
 
 def vin(draft: str) -> str:
     """A 17-character VIN with its ISO 3779 check digit (position 9), as GB 16735 requires."""
     assert len(draft) == 17 and not set(draft) & set("IOQ"), draft
-    total = sum(_VIN_VALUES[c] * w for c, w in zip(draft, _VIN_WEIGHTS))
+    total = sum(_VIN_VALUES[c] * w for c, w in zip(draft, _VIN_WEIGHTS, strict=True))
     check = "X" if total % 11 == 10 else str(total % 11)
     return draft[:8] + check + draft[9:]
 
@@ -299,7 +299,7 @@ async def run_demo(base_url: str, auctioneer_token: str, bidders: int = 8, minut
         finally:
             stop.set()
             results = await asyncio.gather(*tasks, return_exceptions=True)
-        for b, outcome in zip(people, results):
+        for b, outcome in zip(people, results, strict=True):
             if isinstance(outcome, Exception):
                 log.warning("bidder %s ended with %r", b.name, outcome)
         # The auctioneer's live view, not HTTP: after Ctrl-C the engine may already be gone.
