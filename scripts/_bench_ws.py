@@ -14,6 +14,7 @@ import os
 import struct
 import time
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlsplit
 
 OnMessage = Callable[[str | bytes, float], None]
@@ -49,9 +50,9 @@ class RawWatcher(asyncio.Protocol):
         self.text = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # create_connection hands a stream transport
-        self.transport = transport
-        transport.write(self.handshake)
+        # A stream transport (uvloop's is not an asyncio.Transport subclass, so no isinstance here).
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.handshake)
 
     def data_received(self, data: bytes) -> None:
         transport = self.transport
