@@ -7,6 +7,7 @@ append touches one Redis Cluster slot. The stream id of an entry is `<seq>-1`, s
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 
@@ -32,6 +33,10 @@ class LotExists(LogError):
     """A lot with this id already has a log."""
 
 
+class DamagedEntry(ValueError):
+    """Redis returned a stream entry without its id or fields: append.lua never writes one."""
+
+
 Item = tuple[bytes, bytes, bytes, bytes, bytes]
 """What one entry appends: entry bytes, hash, public frame, bid key (b"" if none), ack bytes."""
 
@@ -42,6 +47,30 @@ class Record:
     entry: bytes
     hash: bytes
     public: bytes
+
+
+def _bytes(value: bytes | str) -> bytes:
+    """redis-py types every reply as `bytes | str` (str only under decode_responses=True, which this
+    client never sets); the log's values are binary, so a str is encoded back rather than trusted."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _text(value: bytes | str) -> str:
+    """A member of a set of lot ids, as the str the engine keys lots by."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _record(stream_id: bytes | str | None, fields: Mapping[bytes | str, bytes | str] | None) -> Record:
+    """One XRANGE/XREVRANGE row as a Record; the stream id is `<seq>-1`."""
+    if stream_id is None or fields is None:
+        raise DamagedEntry(f"stream entry {stream_id!r} has no id or no fields")
+    seq = int(_bytes(stream_id).split(b"-", 1)[0])
+    return Record(seq, _bytes(fields[b"e"]), _bytes(fields[b"h"]), _bytes(fields[b"p"]))
+
+
+def _records(rows: Iterable[tuple[bytes | str | None, Mapping[bytes | str, bytes | str] | None]] | None) -> list[Record]:
+    """XRANGE's reply (typed Optional by redis-py: None is read as no entries)."""
+    return [_record(stream_id, fields) for stream_id, fields in rows or ()]
 
 
 def log_key(lot: str) -> str:
@@ -97,11 +126,7 @@ class RedisLog:
     async def read(self, lot: str, after: int = 0, upto: int | None = None, count: int | None = None) -> list[Record]:
         end = f"{upto}-1" if upto is not None else "+"
         rows = await self.redis.xrange(log_key(lot), f"({after}-1" if after else "-", end, count=count)
-        out = []
-        for stream_id, fields in rows:
-            seq = int(stream_id.split(b"-", 1)[0])
-            out.append(Record(seq, fields[b"e"], fields[b"h"], fields[b"p"]))
-        return out
+        return _records(rows)
 
     async def last_records(self, lots: list[str]) -> dict[str, Record | None]:
         """Each stream's own last entry (not the meta's seq, which a damaged AOF may contradict),
@@ -112,11 +137,10 @@ class RedisLog:
             pipe = self.redis.pipeline(transaction=False)
             for lot in chunk:
                 pipe.xrevrange(log_key(lot), "+", "-", count=1)
-            for lot, rows in zip(chunk, await pipe.execute()):
-                out[lot] = None
-                if rows:
-                    stream_id, fields = rows[0]
-                    out[lot] = Record(int(stream_id.split(b"-", 1)[0]), fields[b"e"], fields[b"h"], fields[b"p"])
+            # One reply per queued command: the lengths match by construction.
+            for lot, rows in zip(chunk, await pipe.execute(), strict=True):
+                records = _records(rows)
+                out[lot] = records[0] if records else None
         return out
 
     async def last_seq(self, lot: str) -> int:
@@ -126,16 +150,17 @@ class RedisLog:
         await self.redis.set(snap_key(lot), blob)
 
     async def load_snapshot(self, lot: str) -> bytes | None:
-        return await self.redis.get(snap_key(lot))
+        blob = await self.redis.get(snap_key(lot))
+        return None if blob is None else _bytes(blob)
 
     async def acks(self, lot: str) -> dict[bytes, bytes]:
-        return await self.redis.hgetall(ids_key(lot))
+        return {_bytes(key): _bytes(value) for key, value in (await self.redis.hgetall(ids_key(lot))).items()}
 
     async def mark_settled(self, lot: str) -> None:
         await self.redis.sadd(SETTLED_KEY, lot)
 
     async def settled_ids(self) -> set[str]:
-        return {m.decode() for m in await self.redis.smembers(SETTLED_KEY)}
+        return {_text(m) for m in await self.redis.smembers(SETTLED_KEY)}
 
     async def lot_ids(self) -> list[str]:
-        return sorted(m.decode() for m in await self.redis.smembers(LOTS_KEY))
+        return sorted(_text(m) for m in await self.redis.smembers(LOTS_KEY))
