@@ -33,6 +33,7 @@ import msgpack
 from hdrh.histogram import HdrHistogram
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bench_ws import open_watcher  # noqa: E402
@@ -183,7 +184,9 @@ class Worker:
         return msgpack.unpackb(raw, raw=False) if isinstance(raw, bytes) else json.loads(raw)
 
     async def open(self, token: str | None) -> Any:
-        protocols = [self.proto, f"auction.token.{token}"] if token else [self.proto]  # never ?token= in the URL
+        protocols = [Subprotocol(self.proto)]
+        if token:
+            protocols.append(Subprotocol(f"auction.token.{token}"))  # never ?token= in the URL
         for attempt in range(20):
             async with self._sem:
                 try:
@@ -324,10 +327,9 @@ class Worker:
                     if remaining > self.o.snipe_window:
                         await asyncio.sleep(min(0.25, remaining - self.o.snipe_window))
                         continue
-                if lot in leading:
-                    if strategy != "proxy":
-                        await asyncio.sleep(0.01)
-                        continue
+                if lot in leading and strategy != "proxy":
+                    await asyncio.sleep(0.01)
+                    continue
                 n += 1
                 bid_id = f"{bidder}-{n}"
                 frame: dict[str, Any] = {"type": "bid", "lot": lot, "id": bid_id}
@@ -365,7 +367,8 @@ class Worker:
             kind = f.get("type")
             counts["bidder_frames"] += 1
             if kind == "ack":
-                entry = pending.pop(f.get("id"), None)
+                ack_id = f.get("id")
+                entry = pending.pop(ack_id, None) if isinstance(ack_id, str) else None
                 if entry is None:
                     continue
                 t, lot, fut = entry
@@ -401,9 +404,9 @@ class Worker:
                     fut.set_result(None)
             elif kind == "outbid":
                 leading.discard(f["lot"])
-                v = self.views.get(f["lot"])
-                if v is not None and f.get("next_min") is not None and f["next_min"] > v.next_min:
-                    v.next_min = f["next_min"]
+                outbid_view = self.views.get(f["lot"])
+                if outbid_view is not None and f.get("next_min") is not None and f["next_min"] > outbid_view.next_min:
+                    outbid_view.next_min = f["next_min"]
             elif kind == "error":
                 self.errors[f"bidder_error:{f.get('code')}"] += 1
                 for key, (_, _, fut) in list(pending.items()):
@@ -525,13 +528,15 @@ class Worker:
         per_lot: dict[str, dict[str, Any]] = {}
         for seen in self.watched:
             for lot, w in seen.items():
-                agg = per_lot.setdefault(lot, {"watchers": 0, "gaps": 0, "dups": 0, "lasts": collections.Counter(), "final": None})
+                agg = per_lot.setdefault(
+                    lot, {"watchers": 0, "gaps": 0, "dups": 0, "lasts": collections.Counter(), "final": None})
                 agg["watchers"] += 1
                 agg["gaps"] += w.gaps
                 agg["dups"] += w.dups
                 agg["lasts"][w.last] += 1
                 if w.final is not None and (agg["final"] is None or w.last >= agg["final"]["seq"]):
-                    agg["final"] = {k: w.final.get(k) for k in ("seq", "status", "result", "price", "leader", "bids", "ends_at", "extensions")}
+                    agg["final"] = {k: w.final.get(k) for k in
+                                    ("seq", "status", "result", "price", "leader", "bids", "ends_at", "extensions")}
         for agg in per_lot.values():
             agg["lasts"] = {str(k): v for k, v in agg["lasts"].items()}
         return {
@@ -542,7 +547,8 @@ class Worker:
             "ack_hist": base64.b64encode(self.ack_hist.encode()).decode() if self.ack_hist.get_total_count() else None,
             "cpu": self.cpu / max(1e-9, self.t1 - self.t0),
             "lag_hist": base64.b64encode(self.lag_hist.encode()).decode() if self.lag_hist.get_total_count() else None,
-            "delivery_hist": base64.b64encode(self.delivery_hist.encode()).decode() if self.delivery_hist.get_total_count() else None,
+            "delivery_hist": (base64.b64encode(self.delivery_hist.encode()).decode()
+                              if self.delivery_hist.get_total_count() else None),
             "lots": per_lot,
         }
 
@@ -578,7 +584,8 @@ def setup(o: Options, http: httpx.Client) -> None:
                                     "increments": [[0, o.step]], "duration_s": duration}
             if o.anti_snipe:
                 window, extend, most = (o.anti_snipe.split(",") + ["", ""])[:3]
-                spec["anti_snipe"] = {"window_s": int(window), "extend_s": int(extend), "max_extensions": int(most) if most else None}
+                spec["anti_snipe"] = {"window_s": int(window), "extend_s": int(extend),
+                                      "max_extensions": int(most) if most else None}
             r = http.post("/api/lots", json=spec)
             r.raise_for_status()
     elif not o.lot_ids:
@@ -643,7 +650,9 @@ def run(o: Options, progress: Any = None, on_phase: Any = None) -> dict[str, Any
         p = ctx.Process(target=_worker_main, args=(o, i, share, watchers, out, go, offset), daemon=True)
         p.start()
         procs.append(p)
-    ready, results, failed = set(), {}, {}
+    ready: set[int] = set()
+    results: dict[int, dict[str, Any]] = {}
+    failed: dict[int, str] = {}
     stats: dict[int, tuple[dict[str, int], dict[str, int], float]] = {}
     started = None
     live = progress(o) if progress else None
@@ -715,17 +724,17 @@ def merge(o: Options, results: list[dict[str, Any]], failed: dict[int, str], htt
     for lot in o.lot_ids:
         engine = http.get(f"/api/lots/{lot}").json()
         engine_bids += engine["bids"]
-        m = lots.get(lot)
-        if m is None:
+        seen = lots.get(lot)
+        if seen is None:
             if o.create and not o.watchers:
                 checked += 1  # no watchers: checked below against the acks instead
             continue
         checked += 1
-        if m["gaps"] or m["dups"]:
-            problems.append(f"{lot}: {m['gaps']} gaps, {m['dups']} duplicates seen by watchers")
-        if set(m["lasts"]) != {engine["seq"]}:
-            problems.append(f"{lot}: watchers' last seqs {dict(m['lasts'])} but the engine is at seq {engine['seq']}")
-        final = m["final"]
+        if seen["gaps"] or seen["dups"]:
+            problems.append(f"{lot}: {seen['gaps']} gaps, {seen['dups']} duplicates seen by watchers")
+        if set(seen["lasts"]) != {engine["seq"]}:
+            problems.append(f"{lot}: watchers' last seqs {dict(seen['lasts'])} but the engine is at seq {engine['seq']}")
+        final = seen["final"]
         if final is not None:
             for k in ("seq", "status", "result", "price", "leader", "bids", "ends_at", "extensions"):
                 if final.get(k) != engine.get(k):
@@ -773,7 +782,8 @@ class Progress:
         self.live.start()
         self.prev: tuple[float, int, int] | None = None
 
-    def update(self, stats: dict[int, tuple[dict[str, int], dict[str, int], float]], started: float | None, ready: int, n: int) -> None:
+    def update(self, stats: dict[int, tuple[dict[str, int], dict[str, int], float]], started: float | None,
+               ready: int, n: int) -> None:
         from rich.table import Table
 
         counts: collections.Counter[str] = collections.Counter()
@@ -816,11 +826,13 @@ def print_report(report: dict[str, Any]) -> None:
     for name in ("ack", "delivery"):
         h = report[name]
         if h.get("count"):
-            t.add_row(f"{name} latency ms", f"p50 {h['p50_ms']:.2f}  p90 {h['p90_ms']:.2f}  p99 {h['p99_ms']:.2f}  max {h['max_ms']:.2f}  (n={h['count']})")
+            t.add_row(f"{name} latency ms", f"p50 {h['p50_ms']:.2f}  p90 {h['p90_ms']:.2f}  p99 {h['p99_ms']:.2f}  "
+                                             f"max {h['max_ms']:.2f}  (n={h['count']})")
     t.add_row("watcher frames/s", f"{report['frames_per_s']:,.0f}")
     lag = report["generator_loop_lag"]
     if lag.get("count"):
-        t.add_row("generator CPU, loop lag", f"{report['generator_cpu']} of a core per process; lag p50 {lag['p50_ms']:.1f} p99 {lag['p99_ms']:.1f} max {lag['max_ms']:.1f} ms")
+        t.add_row("generator CPU, loop lag", f"{report['generator_cpu']} of a core per process; "
+                                             f"lag p50 {lag['p50_ms']:.1f} p99 {lag['p99_ms']:.1f} max {lag['max_ms']:.1f} ms")
     t.add_row("watcher reconnects", str(report["watcher_reconnects"]))
     t.add_row("errors", json.dumps(report["errors"]) if report["errors"] else "none")
     c = report["consistency"]
@@ -845,14 +857,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--subprotocol", choices=["json", "msgpack"], default="json")
     p.add_argument("--create", action="store_true", help="create and open the lots")
     p.add_argument("--procs", type=int, default=1, help="generator processes")
-    p.add_argument("--rate", type=float, default=0.0, help="total bids/s target (open loop per bidder); 0 = each bidder bids as soon as its last bid is acked")
-    p.add_argument("--mix", default=Options.mix, help="strategy weights, e.g. increment=5,proxy=4,sniper=1; `escalate` (a proxy maximum above all before it: nearly always accepted) measures the commit path")
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="total bids/s target (open loop per bidder); 0 = each bidder bids as soon as its last bid is acked")
+    p.add_argument("--mix", default=Options.mix,
+                   help="strategy weights, e.g. increment=5,proxy=4,sniper=1; `escalate` (a proxy maximum "
+                        "above all before it: nearly always accepted) measures the commit path")
     p.add_argument("--lots-per-bidder", type=int, default=3)
     p.add_argument("--lots-per-watcher", type=int, default=1)
     p.add_argument("--lot-duration", type=float, help="with --create: duration_s of the lots (default: the run + 600)")
     p.add_argument("--anti-snipe", help="with --create: window_s,extend_s[,max_extensions]")
     p.add_argument("--snipe-window", type=float, default=3.0, help="snipers bid in the last N seconds")
-    p.add_argument("--window", type=int, default=0, help="pause a lot's bidders while a watcher of it is more than N events behind")
+    p.add_argument("--window", type=int, default=0,
+                   help="pause a lot's bidders while a watcher of it is more than N events behind")
     p.add_argument("--settle", type=float, default=15.0, help="seconds to wait for the last acks and events")
     p.add_argument("--hold", type=float, default=0.0, help="keep the connections open N seconds after the run")
     p.add_argument("--prefix", default="", help="lot and bidder id prefix")
