@@ -12,6 +12,8 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from tests.schema_check import check_frame
+
 JSON = "auction.v1.json"
 MSGPACK = "auction.v1.msgpack"
 
@@ -26,6 +28,7 @@ class Peer:
         self._reader = asyncio.create_task(self._read())
         self._new = asyncio.Event()
         self.closed_code: int | None = None
+        self.schema_errors: list[str] = []
 
     @classmethod
     async def open(cls, ws_url: str, token: str | None = None, subprotocol: str = JSON, **kwargs: Any) -> Peer:
@@ -39,10 +42,12 @@ class Peer:
         try:
             async for message in self.conn:
                 self.raw.append(message)
-                if isinstance(message, bytes):
-                    self.frames.append(msgpack.unpackb(message, raw=False))
-                else:
-                    self.frames.append(json.loads(message))
+                frame = msgpack.unpackb(message, raw=False) if isinstance(message, bytes) else json.loads(message)
+                try:
+                    check_frame(frame)  # every frame a test receives fits /asyncapi.json
+                except AssertionError as exc:
+                    self.schema_errors.append(str(exc))
+                self.frames.append(frame)
                 self._new.set()
         except Exception:
             pass
@@ -63,6 +68,7 @@ class Peer:
         """The first frame not yet consumed that matches; frames before it stay consumed."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
+            assert not self.schema_errors, self.schema_errors[0]
             while self._cursor < len(self.frames):
                 frame = self.frames[self._cursor]
                 self._cursor += 1
@@ -95,3 +101,4 @@ class Peer:
     async def close(self) -> None:
         await self.conn.close()
         self._reader.cancel()
+        assert not self.schema_errors, self.schema_errors[0]

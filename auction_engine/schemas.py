@@ -1,0 +1,143 @@
+"""JSON Schemas (2020-12) of every wire shape: HTTP bodies and WebSocket frames.
+
+One table for both documents the engine serves: `/openapi.json` (HTTP, `openapi.py`) and
+`/asyncapi.json` (the WebSocket frames). They describe what `frames.py`, `http.py` and
+`bidding/views.py` build; the engine tests validate the real answers and every frame they
+receive against them (`tests/engine/wsclient.py`, `tests/engine/test_openapi.py`), so a shape
+that changes without its schema fails there. References are `#/components/schemas/<Name>`,
+which both documents resolve.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+REF = "#/components/schemas/"
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": REF + name}
+
+
+def _obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None, closed: bool = True) -> Schema:
+    """An object with these keys; `closed` refuses any other key (what a frame must not grow silently)."""
+    schema: Schema = {
+        "type": "object",
+        "properties": {**required, **(optional or {})},
+        "required": sorted(required),
+    }
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _const(value: str) -> Schema:
+    return {"const": value}
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+MONEY: Schema = {"type": "integer", "minimum": 0, "description": "minor units of the lot's currency"}
+TIME_MS: Schema = {"type": "integer", "description": "epoch milliseconds, server clock"}
+SEQ: Schema = {"type": "integer", "minimum": 0}
+ID: Schema = {"type": "string", "minLength": 1, "maxLength": 64}
+STR: Schema = {"type": "string"}
+BOOL: Schema = {"type": "boolean"}
+ROLE: Schema = {"enum": ["bidder", "auctioneer", "auditor", "watcher"]}
+STATUS: Schema = {"enum": ["scheduled", "open", "paused", "closed"]}
+RESULT: Schema = _nullable({"enum": ["sold", "unsold", "withdrawn", "pending_approval"]})
+REASON: Schema = {"type": "string", "description": "a RULES.md refusal reason (bidding/reasons.py)"}
+
+# The public state (bidding/views.py public_view): every key is always there; event frames leave
+# out `vehicle` and `increments`, views for a bidder or the auctioneer add their keys.
+_PUBLIC_CORE: dict[str, Schema] = {
+    "lot": ID, "title": STR, "format": {"enum": ["english", "sealed_first", "sealed_second", "dutch"]},
+    "mode": {"enum": ["timed", "live"]}, "status": STATUS, "result": RESULT, "currency": STR,
+    "start_price": MONEY, "price": _nullable(MONEY), "next_min": _nullable(MONEY), "leader": _nullable(STR),
+    "bids": SEQ, "buy_now": _nullable(MONEY), "starts_at": _nullable(TIME_MS), "opened_at": _nullable(TIME_MS),
+    "ends_at": _nullable(TIME_MS), "remaining_ms": _nullable({"type": "integer"}), "closed_at": _nullable(TIME_MS),
+    "extensions": SEQ, "fair_warning": BOOL, "outage_ms": {"type": "integer", "minimum": 0},
+    "dutch": _nullable(_obj({"step": MONEY, "tick_s": {"type": "number"}, "floor": MONEY})), "seq": SEQ,
+}
+_STATIC: dict[str, Schema] = {
+    "vehicle": _nullable({"type": "object"}),
+    "increments": {"type": "array", "items": {"type": "array", "items": MONEY, "minItems": 2, "maxItems": 2}},
+}
+_VIEW_EXTRAS: dict[str, Schema] = {
+    "reserve_met": _nullable(BOOL),
+    "your_max": _nullable(MONEY), "leading": _nullable(BOOL),  # a bidder's own view
+    "reserve": _nullable(MONEY), "leader_bidder": _nullable(STR),  # the auctioneer's
+    "maxima": {"type": "object", "additionalProperties": MONEY},
+}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": _obj({"error": _obj({"code": STR, "message": STR}, {"field": STR, "next_min": MONEY})}),
+    "ServerTime": _obj({"server_time": TIME_MS}),
+    "EventState": _obj(_PUBLIC_CORE, {"reserve_met": _nullable(BOOL)}),
+    "LotState": _obj(_PUBLIC_CORE, {**_STATIC, **_VIEW_EXTRAS}),
+    # A lot without an actor in memory is listed from the SQL catalogue: the state it last stored.
+    "LotRow": {"anyOf": [ref("LotState"), _obj({"lot": ID, "status": STATUS}, closed=False)]},
+    "LotSpec": {"type": "object", "required": ["title", "start_price"], "description": "PROTOCOL.md lot spec",
+                "properties": {"lot": ID, "title": STR, "start_price": MONEY, "reserve": MONEY, "buy_now": MONEY}},
+    "LotList": _obj({"lots": {"type": "array", "items": ref("LotRow")}, "cursor": _nullable(STR), "server_time": TIME_MS}),
+    "BidderNew": _obj({"bidder": ID, "paddle": ID}, {"credit_limit": _nullable(MONEY)}),
+    "BidderCreated": _obj({"bidder": ID, "paddle": ID, "credit_limit": _nullable(MONEY), "token": STR}),
+    "BidderList": _obj({"bidders": {"type": "array", "items": _obj(
+        {"bidder": ID, "paddle": ID, "credit_limit": _nullable(MONEY), "exposure": MONEY, "suspended": BOOL})}}),
+    "TokenAsk": _obj({}, {"ttl_s": {"type": "integer", "minimum": 60, "maximum": 2592000}}),
+    "TokenMinted": _obj({"bidder": ID, "paddle": ID, "token": STR, "ttl_s": {"type": "integer"}}),
+    "Suspension": _obj({"bidder": ID, "paddle": ID, "suspended": BOOL}),
+    "BidAsk": _obj({"id": ID}, {"amount": MONEY, "max": MONEY}),
+    "FloorBidAsk": _obj({"paddle": ID, "amount": MONEY}, {"id": ID}),
+    "Ack": {"oneOf": [
+        _obj({"type": _const("ack"), "id": ID, "lot": ID, "ok": {"const": True}, "seq": SEQ, "leading": BOOL,
+              "price": _nullable(MONEY)}, {"your_max": MONEY}),
+        _obj({"type": _const("ack"), "id": ID, "lot": ID, "ok": {"const": False}, "reason": REASON}, {"next_min": MONEY}),
+    ]},
+    "HistoryItem": _obj(
+        {"seq": SEQ, "kind": STR, "at": TIME_MS, "state": ref("EventState")},
+        {"command": _nullable({"type": "object"}), "events": _nullable({"type": "array", "items": {"type": "object"}}),
+         "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "entry": {"type": "string", "contentEncoding": "base64"},
+         "problem": STR},
+    ),
+    "EventPage": _obj({"lot": ID, "events": {"type": "array", "items": ref("HistoryItem")}, "next": SEQ, "head": SEQ}),
+    "Settlement": _obj({
+        "lot": ID, "result": STR, "winner": _nullable(STR), "winner_paddle": _nullable(STR), "hammer_price": _nullable(MONEY),
+        "premium": _nullable(MONEY), "total_due": _nullable(MONEY), "currency": STR, "closed_at": TIME_MS,
+        "decided_at": TIME_MS, "final_seq": SEQ, "head_hash": STR, "payment_due_at": _nullable(TIME_MS),
+        "paid_at": _nullable(TIME_MS),
+    }),
+    "SettlementList": _obj({"settlements": {"type": "array", "items": ref("Settlement")}}),
+    "Payment": _obj({"lot": ID, "settlement_id": STR, "amount_paid": MONEY, "paid_at": TIME_MS}),
+    "Health": _obj({"ok": BOOL, "redis": BOOL, "database": BOOL, "quarantined": {"type": "object", "additionalProperties": STR}},
+                   closed=False),
+    # -- WebSocket frames, server -> client (PROTOCOL.md, frames.py) --
+    "WelcomeFrame": _obj({"type": _const("welcome"), "role": ROLE, "server_time": TIME_MS},
+                         {"bidder": ID, "paddle": _nullable(ID)}),
+    "SnapshotFrame": _obj({"type": _const("snapshot"), "lot": ID, "seq": SEQ, "state": ref("LotState"), "server_time": TIME_MS}),
+    "EventFrame": _obj({"type": _const("event"), "lot": ID, "seq": SEQ, "kind": STR, "at": TIME_MS, "state": ref("EventState")}),
+    "OutbidFrame": _obj({"type": _const("outbid"), "lot": ID, "seq": SEQ, "price": MONEY, "next_min": _nullable(MONEY)}),
+    "WonFrame": _obj({"type": _const("won"), "lot": ID, "price": MONEY}),
+    "LostFrame": _obj({"type": _const("lost"), "lot": ID}),
+    "PongFrame": _obj({"type": _const("pong"), "t": {"type": "integer"}, "server_time": TIME_MS}),
+    "ErrorFrame": _obj({"type": _const("error"), "code": STR, "message": STR}, {"field": STR}, closed=False),
+    "ServerFrame": {"oneOf": [ref(n) for n in (
+        "WelcomeFrame", "SnapshotFrame", "EventFrame", "Ack", "OutbidFrame", "WonFrame", "LostFrame", "PongFrame", "ErrorFrame",
+    )]},
+    # -- client -> server --
+    "SubscribeFrame": _obj({"type": _const("subscribe"), "lot": ID}, {"since": SEQ}),
+    "UnsubscribeFrame": _obj({"type": _const("unsubscribe"), "lot": ID}),
+    "BidFrame": {**_obj({"type": _const("bid"), "lot": ID, "id": ID}, {"amount": MONEY, "max": MONEY}),
+                 "oneOf": [{"required": ["amount"]}, {"required": ["max"]}]},
+    "BuyNowFrame": _obj({"type": _const("buy_now"), "lot": ID, "id": ID}),
+    "PingFrame": _obj({"type": _const("ping"), "t": {"type": "integer", "minimum": -(2**53), "maximum": 2**53}}),
+    "ClientFrame": {"oneOf": [ref(n) for n in ("SubscribeFrame", "UnsubscribeFrame", "BidFrame", "BuyNowFrame", "PingFrame")]},
+}
+
+SERVER_FRAMES = ("WelcomeFrame", "SnapshotFrame", "EventFrame", "Ack", "OutbidFrame", "WonFrame", "LostFrame", "PongFrame",
+                 "ErrorFrame")
+CLIENT_FRAMES = ("SubscribeFrame", "UnsubscribeFrame", "BidFrame", "BuyNowFrame", "PingFrame")
