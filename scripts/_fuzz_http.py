@@ -9,12 +9,10 @@ import asyncio
 import json
 import random
 from typing import TYPE_CHECKING, Any
-
 from urllib.parse import quote
 
-import httpx
-
 import _fuzz_mutate as mut
+import httpx
 
 if TYPE_CHECKING:
     from _fuzz_worker import Worker
@@ -88,7 +86,8 @@ class HttpFuzz:
         path = self.rng.choice(("/api/lots", f"/api/lots/{self._lot(True)}/events", f"/api/lots/{self._lot(True)}",
                                 "/api/settlements", "/api/time"))
         params = [(self.rng.choice(QUERY_NAMES), self.rng.choice(QUERY_VALUES)) for _ in range(self.rng.randrange(0, 4))]
-        return path + ("?" + str(httpx.QueryParams(params)) if params else "")
+        # a tuple: httpx takes a tuple of (name, str | int | ...) pairs; a list[tuple[str, str]] is not one (lists are invariant)
+        return path + ("?" + str(httpx.QueryParams(tuple(params))) if params else "")
 
     async def run(self, index: int) -> None:
         limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
@@ -96,7 +95,8 @@ class HttpFuzz:
             while not self.w.over() and self.w.tally.counts["http requests"] < self.plan.bodies:
                 method, path, body, headers, role = self._request()
                 if body is not None:
-                    headers = {**headers, "Content-Type": self.rng.choice(("application/json",) * 8 + ("text/plain", "application/msgpack"))}
+                    content_type = self.rng.choice(("application/json",) * 8 + ("text/plain", "application/msgpack"))
+                    headers = {**headers, "Content-Type": content_type}
                 self.w.tally.counts["http requests"] += 1
                 if body is not None:
                     self.w.tally.counts["http bodies sent (mutated)"] += 1

@@ -27,7 +27,9 @@ ODD_STRINGS: tuple[str, ...] = (
 )
 ODD_CONTAINERS: tuple[Any, ...] = ([], [1], [[[]]], {}, {"a": 1}, {"amount": 100}, [None, {"x": [1.5]}])
 # JSON spellings json.loads would take from a lax client; spliced into the text as they are.
-RAW_JSON_TOKENS: tuple[str, ...] = ("NaN", "Infinity", "-Infinity", "1e999", "-0", "01", "1.0", "\"\\u0000\"", "\"\\ud800\"", "[" * 60 + "]" * 60)
+RAW_JSON_TOKENS: tuple[str, ...] = (
+    "NaN", "Infinity", "-Infinity", "1e999", "-0", "01", "1.0", "\"\\u0000\"", "\"\\ud800\"", "[" * 60 + "]" * 60,
+)
 FRAME_TYPES = ("subscribe", "unsubscribe", "bid", "bid", "bid", "buy_now", "ping")
 HIDDEN_FLOOR = 9 * 10**14  # fuzz.py's hidden values sit above this; generated numbers avoid the band
 

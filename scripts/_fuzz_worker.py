@@ -16,12 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import _fuzz_mutate as mut
 import httpx
 import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-
-import _fuzz_mutate as mut
 
 JSON, MSGPACK = "auction.v1.json", "auction.v1.msgpack"
 SYNC_T = -(2**52)  # sync pings count down from here; the mutator's pings are non-negative
@@ -232,7 +231,8 @@ class Worker:
     async def _read(self, ws: ClientConnection, pongs: dict[int, asyncio.Event]) -> None:
         async for raw in ws:
             frame = self.received(raw, scanned=True)
-            if isinstance(frame, dict) and frame.get("type") == "pong" and isinstance(frame.get("t"), int) and frame["t"] <= SYNC_T:
+            if (isinstance(frame, dict) and frame.get("type") == "pong"
+                    and isinstance(frame.get("t"), int) and frame["t"] <= SYNC_T):
                 event = pongs.get(SYNC_T - frame["t"])
                 if event is not None:
                     event.set()
@@ -261,7 +261,8 @@ class Worker:
                 n += 1
                 first = await self._bid(ws, binary, acks, {"type": "bid", "lot": lot, "amount": next_min[lot], "id": bid_id})
                 if first is not None and first.get("ok") and self.rng.random() < 0.05:
-                    again = await self._bid(ws, binary, acks, {"type": "bid", "lot": lot, "amount": next_min[lot] + 7, "id": bid_id})
+                    retry = {"type": "bid", "lot": lot, "amount": next_min[lot] + 7, "id": bid_id}
+                    again = await self._bid(ws, binary, acks, retry)
                     if again is not None and again.get("seq") != first.get("seq"):
                         self.tally.note(self.tally.oddities, f"retried id {bid_id} answered {again} after {first}")
                         self.tally.counts["idempotency mismatch"] += 1

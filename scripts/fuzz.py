@@ -17,7 +17,6 @@ every acknowledged bid is in its lot's log at its seq, with its id.
 from __future__ import annotations
 
 import argparse
-import base64
 import collections
 import contextlib
 import io
@@ -26,7 +25,6 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -171,7 +169,8 @@ def engine_log_problems(log: Path) -> tuple[list[str], int]:
     text = log.read_text(errors="replace")
     bad_utf8 = text.count(UVICORN_BAD_UTF8)
     text = text.replace(UVICORN_BAD_UTF8, "")
-    found = [m.group(0)[:300] for m in re.finditer(r"(Traceback|Exception in ASGI|connection handler failed)[^\n]*\n(?:.*\n){0,12}", text)]
+    crash = r"(Traceback|Exception in ASGI|connection handler failed)[^\n]*\n(?:.*\n){0,12}"
+    found = [m.group(0)[:300] for m in re.finditer(crash, text)]
     return found[:5] + ([f"... {len(found) - 5} more"] if len(found) > 5 else []), bad_utf8
 
 
@@ -194,7 +193,8 @@ def check(engine: Engine, log: Path, total: _fuzz_worker.Tally, auditor: str) ->
         ("hidden values leaked to non-owners", f"{len(total.leaks)}", not total.leaks),
         ("verify on every lot", f"{len(lots) - len(failed)} / {len(lots)} OK", not failed),
         ("acknowledged bids in the log", f"{len(total.acks) - len(missing)} / {len(total.acks)}", not missing),
-        ("valid bids unanswered, retried ids re-decided", f"{total.counts['valid bid unanswered']}, {total.counts['idempotency mismatch']}",
+        ("valid bids unanswered, retried ids re-decided",
+         f"{total.counts['valid bid unanswered']}, {total.counts['idempotency mismatch']}",
          total.counts["valid bid unanswered"] == 0 and total.counts["idempotency mismatch"] == 0),
         ("late pongs, worker task failures", f"{total.counts['ws pong late']}, {total.counts['worker task failed']}",
          total.counts["ws pong late"] == 0 and total.counts["worker task failed"] == 0),
@@ -213,8 +213,10 @@ def print_summary(total: _fuzz_worker.Tally, rows: list[tuple[str, str, bool]], 
     m = machine()
     seconds = total.counts["elapsed ms"] / 1000
     frames = total.counts["ws frames sent (mutated)"]
-    t = Table(title=f"auction-engine fuzz: {frames:,} mutated frames in {seconds:.1f}s ({frames / max(seconds, 1e-9):,.0f}/s), seed {args.seed}",
-              caption=f"engine, redis-server and {args.workers} fuzz workers share {m['nproc']} cores ({m['cpu']}), Python {m['python']}")
+    t = Table(title=f"auction-engine fuzz: {frames:,} mutated frames in {seconds:.1f}s "
+                    f"({frames / max(seconds, 1e-9):,.0f}/s), seed {args.seed}",
+              caption=f"engine, redis-server and {args.workers} fuzz workers share {m['nproc']} cores "
+                      f"({m['cpu']}), Python {m['python']}")
     t.add_column("figure")
     t.add_column("value", justify="right")
     for key in sorted(total.counts):
