@@ -76,11 +76,13 @@ class Engine:
                "AUCTION_MAX_CONNECTIONS_PER_IP": "100000", "AUCTION_ANONYMOUS_READS_PER_S": "100000"}
         data = work / f"engine-{self.port}"
         data.mkdir(parents=True)
-        self.log = open(work / f"engine-{self.port}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(self.port), "--data-dir", str(data), "--log-level", log_level],
-            cwd=ENGINE_ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
+        self.log_path = work / f"engine-{self.port}.log"
+        with open(self.log_path, "wb") as log:  # closed here once the child has its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(self.port), "--data-dir", str(data),
+                 "--log-level", log_level],
+                cwd=ENGINE_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
         CHILDREN.append(self.proc)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -92,7 +94,7 @@ class Engine:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
-        raise RuntimeError(f"engine did not start: {(work / f'engine-{self.port}.log').read_text()[-2000:]}")
+        raise RuntimeError(f"engine did not start: {self.log_path.read_text()[-2000:]}")
 
     @property
     def url(self) -> str:
@@ -109,7 +111,6 @@ class Engine:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self.log.close()
 
 
 class CpuWatch:
@@ -184,8 +185,9 @@ def start_baseline_server(work: Path, frame: str) -> tuple[subprocess.Popen[byte
     port = free_port()
     path = work / "frame.json"
     path.write_text(frame)
-    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "_bench_fanout.py"), "serve", "--port", str(port), "--frame", str(path)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / "baseline.log", "wb"))
+    with open(work / "baseline.log", "wb") as log:  # closed here once the child has its own descriptor
+        proc = subprocess.Popen([sys.executable, str(SCRIPTS / "_bench_fanout.py"), "serve", "--port", str(port),
+                                 "--frame", str(path)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
     CHILDREN.append(proc)
     deadline = time.monotonic() + 15
     import socket
@@ -241,7 +243,8 @@ def hot_spots(raw: Path, top: int = 15) -> list[tuple[str, float, float]]:
 def engine_stages(engine: Engine) -> list[dict[str, Any]]:
     """The engine's per-stage histograms (auction_stage_seconds, auction_append_seconds) as p50/p99."""
     text = httpx.get(f"{engine.url}/metrics", timeout=10).text
-    return [{"name": s.name, "count": s.count, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms} for s in _bench_metrics.stage_latencies(text)]
+    return [{"name": s.name, "count": s.count, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms}
+            for s in _bench_metrics.stage_latencies(text)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,17 +294,22 @@ def main(argv: list[str] | None = None) -> int:
             item = asyncio.run(_real_item(redis.url, hot_lot))
             engine.stop()
             base = asyncio.run(_lua_baseline(redis.url, scale(10, 3), item))
-            hists["hot lot ack"], hists["hot lot delivery"], hists["Lua append, one at a time"] = r.pop("_ack_hist"), r.pop("_delivery_hist"), base.pop("_hist")
+            hists["hot lot ack"], hists["hot lot delivery"] = r.pop("_ack_hist"), r.pop("_delivery_hist")
+            hists["Lua append, one at a time"] = base.pop("_hist")
             results["hot_lot"], results["lua_baseline"] = r, base
             ratio = r["accepted_per_s"] / base["appends_per_s"]
             rows += [
-                ("hot lot: accepted bids/s", f"{r['accepted_per_s']:,.0f}", f"{base['appends_per_s']:,.0f} Lua appends/s", f"{ratio:.2f}x"),
+                ("hot lot: accepted bids/s", f"{r['accepted_per_s']:,.0f}", f"{base['appends_per_s']:,.0f} Lua appends/s",
+                 f"{ratio:.2f}x"),
                 ("hot lot: ack p50 / p99 ms", f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}",
                  f"{base['ack']['p50_ms']:.2f} / {base['ack']['p99_ms']:.2f}", ""),
-                ("hot lot: delivery p50 / p99 ms", f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
+                ("hot lot: delivery p50 / p99 ms",
+                 f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
                 ("hot lot: frames/s to watchers, engine CPU", f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}", "", ""),
-                ("hot lot: generator CPU per process, loop lag p99 ms", f"{r['generator_cpu']}, {r['generator_loop_lag'].get('p99_ms', 0):.1f}", "", ""),
-                ("hot lot: refused/s, reconnects, consistency", f"{r['refused_per_s']:,.0f}, {r['watcher_reconnects']}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
+                ("hot lot: generator CPU per process, loop lag p99 ms",
+                 f"{r['generator_cpu']}, {r['generator_loop_lag'].get('p99_ms', 0):.1f}", "", ""),
+                ("hot lot: refused/s, reconnects, consistency",
+                 f"{r['refused_per_s']:,.0f}, {r['watcher_reconnects']}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
             ]
         if "commit" in only:
             engine = fresh_engine()
@@ -311,23 +319,32 @@ def main(argv: list[str] | None = None) -> int:
             hists["commit only ack"] = r.pop("_ack_hist")
             r.pop("_delivery_hist")
             results["commit_only"] = r
-            base = results.get("lua_baseline")
+            lua = results.get("lua_baseline")  # measured by the hot scenario, if it ran
             rows += [("hot lot, no watchers: accepted bids/s", f"{r['accepted_per_s']:,.0f}",
-                      f"{base['appends_per_s']:,.0f}" if base else "", f"{r['accepted_per_s'] / base['appends_per_s']:.2f}x" if base else ""),
-                     ("hot lot, no watchers: ack p50 / p99 ms, engine CPU", f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}, {r['engine_cpu']:.0%}", "", "")]
+                      f"{lua['appends_per_s']:,.0f}" if lua else "",
+                      f"{r['accepted_per_s'] / lua['appends_per_s']:.2f}x" if lua else ""),
+                     ("hot lot, no watchers: ack p50 / p99 ms, engine CPU",
+                      f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}, {r['engine_cpu']:.0%}", "", "")]
         if "paced" in only:
             engine = fresh_engine()
-            r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(15, 4), rate=scale(1000, 200),
-                             mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="PACED")
+            r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(15, 4),
+                             rate=scale(1000, 200), mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2,
+                             prefix="PACED")
             engine.stop()
             hists["1,000 bids/s offered, delivery"] = r.pop("_delivery_hist")
             r.pop("_ack_hist")
             results["paced"] = r
             rows += [
-                (f"hot lot at {scale(1000, 200):,} bids/s offered: accepted/s, refused/s", f"{r['accepted_per_s']:,.0f}, {r['refused_per_s']:,.0f}", "", ""),
-                ("  ack p99 / delivery p50 / p99 ms", f"{r['ack']['p99_ms']:.1f} / {r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
-                ("  generator CPU per process, loop lag p99 ms", f"{r['generator_cpu']}, {r['generator_loop_lag'].get('p99_ms', 0):.1f}", "", ""),
-                ("  frames/s, engine CPU, reconnects, consistency", f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {r['watcher_reconnects']}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
+                (f"hot lot at {scale(1000, 200):,} bids/s offered: accepted/s, refused/s",
+                 f"{r['accepted_per_s']:,.0f}, {r['refused_per_s']:,.0f}", "", ""),
+                ("  ack p99 / delivery p50 / p99 ms",
+                 f"{r['ack']['p99_ms']:.1f} / {r['delivery'].get('p50_ms', 0):.1f} / "
+                 f"{r['delivery'].get('p99_ms', 0):.1f}", "", ""),
+                ("  generator CPU per process, loop lag p99 ms",
+                 f"{r['generator_cpu']}, {r['generator_loop_lag'].get('p99_ms', 0):.1f}", "", ""),
+                ("  frames/s, engine CPU, reconnects, consistency",
+                 f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {r['watcher_reconnects']}, "
+                 f"{'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
             ]
         if "fanout" in only:
             results["fanout"] = []
@@ -335,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
                 engine = fresh_engine()
                 http = httpx.Client(base_url=engine.url, headers={"Authorization": f"Bearer {signer.issue('auctioneer')}"})
                 lot = f"FAN{watchers}"
-                http.post("/api/lots", json={"lot": lot, "title": "fan-out", "currency": "EUR", "start_price": 1000, "duration_s": 3600}).raise_for_status()
+                http.post("/api/lots", json={"lot": lot, "title": "fan-out", "currency": "EUR", "start_price": 1000,
+                                             "duration_s": 3600}).raise_for_status()
                 http.post(f"/api/lots/{lot}/open").raise_for_status()
                 tokens = [register_bidder(http, f"fan-d{i}", f"FD{i}") for i in range(2)]
                 cpu = CpuWatch(engine.pid)
@@ -351,19 +369,24 @@ def main(argv: list[str] | None = None) -> int:
                 b.pop("sample")
                 server.terminate()
                 server.wait()
-                results["fanout"].append({"engine": e, "baseline": b, "frame_bytes": len(json.dumps(frame, separators=(",", ":")))})
+                results["fanout"].append({"engine": e, "baseline": b,
+                                          "frame_bytes": len(json.dumps(frame, separators=(",", ":")))})
+                e_per_cpu = e["frames_per_s"] / max(e["server_cpu"], 1e-9)
+                b_per_cpu = b["frames_per_s"] / max(b["server_cpu"], 1e-9)
                 rows += [
-                    (f"fan-out {watchers:,} watchers: frames/s", f"{e['frames_per_s']:,.0f}", f"{b['frames_per_s']:,.0f}", f"{e['frames_per_s'] / b['frames_per_s']:.2f}x"),
-                    (f"fan-out {watchers:,}: server CPU, frames per CPU-second", f"{e['server_cpu']:.0%}, {e['frames_per_s'] / max(e['server_cpu'], 1e-9):,.0f}",
-                     f"{b['server_cpu']:.0%}, {b['frames_per_s'] / max(b['server_cpu'], 1e-9):,.0f}",
-                     f"{(e['frames_per_s'] / max(e['server_cpu'], 1e-9)) / (b['frames_per_s'] / max(b['server_cpu'], 1e-9)):.2f}x"),
-                    (f"fan-out {watchers:,}: events/s, gaps, dropped", f"{e['events_per_s']:,.0f}, {e['gaps']}, {e['closed']}", f"{b['events_per_s']:,.0f}, {b['gaps']}, {b['closed']}", ""),
+                    (f"fan-out {watchers:,} watchers: frames/s", f"{e['frames_per_s']:,.0f}", f"{b['frames_per_s']:,.0f}",
+                     f"{e['frames_per_s'] / b['frames_per_s']:.2f}x"),
+                    (f"fan-out {watchers:,}: server CPU, frames per CPU-second", f"{e['server_cpu']:.0%}, {e_per_cpu:,.0f}",
+                     f"{b['server_cpu']:.0%}, {b_per_cpu:,.0f}", f"{e_per_cpu / b_per_cpu:.2f}x"),
+                    (f"fan-out {watchers:,}: events/s, gaps, dropped", f"{e['events_per_s']:,.0f}, {e['gaps']}, {e['closed']}",
+                     f"{b['events_per_s']:,.0f}, {b['gaps']}, {b['closed']}", ""),
                 ]
         if "sale" in only:
             engine = fresh_engine()
             duration = scale(40, 12)
             sale_spy = profile(engine, duration + 40, work / "profile-sale.txt") if args.profile_sale else None
-            r = run_loadtest(engine, lots=scale(500, 50), bidders=scale(2000, 200), watchers=scale(5000, 500), duration=duration,
+            r = run_loadtest(engine, lots=scale(500, 50), bidders=scale(2000, 200), watchers=scale(5000, 500),
+                             duration=duration,
                              lot_duration=int(duration * 0.6), anti_snipe="5,5,3", snipe_window=3.0, rate=scale(1000, 300),
                              mix="increment=5,proxy=3,sniper=2", lots_per_bidder=3, procs=2, prefix="SALE")
             if sale_spy is not None:
@@ -375,13 +398,18 @@ def main(argv: list[str] | None = None) -> int:
             hists["sale day ack"], hists["sale day delivery"] = r.pop("_ack_hist"), r.pop("_delivery_hist")
             results["sale_day"] = r
             rows += [
-                (f"sale day ({r['lots']} lots): accepted / refused bids/s", f"{r['accepted_per_s']:,.0f} / {r['refused_per_s']:,.0f}", "", ""),
+                (f"sale day ({r['lots']} lots): accepted / refused bids/s",
+                 f"{r['accepted_per_s']:,.0f} / {r['refused_per_s']:,.0f}", "", ""),
                 ("sale day: ack p50 / p99 ms", f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}", "", ""),
-                ("sale day: delivery p50 / p99 ms", f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
-                ("sale day: generator CPU per process, loop lag p99 ms", f"{r['generator_cpu']}, {r['generator_loop_lag'].get('p99_ms', 0):.1f}", "", ""),
-                ("sale day: frames/s, engine CPU, consistency", f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
+                ("sale day: delivery p50 / p99 ms",
+                 f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
+                ("sale day: generator CPU per process, loop lag p99 ms",
+                 f"{r['generator_cpu']}, {r['generator_loop_lag'].get('p99_ms', 0):.1f}", "", ""),
+                ("sale day: frames/s, engine CPU, consistency",
+                 f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
                 ("sale day: engine loop stalls > 100 / 250 ms (of samples); catalogue flushes > 100 ms",
-                 f"{stalls['lag_over_100ms']} / {stalls['lag_over_250ms']} (of {stalls['lag_samples']}); {stalls['flush_over_100ms']} of {stalls['flushes']}", "", ""),
+                 f"{stalls['lag_over_100ms']} / {stalls['lag_over_250ms']} (of {stalls['lag_samples']}); "
+                 f"{stalls['flush_over_100ms']} of {stalls['flushes']}", "", ""),
             ]
             results["sale_day"]["engine_stalls"] = stalls
         if "soak" in only:
@@ -389,10 +417,12 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1)
             rss0 = rss(engine.pid)
             lots, watchers = scale(500, 50), scale(10_000, 1000)
-            http = httpx.Client(base_url=engine.url, headers={"Authorization": f"Bearer {signer.issue('auctioneer')}"}, timeout=30)
+            http = httpx.Client(base_url=engine.url, headers={"Authorization": f"Bearer {signer.issue('auctioneer')}"},
+                                timeout=30)
             ids = [f"SOAK-{i}" for i in range(lots)]
             for lot in ids:
-                http.post("/api/lots", json={"lot": lot, "title": "soak", "currency": "EUR", "start_price": 1000, "duration_s": 3600}).raise_for_status()
+                http.post("/api/lots", json={"lot": lot, "title": "soak", "currency": "EUR", "start_price": 1000,
+                                             "duration_s": 3600}).raise_for_status()
                 http.post(f"/api/lots/{lot}/open").raise_for_status()
             time.sleep(1)
             rss1 = rss(engine.pid)
@@ -405,19 +435,21 @@ def main(argv: list[str] | None = None) -> int:
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
-            r = loadtest.run(loadtest.Options(url=engine.url, auth_secret=SECRET, lot_ids=ids, lots=lots, bidders=0, watchers=watchers,
-                                              duration=scale(10, 3), procs=2, quiet=True, hold=2.0))
+            r = loadtest.run(loadtest.Options(url=engine.url, auth_secret=SECRET, lot_ids=ids, lots=lots, bidders=0,
+                                              watchers=watchers, duration=scale(10, 3), procs=2, quiet=True, hold=2.0))
             stop.set()
             sampler.join()
             engine.stop()
             per_conn = (peak[0] - rss1) / watchers
             per_lot = (rss1 - rss0) / lots
-            results["soak"] = {"rss_empty": rss0, "rss_lots": rss1, "rss_peak": peak[0], "per_connection": per_conn, "per_lot": per_lot,
+            results["soak"] = {"rss_empty": rss0, "rss_lots": rss1, "rss_peak": peak[0], "per_connection": per_conn,
+                               "per_lot": per_lot,
                                "watchers": watchers, "lots": lots, "reconnects": r["watcher_reconnects"], "errors": r["errors"],
                                "consistency": r["consistency"]["ok"]}
             rows += [(f"idle soak: RSS per connection ({watchers:,} watchers)", f"{per_conn / 1024:,.1f} KiB", "", ""),
                      (f"idle soak: RSS per open lot ({lots} lots)", f"{per_lot / 1024:,.1f} KiB", "", ""),
-                     ("idle soak: engine RSS empty / lots / peak", f"{rss0 / 2**20:,.0f} / {rss1 / 2**20:,.0f} / {peak[0] / 2**20:,.0f} MiB", "", "")]
+                     ("idle soak: engine RSS empty / lots / peak",
+                      f"{rss0 / 2**20:,.0f} / {rss1 / 2**20:,.0f} / {peak[0] / 2**20:,.0f} MiB", "", "")]
     finally:
         for child in CHILDREN:
             if child.poll() is None:
@@ -462,7 +494,8 @@ def engine_stalls(url: str) -> dict[str, int]:
 
 
 def machine() -> dict[str, Any]:
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    with open("/proc/cpuinfo") as fh:
+        model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "?")
     import uvloop  # noqa: F401 - the engine's uvicorn takes it with loop="auto"
 
     return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(), "kernel": platform.release(),
@@ -492,8 +525,10 @@ def print_stages(results: dict[str, Any]) -> None:
     scenarios = {"hot lot": results.get("hot_stages"), "sale day": results.get("sale_stages")}
     if not any(scenarios.values()):
         return
-    t = Table(title="engine stage latency (/metrics buckets, interpolated)", caption=_bench_machine.describe(results["calibration"]))
-    for col, justify in (("scenario", "left"), ("histogram", "left"), ("count", "right"), ("p50 ms", "right"), ("p99 ms", "right")):
+    t = Table(title="engine stage latency (/metrics buckets, interpolated)",
+              caption=_bench_machine.describe(results["calibration"]))
+    for col, justify in (("scenario", "left"), ("histogram", "left"), ("count", "right"), ("p50 ms", "right"),
+                         ("p99 ms", "right")):
         t.add_column(col, justify=justify)  # type: ignore[arg-type]
     for scenario, stages in scenarios.items():
         for s in stages or []:
@@ -530,7 +565,8 @@ def plot(hists: dict[str, Any], out: Path) -> None:
         if h is None or h.get_total_count() == 0:
             continue
         xs = [1 / (1 - p / 100) for p in percentiles]
-        ax.plot(xs, [h.get_value_at_percentile(p) / 1000 for p in percentiles], marker="o", label=f"{name} (n={h.get_total_count():,})")
+        ax.plot(xs, [h.get_value_at_percentile(p) / 1000 for p in percentiles], marker="o",
+                label=f"{name} (n={h.get_total_count():,})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks([1 / (1 - p / 100) for p in percentiles])
