@@ -6,6 +6,7 @@ clock, draws a random number or does I/O, so a lot's log always replays to the s
 
 from .commands import (
     Approve,
+    Asking,
     Bid,
     BuyNow,
     Command,
@@ -16,7 +17,9 @@ from .commands import (
     Outage,
     Pause,
     Reject,
+    Reopen,
     Resume,
+    RetractLast,
     Tick,
     Withdraw,
     command_from_dict,
@@ -24,6 +27,7 @@ from .commands import (
 )
 from .events import (
     Approved,
+    AskingSet,
     BidPlaced,
     BuyNowTaken,
     Closed,
@@ -35,7 +39,9 @@ from .events import (
     OutagePaused,
     Paused,
     Rejected,
+    Reopened,
     Resumed,
+    Retracted,
     event_from_dict,
     event_to_dict,
 )
@@ -52,6 +58,8 @@ __all__ = [
     "AntiSnipe",
     "Approve",
     "Approved",
+    "Asking",
+    "AskingSet",
     "Bid",
     "BidPlaced",
     "BuyNow",
@@ -78,8 +86,12 @@ __all__ = [
     "Refused",
     "Reject",
     "Rejected",
+    "Reopen",
+    "Reopened",
     "Resume",
     "Resumed",
+    "RetractLast",
+    "Retracted",
     "SpecError",
     "Tick",
     "Withdraw",

@@ -116,12 +116,43 @@ class Outage:
         return self.at - self.outage_ms
 
 
-Command = Create | Open | Pause | Resume | FairWarning | Hammer | Withdraw | Approve | Reject | Bid | BuyNow | Tick | Outage
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetractLast:
+    """The auctioneer's: take back the last accepted bid still standing, saying why
+    (docs/rules.md "Clerk corrections")."""
+
+    kind: ClassVar[str] = "retract_last"
+    at: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reopen:
+    """The auctioneer's: open again a live lot hammered by mistake, within REOPEN_MS of the close."""
+
+    kind: ClassVar[str] = "reopen"
+    at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Asking:
+    """The auctioneer's next asking amount for a live lot (at least the ladder's next_min)."""
+
+    kind: ClassVar[str] = "asking"
+    at: int
+    amount: int
+
+
+Command = (
+    Create | Open | Pause | Resume | FairWarning | Hammer | Withdraw | Approve | Reject | Bid | BuyNow | Tick | Outage
+    | RetractLast | Reopen | Asking
+)
 
 _REGISTRY: Registry[Command] = Registry(
-    (Create, Open, Pause, Resume, FairWarning, Hammer, Withdraw, Approve, Reject, Bid, BuyNow, Tick, Outage)
+    (Create, Open, Pause, Resume, FairWarning, Hammer, Withdraw, Approve, Reject, Bid, BuyNow, Tick, Outage,
+     RetractLast, Reopen, Asking)
 )
-_STRINGS = ("bidder", "paddle", "id")
+_STRINGS = ("bidder", "paddle", "id", "reason")
 _SPANS = ("outage_ms", "grace_ms")
 
 

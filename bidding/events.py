@@ -128,14 +128,43 @@ class Rejected:
     at: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retracted:
+    """A bid taken back by the auctioneer: the bid (`bidder`, `paddle`, `id`), why, and the
+    price and leader the lot returns to."""
+
+    kind: ClassVar[str] = "retracted"
+    at: int
+    reason: str
+    bidder: str
+    paddle: str
+    id: str
+    price: int | None
+    leader: str | None
+    leader_paddle: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reopened:
+    kind: ClassVar[str] = "reopened"
+    at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AskingSet:
+    kind: ClassVar[str] = "asking"
+    at: int
+    amount: int
+
+
 Event = (
     Created | Opened | BidPlaced | BuyNowTaken | Paused | Resumed | FairWarningGiven | Closed | Approved | Rejected
-    | OutageExtended | OutagePaused
+    | OutageExtended | OutagePaused | Retracted | Reopened | AskingSet
 )
 
 _REGISTRY: Registry[Event] = Registry(
     (Created, Opened, BidPlaced, BuyNowTaken, Paused, Resumed, FairWarningGiven, Closed, Approved, Rejected,
-     OutageExtended, OutagePaused)
+     OutageExtended, OutagePaused, Retracted, Reopened, AskingSet)
 )
 
 

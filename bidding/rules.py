@@ -14,6 +14,7 @@ from typing import Any
 
 from .commands import (
     Approve,
+    Asking,
     Bid,
     BuyNow,
     Command,
@@ -24,12 +25,15 @@ from .commands import (
     Outage,
     Pause,
     Reject,
+    Reopen,
     Resume,
+    RetractLast,
     Tick,
     Withdraw,
 )
 from .events import (
     Approved,
+    AskingSet,
     BidPlaced,
     BuyNowTaken,
     Closed,
@@ -41,10 +45,12 @@ from .events import (
     OutagePaused,
     Paused,
     Rejected,
+    Reopened,
     Resumed,
+    Retracted,
 )
 from .ladder import step
-from .money import MAX_AMOUNT
+from .money import MAX_AMOUNT, is_money
 from .reasons import Reason
 from .spec import LotSpec
 from .state import (
@@ -79,6 +85,12 @@ _LOT_CLOSED = Refused(Reason.LOT_CLOSED)
 _LOT_PAUSED = Refused(Reason.LOT_PAUSED)
 _LOT_NOT_OPEN = Refused(Reason.LOT_NOT_OPEN)
 
+# Clerk corrections (docs/rules.md): how many bids a lot can take back in a row, how long after
+# its close a live lot may be reopened, and the longest reason a retraction may give.
+RETRACT_DEPTH = 32
+REOPEN_MS = 60_000
+MAX_REASON = 200
+
 
 def initial_state(spec: LotSpec) -> LotState:
     return LotState(buy_now_offered=spec.buy_now is not None)
@@ -103,7 +115,9 @@ def next_min(spec: LotSpec, state: LotState, now: int | None = None) -> int | No
     fmt = spec.format
     if fmt == "english":
         p = state.price
-        return spec.start_price if p is None else p + step(spec.increments, p)
+        nm = spec.start_price if p is None else p + step(spec.increments, p)
+        asking = state.asking
+        return nm if asking is None or asking < nm else asking
     if fmt == "dutch":
         return None if now is None else dutch_price(spec, state, now)
     return spec.start_price
@@ -205,8 +219,9 @@ def _english(spec: LotSpec, st: LotState, cmd: Bid, v: int, proxy: bool) -> Deci
     ladder = spec.increments
     bidder = cmd.bidder
     leader = st.leader
+    asking = st.asking or 0  # the auctioneer's asking amount (0: none stands)
     if leader is None:
-        nm = spec.start_price
+        nm = max(spec.start_price, asking)
         if v < nm:
             return Refused(Reason.TOO_LOW, nm)
         price = nm if proxy else v
@@ -214,7 +229,7 @@ def _english(spec: LotSpec, st: LotState, cmd: Bid, v: int, proxy: bool) -> Deci
     else:
         p, paddle = st.price, st.leader_paddle
         assert p is not None and paddle is not None  # every BidPlaced sets them with the leader
-        nm = p + step(ladder, p)
+        nm = max(p + step(ladder, p), asking)
         if bidder == leader:
             if not proxy:
                 return Refused(Reason.ALREADY_LEADING, nm)
@@ -226,7 +241,7 @@ def _english(spec: LotSpec, st: LotState, cmd: Bid, v: int, proxy: bool) -> Deci
                 return Refused(Reason.TOO_LOW, nm)
             e = st.maxima[leader]
             if v > e:
-                price = min(v, e + step(ladder, e)) if proxy else v
+                price = min(v, max(e + step(ladder, e), asking)) if proxy else v
                 leader, leader_paddle, leader_max = bidder, cmd.paddle, v
             else:
                 # The earlier maximum wins a tie; the challenger still moved the price.
@@ -477,6 +492,45 @@ def _reject(spec: LotSpec, st: LotState, cmd: Reject) -> Decision:
     return Accepted((Rejected(at=cmd.at),))
 
 
+def _retract_last(spec: LotSpec, st: LotState, cmd: RetractLast) -> Decision:
+    """docs/rules.md "Clerk corrections": the lot as it stood before its last standing bid."""
+    refused = _live_gate(st, cmd.at)
+    if refused is not None:
+        return refused
+    reason = cmd.reason
+    if spec.format != "english" or not st.undo or not isinstance(reason, str) or not 0 < len(reason) <= MAX_REASON:
+        return _NOT_ALLOWED
+    bidder, paddle, bid_id, _, _, price, leader, leader_paddle, _ = st.undo[-1]
+    return Accepted((Retracted(at=cmd.at, reason=reason, bidder=bidder, paddle=paddle, id=bid_id, price=price,
+                               leader=leader, leader_paddle=leader_paddle),))
+
+
+def _asking(spec: LotSpec, st: LotState, cmd: Asking) -> Decision:
+    """The next asking amount of a live lot: at least the ladder's next_min (a standing asking
+    amount aside, so the auctioneer may lower it again)."""
+    refused = _live_gate(st, cmd.at)
+    if refused is not None:
+        return refused
+    if spec.mode != "live":
+        return _NOT_ALLOWED
+    amount = cmd.amount
+    if not is_money(amount, 1):
+        return _BAD_AMOUNT
+    p = st.price
+    nm = spec.start_price if p is None else p + step(spec.increments, p)
+    if amount < nm:
+        return Refused(Reason.TOO_LOW, nm)
+    return Accepted((AskingSet(at=cmd.at, amount=amount),))
+
+
+def _reopen(spec: LotSpec, st: LotState, cmd: Reopen) -> Decision:
+    """A live lot closed by mistake opens again as it stood, within REOPEN_MS of its close."""
+    reopen_by = st.reopen_by
+    if st.status != CLOSED or reopen_by is None or cmd.at >= reopen_by:
+        return _NOT_ALLOWED
+    return Accepted((Reopened(at=cmd.at),))
+
+
 def _tick(spec: LotSpec, st: LotState, cmd: Tick) -> Decision:
     """Everything due by cmd.at, each stamped with when it fell due rather than when the timer
     fired: a lot whose end passed while the engine was down closes as of its ends_at."""
@@ -562,6 +616,9 @@ _DECIDE: dict[type, Callable[[LotSpec, LotState, Any], Decision]] = {
     Reject: _reject,
     Create: _create,
     Outage: _outage,
+    RetractLast: _retract_last,
+    Asking: _asking,
+    Reopen: _reopen,
 }
 
 
@@ -584,10 +641,18 @@ def _apply_bid(spec: LotSpec, st: LotState, ev: BidPlaced) -> None:
     v = ev.amount if ev.max is None else ev.max
     assert v is not None  # a bid carries an amount, a maximum or both
     maxima = st.maxima
+    undo = st.undo
+    undo.append([bidder, ev.paddle, ev.id, maxima.get(bidder), st.paddles.get(bidder), st.price, st.leader,
+                 st.leader_paddle, st.buy_now_offered])
+    if len(undo) > RETRACT_DEPTH:
+        del undo[0]
     if v > maxima.get(bidder, 0):
         maxima[bidder] = v
     st.paddles[bidder] = ev.paddle
     st.price = ev.price
+    asking = st.asking
+    if asking is not None and ev.price is not None and ev.price >= asking:
+        st.asking = None
     st.leader = ev.leader
     st.leader_paddle = ev.leader_paddle
     st.ends_at = ev.ends_at
@@ -635,15 +700,55 @@ def _apply_closed(spec: LotSpec, st: LotState, ev: Closed) -> None:
     st.remaining_ms = None
     st.fair_warning = False
     st.buy_now_offered = False
+    st.asking = None
+    st.reopen_by = ev.closed_at + REOPEN_MS if spec.mode == "live" and ev.result != WITHDRAWN else None
 
 
 def _apply_approved(spec: LotSpec, st: LotState, ev: Approved) -> None:
     st.result = SOLD
     st.price = ev.price
+    st.reopen_by = None
 
 
 def _apply_rejected(spec: LotSpec, st: LotState, ev: Rejected) -> None:
     st.result = UNSOLD
+    st.reopen_by = None
+
+
+def _apply_retracted(spec: LotSpec, st: LotState, ev: Retracted) -> None:
+    bidder, _, _, previous_max, previous_paddle, _, _, _, buy_now_offered = st.undo.pop()
+    if previous_max is None:
+        st.maxima.pop(bidder, None)
+    else:
+        st.maxima[bidder] = previous_max
+    if previous_paddle is None:
+        st.paddles.pop(bidder, None)
+    else:
+        st.paddles[bidder] = previous_paddle
+    st.price = ev.price
+    st.leader = ev.leader
+    st.leader_paddle = ev.leader_paddle
+    st.buy_now_offered = buy_now_offered
+    st.bids -= 1
+    st.asking = None
+    st.correction = {"kind": ev.kind, "at": ev.at, "reason": ev.reason}
+
+
+def _apply_reopened(spec: LotSpec, st: LotState, ev: Reopened) -> None:
+    st.status = OPEN
+    st.result = None
+    st.closed_at = None
+    st.ends_at = None
+    st.remaining_ms = None
+    st.fair_warning = False
+    st.quiet_since = ev.at
+    st.reopen_by = None
+    st.correction = {"kind": ev.kind, "at": ev.at}
+
+
+def _apply_asking(spec: LotSpec, st: LotState, ev: AskingSet) -> None:
+    st.asking = ev.amount
+    st.correction = {"kind": ev.kind, "at": ev.at, "amount": ev.amount}
 
 
 def _apply_outage_extended(spec: LotSpec, st: LotState, ev: OutageExtended) -> None:
@@ -671,4 +776,7 @@ _APPLY: dict[type, Callable[[LotSpec, LotState, Any], None]] = {
     Rejected: _apply_rejected,
     OutageExtended: _apply_outage_extended,
     OutagePaused: _apply_outage_paused,
+    Retracted: _apply_retracted,
+    Reopened: _apply_reopened,
+    AskingSet: _apply_asking,
 }

@@ -36,17 +36,26 @@ _SCALARS = (
     "head_hash",
     "closed_at",
     "outage_ms",
+    "asking",
+    "reopen_by",
+    "correction",
 )
 # Added after snapshots were first written: the value a snapshot without it means.
-_LATER = {"outage_ms": 0}
+_LATER = {"outage_ms": 0, "asking": None, "reopen_by": None, "correction": None}
 
 
 class LotState:
     """`maxima` is E(b) per bidder (their sealed bid in sealed lots); `quiet_since` is when the
     live lot last had a bid, opened or resumed (auto fair warning counts from it); `outage_ms`
-    is the total time it had no writer while open (docs/rules.md "Outage fairness")."""
+    is the total time it had no writer while open (docs/rules.md "Outage fairness").
 
-    __slots__ = _SCALARS + ("maxima", "paddles")
+    Clerk corrections (docs/rules.md): `asking` is the auctioneer's standing asking amount,
+    `reopen_by` when a closed live lot stops being reopenable, `correction` the last correction
+    (public), and `undo` what each of the last RETRACT_DEPTH bids changed, as lists
+    `[bidder, paddle, id, previous max, previous paddle, price, leader, leader paddle, buy_now_offered]`
+    (lists, not tuples, so a snapshot read back compares equal)."""
+
+    __slots__ = _SCALARS + ("maxima", "paddles", "undo")
 
     def __init__(self, buy_now_offered: bool = False) -> None:
         self.status = SCHEDULED
@@ -69,6 +78,10 @@ class LotState:
         self.head_hash = GENESIS_HASH
         self.closed_at: int | None = None
         self.outage_ms = 0
+        self.asking: int | None = None
+        self.reopen_by: int | None = None
+        self.correction: dict[str, Any] | None = None
+        self.undo: list[list[Any]] = []
 
     def copy(self) -> LotState:
         new = LotState.__new__(LotState)
@@ -76,6 +89,7 @@ class LotState:
             setattr(new, name, getattr(self, name))
         new.maxima = dict(self.maxima)
         new.paddles = dict(self.paddles)
+        new.undo = list(self.undo)
         return new
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +97,7 @@ class LotState:
         d = {name: getattr(self, name) for name in _SCALARS}
         d["maxima"] = dict(self.maxima)
         d["paddles"] = dict(self.paddles)
+        d["undo"] = [list(record) for record in self.undo]
         return d
 
     @classmethod
@@ -93,6 +108,7 @@ class LotState:
         new.head_hash = bytes(new.head_hash)
         new.maxima = dict(d["maxima"])
         new.paddles = dict(d["paddles"])
+        new.undo = [list(record) for record in d.get("undo", ())]
         return new
 
     def __eq__(self, other: object) -> bool:

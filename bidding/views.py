@@ -20,7 +20,8 @@ def _revealed(spec: LotSpec, state: LotState) -> bool:
 
 def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: bool = True) -> dict[str, Any]:
     """PROTOCOL.md "Public lot state", plus opened_at, closed_at, fair_warning, remaining_ms, dutch,
-    outage_ms (time without a writer, given back) and the increment ladder.
+    outage_ms (time without a writer, given back), correction (the auctioneer's last correction:
+    retraction with its reason, reopen or asking amount; docs/rules.md) and the increment ladder.
 
     `static=False` leaves out what never changes (the vehicle, the ladder): event frames go to
     every watcher on every bid, and a vehicle with its photos would multiply their size."""
@@ -50,6 +51,7 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: 
         "extensions": state.extensions,
         "fair_warning": state.fair_warning,
         "outage_ms": state.outage_ms,
+        "correction": state.correction,
         "dutch": None
         if spec.dutch is None
         else {"step": spec.dutch.step, "tick_s": spec.dutch.tick_s, "floor": spec.dutch.floor},

@@ -31,8 +31,10 @@ from bidding import (
     public_view,
     step,
 )
-from bidding.commands import Bid, Outage
+from bidding.commands import Asking, Bid, Outage, Reopen, RetractLast
+from bidding.events import Retracted
 from bidding.log import replay, verify
+from bidding.rules import RETRACT_DEPTH
 from tests.bidding.bidding_harness import Lot, accepted
 from tests.bidding.test_bidding_views import HIDDEN_KEYS, PUBLIC_KEYS
 
@@ -114,6 +116,7 @@ class LotMachine(RuleBasedStateMachine):
         self.last_ends_at = None
         self.ids = 0
         self.accepted_bids: list[tuple[str, int]] = []
+        self.standing: list[tuple] = []  # the lot before each bid still standing: what a retraction gives back
 
     @property
     def spec(self) -> LotSpec:
@@ -135,17 +138,21 @@ class LotMachine(RuleBasedStateMachine):
             assert after == before
             return decision
         if before.status == "closed":
-            assert type(cmd) in (Approve, Reject), cmd
+            assert type(cmd) in (Approve, Reject, Reopen), cmd
         if type(cmd) in (Bid, BuyNow):
             assert before.status != "closed"
             assert before.ends_at is None or cmd.at < before.ends_at
         for event in decision.events:
             if type(event) is BidPlaced:
                 self.accepted_bids.append((event.bidder, event.amount if event.max is None else event.max))
+                self.standing.append(_undoable(before))
+                del self.standing[:-RETRACT_DEPTH]
+            if type(event) is Retracted:
+                assert _undoable(after) == self.standing.pop()  # the oracle: exactly the lot before that bid
             if type(event) is Closed and self.spec.sealed and event.winner is not None and type(cmd) is not BuyNow:
                 top = max(v for _, v in self.accepted_bids)
                 assert event.winner == next(b for b, v in self.accepted_bids if v == top)  # the earlier wins a tie
-        if before.price is not None and after.price is not None:
+        if before.price is not None and after.price is not None and type(cmd) is not RetractLast:
             assert after.price >= before.price
         assert after.seq == before.seq + 1
         return decision
@@ -192,6 +199,20 @@ class LotMachine(RuleBasedStateMachine):
             assert self.state.ends_at >= self.now + grace_ms
             assert before.ends_at is None or self.state.ends_at >= before.ends_at + outage_ms + grace_ms
             assert self.state.extensions == before.extensions
+
+    @rule(reason=st.sampled_from(["clerk error", "", "x" * 201]))
+    def retract_last(self, reason: str) -> None:
+        self.run(RetractLast(at=self.now, reason=reason))
+
+    @rule(steps=st.integers(-1, 6))
+    def asking(self, steps: int) -> None:
+        base = next_min(self.spec, self.state, self.now) or self.spec.start_price or 1
+        self.run(Asking(at=self.now, amount=max(1, base + steps * step(self.spec.increments, base))))
+
+    @rule(ms=st.integers(0, 70_000))
+    def reopen(self, ms: int) -> None:
+        self.now += ms
+        self.run(Reopen(at=self.now))
 
     @rule()
     def tick_now(self) -> None:
@@ -264,6 +285,11 @@ class LotMachine(RuleBasedStateMachine):
         self.on_time.take(Tick(at=10**12))
         assert self.lot.events() == self.on_time.events(), "the Ticks changed the outcome"
         assert self.lot.state.closed_at == self.on_time.state.closed_at
+
+
+def _undoable(state) -> tuple:
+    """What a retraction restores (docs/rules.md "Clerk corrections")."""
+    return (state.price, state.leader, state.leader_paddle, dict(state.maxima), dict(state.paddles), state.buy_now_offered)
 
 
 def machine_for(kind: str):
