@@ -13,6 +13,7 @@ Money is an int in minor units everywhere; a float is refused before it leaves t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import random
@@ -23,14 +24,34 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect as ws_connect
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from .clock import ClockSample, ClockSync, sample, wall_ms
 from .frames import (
-    JSON, REFUSAL_REASONS, SUBPROTOCOLS, TOKEN_SUBPROTOCOL, Ack, BadFrame, Error, Event, LotFrame, LotState,
-    Lost, Outbid, Pong, PrivateFrame, Snapshot, UnknownFrame, Welcome, Won, encode, parse_ack,
-    parse_frame, with_static,
+    JSON,
+    REFUSAL_REASONS,
+    SUBPROTOCOLS,
+    TOKEN_SUBPROTOCOL,
+    Ack,
+    BadFrame,
+    Error,
+    Event,
+    Lost,
+    LotFrame,
+    LotState,
+    Outbid,
+    Pong,
+    PrivateFrame,
+    Snapshot,
+    UnknownFrame,
+    Welcome,
+    Won,
+    encode,
+    parse_ack,
+    parse_frame,
+    with_static,
 )
 
 log = logging.getLogger("auction.client")
@@ -189,10 +210,8 @@ class AuctionClient:
             await self._ws.close()
         if self._reader is not None:
             self._reader.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-            except asyncio.CancelledError:
-                pass
         self._shutdown(ClientError("closed", "client closed"))
         if self._http is not None:
             await self._http.aclose()

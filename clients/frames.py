@@ -8,8 +8,9 @@ without breaking v1.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Union
+from typing import Any
 
 import msgpack
 
@@ -123,9 +124,9 @@ class Error:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-Frame = Union[Welcome, Snapshot, Event, Ack, Outbid, Won, Lost, Pong, Error]
-LotFrame = Union[Snapshot, Event]
-PrivateFrame = Union[Outbid, Won, Lost]
+Frame = Welcome | Snapshot | Event | Ack | Outbid | Won | Lost | Pong | Error
+LotFrame = Snapshot | Event
+PrivateFrame = Outbid | Won | Lost
 
 
 class _Fields:
