@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import http, openapi, ws
+from . import http, me, openapi, ws
 from .auth import TokenSigner, load_secret
 from .browser import SecurityHeaders
 from .config import Config
@@ -165,6 +165,7 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
         Route("/healthz", http.healthz),
         Route("/openapi.json", openapi.openapi_endpoint),
         Route("/asyncapi.json", openapi.asyncapi_endpoint),
+        *me.ROUTES,
         WebSocketRoute("/ws", ws.endpoint),
         *_web_routes(web_dir),
     ]

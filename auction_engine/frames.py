@@ -194,6 +194,11 @@ def notice_frame(lot: str, seq: int, notice: Notice) -> dict[str, Any]:
     return {"type": "lost", "lot": lot}
 
 
+def me_frame(lots: list[dict[str, Any]], watchlist: list[str], server_time: int) -> dict[str, Any]:
+    """A bidder's private channel, on `subscribe` to `me`: their lots (each with `standing`) and watchlist."""
+    return {"type": "me", "lots": lots, "watchlist": watchlist, "server_time": server_time}
+
+
 def ack_frame(answer: Ack | Refusal) -> dict[str, Any]:
     if isinstance(answer, Refusal):
         frame: dict[str, Any] = {"type": "ack", "id": answer.id, "lot": answer.lot, "ok": False, "reason": answer.reason.value}

@@ -25,6 +25,7 @@ from . import metrics
 from .actor import bid_key
 from .answers import Ack, Answer, Applied, Refusal, Unwritten
 from .auth import Principal
+from .bidder_lots import note_bid
 from .engine import Engine
 from .errors import BadRequest, BadSignature, BidderNotFound, Conflict, EngineError, InvalidId, NotFound, NotSold, RateLimited
 from .frames import UNAUTHORIZED_CLOSE, ack_frame, error_body, error_frame, valid_amount
@@ -170,6 +171,8 @@ async def create_lot(request: Request) -> JSONResponse:
     body = await json_body(request)
     if "lot" not in body:
         body["lot"] = "L" + uuid.uuid4().hex[:10].upper()
+    if body["lot"] == "me":  # `subscribe` to `me` is a bidder's own channel (me.py)
+        raise InvalidId("`lot` 'me' is reserved for the bidders' own channel", "lot")
     actor = await engine_of(request).create_lot(body)
     return JSONResponse(actor.view_for("auctioneer", None), status_code=201)
 
@@ -267,7 +270,10 @@ async def place_bid(request: Request) -> JSONResponse:
     admitted = engine.admit_bid(principal, lot, _bid_id(body, required=True), body.get("amount"), body.get("max"))
     if isinstance(admitted, Refusal):
         return _ack_response(admitted)
-    return _ack_response(await engine.call(lot, admitted.command, admitted.key))
+    answer = await engine.call(lot, admitted.command, admitted.key)
+    if isinstance(answer, Ack):
+        note_bid(engine.redis, principal.bidder, lot)
+    return _ack_response(answer)
 
 
 async def floor_bid(request: Request) -> JSONResponse:

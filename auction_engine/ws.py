@@ -14,10 +14,11 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.protocol import State
 
-from . import metrics
+from . import me, metrics
 from .actor import LotActor, Work
-from .answers import Answer, Refusal
+from .answers import Ack, Answer, Refusal
 from .auth import Principal
+from .bidder_lots import note_bid
 from .browser import origin_allowed
 from .engine import Engine
 from .errors import EngineError, NotFound, Unauthorized
@@ -203,8 +204,16 @@ class Session:
 
     def answer(self, answer: Answer) -> None:
         self.conn.send_frame(answer_frame(answer))
+        if isinstance(answer, Ack):
+            note_bid(self.engine.redis, self.principal.bidder, answer.lot)
 
     async def subscribe(self, frame: Subscribe) -> None:
+        if frame.lot == me.ME:
+            if self.principal.bidder is None:
+                self.error("not_allowed", "`me` is a bidder's own channel: connect with a bidder token", lot=me.ME)
+                return
+            self.conn.send_frame(await me.me_snapshot(self.engine, self.principal.bidder))
+            return
         try:
             actor = await self.engine.actor(frame.lot)
         except NotFound:

@@ -1,0 +1,45 @@
+"""Which lots a bidder has bid on and watches, per bidder in Redis under the bidder's own hash tag
+(beside their credit, `bidder_ledger.py`), so "My auctions" and the watchlist are the same on
+every device and every node (issue 13, items 1, 9, 11). `me.py` serves them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def lots_key(bidder: str) -> str:
+    return f"auction:{{bidder:{bidder}}}:lots"
+
+
+def watch_key(bidder: str) -> str:
+    return f"auction:{{bidder:{bidder}}}:watch"
+
+
+async def members(redis: Any, key: str) -> list[str]:
+    raw: Any = await redis.smembers(key)
+    return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in raw)
+
+
+_notes: set[asyncio.Task[Any]] = set()
+
+
+def note_bid(redis: Any, bidder: str | None, lot: str) -> None:
+    """Remember that `bidder` has a bid on `lot`, after its ack went out (never on the bid's path:
+    the ack does not wait for this write). A lost write leaves the lot out of "My auctions" only
+    until the bidder's next ack; the room still learns it from the lot's own `your_max`."""
+    if not bidder or bidder.startswith("floor:"):
+        return
+
+    async def write() -> None:
+        try:
+            await redis.sadd(lots_key(bidder), lot)
+        except Exception:
+            logger.warning("could not note lot %s for bidder %s", lot, bidder, exc_info=True)
+
+    task = asyncio.get_running_loop().create_task(write(), name=f"me-note:{lot}")
+    _notes.add(task)
+    task.add_done_callback(_notes.discard)
