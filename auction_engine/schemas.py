@@ -63,6 +63,8 @@ _PUBLIC_CORE: dict[str, Schema] = {
     "extensions": SEQ, "fair_warning": BOOL, "outage_ms": {"type": "integer", "minimum": 0},
     "dutch": _nullable(_obj({"step": MONEY, "tick_s": {"type": "number"}, "floor": MONEY})), "seq": SEQ,
 }
+# Keys another change is adding to public_view (clerk corrections): allowed, not yet required.
+_LANDING: dict[str, Schema] = {"correction": _nullable({"type": "object"})}
 _STATIC: dict[str, Schema] = {
     "vehicle": _nullable({"type": "object"}),
     "increments": {"type": "array", "items": {"type": "array", "items": MONEY, "minItems": 2, "maxItems": 2}},
@@ -77,8 +79,8 @@ _VIEW_EXTRAS: dict[str, Schema] = {
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj({"error": _obj({"code": STR, "message": STR}, {"field": STR, "next_min": MONEY})}),
     "ServerTime": _obj({"server_time": TIME_MS}),
-    "EventState": _obj(_PUBLIC_CORE, {"reserve_met": _nullable(BOOL)}),
-    "LotState": _obj(_PUBLIC_CORE, {**_STATIC, **_VIEW_EXTRAS}),
+    "EventState": _obj(_PUBLIC_CORE, {"reserve_met": _nullable(BOOL), **_LANDING}),
+    "LotState": _obj(_PUBLIC_CORE, {**_STATIC, **_VIEW_EXTRAS, **_LANDING}),
     # A lot without an actor in memory is listed from the SQL catalogue: the state it last stored.
     "LotRow": {"anyOf": [ref("LotState"), _obj({"lot": ID, "status": STATUS}, closed=False)]},
     "LotSpec": {"type": "object", "required": ["title", "start_price"], "description": "PROTOCOL.md lot spec",
@@ -115,6 +117,14 @@ SCHEMAS: dict[str, Schema] = {
     "Payment": _obj({"lot": ID, "settlement_id": STR, "amount_paid": MONEY, "paid_at": TIME_MS}),
     "Health": _obj({"ok": BOOL, "redis": BOOL, "database": BOOL, "quarantined": {"type": "object", "additionalProperties": STR}},
                    closed=False),
+    # Scale-out (the lead's auction_engine/cluster.py): single mode answers nulls.
+    "ClusterInfo": _obj({"mode": {"enum": ["single", "cluster"]}}, {"node": _nullable(STR), "nodes": {"type": "array"}},
+                        closed=False),
+    "LotOwner": _obj({"lot": ID}, {"node": _nullable(STR), "epoch": _nullable({"type": "integer"})}, closed=False),
+    # A bidder's own pages (auction_engine/me.py, landing with the bidder-account change).
+    "MyLots": _obj({"lots": {"type": "array"}}, {"server_time": TIME_MS}),
+    "Watchlist": _obj({"lots": {"type": "array", "items": STR}}),
+    "PremiumQuote": _obj({"price": MONEY, "premium": MONEY, "total_due": MONEY}),
     # -- WebSocket frames, server -> client (PROTOCOL.md, frames.py) --
     "WelcomeFrame": _obj({"type": _const("welcome"), "role": ROLE, "server_time": TIME_MS},
                          {"bidder": ID, "paddle": _nullable(ID)}),
