@@ -101,3 +101,12 @@ class NotSold(Conflict):
     """Payment reported for a lot whose settlement is not `sold` (unsold, withdrawn, pending)."""
 
     code = "not_sold"
+
+
+class StepRefused(EngineError):
+    """A store's refusal of a step after the hammer, carried to the wire with its own code."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, status: int = 409) -> None:
+        super().__init__(message, field)
+        self.code = code
+        self.status = status

@@ -45,3 +45,15 @@ class BadQuery(StoreError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class StepRefused(StoreError):
+    """A step after the hammer (or a dealer's) that the records do not allow; `code` names why
+    (e.g. `claim_window_closed`, `already_final`), `status` is its HTTP status. Nothing changed."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, status: int = 409) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.status = status

@@ -34,7 +34,7 @@ class DeliveryError(Exception):
 
 
 class Sink(Protocol):
-    async def deliver(self, key: str, body: bytes) -> None: ...
+    async def deliver(self, key: str, body: bytes, purpose: str = PURPOSE_SETTLEMENT) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -50,10 +50,10 @@ class HttpSink:
         self.secret = secret
         self.client = httpx.AsyncClient(timeout=timeout_s)
 
-    async def deliver(self, key: str, body: bytes) -> None:
+    async def deliver(self, key: str, body: bytes, purpose: str = PURPOSE_SETTLEMENT) -> None:
         headers = {"Content-Type": "application/json", "Idempotency-Key": key}
         if self.secret:
-            headers[HEADER] = sign(self.secret, PURPOSE_SETTLEMENT, body, now_ms=now_ms())
+            headers[HEADER] = sign(self.secret, purpose, body, now_ms=now_ms())
         try:
             response = await self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -80,7 +80,7 @@ class JsonlSink:
         self.offset = 0
         self.lock = asyncio.Lock()
 
-    async def deliver(self, key: str, body: bytes) -> None:
+    async def deliver(self, key: str, body: bytes, purpose: str = PURPOSE_SETTLEMENT) -> None:
         async with self.lock:
             await asyncio.to_thread(self._append_once, key, body)
 
@@ -129,8 +129,10 @@ class OutboxWorker:
         poll_s: float = 2.0,
         lease_s: float = 60.0,
         batch: int = 100,
+        destination: str = "escrow",
     ) -> None:
         self.engine = engine
+        self.destination = destination
         self.sink = sink
         self.retry_base_s = retry_base_s
         self.retry_cap_s = retry_cap_s
@@ -150,7 +152,7 @@ class OutboxWorker:
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._stopping = False
-            self._task = asyncio.create_task(self._run(), name="settlement-outbox")
+            self._task = asyncio.create_task(self._run(), name=f"outbox-{self.destination}")
 
     @property
     def running(self) -> bool:
@@ -185,8 +187,9 @@ class OutboxWorker:
         async with self.engine.connect() as conn:
             due = (
                 await conn.execute(
-                    sa.select(outbox.c.id, outbox.c.key, outbox.c.body, outbox.c.attempts, outbox.c.next_attempt_at)
-                    .where(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now)
+                    sa.select(outbox.c.id, outbox.c.key, outbox.c.body, outbox.c.attempts, outbox.c.next_attempt_at,
+                              outbox.c.purpose)
+                    .where(outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at <= now, self._mine)
                     .order_by(outbox.c.next_attempt_at, outbox.c.id)
                     .limit(self.batch)
                 )
@@ -198,11 +201,17 @@ class OutboxWorker:
                 await self._attempt(row)
         async with self.engine.connect() as conn:
             soonest = (
-                await conn.execute(sa.select(sa.func.min(outbox.c.next_attempt_at)).where(outbox.c.delivered_at.is_(None)))
+                await conn.execute(
+                    sa.select(sa.func.min(outbox.c.next_attempt_at)).where(outbox.c.delivered_at.is_(None), self._mine)
+                )
             ).scalar()
         if soonest is None:
             return self.poll_s
         return min(self.poll_s, max(0.0, (int(soonest) - now_ms()) / 1000))
+
+    @property
+    def _mine(self) -> sa.ColumnElement[bool]:
+        return outbox.c.destination == self.destination
 
     async def _update(self, where: tuple[sa.ColumnElement[bool], ...], **values: Any) -> int:
         async with self.engine.connect() as conn:
@@ -217,7 +226,7 @@ class OutboxWorker:
     async def _attempt(self, row: sa.Row[*tuple[Any, ...]]) -> None:
         attempts = row.attempts + 1
         try:
-            await self.sink.deliver(row.key, row.body.encode())
+            await self.sink.deliver(row.key, row.body.encode(), row.purpose)
         except asyncio.CancelledError:
             # Stopped mid-send: give the claim back so a restart retries at once, not after the lease.
             await asyncio.shield(self._update((outbox.c.id == row.id,), next_attempt_at=now_ms()))
@@ -225,7 +234,8 @@ class OutboxWorker:
         except Exception as exc:
             error = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
             delay = self.backoff_s(attempts)
-            log.warning("escrow hand-off %s failed (attempt %d, retry in %.2fs): %s", row.key, attempts, delay, error)
+            log.warning("%s hand-off %s failed (attempt %d, retry in %.2fs): %s", self.destination, row.key, attempts, delay,
+                        error)
             await self._update(
                 (outbox.c.id == row.id,),
                 attempts=attempts,

@@ -25,10 +25,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 HEADER = "X-Signature"
 PURPOSE_SETTLEMENT = "escrow.settlement"
 PURPOSE_PAID = "escrow.paid"
+# After the hammer (issue 15, docs/settlement.md): what each signed message authorizes.
+PURPOSE_RELEASE = "escrow.release"  # out: pay the seller
+PURPOSE_REFUND = "escrow.refund"  # out: return the buyer's payment in full
+PURPOSE_PARTIAL_REFUND = "escrow.partial_refund"  # out: return part of it
+PURPOSE_DEPOSIT = "escrow.deposit"  # out: collect a dealer's deposit
+PURPOSE_DEPOSIT_PAID = "escrow.deposit_paid"  # in: the deposit is held (its own secret)
+PURPOSE_DEPOSIT_REFUND = "escrow.deposit_refund"  # out: give a deposit back
+PURPOSE_TRANSPORT = "logistics.order"  # out: move a paid car (the logistics secret)
+PURPOSE_TRANSPORT_STATUS = "logistics.status"  # in: picked_up, in_transit, delivered
 TOLERANCE_MS = 5 * 60 * 1000
 # A message stamped up to TOLERANCE_MS ahead stays acceptable until TOLERANCE_MS after its stamp,
 # so a nonce is remembered for both halves of the window plus a minute of margin.
@@ -132,7 +142,7 @@ def nonce_key(purpose: str, nonce: str) -> str:
     return f"escrow:nonce:{purpose}:{nonce}"
 
 
-async def claim_nonce(redis: Redis, purpose: str, signed: Signed) -> None:
+async def claim_nonce(redis: Redis | RedisCluster, purpose: str, signed: Signed) -> None:
     """Remember `signed.nonce` for the whole acceptance window, or SignatureError(REPLAYED) if it
     was seen before. `SET NX PX` is one atomic step, so two nodes racing on one message agree."""
     if not await redis.set(nonce_key(purpose, signed.nonce), str(signed.t_ms), nx=True, px=NONCE_TTL_MS):
