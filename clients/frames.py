@@ -142,28 +142,28 @@ class _Fields:
             raise BadFrame(f"{self.raw.get('type')}: missing {key!r}", self.raw)
         return self.raw[key]
 
-    def int(self, key: str, optional: bool = False) -> int | None:
+    def integer(self, key: str, optional: bool = False) -> int | None:
         value = self._get(key, optional)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise BadFrame(f"{self.raw.get('type')}: {key!r} must be an integer, got {value!r}",
                            self.raw)
         return value
 
-    def str(self, key: str, optional: bool = False) -> str | None:
+    def text(self, key: str, optional: bool = False) -> str | None:
         value = self._get(key, optional)
         if value is not None and not isinstance(value, str):
             raise BadFrame(f"{self.raw.get('type')}: {key!r} must be a string, got {value!r}",
                            self.raw)
         return value
 
-    def bool(self, key: str, optional: bool = False) -> bool | None:
+    def flag(self, key: str, optional: bool = False) -> bool | None:
         value = self._get(key, optional)
         if value is not None and not isinstance(value, bool):
             raise BadFrame(f"{self.raw.get('type')}: {key!r} must be a boolean, got {value!r}",
                            self.raw)
         return value
 
-    def map(self, key: str) -> Mapping[str, Any]:
+    def mapping(self, key: str) -> Mapping[str, Any]:
         value = self._get(key, False)
         if not isinstance(value, Mapping):
             raise BadFrame(f"{self.raw.get('type')}: {key!r} must be a map", self.raw)
@@ -171,28 +171,28 @@ class _Fields:
 
 
 def _ack(f: _Fields) -> Ack:
-    ok = f.bool("ok")
-    common = dict(id=f.str("id"), lot=f.str("lot"), ok=ok)
+    ok = f.flag("ok")
+    common = dict(id=f.text("id"), lot=f.text("lot"), ok=ok)
     if ok:  # a sealed lot hides price and leading until the close: null then
-        return Ack(**common, seq=f.int("seq"), leading=f.bool("leading", True),
-                   price=f.int("price", True), your_max=f.int("your_max", True))
-    return Ack(**common, reason=f.str("reason"), next_min=f.int("next_min", True))
+        return Ack(**common, seq=f.integer("seq"), leading=f.flag("leading", True),
+                   price=f.integer("price", True), your_max=f.integer("your_max", True))
+    return Ack(**common, reason=f.text("reason"), next_min=f.integer("next_min", True))
 
 
 _PARSERS = {
-    "welcome": lambda f: Welcome(role=f.str("role"), server_time=f.int("server_time"),
-                                 bidder=f.str("bidder", True), paddle=f.str("paddle", True)),
-    "snapshot": lambda f: Snapshot(lot=f.str("lot"), seq=f.int("seq"), state=f.map("state"),
-                                   server_time=f.int("server_time")),
-    "event": lambda f: Event(lot=f.str("lot"), seq=f.int("seq"), kind=f.str("kind"),
-                             at=f.int("at"), state=f.map("state")),
+    "welcome": lambda f: Welcome(role=f.text("role"), server_time=f.integer("server_time"),
+                                 bidder=f.text("bidder", True), paddle=f.text("paddle", True)),
+    "snapshot": lambda f: Snapshot(lot=f.text("lot"), seq=f.integer("seq"), state=f.mapping("state"),
+                                   server_time=f.integer("server_time")),
+    "event": lambda f: Event(lot=f.text("lot"), seq=f.integer("seq"), kind=f.text("kind"),
+                             at=f.integer("at"), state=f.mapping("state")),
     "ack": _ack,
-    "outbid": lambda f: Outbid(lot=f.str("lot"), seq=f.int("seq"), price=f.int("price"),
-                               next_min=f.int("next_min")),
-    "won": lambda f: Won(lot=f.str("lot"), price=f.int("price")),
-    "lost": lambda f: Lost(lot=f.str("lot")),
-    "pong": lambda f: Pong(t=f.int("t"), server_time=f.int("server_time")),
-    "error": lambda f: Error(code=f.str("code"), message=f.str("message", True) or "",
+    "outbid": lambda f: Outbid(lot=f.text("lot"), seq=f.integer("seq"), price=f.integer("price"),
+                               next_min=f.integer("next_min")),
+    "won": lambda f: Won(lot=f.text("lot"), price=f.integer("price")),
+    "lost": lambda f: Lost(lot=f.text("lot")),
+    "pong": lambda f: Pong(t=f.integer("t"), server_time=f.integer("server_time")),
+    "error": lambda f: Error(code=f.text("code"), message=f.text("message", True) or "",
                              extra={k: v for k, v in f.raw.items()
                                     if k not in ("type", "code", "message")}),
 }
