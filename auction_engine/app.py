@@ -24,6 +24,7 @@ from .config import Config
 from .engine import Engine
 from .errors import EngineError
 from .frames import error_body
+from .logs import RequestIds
 from .secret_file import load_or_create
 from .store import Store
 from .supervisor import redis_for
@@ -176,5 +177,6 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
     )
     app.add_middleware(BodyLimit, limit=config.max_body)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestIds)  # outermost: every line logged for a request carries its id
     app.state.config = config
     return app

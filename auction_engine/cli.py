@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import gc
 import importlib
 import importlib.resources
+import io
 import os
 import socket
 import sys
@@ -68,6 +70,7 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     from .guard import Limits, guarded
+    from .logs import logging_config
 
     tune_gc()
 
@@ -77,14 +80,19 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
     app = create_app(config, web_dir=Path(args.web_dir) if args.web_dir else default_web_dir())
     token = _signer(config.data_dir).issue("auctioneer", ttl_s=SERVE_TOKEN_TTL_S)
     base = f"http://{config.host}:{config.port}"
+    banner = contextlib.ExitStack()
+    if args.log_format == "json":  # a log pipeline gets JSON lines only: no banner, no console token
+        banner.enter_context(contextlib.redirect_stdout(io.StringIO()))
     print(f"auction-engine on {base}", flush=True)
     print(f"  bidder room:        {base}/", flush=True)
     print(f"  auctioneer console: {base}/console?token={token}", flush=True)
     print(f"  (this auctioneer token expires in {SERVE_TOKEN_TTL_S // 3600} h; "
           f"`auction-engine token --role auctioneer --data-dir {config.data_dir}` mints another)", flush=True)
     print(f"  data dir:           {config.data_dir.resolve()}", flush=True)
+    banner.close()
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.host, port=config.port, log_level=args.log_level, ws_max_size=65536,
+        log_config=logging_config(args.log_format, args.log_level, node=getattr(config, "node_id", None)),
         lifespan="on", loop="auto", timeout_graceful_shutdown=3,
         # Compression would run once per watcher per frame (context takeover): off, as frames are small.
         ws_per_message_deflate=False,
@@ -198,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
         p.add_argument("--data-dir", default=None)
-        p.add_argument("--log-level", default="warning")
+        p.add_argument("--log-level", default=os.environ.get("AUCTION_LOG_LEVEL") or "warning")
+        p.add_argument("--log-format", choices=["text", "json"], default=os.environ.get("AUCTION_LOG_FORMAT") or "text",
+                       help="text, or one JSON object per line (env AUCTION_LOG_FORMAT; docs/deploy.md)")
         p.add_argument("--web-dir", default=None, help="the bidder room and console pages (default: the clients package's)")
     p = sub.add_parser("token", help="print a signed token")
     p.add_argument("--role", required=True, choices=["auctioneer", "auditor", "bidder"])

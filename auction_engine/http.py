@@ -21,7 +21,7 @@ from bidding.log import decode_entry
 from bidding.money import is_money
 from bidding.reasons import Reason
 
-from . import metrics
+from . import logs, metrics
 from .actor import bid_key
 from .answers import Ack, Answer, Applied, Refusal, Unwritten
 from .auth import Principal
@@ -54,7 +54,9 @@ def engine_of(request: Request) -> Engine:
 def principal_of(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else request.query_params.get("token")
-    return engine_of(request).access.check(request.app.state.signer.read(token))
+    principal: Principal = engine_of(request).access.check(request.app.state.signer.read(token))
+    logs.add(bidder=principal.bidder)
+    return principal
 
 
 async def json_body(request: Request) -> dict[str, Any]:
