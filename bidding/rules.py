@@ -50,7 +50,7 @@ from .events import (
     Retracted,
 )
 from .ladder import step
-from .money import MAX_AMOUNT, is_money
+from .money import is_bid_value, is_money
 from .reasons import Reason
 from .spec import LotSpec
 from .state import (
@@ -183,19 +183,11 @@ def apply(spec: LotSpec, state: LotState, event: Event) -> LotState:
 
 
 def _bid(spec: LotSpec, st: LotState, cmd: Bid) -> Decision:
-    amount = cmd.amount
-    v = cmd.max
-    if v is None:
-        if amount is None:
-            return _BAD_AMOUNT
-        v = amount
-        proxy = False
-    elif amount is not None:
+    if not is_bid_value(cmd.amount, cmd.max):
         return _BAD_AMOUNT
-    else:
-        proxy = True
-    if type(v) is not int or v <= 0 or v > MAX_AMOUNT:
-        return _BAD_AMOUNT
+    proxy = cmd.max is not None
+    v = cmd.max if proxy else cmd.amount
+    assert v is not None  # is_bid_value: exactly one of them is money
     floor = cmd.floor
     if floor is not False:
         if floor is not True or spec.format != "english":
@@ -251,24 +243,26 @@ def _english(spec: LotSpec, st: LotState, cmd: Bid, v: int, proxy: bool) -> Deci
     if reserve is not None and price < reserve <= leader_max:
         price = reserve
     ends_at, extensions = _extend(spec, st, cmd.at)
-    return Accepted(
-        (
-            BidPlaced(
-                at=cmd.at,
-                bidder=bidder,
-                paddle=cmd.paddle,
-                id=cmd.id,
-                amount=cmd.amount,
-                max=cmd.max,
-                floor=cmd.floor,
-                price=price,
-                leader=leader,
-                leader_paddle=leader_paddle,
-                leader_max=leader_max,
-                ends_at=ends_at,
-                extensions=extensions,
-            ),
-        )
+    return Accepted((_placed(cmd, price, leader, leader_paddle, leader_max, ends_at, extensions),))
+
+
+def _placed(cmd: Bid, price: int | None, leader: str, leader_paddle: str, leader_max: int,
+            ends_at: int | None, extensions: int) -> BidPlaced:
+    """The one BidPlaced builder: the bid as received (copied from `cmd`), then the lot after it."""
+    return BidPlaced(
+        at=cmd.at,
+        bidder=cmd.bidder,
+        paddle=cmd.paddle,
+        id=cmd.id,
+        amount=cmd.amount,
+        max=cmd.max,
+        floor=cmd.floor,
+        price=price,
+        leader=leader,
+        leader_paddle=leader_paddle,
+        leader_max=leader_max,
+        ends_at=ends_at,
+        extensions=extensions,
     )
 
 
@@ -307,25 +301,7 @@ def _sealed(spec: LotSpec, st: LotState, cmd: Bid, v: int) -> Decision:
         paddle = st.leader_paddle
         assert paddle is not None  # every BidPlaced sets it with the leader
         leader_paddle, leader_max = paddle, st.maxima[leader]
-    return Accepted(
-        (
-            BidPlaced(
-                at=cmd.at,
-                bidder=bidder,
-                paddle=cmd.paddle,
-                id=cmd.id,
-                amount=cmd.amount,
-                max=cmd.max,
-                floor=cmd.floor,
-                price=None,
-                leader=leader,
-                leader_paddle=leader_paddle,
-                leader_max=leader_max,
-                ends_at=st.ends_at,
-                extensions=st.extensions,
-            ),
-        )
-    )
+    return Accepted((_placed(cmd, None, leader, leader_paddle, leader_max, st.ends_at, st.extensions),))
 
 
 def _dutch(spec: LotSpec, st: LotState, cmd: Bid, v: int) -> Decision:
@@ -333,21 +309,7 @@ def _dutch(spec: LotSpec, st: LotState, cmd: Bid, v: int) -> Decision:
     price = dutch_price(spec, st, at)
     if v < price:
         return Refused(Reason.TOO_LOW, price)
-    bid = BidPlaced(
-        at=at,
-        bidder=cmd.bidder,
-        paddle=cmd.paddle,
-        id=cmd.id,
-        amount=cmd.amount,
-        max=cmd.max,
-        floor=cmd.floor,
-        price=price,
-        leader=cmd.bidder,
-        leader_paddle=cmd.paddle,
-        leader_max=v,
-        ends_at=st.ends_at,
-        extensions=st.extensions,
-    )
+    bid = _placed(cmd, price, cmd.bidder, cmd.paddle, v, st.ends_at, st.extensions)
     closed = Closed(at=at, result=SOLD, price=price, winner=cmd.bidder, winner_paddle=cmd.paddle, closed_at=at)
     return Accepted((bid, closed))
 
