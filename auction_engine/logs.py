@@ -60,12 +60,12 @@ def _lot_in_message(record: logging.LogRecord) -> Any:
 
 
 class StripQuery(logging.Filter):
-    """uvicorn's access line keeps the path and drops the query string (`?token=`, searches)."""
+    """A path logged as an argument (uvicorn's access line, its `"WebSocket %s" [accepted]`) keeps
+    the path and drops the query string (`?token=`, a bidder's search)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
-            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        if isinstance(record.args, tuple):
+            record.args = tuple(a.split("?", 1)[0] if isinstance(a, str) and a.startswith("/") else a for a in record.args)
         return True
 
 

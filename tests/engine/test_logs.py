@@ -98,6 +98,9 @@ def test_the_access_line_loses_its_query_string() -> None:
     rec = record('%s - "%s %s HTTP/%s" %d', ("1.2.3.4:5", "GET", "/ws?token=abc.def&x=1", "1.1", 101), name="uvicorn.access")
     StripQuery().filter(rec)
     assert rec.getMessage() == '1.2.3.4:5 - "GET /ws HTTP/1.1" 101'
+    rec = record('%s - "WebSocket %s" [accepted]', ("1.2.3.4:5", "/ws?token=abc"), name="uvicorn.error")
+    StripQuery().filter(rec)
+    assert rec.getMessage() == '1.2.3.4:5 - "WebSocket /ws" [accepted]'
 
 
 def test_uvicorns_invalid_utf8_traceback_becomes_one_warning_line() -> None:
