@@ -1,6 +1,8 @@
 """A small in-process stand-in for the engine's WebSocket side, enough to test the client's
 reconnect, resume and retry logic without Redis. It follows PROTOCOL.md for the frames it knows
-and has knobs to misbehave: drop every connection, swallow acks, skip or repeat a seq."""
+and has knobs to misbehave: drop every connection, swallow acks, skip or repeat a seq.
+A stand-in, labelled as one: every frame it sends is built by auction_engine/frames.py, the one
+definition of the server's frames, so it cannot drift from what the engine sends."""
 
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from auction_engine.answers import Ack
+from auction_engine.frames import ack_frame, event_frame, pong_frame, snapshot_frame, welcome_frame
+from bidding.state import OPEN
 from clients.frames import JSON, MSGPACK, decode, encode
 
 
@@ -22,7 +27,7 @@ class FakeLot:
     events: list[dict] = field(default_factory=list)
 
     def state(self) -> dict:
-        return {"lot": self.lot, "status": "open", "price": self.price, "seq": len(self.events),
+        return {"lot": self.lot, "status": OPEN, "price": self.price, "seq": len(self.events),
                 "next_min": (self.price or 0) + 100}
 
 
@@ -49,10 +54,9 @@ class FakeEngine:
         book = self.lot(lot)
         if price is not None:
             book.price = price
-        event = {"type": "event", "lot": lot, "seq": len(book.events) + 1, "kind": kind,
-                 "at": self.now(), "state": None}
-        book.events.append(event)
-        event["state"] = book.state()
+        seq, at = len(book.events) + 1, self.now()
+        book.events.append({})
+        event = book.events[-1] = event_frame(lot, seq, kind, at, book.state())
         for ws, lots in list(self.conns.items()):
             if lot in lots:
                 await self.send(ws, event)
@@ -68,8 +72,7 @@ class FakeEngine:
     async def handler(self, ws: ServerConnection) -> None:
         self.connections += 1
         self.conns[ws] = set()
-        await self.send(ws, {"type": "welcome", "role": "bidder", "bidder": "b1", "paddle": "7",
-                             "server_time": self.now()})
+        await self.send(ws, welcome_frame("bidder", "b1", "7", self.now()))
         try:
             async for message in ws:
                 frame = decode(message)
@@ -83,14 +86,13 @@ class FakeEngine:
     async def handle(self, ws: ServerConnection, frame: dict) -> None:
         kind = frame["type"]
         if kind == "ping":
-            await self.send(ws, {"type": "pong", "t": frame["t"], "server_time": self.now()})
+            await self.send(ws, pong_frame(frame["t"], self.now()))
         elif kind == "subscribe":
             book = self.lot(frame["lot"])
             self.conns[ws].add(book.lot)
             since = frame.get("since")
             if since is None:
-                await self.send(ws, {"type": "snapshot", "lot": book.lot, "seq": len(book.events),
-                                     "state": book.state(), "server_time": self.now()})
+                await self.send(ws, snapshot_frame(book.lot, book.state(), self.now()))
             else:
                 for event in book.events[since:]:
                     await self.send(ws, event)
@@ -102,8 +104,7 @@ class FakeEngine:
                 amount = frame.get("amount") or frame.get("max")
                 self.bids_placed.append(frame["id"])
                 event = await self.append(frame["lot"], "bid", amount)
-                ack = {"type": "ack", "id": frame["id"], "lot": frame["lot"], "ok": True,
-                       "seq": event["seq"], "leading": True, "price": amount}
+                ack = ack_frame(Ack(frame["lot"], frame["id"], event["seq"], True, amount))
                 self.acks[frame["id"]] = ack
             if self.swallow_acks:
                 self.swallow_acks -= 1
