@@ -23,7 +23,7 @@ from bidding.commands import Bid, BuyNow, Command, Tick
 from bidding.log import apply_entry, make_entry
 from bidding.notices import notices
 from bidding.reasons import Reason
-from bidding.rules import Accepted, Refused, decide, due_tick, next_deadline, next_min
+from bidding.rules import Accepted, Refused, decide, due_by, due_tick, next_deadline, next_min
 from bidding.spec import LotSpec
 from bidding.state import LotState
 from bidding.views import auctioneer_view, bidder_view, exposure, public_view
@@ -75,6 +75,9 @@ class LotDeps:
     """After a snapshot: record the lot's head (seq, hash) in SQL."""
     snapshot_every: int = 256
     timer_delay_ms: int = 0
+    announce: Callable[[str, int, list[tuple[str, Outgoing]]], None] | None = None
+    """After each append's answers (scale-out only): tell the other nodes the lot moved to this
+    seq, with the private notices for bidders connected elsewhere."""
 
 
 @dataclass(slots=True)
@@ -138,6 +141,7 @@ class LotActor:
         self._timer: asyncio.TimerHandle | None = None
         self._armed: int | None = None
         self._since_snapshot = 0
+        self._busy = False
 
     # -- the outside world --------------------------------------------------------
 
@@ -152,6 +156,16 @@ class LotActor:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+
+    async def idle(self, timeout: float) -> bool:
+        """Wait (up to `timeout` s) until nothing is queued or in progress: a graceful hand-over
+        stops the actor only then, so no command it took is left unanswered."""
+        deadline = time.monotonic() + timeout
+        while self._busy or not self.queue.empty():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
 
     def submit(self, work: Work) -> None:
         self.queue.put_nowait(work)
@@ -177,6 +191,7 @@ class LotActor:
             batch = [await self.queue.get()]
             while len(batch) < MAX_BATCH and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
+            self._busy = True
             try:
                 await self._process(batch)
             except asyncio.CancelledError:
@@ -184,6 +199,8 @@ class LotActor:
             except Exception:
                 logger.exception("lot %s: batch failed; rebuilding from the log", self.lot)
                 await self._rebuild(batch)
+            finally:
+                self._busy = False
             self._arm()
 
     async def _process(self, batch: list[Work]) -> None:
@@ -231,6 +248,7 @@ class LotActor:
     def _answer(self, decided: _Decided) -> None:
         """Acks, public events and private notices, in seq order, only after the append."""
         hub = self.deps.hub
+        privates: list[tuple[str, Outgoing]] = []
         for d in decided.done:
             if d.reply is not None and d.answer is not None:
                 d.reply(d.answer)
@@ -240,6 +258,9 @@ class LotActor:
                 hub.publish(self.lot, d.seq, d.event)
             for bidder, out in d.private:
                 hub.to_bidder(bidder, out)
+            privates += d.private
+        if decided.items and self.deps.announce is not None:
+            self.deps.announce(self.lot, self.published_seq, privates)
 
     async def _after(self, decided: _Decided) -> None:
         """A snapshot every `snapshot_every` entries; the settlement when the result changed."""
@@ -258,7 +279,7 @@ class LotActor:
         with it (bidding.rules.due_tick), so the log is the same however late the timer ran.
         Lazy: each Tick is decided and applied before the next deadline is read."""
         for work in batch:
-            while (tick := due_tick(self.spec, self.state, work.command.at)) is not None:
+            while (tick := due_tick(self.spec, self.state, due_by(work.command))) is not None:
                 seq = self.state.seq
                 yield Work(tick)
                 if self.state.seq == seq:  # a due Tick is always accepted; never spin if not

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -121,11 +122,14 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with redis_for(config.data_dir, config.redis_url, config.redis_restart_s) as redis, engine_lifespan(app, redis):
+        async with (
+            redis_for(config.data_dir, config.redis_url, config.redis_restart_s, config.redis_cluster) as redis,
+            engine_lifespan(app, redis),
+        ):
             yield
 
     @contextlib.asynccontextmanager
-    async def engine_lifespan(app: Starlette, redis: Redis) -> AsyncIterator[None]:
+    async def engine_lifespan(app: Starlette, redis: Redis | RedisCluster) -> AsyncIterator[None]:
         app.state.escrow_secret = escrow_secret_of(config)  # before anything starts: it may refuse
         secret = load_secret(config.auth_secret, config.data_dir)
         app.state.signer = TokenSigner(secret, config.bidder_token_ttl_s, config.staff_token_ttl_s)
@@ -164,6 +168,8 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
         Route("/api/settlements/{lot}/paid", http.settlement_paid, methods=["POST"]),
         Route("/metrics", http.metrics_endpoint),
         Route("/healthz", http.healthz),
+        Route("/api/cluster", http.cluster_info),
+        Route("/api/lots/{lot}/owner", http.lot_owner),
         Route("/openapi.json", openapi.openapi_endpoint),
         Route("/asyncapi.json", openapi.asyncapi_endpoint),
         *me.ROUTES,

@@ -76,7 +76,11 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
 
     from .app import create_app
 
-    config = Config.from_env(host=args.host, port=args.port, data_dir=_data_dir(args.data_dir))
+    config = Config.from_env(
+        host=args.host, port=args.port, data_dir=_data_dir(args.data_dir), node_id=args.node_id, redis_url=args.redis_url,
+        redis_cluster=args.redis_cluster, database_url=args.database_url, advertise_url=args.advertise_url,
+        min_replicas=args.min_replicas,
+    )
     app = create_app(config, web_dir=Path(args.web_dir) if args.web_dir else default_web_dir())
     token = _signer(config.data_dir).issue("auctioneer", ttl_s=SERVE_TOKEN_TTL_S)
     base = f"http://{config.host}:{config.port}"
@@ -89,6 +93,9 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
     print(f"  (this auctioneer token expires in {SERVE_TOKEN_TTL_S // 3600} h; "
           f"`auction-engine token --role auctioneer --data-dir {config.data_dir}` mints another)", flush=True)
     print(f"  data dir:           {config.data_dir.resolve()}", flush=True)
+    if config.node_id:
+        print(f"  node:               {config.node_id} of a cluster on {'Redis Cluster' if config.redis_cluster else 'Redis'}",
+              flush=True)
     banner.close()
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.host, port=config.port, log_level=args.log_level, ws_max_size=65536,
@@ -210,6 +217,19 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--log-format", choices=["text", "json"], default=os.environ.get("AUCTION_LOG_FORMAT") or "text",
                        help="text, or one JSON object per line (env AUCTION_LOG_FORMAT; docs/deploy.md)")
         p.add_argument("--web-dir", default=None, help="the bidder room and console pages (default: the clients package's)")
+        scale = p.add_argument_group("scale-out (docs/scale.md): many nodes on one Redis (Cluster) and one database")
+        scale.add_argument("--node-id", default=None,
+                           help="run as this node of a cluster of engines (env NODE_ID; default: one node, every lot)")
+        scale.add_argument("--redis-url", default=None,
+                           help="the shared Redis, redis://:PASSWORD@HOST:PORT (env REDIS_URL; default: embedded)")
+        scale.add_argument("--redis-cluster", action="store_true", default=None,
+                           help="--redis-url names a Redis Cluster node (env REDIS_CLUSTER=1)")
+        scale.add_argument("--database-url", default=None,
+                           help="the shared database, postgresql+asyncpg://... (env DATABASE_URL; default: SQLite)")
+        scale.add_argument("--advertise-url", default=None,
+                           help="the URL other nodes and clients reach this node at (default http://HOST:PORT)")
+        scale.add_argument("--min-replicas", type=int, default=None,
+                           help="acknowledge a bid only once this many Redis replicas hold it (Redis WAIT; default 0)")
     p = sub.add_parser("token", help="print a signed token")
     p.add_argument("--role", required=True, choices=["auctioneer", "auditor", "bidder"])
     p.add_argument("--bidder")

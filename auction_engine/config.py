@@ -43,6 +43,17 @@ class Config:
     anonymous_reads_per_s: float = 20.0  # per IP, for readers without a token
     settled_in_memory: int = 64  # settled lots read back on demand, least recently used evicted
     allowed_origins: tuple[str, ...] = ()  # browser origins for /ws besides the engine's own
+    # Scale-out (docs/scale.md): set `node_id` to run as one node of many on a shared Redis
+    # (`redis_cluster` for Redis Cluster) and a shared database; unset, the engine owns every lot.
+    node_id: str | None = None
+    redis_cluster: bool = False
+    advertise_url: str | None = None  # the URL other nodes and clients may reach this node at
+    lease_ms: int = 3000  # a dead node's lots are taken over within about this long
+    forward_timeout_s: float = 5.0  # a command for a lot owned elsewhere waits this long for any owner
+    outage_grace_ms: int = 10_000  # added to an open timed lot's end after a takeover from a dead node
+    outage_min_ms: int = 1000  # a writer gap shorter than this (a hand-over) gives no time back
+    min_replicas: int = 0  # acks wait until this many Redis replicas hold the entry (Redis WAIT)
+    replica_wait_ms: int = 200
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -54,6 +65,8 @@ class Config:
             escrow_secret=env.get("ESCROW_SECRET") or None,
             auth_secret=env.get("AUTH_SECRET") or None,
             timer_delay_ms=int(env.get("AUCTION_TIMER_DELAY_MS") or 0),
+            node_id=env.get("NODE_ID") or None,
+            redis_cluster=env.get("REDIS_CLUSTER", "") in ("1", "true", "yes"),
         )
         for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int),
                            ("so_sndbuf", int),
@@ -62,12 +75,16 @@ class Config:
                            ("escrow_poll_s", float), ("escrow_lease_s", float), ("redis_restart_s", float),
                            ("max_connections", int), ("max_connections_per_ip", int), ("header_timeout_s", float),
                            ("request_timeout_s", float), ("keep_alive_s", int), ("anonymous_page", int),
-                           ("anonymous_reads_per_s", float), ("settled_in_memory", int)):
+                           ("anonymous_reads_per_s", float), ("settled_in_memory", int),
+                           ("lease_ms", int), ("forward_timeout_s", float), ("outage_grace_ms", int),
+                           ("outage_min_ms", int), ("min_replicas", int), ("replica_wait_ms", int)):
             value = env.get(f"AUCTION_{name.upper()}")
             if value:
                 setattr(cfg, name, kind(value))
         if env.get("AUCTION_ALLOWED_ORIGINS"):
             cfg.allowed_origins = tuple(o.strip().rstrip("/") for o in env["AUCTION_ALLOWED_ORIGINS"].split(",") if o.strip())
+        if env.get("AUCTION_ADVERTISE_URL"):
+            cfg.advertise_url = env["AUCTION_ADVERTISE_URL"]
         if env.get("AUCTION_DATA_DIR"):
             cfg.data_dir = Path(env["AUCTION_DATA_DIR"])
         for key, override in overrides.items():

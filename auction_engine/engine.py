@@ -13,6 +13,7 @@ from typing import Any
 
 import msgpack
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from sqlalchemy import exc as sa_exc
 
 from bidding.commands import Bid, BuyNow, Command, Create
@@ -25,17 +26,19 @@ from bidding.views import exposure
 
 from . import metrics
 from .actor import Book, LotActor, LotDeps, Work, bid_key, public_frame_bytes
-from .answers import Answer, Refusal
+from .answers import Answer, Refusal, Unwritten
 from .auth import BidderAccess, Principal
 from .clock import Clock
+from .cluster import Cluster, LotLost, Replica
 from .config import Config
 from .credit import CreditLedger
 from .errors import Conflict, InvalidSpec, NotFound, Unavailable
 from .fanout import Hub
+from .frames import UNAUTHORIZED_CLOSE, error_frame
 from .integrity import check_database, check_head
-from .log import LotExists, RedisLog
+from .log import LotExists, RedisLog, meta_key
 from .ratelimit import RateLimiter
-from .store import Store
+from .store import Bidder, Store
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ FINAL_RESULTS = (SOLD, UNSOLD, WITHDRAWN)
 
 
 class Engine:
-    def __init__(self, config: Config, redis: Redis, store: Store) -> None:
+    def __init__(self, config: Config, redis: Redis | RedisCluster, store: Store) -> None:
         self.config = config
         self.redis = redis
         self.stream = RedisLog(redis)
@@ -69,27 +72,56 @@ class Engine:
         self.quarantined: dict[str, str] = {}
         self._head_writes: set[asyncio.Task[None]] = set()
         self._read_back: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self.cluster: Cluster | None = None
+        if config.node_id:
+            url = config.advertise_url or f"http://{config.host}:{config.port}"
+            self.cluster = Cluster(self, redis, config.node_id, url)
         self._deps = LotDeps(
-            self.stream, self.credit, self.hub, self.clock, self.load_book, self.lot_changed, self.lot_result,
+            self.stream, self.credit, self.hub, self.clock, self._reload, self.lot_changed, self.lot_result,
             self.record_head, config.snapshot_every, config.timer_delay_ms,
+            self.cluster.announce if self.cluster else None,
         )
 
     # -- life cycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        for bidder in await self.store.list_bidders():
-            self.credit.set_limit(bidder.bidder, bidder.credit_limit)
-            self.paddles[bidder.paddle] = bidder.bidder
-            self.access.set(bidder.bidder, bidder.suspended_at is not None, bidder.tokens_after)
+        await self.load_bidders()
         for record in await self.store.list_settlements(paid=True, limit=None):
             self.credit.paid.add(record.lot)
-        await self._load_lots()
-        for record in await self.store.list_settlements(result="sold", paid=False, limit=None):
-            if record.lot in self.dormant and record.winner and record.hammer_price is not None:
-                self.credit.set_lot(record.lot, {record.winner: record.hammer_price})
-        self._count_open()
+        if self.cluster is not None:
+            await self.cluster.start()  # this node's lots are loaded as it takes their leases
+        else:
+            await self._load_lots()
+            for record in await self.store.list_settlements(result="sold", paid=False, limit=None):
+                if record.lot in self.dormant and record.winner and record.hammer_price is not None:
+                    self.credit.set_lot(record.lot, {record.winner: record.hammer_price})
+        self.count_open()
         self._flusher = asyncio.create_task(self._flush_catalogue(), name="catalogue-flush")
         self._lag = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
+
+    async def load_bidders(self) -> None:
+        for bidder in await self.store.list_bidders():
+            self._know_bidder(bidder)
+
+    def _know_bidder(self, bidder: Bidder) -> None:
+        self.credit.set_limit(bidder.bidder, bidder.credit_limit)
+        self.paddles[bidder.paddle] = bidder.bidder
+        self.access.set(bidder.bidder, bidder.suspended_at is not None, bidder.tokens_after)
+
+    async def reload_bidder(self, bidder: str) -> None:
+        """Another node registered, suspended or reinstated `bidder`: read it again, and end its
+        sockets here too when it is suspended."""
+        record = await self.store.get_bidder(bidder)
+        if record is None:
+            return
+        self._know_bidder(record)
+        if record.suspended_at is not None:
+            self.hub.end_bidder(bidder, error_frame("suspended", "this bidder is suspended"), UNAUTHORIZED_CLOSE)
+
+    def bidder_changed(self, bidder: str) -> None:
+        """After a change to a bidder in the database: the other nodes read it again."""
+        if self.cluster is not None:
+            self.cluster.bidder_changed(bidder)
 
     async def _load_lots(self) -> None:
         """Wake the open lots, note the settled ones; refuse to start on a database that lost lots
@@ -112,7 +144,7 @@ class Engine:
                     book = await self.load_book(lot)
                     problem = await check_head(self.stream, lot, book[1].seq, book[1].head_hash, heads.get(lot))
                     if problem is None:
-                        actor = self._wake(lot, book)
+                        actor = self.wake(lot, book)
                         if lot in missing:
                             await self.store.upsert_lot(actor.public())
             except Exception as exc:
@@ -140,6 +172,8 @@ class Engine:
             logger.exception("lot %s: the log head (seq %d) was not recorded", lot, seq)
 
     async def stop(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.stop()  # hands this node's lots to the others first
         for task in (self._flusher, self._lag):
             if task:
                 task.cancel()
@@ -154,9 +188,11 @@ class Engine:
             await asyncio.wait(list(self._head_writes), timeout=5)
         await self._write_catalogue()
 
-    async def load_book(self, lot: str) -> Book:
-        """Rebuild a lot from its snapshot and the log's tail, and take it (a new epoch)."""
-        epoch = await self.stream.claim(lot)
+    async def load_book(self, lot: str, epoch: int | None = None) -> Book:
+        """Rebuild a lot from its snapshot and the log's tail, and take it: with a new epoch of its
+        own, or (scale-out) the epoch of the lease this node holds."""
+        if epoch is None:
+            epoch = await self.stream.claim(lot)
         first = await self.stream.read(lot, 0, 1)
         if not first:
             raise NotFound(f"lot {lot} has no log")
@@ -174,9 +210,22 @@ class Engine:
             spec, state = replay([(r.entry, r.hash) for r in records])
         return spec, state, epoch, await self.stream.acks(lot)
 
+    async def _reload(self, lot: str) -> Book:
+        """An append failed: read the lot back. Scale-out: only under the lease this node still
+        holds; an append fenced by another node's epoch means the lot is lost, never retaken here."""
+        if self.cluster is None:
+            return await self.load_book(lot)
+        lease = self.cluster.node.leases.get(lot)
+        if lease is None:
+            raise LotLost(f"lot {lot} is no longer this node's")
+        if int(await self.redis.hget(meta_key(lot), "epoch") or 0) != lease.epoch:
+            asyncio.create_task(self.cluster.node.lost(lot), name=f"lost:{lot}")
+            raise LotLost(f"lot {lot} was taken by a newer epoch than {lease.epoch}")
+        return await self.load_book(lot, lease.epoch)
+
     # -- lots ---------------------------------------------------------------------
 
-    async def create_lot(self, body: dict[str, Any]) -> LotActor:
+    async def create_lot(self, body: dict[str, Any]) -> LotActor | Replica:
         try:
             spec = LotSpec.from_dict(body)
         except SpecError as exc:
@@ -190,14 +239,28 @@ class Engine:
                 epoch = await self.stream.create(spec.lot, [item])
             except LotExists as exc:
                 raise Conflict(f"lot {spec.lot} exists", "lot") from exc
-            actor = LotActor(self._deps, spec, state, epoch, {})
-            self.lots[spec.lot] = actor
-            actor.start()
+            if self.cluster is None:
+                actor = LotActor(self._deps, spec, state, epoch, {})
+                self.lots[spec.lot] = actor
+                actor.start()
+        if self.cluster is not None:
+            return await self._create_in_cluster(spec.lot)
         await self.store.upsert_lot(actor.public())
-        self._count_open()
+        self.count_open()
         return actor
 
-    def _wake(self, lot: str, book: Book) -> LotActor:
+    async def _create_in_cluster(self, lot: str) -> LotActor | Replica:
+        """This node takes the new lot's lease at once, so it can be opened now; the node that
+        rendezvous hashing prefers takes it over gracefully at its next rebalance."""
+        assert self.cluster is not None
+        self.cluster.known.add(lot)
+        await self.cluster.node.try_take(lot)
+        self.cluster.announce(lot, 1, [])
+        face = await self.actor(lot)
+        await self.store.upsert_lot(face.public())
+        return face
+
+    def wake(self, lot: str, book: Book) -> LotActor:
         spec, state, epoch, acks = book
         actor = LotActor(self._deps, spec, state, epoch, acks)
         self.lots[lot] = actor
@@ -208,10 +271,11 @@ class Engine:
             self.lot_result(actor)  # idempotent: covers a crash between the close and the settlement write
         return actor
 
-    async def actor(self, lot: str) -> LotActor:
+    async def actor(self, lot: str) -> LotActor | Replica:
         """The lot's actor; a settled lot, not kept in memory, is read back from its log on demand
         and kept among the `settled_in_memory` most recently used (anonymous reads of old lots
-        otherwise filled memory for good)."""
+        otherwise filled memory for good). Scale-out: a lot written by another node is served
+        from its replica here (read-only, caught up to the log)."""
         actor = self.lots.get(lot)
         if actor is not None:
             if lot in self._read_back:
@@ -219,15 +283,20 @@ class Engine:
             return actor
         if lot in self.quarantined:
             raise Unavailable(f"lot {lot} is quarantined: {self.quarantined[lot]}")
+        if self.cluster is not None:
+            replica = await self.cluster.replica(lot)
+            if replica is None:
+                raise NotFound(f"no lot {lot!r}", "lot")
+            return replica
         if lot not in self.dormant:
             raise NotFound(f"no lot {lot!r}", "lot")
         async with self._wake_lock:
             if lot in self.lots:
                 return self.lots[lot]
-            actor = self._wake(lot, await self.load_book(lot))
+            actor = self.wake(lot, await self.load_book(lot))
             self._read_back[lot] = None
             await self._evict_read_back()
-        self._count_open()
+        self.count_open()
         return actor
 
     async def _evict_read_back(self) -> None:
@@ -250,15 +319,47 @@ class Engine:
         actor = self.lots.get(lot)
         if actor is not None:
             return actor.published_seq
+        if self.cluster is not None and lot not in self.quarantined:
+            return (await self.actor(lot)).published_seq
         if lot not in self.dormant and lot not in self.quarantined:  # a quarantined lot's log stays readable
             raise NotFound(f"no lot {lot!r}", "lot")
         return await self.stream.last_seq(lot)
+
+    def _elsewhere(self, lot: str) -> bool:
+        """Scale-out: a lot another node writes, to which a command is forwarded."""
+        cluster = self.cluster
+        return cluster is not None and lot in cluster.known and lot not in cluster.settled and lot not in self.quarantined
 
     def gone(self, lot: str) -> Reason:
         """Why a lot not in memory refuses a bid."""
         if lot in self.quarantined:
             return Reason.UNAVAILABLE
+        if self.cluster is not None and lot in self.cluster.settled:
+            return Reason.LOT_CLOSED
         return Reason.LOT_CLOSED if lot in self.dormant else Reason.UNKNOWN_LOT
+
+    def submit(self, lot: str, work: Work) -> None:
+        """An admitted command, answered by `work.reply`: to the lot's actor here, else (scale-out)
+        to the node that writes it. A command caught by a hand-over is sent on to the new owner."""
+        actor = self.lots.get(lot)
+        cluster = self.cluster
+        if cluster is None and actor is not None:
+            actor.submit(work)
+            return
+        if cluster is None or actor is None:
+            if cluster is not None:
+                cluster.submit(lot, work)
+            return
+        reply = work.reply
+
+        def answered(answer: Answer) -> None:
+            if isinstance(answer, Unwritten) and not cluster.owns(lot):
+                cluster.submit(lot, Work(work.command, reply, work.key))
+            elif reply is not None:
+                reply(answer)
+
+        work.reply = answered
+        actor.submit(work)
 
     def admit_bid(self, principal: Principal, lot: str, bid_id: str, amount: Any = None, maximum: Any = None,
                   buy_now: bool = False) -> Work | Refusal:
@@ -267,15 +368,16 @@ class Engine:
         Checked here, before the lot: the role, the lot, the amount's type, the rate limit.
         A retry of an id the lot already answered is never rate limited."""
         reason = None
+        local = self.lots.get(lot)
         if principal.role != "bidder" or not principal.bidder:
             reason = Reason.NOT_ALLOWED
-        elif lot not in self.lots:
+        elif local is None and not self._elsewhere(lot):
             reason = self.gone(lot)
         elif not buy_now and not is_bid_value(amount, maximum):
             reason = Reason.BAD_AMOUNT
         else:
             key = bid_key(principal.bidder, bid_id)
-            if self.lots[lot].knows(key) or self.rate.allow(principal.bidder, self.clock.now_ms() / 1000):
+            if (local is not None and local.knows(key)) or self.rate.allow(principal.bidder, self.clock.now_ms() / 1000):
                 at, paddle = self.clock.now_ms(), principal.paddle or principal.bidder
                 command: Bid | BuyNow = (
                     BuyNow(at=at, bidder=principal.bidder, paddle=paddle, id=bid_id) if buy_now
@@ -288,7 +390,25 @@ class Engine:
 
     async def call(self, lot: str, command: Command, key: bytes = b"", timeout: float = 10.0) -> Answer:
         """Submit and wait for the lot's answer (HTTP uses this; WebSockets answer by callback).
-        Raises Unavailable if the lot does not answer within `timeout`."""
+        Raises Unavailable if the lot does not answer within `timeout`. Scale-out: a lot written
+        by another node answers through its mailbox."""
+        cluster = self.cluster
+        if cluster is not None and lot not in self.lots:
+            if lot in self.quarantined:
+                raise Unavailable(f"lot {lot} is quarantined: {self.quarantined[lot]}")
+            if lot in cluster.settled:
+                return Refusal(lot, getattr(command, "id", None), Reason.LOT_CLOSED)
+            answer = await cluster.forward(lot, command, key, timeout)
+            if isinstance(answer, Refusal) and answer.reason is Reason.UNKNOWN_LOT and not isinstance(command, Bid | BuyNow):
+                raise NotFound(f"no lot {lot!r}", "lot")
+            return answer
+        answer = await self.call_here(lot, command, key, timeout)
+        if cluster is not None and isinstance(answer, Unwritten) and not cluster.owns(lot):
+            return await cluster.forward(lot, command, key, timeout)  # handed over meanwhile
+        return answer
+
+    async def call_here(self, lot: str, command: Command, key: bytes = b"", timeout: float = 10.0) -> Answer:
+        """`call` on this node's own actor (a lot it writes, or a settled one read back)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Answer] = loop.create_future()
 
@@ -296,7 +416,10 @@ class Engine:
             if not future.done():
                 future.set_result(answer)
 
-        (await self.actor(lot)).submit(Work(command, reply, key))
+        actor = self.lots.get(lot) if self.cluster is not None else await self.actor(lot)
+        if not isinstance(actor, LotActor):
+            return Unwritten("the lot moved to another node; retry with the same id")
+        actor.submit(Work(command, reply, key))
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError as exc:
@@ -309,7 +432,7 @@ class Engine:
 
     def lot_result(self, actor: LotActor) -> None:
         """Write the settlement; chained per lot so pending -> approved lands in order."""
-        self._count_open()
+        self.count_open()
         state, lot = actor.state, actor.lot
         result, closed_at = state.result, state.closed_at
         if result is None or closed_at is None:
@@ -348,7 +471,7 @@ class Engine:
     def mark_paid(self, lot: str) -> None:
         self.credit.mark_paid(lot)
 
-    def _count_open(self) -> None:
+    def count_open(self) -> None:
         metrics.OPEN_LOTS.set(sum(1 for a in self.lots.values() if a.state.status != CLOSED))
         metrics.LOTS_IN_MEMORY.set(len(self.lots))
 

@@ -102,6 +102,7 @@ async def register_bidder(request: Request) -> JSONResponse:
     engine.credit.set_limit(bidder, limit)
     engine.paddles[paddle] = bidder
     engine.access.set(bidder)
+    engine.bidder_changed(bidder)
     token = request.app.state.signer.issue("bidder", bidder, paddle)
     return JSONResponse({"bidder": bidder, "paddle": paddle, "credit_limit": limit, "token": token}, status_code=201)
 
@@ -163,6 +164,7 @@ async def _set_suspended(request: Request, suspend: bool) -> JSONResponse:
     except NoSuchBidder as exc:
         raise BidderNotFound(f"no bidder {bidder!r}", "bidder") from exc
     engine.access.set(bidder, suspend, tokens_after)
+    engine.bidder_changed(bidder)
     if suspend:
         engine.hub.end_bidder(bidder, error_frame("suspended", "this bidder is suspended"), UNAUTHORIZED_CLOSE)
     return JSONResponse({"bidder": bidder, "paddle": record.paddle, "suspended": suspend})
@@ -399,3 +401,23 @@ async def _answers(check: Awaitable[Any]) -> bool:
 async def metrics_endpoint(request: Request) -> Response:
     metrics.SEND_QUEUE.set(engine_of(request).hub.queued())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+async def cluster_info(request: Request) -> JSONResponse:
+    """Scale-out: this node, the live nodes and the lots this node writes (staff only)."""
+    principal_of(request).require("auctioneer")
+    cluster = engine_of(request).cluster
+    if cluster is None:
+        return JSONResponse({"node": None, "nodes": [], "owned": None, "mode": "single"})
+    return JSONResponse({"mode": "cluster", **await cluster.describe()})
+
+
+async def lot_owner(request: Request) -> JSONResponse:
+    """Which node writes the lot now, and its URL: a client may connect there to save a hop."""
+    engine = engine_of(request)
+    lot = checked_id("lot", request.path_params["lot"])
+    if engine.cluster is None:
+        await engine.actor(lot)
+        return JSONResponse({"lot": lot, "node": None, "epoch": None, "mode": "single"})
+    if not await engine.cluster.exists(lot):
+        raise NotFound(f"no lot {lot!r}", "lot")
+    return JSONResponse(await engine.cluster.owner(lot))

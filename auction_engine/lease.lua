@@ -6,7 +6,8 @@
 -- A lease held by an earlier incarnation of the same node id (the process restarted) is taken at
 -- once, with a new epoch, instead of waiting for it to expire: node ids are unique per process.
 -- acquire: {epoch, 1, alive} when taken (the epoch went up: every earlier writer is fenced; `alive` is
---          the previous holder's last mark, so the taker knows how long the lot had no writer),
+--          the previous holder's last mark, so the taker knows how long the lot had no writer; ''
+--          after a release, which was a hand-over and not an outage),
 --          {epoch, 0} when the caller already held it, {-1, holder} when another node does.
 -- renew/release: {epoch, 1} when the caller still held the lease, {-1, holder} otherwise.
 local current = redis.call('GET', KEYS[1])
@@ -36,7 +37,8 @@ if op == 'renew' then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('HSET', KEYS[2], 'alive', ARGV[5])
 else
+  -- a hand-over, not an outage: the next holder owes the lot no time back
   redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[2], 'alive', ARGV[5])
+  redis.call('HDEL', KEYS[2], 'alive')
 end
 return {tonumber(ARGV[3]), 1}

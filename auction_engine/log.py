@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 LOTS_KEY = "auction:lots"
 SETTLED_KEY = "auction:settled"  # lots with a final result whose settlement is written: loaded on demand
@@ -92,7 +93,7 @@ def snap_key(lot: str) -> str:
 class RedisLog:
     """Thin async wrapper over the lot keys; the Lua script is registered once."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis | RedisCluster) -> None:
         self.redis = redis
         source = resources.files(__package__).joinpath("append.lua").read_text()
         self._append = redis.register_script(source)

@@ -37,3 +37,11 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+# Scale-out (auction_engine/cluster.py): zero on a single node.
+LOTS_OWNED = Gauge("auction_lots_owned", "Lots whose lease this node holds (it is their one writer)")
+TAKEOVERS = Counter("auction_takeovers_total", "Lots this node took from a holder whose lease lapsed or was handed over")
+FORWARDED = Counter("auction_forwarded_total", "Commands sent to the owning node's mailbox, by outcome", ["outcome"])
+FORWARD_SECONDS = Histogram(
+    "auction_forward_seconds", "A forwarded command from sending to the owner's answer",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)

@@ -13,6 +13,7 @@ lease is lost or handed over. Timers, appends and snapshots stay the lot actor's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from .placement import Membership, NodeInfo, preferred
 logger = logging.getLogger(__name__)
 
 NOT_OWNER = "not_owner"  # the answer of a node asked about a lot it no longer owns
+ADOPT = "adopt"  # a letter from a node handing a lot over: take it now
 
 
 class LotHost(Protocol):
@@ -84,7 +86,9 @@ class Node:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.membership.leave()
-        await asyncio.gather(*(self._hand_over(lot) for lot in list(self.leases)), return_exceptions=True)
+        others = [n.node for n in await self.live() if n.node != self.node_id]
+        await asyncio.gather(*(self._hand_over(lot, preferred(lot, others)) for lot in list(self.leases)),
+                             return_exceptions=True)
         await self.mailbox.stop()
 
     # -- placement ----------------------------------------------------------------
@@ -102,8 +106,8 @@ class Node:
                 continue
             want = preferred(lot, live)
             if lot in self.leases:
-                if want != self.node_id:
-                    await self._hand_over(lot)
+                if want is not None and want != self.node_id:
+                    await self._hand_over(lot, want)
             elif want == self.node_id:
                 await self.try_take(lot)  # refused while another holds it; taken once its lease lapses
 
@@ -125,7 +129,9 @@ class Node:
                 self._moving.discard(lot)
         return result
 
-    async def _hand_over(self, lot: str) -> None:
+    async def _hand_over(self, lot: str, to: str | None) -> None:
+        """Stop the lot after its queued commands, release it, and tell `to` to take it now
+        rather than at its next rebalance (a lost letter costs only that wait)."""
         lease = self.leases.get(lot)
         if lease is None:
             return
@@ -136,6 +142,9 @@ class Node:
             await self.ownership.release(lease, self.now_ms())
         finally:
             self._moving.discard(lot)
+        if to is not None:
+            with contextlib.suppress(NoAnswer, ConnectionError, OSError):
+                await self.mailbox.ask(to, lot, {ADOPT: 1}, timeout=1.0)
 
     async def lost(self, lot: str) -> None:
         """The lease is gone (it expired, or an append was fenced): stop writing at once."""
@@ -196,6 +205,12 @@ class Node:
         return None
 
     async def _letter(self, letter: Letter) -> None:
+        if letter.body.get(ADOPT):
+            if letter.lot not in self.leases and letter.lot not in self._moving and not self._stopping:
+                with contextlib.suppress(Exception):
+                    await self.try_take(letter.lot)
+            await self.mailbox.answer(letter, {"adopted": letter.lot in self.leases})
+            return
         if letter.lot not in self.leases:
             await self.mailbox.answer(letter, {"type": "error", "code": NOT_OWNER, "message": "ask the lot's owner"})
             return

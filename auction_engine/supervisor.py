@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError
@@ -93,7 +94,8 @@ def engine_redis(url: str) -> Redis:
 
 
 @contextlib.asynccontextmanager
-async def redis_for(data_dir: Path, url: str | None, restart_s: float = 0.2) -> AsyncIterator[Redis]:
+async def redis_for(data_dir: Path, url: str | None, restart_s: float = 0.2,
+                    cluster: bool = False) -> AsyncIterator[Redis | RedisCluster]:
     """The engine's Redis for its whole life: `url` if given, else the embedded server, supervised.
 
     The data dir is made private first, and the process umask 077, so that the AOF, auction.db
@@ -101,6 +103,15 @@ async def redis_for(data_dir: Path, url: str | None, restart_s: float = 0.2) -> 
     The embedded server is stopped however the engine's own shutdown ends."""
     os.umask(0o077)
     private_dir(data_dir)
+    if cluster:
+        if not url:
+            raise SystemExit("--redis-cluster needs --redis-url (any node of the cluster)")
+        client = RedisCluster.from_url(url, socket_timeout=SOCKET_TIMEOUT_S)
+        try:
+            yield client
+        finally:
+            await client.aclose()
+        return
     embedded = supervisor = None
     if not url:
         embedded = RedisServer.embedded(data_dir)

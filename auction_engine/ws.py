@@ -20,6 +20,7 @@ from .answers import Ack, Answer, Refusal
 from .auth import Principal
 from .bidder_lots import note_bid
 from .browser import origin_allowed
+from .cluster import Replica
 from .engine import Engine
 from .errors import EngineError, NotFound, Unauthorized
 from .fanout import Connection
@@ -200,7 +201,7 @@ class Session:
             self.answer(admitted)
             return
         admitted.reply = self.answer
-        self.engine.lots[lot].submit(admitted)
+        self.engine.submit(lot, admitted)
 
     def answer(self, answer: Answer) -> None:
         self.conn.send_frame(answer_frame(answer))
@@ -222,7 +223,7 @@ class Session:
         await subscribe(self.engine, self.conn, actor, frame.since)
 
 
-async def subscribe(engine: Engine, conn: Connection, actor: LotActor, since: int | None) -> None:
+async def subscribe(engine: Engine, conn: Connection, actor: LotActor | Replica, since: int | None) -> None:
     """Watch a lot: the events after `since`, gapless, then live; or a snapshot."""
     hub, lot = engine.hub, actor.lot
     hub.unwatch(conn, lot)
@@ -245,7 +246,7 @@ async def subscribe(engine: Engine, conn: Connection, actor: LotActor, since: in
         conn.deliver_event(lot, seq, out)
 
 
-async def history(engine: Engine, actor: LotActor, since: int, upto: int) -> list[tuple[int, Outgoing]]:
+async def history(engine: Engine, actor: LotActor | Replica, since: int, upto: int) -> list[tuple[int, Outgoing]]:
     ring = actor.ring
     if ring and ring[0][0] <= since + 1:
         recent = [(seq, public) for seq, public in ring if since < seq <= upto]
