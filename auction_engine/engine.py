@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 _TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError)
 
 FINAL_RESULTS = (SOLD, UNSOLD, WITHDRAWN)
+REOPEN_HOLD_MARGIN_MS = 1_000  # a reopen stamped just before its window ends may still be queued
 
 
 class Engine:
@@ -442,6 +443,7 @@ class Engine:
         paddle = state.paddles.get(winner) if winner else None
         price = state.price if winner else None
         final_seq, head_hash, currency = state.seq, state.head_hash.hex(), actor.spec.currency
+        reopen_by = state.reopen_by  # a live lot's escrow hand-off waits out its reopen window
 
         async def write() -> None:
             if previous is not None:
@@ -451,6 +453,7 @@ class Engine:
                     await self.store.record_settlement(
                         lot=lot, result=result, winner=winner, winner_paddle=paddle, price=price, currency=currency,
                         closed_at=closed_at, final_seq=final_seq, head_hash=head_hash,
+                        hold_ms=0 if reopen_by is None else max(0, reopen_by + REOPEN_HOLD_MARGIN_MS - self.clock.now_ms()),
                     )
                     await self.store.record_head(lot, final_seq, head_hash)
                     if result in FINAL_RESULTS:

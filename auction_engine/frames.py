@@ -66,7 +66,17 @@ class Ping:
     t: Any
 
 
-ClientFrame = Subscribe | Unsubscribe | BidFrame | BuyNowFrame | Ping
+@dataclass(frozen=True, slots=True)
+class CommandFrame:
+    """The auctioneer's command over the WebSocket: an HTTP lot action by name, and its fields."""
+
+    lot: str
+    id: str
+    action: str
+    fields: dict[str, Any]
+
+
+ClientFrame = Subscribe | Unsubscribe | BidFrame | BuyNowFrame | Ping | CommandFrame
 
 
 def _reject_constant(name: str) -> None:
@@ -119,6 +129,12 @@ def parse(data: dict[str, Any]) -> ClientFrame:
         return Unsubscribe(_lot(data))
     if kind == "buy_now":
         return BuyNowFrame(_lot(data), _id(data))
+    if kind == "command":
+        action = data.get("action")
+        if not isinstance(action, str):
+            raise BadFrame("`action` must be a string", "action")
+        fields = {k: v for k, v in data.items() if k not in ("type", "lot", "id", "action")}
+        return CommandFrame(_lot(data), _id(data), action, fields)
     if kind == "ping":
         t = data.get("t")
         if type(t) is not int or not -MAX_PING_T <= t <= MAX_PING_T:

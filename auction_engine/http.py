@@ -26,6 +26,7 @@ from .actor import bid_key
 from .answers import Ack, Answer, Applied, Refusal, Unwritten
 from .auth import Principal
 from .bidder_lots import note_bid
+from .corrections import CORRECTIONS, command_for, run_correction
 from .engine import Engine
 from .errors import BadRequest, BadSignature, BidderNotFound, Conflict, EngineError, InvalidId, NotFound, NotSold, RateLimited
 from .frames import UNAUTHORIZED_CLOSE, ack_frame, error_body, error_frame, valid_amount
@@ -232,10 +233,14 @@ async def lot_action(request: Request) -> JSONResponse:
     engine = engine_of(request)
     action = request.path_params["action"]
     command_type = ACTIONS.get(action)
-    if command_type is None:
-        raise NotFound(f"no action {action!r}; one of {', '.join(ACTIONS)}", "action")
+    if command_type is None and action not in CORRECTIONS:
+        raise NotFound(f"no action {action!r}; one of {', '.join([*ACTIONS, *CORRECTIONS])}", "action")
     actor = await engine.actor(request.path_params["lot"])
-    answer = await engine.call(actor.lot, command_type(at=engine.clock.now_ms()))
+    if command_type is None:  # docs/rules.md "Clerk corrections": retract_last {reason}, asking {amount}, reopen
+        body = await json_body(request) if await request.body() else {}
+        answer = await run_correction(engine, actor.lot, command_for(action, engine.clock.now_ms(), body))
+    else:
+        answer = await engine.call(actor.lot, command_type(at=engine.clock.now_ms()))
     if not isinstance(answer, Applied):
         return _refusal(answer)
     return JSONResponse(actor.view_for("auctioneer", None, engine.clock.now_ms()))

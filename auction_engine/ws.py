@@ -21,6 +21,7 @@ from .auth import Principal
 from .bidder_lots import note_bid
 from .browser import origin_allowed
 from .cluster import Replica
+from .corrections import staff_command
 from .engine import Engine
 from .errors import EngineError, NotFound, Unauthorized
 from .fanout import Connection
@@ -31,6 +32,7 @@ from .frames import (
     UNAUTHORIZED_CLOSE,
     BidFrame,
     BuyNowFrame,
+    CommandFrame,
     Outgoing,
     Ping,
     Subscribe,
@@ -189,6 +191,8 @@ class Session:
             self.engine.hub.unwatch(self.conn, frame.lot)
         elif isinstance(frame, Ping):
             self.conn.send_frame(pong_frame(frame.t, self.engine.clock.now_ms()))
+        elif isinstance(frame, CommandFrame):
+            staff_command(self.engine, self.principal, frame, self.answer, self.error)
 
     def bid(self, frame: BidFrame) -> None:
         self._submit(frame.lot, self.engine.admit_bid(self.principal, frame.lot, frame.id, frame.amount, frame.max))
