@@ -87,6 +87,7 @@ export const MESSAGES = {
   unavailable: "The server is temporarily unavailable.",
   timeout: "No answer from the server in time; your bid may still count. Check the price before bidding again.",
   network: "Network error: the server could not be reached.",
+  offline: "Not sent: you are offline.",
 };
 
 export function messageFor(code, fallback) {
@@ -371,7 +372,13 @@ export class AuctionSocket {
     return this.request({ type: "buy_now", lot, id: newId() }, timeoutMs);
   }
 
+  /** A frame that cannot go out now is refused at once ({code: "offline"}), never queued: a bid sent
+   * later would be placed at prices its bidder never saw. A bid that went out and lost its ack is
+   * sent again on reconnect with the same id (the server answers a repeat with the first ack). */
   request(frame, timeoutMs) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN || !this.welcome || this.status !== "connected") {
+      return Promise.reject(Object.assign(new Error(messageFor("offline")), { code: "offline", id: frame.id }));
+    }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(frame.id);
@@ -394,7 +401,7 @@ export class AuctionSocket {
       case "pong": return this.onPong(f);
       case "outbid": case "won": case "lost": return this.h.onPrivate?.(f);
       case "error": return this.onError(f);
-      default: return undefined;
+      default: return this.h.onFrame?.(f);
     }
   }
 

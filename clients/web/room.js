@@ -1,10 +1,12 @@
 // The bidder room: catalogue with live prices, lot detail with bidding. See docs/clients.md.
 import {
-  AuctionSocket, Clock, RESULT_TEXT, countdown, el, fetchLots, formatMileage, formatMoney, formatRemaining,
-  forgetToken, messageFor, parseYuan, readToken, remainingMs, safeHref, stepsAbove, yuanInput,
+  AuctionSocket, Clock, RESULT_TEXT, api, countdown, el, fetchLots, formatMileage, formatMoney, formatRemaining,
+  forgetToken, messageFor, pageItems, parseYuan, readToken, remainingMs, safeHref, stepsAbove, yuanInput,
 } from "/static/common.js";
 
 const TOKEN_KEY = "auction.room.token";
+const CONFIRM_KEY = "auction.room.confirm"; // "off" when the bidder turned confirmation off for quick bids
+const ENDING_SOON_MS = 120000;
 const MAX_WATCHED = 100;
 const $ = (id) => document.getElementById(id);
 
@@ -15,7 +17,12 @@ const room = {
   list: [],                 // lots shown in the catalogue, sorted
   states: new Map(),        // lot -> latest state (HTTP first, then WebSocket)
   cards: new Map(),         // lot -> card element
-  mine: new Map(),          // lot -> "bid" | "outbid" | {won: price} | "lost" (private frames, acks)
+  mine: new Map(),          // lot -> "bid" | "outbid" | {won: price} | "lost" (server: /api/me/lots, your_max; then frames, acks)
+  myLots: new Map(),        // lot -> item of GET /api/me/lots (standing, settlement)
+  watchlist: new Set(),     // lots the bidder watches (server-side, /api/me/watchlist)
+  message: null,            // {lot, seq}: the bid message describes the lot at seq; a later seq clears it
+  unsent: null,             // {lot, params}: a bid clicked while offline, never sent
+  alerted: new Set(),       // "lot:ends_at" ending-soon alerts already shown
   lastEnds: new Map(),      // lot -> {ends_at, extensions} to spot extensions
   maxima: new Map(),        // lot -> this bidder's standing maximum (bidder snapshots, acks)
   detail: null,             // lot shown in detail
@@ -40,12 +47,18 @@ function connect() {
     onStatus: showStatus,
     onWelcome: (w) => {
       room.paddle = w.paddle ?? null;
-      if (w.role === "bidder") room.signinLost = null;
+      if (w.role === "bidder") {
+        room.signinLost = null;
+        room.socket.send({ type: "subscribe", lot: "me" });
+      }
+      $("nav-mine").hidden = w.role !== "bidder";
+      offerUnsent();
       $("who").textContent = w.role === "bidder" ? `Bidder ${w.bidder} · paddle ${w.paddle}` : room.signinLost ?? `Watching as ${w.role}`;
       renderDetail();
     },
     onLot: (frame, state) => onLotState(frame.lot, state, frame),
     onPrivate: onPrivate,
+    onFrame: (f) => { if (f.type === "me") onMe(f); },
     onError: (f) => {
       if (f.code === "slow_consumer") return;
       showBidMessage(messageFor(f.code, f.message), "error");
@@ -76,15 +89,22 @@ function signInLost(why) {
   room.paddle = null;
   room.mine.clear();
   room.maxima.clear();
+  room.myLots.clear();
+  room.watchlist.clear();
   $("token-input").value = "";
   $("token-box").open = true;
   renderDetail();
   connect();
+  loadCatalogue();
 }
 
 function watchedLots() {
   const lots = room.list.slice(0, MAX_WATCHED).map((s) => s.lot);
   if (room.detail && !lots.includes(room.detail)) lots.push(room.detail);
+  for (const lot of [...room.watchlist, ...room.myLots.keys()]) {  // ending-soon alerts need their clocks
+    const s = room.states.get(lot);
+    if (!lots.includes(lot) && s?.status !== "closed") lots.push(lot);
+  }
   return lots;
 }
 
@@ -100,6 +120,8 @@ function onLotState(lot, state, frame) {
   const before = room.lastEnds.get(lot);
   room.states.set(lot, state);
   if (frame?.type === "snapshot" && state.your_max !== undefined) room.maxima.set(lot, state.your_max);
+  adopt(lot, state);
+  if (room.message?.lot === lot && state.seq > room.message.seq) showBidMessage("");
   if (state.vehicle?.make) room.makes.add(state.vehicle.make);
   const extended = before && state.extensions > before.extensions && state.ends_at > before.ends_at;
   const fairWarningMoved = before && frame?.type === "event" && state.mode === "live" && before.ends_at && state.ends_at > before.ends_at;
@@ -108,19 +130,103 @@ function onLotState(lot, state, frame) {
   if (frame?.type === "event" && frame.kind === "bid" && lot === room.detail && room.paddle && state.leader === room.paddle && room.mine.get(lot) === "outbid") {
     room.mine.set(lot, "bid");
   }
+  if (frame?.type === "event" && frame.kind === "bid" && lot === room.detail) loadHistory();
   updateCard(lot);
   if (lot === room.detail) renderDetail();
+  if (room.unsent?.lot === lot) offerUnsent();
+  endingSoon(lot, state);
+}
+
+/** What the server says of this bidder on a lot (a bidder snapshot's `your_max`, `leading`):
+ * "mine" survives a reload and holds on any device. */
+function adopt(lot, state) {
+  if (!room.paddle || room.mine.has(lot)) return;
+  if (state.your_max !== null && state.your_max !== undefined) room.mine.set(lot, state.leading === false ? "outbid" : "bid");
+}
+
+function onMe(frame) {
+  room.watchlist = new Set(frame.watchlist ?? []);
+  for (const item of frame.lots ?? []) noteMine(item);
+  renderMine();
+  for (const s of room.list) updateCard(s.lot);
+  syncSubscriptions();
+  renderDetail();
+}
+
+const STANDING_TO_MINE = { leading: "bid", outbid: "outbid", bidding: "bid", lost: "lost", pending: "bid" };
+function noteMine(item) {
+  room.myLots.set(item.lot, item);
+  if (!room.states.has(item.lot)) room.states.set(item.lot, item);
+  if (item.your_max !== null && item.your_max !== undefined) room.maxima.set(item.lot, item.your_max);
+  room.mine.set(item.lot, item.standing === "won" ? { won: item.price } : STANDING_TO_MINE[item.standing] ?? "bid");
+}
+
+async function loadMine() {
+  if (!room.token || !room.paddle) return;
+  try {
+    const data = await api("GET", "/api/me/lots", { token: room.token });
+    for (const item of pageItems(data, "lots").items) noteMine(item);
+    $("mine-message").hidden = room.myLots.size > 0;
+    $("mine-message").textContent = room.myLots.size ? "" : "You have not bid on any lot yet.";
+  } catch (e) {
+    $("mine-message").hidden = false;
+    $("mine-message").textContent = e.human ?? e.message;
+  }
+  renderMine();
+}
+
+const STANDING_TEXT = { leading: "Leading", outbid: "Outbid", bidding: "Sealed bid in", won: "Won", lost: "Lost", pending: "Pending approval" };
+function renderMine() {
+  const rows = [...room.myLots.values()].map((item) => {
+    const state = room.states.get(item.lot) ?? item;
+    const cur = state.currency;
+    const owed = item.settlement;
+    const due = owed ? `${formatMoney(owed.hammer_price, cur)} + premium ${formatMoney(owed.premium, cur)} = ${formatMoney(owed.total_due, cur)}${owed.payment_due_at ? `, due by ${new Date(owed.payment_due_at).toLocaleDateString()}` : ""}${owed.paid_at ? " (paid)" : ""}` : "—";
+    return el("tr", { dataset: { testid: "my-lot", lot: item.lot, standing: item.standing } },
+      el("td", {}, el("a", { href: `#lot=${encodeURIComponent(item.lot)}`, text: state.title })),
+      el("td", { dataset: { testid: "my-standing" }, text: STANDING_TEXT[item.standing] ?? item.standing }),
+      el("td", { class: "num", text: formatMoney(state.price, cur) }),
+      el("td", { class: "num", text: formatMoney(item.your_max, cur) }),
+      el("td", { dataset: { testid: "my-owed" }, text: due }));
+  });
+  $("mine-rows").replaceChildren(...rows);
 }
 
 function onPrivate(f) {
+  if (f.lot !== room.detail && f.type === "outbid") {
+    const title = room.states.get(f.lot)?.title ?? f.lot;
+    alertBidder(f.lot, `Outbid on ${title}: now ${formatMoney(f.price, currencyOf(f.lot))}`);
+  }
   if (f.type === "outbid") room.mine.set(f.lot, "outbid");
   else if (f.type === "won") room.mine.set(f.lot, { won: f.price });
   else if (f.type === "lost") room.mine.set(f.lot, "lost");
   if (f.lot === room.detail) {
-    if (f.type === "outbid") showBidMessage(`Outbid: the price is now ${formatMoney(f.price, currencyOf(f.lot))}; next minimum ${formatMoney(f.next_min, currencyOf(f.lot))}.`, "warn");
+    if (f.type === "outbid") showBidMessage(`Outbid: the price is now ${formatMoney(f.price, currencyOf(f.lot))}; next minimum ${formatMoney(f.next_min, currencyOf(f.lot))}.`, "warn", f.seq);
     renderDetail();
   }
   updateCard(f.lot);
+  if (room.paddle) loadMine();
+}
+
+/** Off the lot page: a banner, the tab title, and (when allowed) a browser notification. */
+function alertBidder(lot, text) {
+  $("alert").hidden = false;
+  $("alert-text").textContent = text;
+  $("alert-link").href = `#lot=${encodeURIComponent(lot)}`;
+  document.title = `(!) ${text}`;
+  try {
+    if (window.Notification?.permission === "granted" && document.hidden) new Notification(text);
+  } catch { /* notifications unavailable */ }
+}
+
+function endingSoon(lot, state) {
+  if (!room.paddle || (!room.mine.has(lot) && !room.watchlist.has(lot)) || state.status !== "open" || !state.ends_at) return;
+  const left = state.ends_at - room.clock.now();
+  const key = `${lot}:${state.ends_at}`;
+  if (left > 0 && left <= ENDING_SOON_MS && !room.alerted.has(key) && lot !== room.detail) {
+    room.alerted.add(key);
+    alertBidder(lot, `Ending soon: ${state.title} closes in ${formatRemaining(left)}`);
+  }
 }
 
 const currencyOf = (lot) => room.states.get(lot)?.currency ?? "CNY";
@@ -137,9 +243,12 @@ function livePrice(state, now) {
 
 function myStatus(lot, state) {
   const mine = room.mine.get(lot);
-  if (mine && typeof mine === "object") return ["won", `You won at ${formatMoney(mine.won, state.currency)}`];
+  const leads = !!room.paddle && state.leader === room.paddle;
+  if (state.status === "closed" && leads && state.result === "sold") return ["won", `You won at ${formatMoney(state.price, state.currency)}`];
+  if (state.status === "closed" && leads && state.result === "pending_approval") return ["pending", `Pending approval: your ${formatMoney(state.price, state.currency)} is the high bid`];
+  if (mine && typeof mine === "object") return ["won", `You won at ${formatMoney(mine.won ?? state.price, state.currency)}`];
   if (mine === "lost") return ["lost", "You did not win this lot"];
-  if (state.status === "closed") return mine ? ["closed", "Closed"] : ["none", room.token ? "You did not bid on this lot" : "Closed"];
+  if (state.status === "closed") return mine ? ["lost", "You did not win this lot"] : ["none", room.token ? "You did not bid on this lot" : "Closed"];
   const sealed = state.format.startsWith("sealed");
   if (sealed && mine) return ["sealed", "Your sealed bid is in"];
   if ((room.paddle && state.leader === room.paddle) || state.leading === true) return ["leading", "You are leading"];
@@ -199,8 +308,13 @@ async function loadCatalogue() {
     room.list = lots;
     sortList();
     message.hidden = lots.length > 0;
-    message.textContent = lots.length ? "" : "No lots match these filters.";
+    const filtered = Object.keys(params).some((k) => k !== "sort");
+    message.textContent = lots.length ? "" : filtered ? "No lots match these filters." : "No lots yet: create one in the console.";
   } catch (e) {
+    if (e.status === 401 && room.token) { // a bad or expired saved token: watch instead, never an empty room
+      signInLost({ code: e.code });
+      return;
+    }
     message.hidden = false;
     message.textContent = e.human ?? e.message;
     return;
@@ -267,7 +381,8 @@ function updateCard(lot) {
   const price = livePrice(state, now);
   card.querySelector(".price").textContent = sealed ? `Sealed · ${state.bids} bids` : price === null ? `from ${formatMoney(state.start_price, state.currency)}` : formatMoney(price, state.currency);
   card.querySelector(".left").textContent = timeLeftText(state, now);
-  const [cls, text] = state.status === "closed" ? ["closed", RESULT_TEXT[state.result] ?? "Closed"] : myStatus(lot, state);
+  const [mineCls, mineText] = myStatus(lot, state);
+  const [cls, text] = state.status === "closed" && !["won", "lost", "pending"].includes(mineCls) ? ["closed", RESULT_TEXT[state.result] ?? "Closed"] : [mineCls, mineText];
   const status = card.querySelector(".card-status");
   status.dataset.state = cls;
   status.textContent = cls === "none" ? "" : text;
@@ -287,11 +402,17 @@ function timeLeftText(state, now) {
 function route() {
   const m = /^#lot=(.+)$/.exec(location.hash);
   room.detail = m ? decodeURIComponent(m[1]) : null;
-  $("catalogue").hidden = !!room.detail;
+  const mineView = location.hash === "#mine";
+  $("catalogue").hidden = !!room.detail || mineView;
+  $("mine").hidden = !mineView;
   $("detail").hidden = !room.detail;
-  $("d-bid-message").textContent = "";
+  showBidMessage("");
   $("d-flash").hidden = true;
+  $("history").replaceChildren();
+  if (mineView) loadMine();
   if (room.detail) {
+    loadHistory();
+    requestAnimationFrame(() => $("d-title").focus());
     room.socket.subscribe(room.detail);
     const known = room.lastEnds.has(room.detail);
     if (!known && room.states.get(room.detail)) {
@@ -322,8 +443,13 @@ function renderDetail() {
 
   if ($("d-photo").dataset.lot !== lot) {
     $("d-photo").replaceChildren(carSvg(lot));
+    $("d-thumb").replaceChildren(carSvg(lot));
     $("d-photo").dataset.lot = lot;
   }
+  $("watch").hidden = !room.paddle;
+  const watching = room.watchlist.has(lot);
+  $("watch").setAttribute("aria-pressed", String(watching));
+  $("watch").textContent = watching ? "★ Watching" : "☆ Watch";
   $("d-title").textContent = state.title;
   $("d-lot").textContent = `Lot ${state.lot}`;
   $("d-format").textContent = `${state.format.replace("_", " ")} · ${state.mode}`;
@@ -343,7 +469,8 @@ function renderDetail() {
   $("d-leader").textContent = state.leader ? `Paddle ${state.leader}${state.leader === room.paddle ? " (you)" : ""}` : "—";
   $("d-bids").textContent = String(state.bids ?? 0);
   $("d-next").textContent = formatMoney(state.next_min, cur);
-  $("d-your-max").textContent = formatMoney(room.maxima.get(lot) ?? null, cur);
+  const yourMax = room.maxima.get(lot) ?? null;  // a maximum only while it stands above the price
+  $("d-your-max").textContent = yourMax !== null && (sealed || price === null || yourMax > price) ? formatMoney(yourMax, cur) : "—";
   const reserve = $("d-reserve");
   reserve.hidden = !("reserve_met" in state) || state.reserve_met === null;
   reserve.textContent = state.reserve_met ? "Reserve met" : "Reserve not met";
@@ -356,6 +483,13 @@ function renderDetail() {
   const [cls, text] = myStatus(lot, state);
   $("d-bid-status").dataset.state = cls;
   $("d-bid-status").textContent = text;
+  const explain = $("d-explain");
+  explain.hidden = cls !== "pending";
+  if (cls === "pending") {
+    explain.textContent = "The hammer fell below the seller's reserve, so the seller decides whether to accept your bid. " +
+      "It stays binding until the auctioneer approves (you win at this price) or rejects it (you owe nothing). " +
+      "The decision is shown here and in My auctions as soon as it is made.";
+  }
 
   const result = $("d-result");
   result.hidden = state.status !== "closed";
@@ -424,35 +558,127 @@ function flashExtension(byMs, count) {
   flashTimer = setTimeout(() => { flash.hidden = true; }, 4000);
 }
 
-function showBidMessage(text, kind = "info") {
+/** A message about the lot as it stood at `seq`: it expires when a later entry changes the lot. */
+function showBidMessage(text, kind = "info", seq = null) {
   const node = $("d-bid-message");
   node.textContent = text;
   node.dataset.kind = kind;
+  const lot = room.detail;
+  room.message = text && lot ? { lot, seq: seq ?? room.states.get(lot)?.seq ?? 0 } : null;
+}
+
+// The lot's bids, from its public log: amount, time and an anonymised bidder ("Bidder 3", in the
+// order they first led), never a maximum (the public log holds none).
+async function loadHistory() {
+  const lot = room.detail;
+  if (!lot) return;
+  let data;
+  try {
+    data = await api("GET", `/api/lots/${encodeURIComponent(lot)}/events`, { token: room.token, params: { since: 0 } });
+  } catch {
+    return;
+  }
+  if (lot !== room.detail) return;
+  const names = new Map();
+  const rows = [];
+  for (const item of pageItems(data, "events").items) {
+    if (item.kind !== "bid" || !item.state) continue;
+    const s = item.state;
+    const paddle = s.leader;
+    if (paddle && !names.has(paddle)) names.set(paddle, names.size + 1);
+    const who = paddle === room.paddle ? "You" : paddle ? `Bidder ${names.get(paddle)}` : "Sealed bid";
+    const amount = s.price === null || s.price === undefined ? "" : `${formatMoney(s.price, s.currency)} · `;
+    rows.push(el("li", { dataset: { testid: "history-row" }, text: `${amount}${who} · ${new Date(item.at).toLocaleTimeString()}` }));
+  }
+  $("history").replaceChildren(...rows.reverse());
+}
+
+// -- confirmation ---------------------------------------------------------------------------------
+
+const confirmOn = () => $("confirm-toggle").checked;
+
+/** Lot, amount, buyer's premium and total (the ledger's schedule, GET /api/premium): true to place. */
+async function confirmBid(lot, label, amount) {
+  if (!confirmOn()) return true;
+  const state = room.states.get(lot);
+  const cur = state?.currency ?? "CNY";
+  let quote = null;
+  try { quote = await api("GET", "/api/premium", { token: room.token, params: { price: amount } }); } catch { /* shown as unknown */ }
+  const rows = [
+    ["Lot", `${state?.title ?? lot} (${lot})`], [label, formatMoney(amount, cur)],
+    ["Buyer's premium", quote ? formatMoney(quote.premium, cur) : "unknown"],
+    ["Total if you win", quote ? formatMoney(quote.total_due, cur) : "unknown"],
+  ];
+  $("confirm-facts").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+  $("confirm-yes").textContent = `Place ${label.toLowerCase()} of ${formatMoney(amount, cur)}`;
+  const dialog = $("confirm");
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true }));
+}
+
+// -- offline ----------------------------------------------------------------------------------
+
+/** A bid clicked while offline was never sent: on reconnect, ask again at the price then, or drop it. */
+function offerUnsent() {
+  const box = $("unsent");
+  const u = room.unsent;
+  box.hidden = !u;
+  if (!u) return;
+  const state = room.states.get(u.lot);
+  const cur = state?.currency ?? "CNY";
+  const wanted = u.params.amount ?? u.params.max;
+  const online = room.socket?.status === "connected";
+  const next = state?.next_min ?? wanted;
+  const amount = u.params.max !== undefined ? wanted : Math.max(wanted, next ?? 0);
+  $("unsent-text").textContent = online
+    ? `Your bid of ${formatMoney(wanted, cur)} on ${state?.title ?? u.lot} was not sent while you were offline. The price is now ${formatMoney(state?.price ?? null, cur)} (next minimum ${formatMoney(next, cur)}).`
+    : `Not sent: you are offline. Your bid of ${formatMoney(wanted, cur)} was not placed; nothing is sent without asking you again.`;
+  const send = $("unsent-send");
+  send.hidden = !online;
+  send.textContent = `Bid ${formatMoney(amount, cur)} now`;
+  send.dataset.amount = String(amount);
 }
 
 // -- bidding ----------------------------------------------------------------------------------
 
-async function place(params) {
+async function place(params, asked = false) {
   const lot = room.detail;
   const state = room.states.get(lot);
   if (!lot || !state) return;
+  if (!asked && !(await confirmBid(lot, params.max !== undefined ? "Maximum" : "Bid", params.max ?? params.amount))) {
+    showBidMessage("Not placed: cancelled.", "info");
+    return;
+  }
+  if (room.socket.status !== "connected") {
+    room.unsent = { lot, params };
+    showBidMessage("", "info");
+    offerUnsent();
+    return;
+  }
   showBidMessage("Sending…", "info");
   try {
     const ack = await room.socket.bid(lot, params);
     const cur = state.currency;
     if (ack.ok) {
       room.mine.set(lot, ack.leading === false ? "outbid" : "bid");
-      const maxText = ack.your_max ? ` (your maximum ${formatMoney(ack.your_max, cur)})` : "";
+      const maxText = params.max !== undefined && ack.your_max ? ` (your maximum ${formatMoney(ack.your_max, cur)})` : "";
       showBidMessage(ack.leading === false
         ? `Accepted, but a proxy bid outbid you at once: price ${formatMoney(ack.price, cur)}.`
-        : `Accepted: ${ack.price === null || ack.price === undefined ? "sealed bid recorded" : `you lead at ${formatMoney(ack.price, cur)}`}${maxText}.`, ack.leading === false ? "warn" : "ok");
+        : `Accepted: ${ack.price === null || ack.price === undefined ? "sealed bid recorded" : `you lead at ${formatMoney(ack.price, cur)}`}${maxText}.`, ack.leading === false ? "warn" : "ok", ack.seq);
       if (ack.your_max) room.maxima.set(lot, ack.your_max);
     } else {
       const next = ack.next_min ? ` Next minimum: ${formatMoney(ack.next_min, cur)}.` : "";
       showBidMessage(`Refused: ${messageFor(ack.reason)}${next}`, "error");
     }
   } catch (e) {
-    showBidMessage(e.message, "error");
+    if (e.code === "offline") {
+      room.unsent = { lot, params };
+      showBidMessage("", "info");
+      offerUnsent();
+    } else {
+      showBidMessage(e.message, "error");
+    }
   }
   renderDetail();
 }
@@ -495,6 +721,8 @@ function wire() {
   });
   $("buy-now").addEventListener("click", async () => {
     const lot = room.detail;
+    const price = room.states.get(lot)?.buy_now;
+    if (!(await confirmBid(lot, "Buy now", price))) return;
     try {
       const ack = await room.socket.buyNow(lot);
       showBidMessage(ack.ok ? `Bought for ${formatMoney(ack.price, currencyOf(lot))}.` : `Refused: ${messageFor(ack.reason)}`, ack.ok ? "ok" : "error");
@@ -502,6 +730,38 @@ function wire() {
     } catch (e) {
       showBidMessage(e.message, "error");
     }
+  });
+  try { $("confirm-toggle").checked = localStorage.getItem(CONFIRM_KEY) !== "off"; } catch { /* storage disabled */ }
+  $("confirm-toggle").addEventListener("change", (e) => {
+    try { localStorage.setItem(CONFIRM_KEY, e.currentTarget.checked ? "on" : "off"); } catch { /* storage disabled */ }
+  });
+  $("unsent-send").addEventListener("click", () => {
+    const u = room.unsent;
+    room.unsent = null;
+    offerUnsent();
+    if (!u || u.lot !== room.detail) return;
+    const amount = Number($("unsent-send").dataset.amount);
+    place(u.params.max !== undefined ? { max: amount } : { amount });
+  });
+  $("unsent-drop").addEventListener("click", () => {
+    room.unsent = null;
+    offerUnsent();
+    showBidMessage("Dropped: that bid was never sent.", "info");
+  });
+  $("alert-close").addEventListener("click", () => {
+    $("alert").hidden = true;
+    document.title = "Used-car auction room";
+  });
+  $("watch").addEventListener("click", async () => {
+    const lot = room.detail;
+    const watching = room.watchlist.has(lot);
+    try {
+      const data = await api(watching ? "DELETE" : "PUT", `/api/me/watchlist/${encodeURIComponent(lot)}`, { token: room.token });
+      room.watchlist = new Set(data.lots);
+    } catch (e) {
+      showBidMessage(e.human ?? e.message, "error");
+    }
+    renderDetail();
   });
   $("token-input").value = room.token ?? "";
   $("token-form").addEventListener("submit", (e) => {
@@ -513,7 +773,9 @@ function wire() {
     room.paddle = null;
     room.mine.clear();
     room.maxima.clear();
+    room.myLots.clear();
     connect();
+    loadCatalogue();
   });
   $("token-clear").addEventListener("click", () => {
     try { localStorage.removeItem(TOKEN_KEY); } catch { /* storage disabled */ }
@@ -532,4 +794,5 @@ loadCatalogue().then(route);
 countdown(room.clock, () => room.detail && room.states.get(room.detail), tickDetail);
 setInterval(() => {
   if (!room.detail) for (const s of room.list) updateCard(s.lot);
+  for (const [lot, s] of room.states) endingSoon(lot, s);
 }, 500);

@@ -55,6 +55,7 @@ async def test_console_runs_a_live_lot_and_the_room_shows_the_hammer(engine, adm
     await expect(console.get_by_test_id("selected-message")).to_contain_text("Floor bid accepted")
     await expect(room.get_by_test_id("leader")).to_have_text("Paddle F1")
     await room.get_by_test_id("quick-bid-next").click()
+    await room.get_by_test_id("confirm-bid-yes").click()  # every bid asks first (issue 13 item 2)
     await expect(room.get_by_test_id("bid-status")).to_have_text("You are leading")
     await expect(console.get_by_test_id("feed-row")).to_have_count(3)
 

@@ -27,6 +27,12 @@ async def connected(page):
     await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
 
 
+async def confirm(page):
+    """Every bid asks first (issue 13 item 2): lot, amount, premium, total."""
+    await expect(page.get_by_test_id("confirm-dialog")).to_be_visible()
+    await page.get_by_test_id("confirm-bid-yes").click()
+
+
 async def test_room_updates_when_another_client_bids(engine, admin, new_page):
     lot = (await make_lot(admin))["lot"]
     alice, bob = await bidders(admin, "alice", "bob")
@@ -61,6 +67,7 @@ async def test_a_bid_placed_through_the_page_is_acked_and_shown(engine, admin, n
     status = page.get_by_test_id("bid-status")
 
     await page.get_by_test_id("quick-bid-next").click()
+    await confirm(page)
     await expect(page.get_by_test_id("bid-message")).to_contain_text("Accepted")
     await expect(status).to_have_text("You are leading")
     await expect(status).to_have_attribute("data-state", "leading")
@@ -73,17 +80,20 @@ async def test_a_bid_placed_through_the_page_is_acked_and_shown(engine, admin, n
 
     await page.get_by_test_id("bid-amount").fill("¥138,000.50")
     await page.get_by_test_id("bid-button").click()
+    await confirm(page)
     await expect(page.get_by_test_id("price")).to_have_text("¥138,000.50")
     await expect(status).to_have_text("You are leading")
     assert (await admin.lot(lot))["price"] == 13_800_050
 
     await page.get_by_test_id("proxy-max").fill("150000")
     await page.get_by_test_id("proxy-button").click()
+    await confirm(page)
     await expect(page.get_by_test_id("your-max")).to_have_text("¥150,000")
     await expect(page.get_by_test_id("price")).to_have_text("¥138,000.50")
 
     await page.get_by_test_id("bid-amount").fill("100")
     await page.get_by_test_id("bid-button").click()
+    await confirm(page)
     await expect(page.get_by_test_id("bid-message")).to_contain_text("Refused")
     await expect(page.get_by_test_id("vehicle")).to_contain_text("CR-V 240TURBO")  # after 4 events
     await expect(page.get_by_test_id("inspection-grade")).to_have_text("A-")
@@ -141,6 +151,7 @@ async def test_the_room_is_usable_at_375_px(engine, admin, new_page):
         box = await page.get_by_test_id(testid).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375, testid
     await buy_now.click()
+    await confirm(page)
     await expect(page.get_by_test_id("result")).to_have_text("Sold: ¥160,000 to paddle 101")
     await expect(page.get_by_test_id("bid-status")).to_have_text("You won at ¥160,000")
     await expect(page.get_by_test_id("inspection-grade")).to_have_text("A-")
@@ -226,6 +237,7 @@ async def test_sealed_and_dutch_lots(engine, admin, new_page):
     await expect(page.get_by_test_id("proxy-max")).to_be_hidden()
     await page.get_by_test_id("bid-amount").fill("125000")
     await page.get_by_test_id("bid-button").click()
+    await confirm(page)
     await expect(page.get_by_test_id("bid-status")).to_have_text("Your sealed bid is in")
     await expect(page.get_by_test_id("price")).to_have_text("1 bid")
     await expect(page.get_by_test_id("leader")).to_have_text("—")
@@ -236,5 +248,6 @@ async def test_sealed_and_dutch_lots(engine, admin, new_page):
     first = await page.get_by_test_id("price").inner_text()
     await expect(page.get_by_test_id("price")).not_to_have_text(first, timeout=3000)  # falling
     await take.click()
+    await confirm(page)
     await expect(page.get_by_test_id("result")).to_have_text(re.compile(r"^Sold: ¥8\d,000 to paddle 101$"))
     assert page.errors == []

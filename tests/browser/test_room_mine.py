@@ -1,0 +1,156 @@
+"""The bidder room as dealers asked for it (issue 13): "mine" from the server, the car beside the
+bid controls and a confirmation, watching on a bad saved token, no bid sent behind the bidder's
+back, messages that expire, pending approval explained, My auctions, alerts off the lot page and
+the bid history. Each test failed before its fix."""
+
+import re
+import time
+
+import jwt
+import pytest
+from playwright.async_api import expect
+
+from clients.client import AuctionClient
+
+from ..conftest import SECRET
+from .support import make_lot, require_chromium
+from .test_room import bidders, confirm, connected
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+require_chromium()
+
+
+async def test_the_winner_is_told_so_after_a_reload_and_on_another_device(engine, admin, new_page):
+    lot = (await make_lot(admin))["lot"]
+    (alice,) = await bidders(admin, "alice")
+    async with AuctionClient(engine.url, alice) as client:  # the bid came from another device
+        assert (await client.bid(lot, amount=13_500_000)).ok
+    await admin.action(lot, "close")
+    page = await new_page(f"{engine.url}/?token={alice}#lot={lot}")
+    await connected(page)
+    await expect(page.get_by_test_id("leader")).to_have_text("Paddle 101 (you)")
+    await expect(page.get_by_test_id("bid-status")).to_have_text("You won at ¥135,000")
+    await page.get_by_test_id("back").click()
+    card = page.locator(f'[data-testid=lot-card][data-lot="{lot}"]')
+    await expect(card.get_by_test_id("card-status")).to_have_text("You won at ¥135,000")
+    await page.get_by_test_id("nav-mine").click()
+    row = page.locator(f'[data-testid=my-lot][data-lot="{lot}"]')
+    await expect(row.get_by_test_id("my-standing")).to_have_text("Won")
+    await expect(row.get_by_test_id("my-owed")).to_contain_text(re.compile(r"¥135,000 \+ premium ¥[\d,]+ = ¥[\d,]+, due by"))
+    assert page.errors == []
+
+
+async def test_on_a_phone_the_car_comes_first_and_each_bid_is_confirmed(engine, admin, new_page):
+    lot = (await make_lot(admin))["lot"]
+    (alice,) = await bidders(admin, "alice")
+    page = await new_page(f"{engine.url}/?token={alice}#lot={lot}", width=375, height=740)
+    await connected(page)
+    await expect(page.get_by_test_id("lot-title")).to_have_text("Honda CR-V 240TURBO 2021")
+    title = await page.get_by_test_id("lot-title").bounding_box()
+    button = await page.get_by_test_id("quick-bid-next").bounding_box()
+    assert title and button and title["y"] + title["height"] <= button["y"]
+    await expect(page.get_by_test_id("lot-id")).to_have_text(f"Lot {lot}")
+
+    await page.get_by_test_id("quick-bid-next").click()
+    facts = page.get_by_test_id("confirm-facts")
+    await expect(facts).to_contain_text("¥135,000")
+    await expect(facts).to_contain_text(re.compile(r"Buyer's premium¥[\d,]+"))
+    await expect(facts).to_contain_text(re.compile(r"Total if you win¥1[45]\d,\d{3}"))
+    await page.get_by_test_id("confirm-bid-no").click()
+    await expect(page.get_by_test_id("bid-message")).to_have_text("Not placed: cancelled.")
+    assert (await admin.lot(lot))["bids"] == 0
+
+    await page.get_by_test_id("confirm-toggle").uncheck()  # quick bids without asking, remembered
+    await page.reload()
+    await connected(page)
+    await expect(page.get_by_test_id("confirm-toggle")).not_to_be_checked()
+    await page.get_by_test_id("quick-bid-next").click()
+    await expect(page.get_by_test_id("bid-status")).to_have_text("You are leading")
+    assert (await admin.lot(lot))["bids"] == 1
+    assert page.errors == []
+
+
+async def test_an_expired_saved_token_keeps_the_catalogue_and_asks_for_a_new_one(engine, admin, new_page):
+    lot = (await make_lot(admin))["lot"]
+    now = int(time.time())
+    expired = jwt.encode({"role": "bidder", "sub": "alice", "paddle": "101", "iat": now - 7200, "exp": now - 60,
+                          "jti": "expired-catalogue"}, SECRET, algorithm="HS256")
+    page = await new_page(f"{engine.url}/?token={expired}")
+    await expect(page.locator(f'[data-testid=lot-card][data-lot="{lot}"]')).to_be_visible()
+    await expect(page.get_by_test_id("who")).to_contain_text("Sign-in expired")
+    await expect(page.get_by_test_id("token-input")).to_be_visible()
+    await expect(page.get_by_test_id("catalogue-message")).to_be_hidden()
+
+
+async def test_a_bid_clicked_offline_is_not_sent_until_asked_again(engine, admin, new_page):
+    lot = (await make_lot(admin))["lot"]
+    alice, bob = await bidders(admin, "alice", "bob")
+    page = await new_page(f"{engine.url}/?token={alice}#lot={lot}")
+    await connected(page)
+    await page.get_by_test_id("confirm-toggle").uncheck()
+    engine.kill()
+    await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "reconnecting")
+    await page.get_by_test_id("quick-bid-next").click()
+    unsent = page.get_by_test_id("unsent-bid")
+    await expect(unsent).to_contain_text("Not sent: you are offline")
+    engine.start()
+    async with AuctionClient(engine.url, bob) as client:
+        assert (await client.bid(lot, amount=14_000_000)).ok
+    await connected(page)
+    await expect(unsent).to_contain_text("The price is now ¥140,000 (next minimum ¥141,000)")
+    assert (await admin.lot(lot))["bids"] == 1  # only bob's
+    await expect(page.get_by_test_id("unsent-send")).to_have_text("Bid ¥141,000 now")
+    await page.get_by_test_id("unsent-drop").click()
+    await expect(unsent).to_be_hidden()
+    assert (await admin.lot(lot))["bids"] == 1
+
+
+async def test_messages_expire_when_the_lot_moves_and_pending_approval_is_explained(engine, admin, new_page):
+    lot = (await make_lot(admin, reserve=20_000_000))["lot"]
+    alice, bob = await bidders(admin, "alice", "bob")
+    async with AuctionClient(engine.url, alice) as client:
+        assert (await client.bid(lot, amount=13_500_000)).ok
+    page = await new_page(f"{engine.url}/?token={alice}#lot={lot}")
+    await connected(page)
+    await expect(page.get_by_test_id("bid-status")).to_have_text("You are leading")  # not "No bids from you yet"
+    await expect(page.get_by_test_id("your-max")).to_have_text("—")  # a plain bid is no maximum
+    await page.get_by_test_id("bid-amount").fill("100")
+    await page.get_by_test_id("bid-button").click()
+    await confirm(page)
+    await expect(page.get_by_test_id("bid-message")).to_contain_text("Refused")
+    async with AuctionClient(engine.url, bob) as client:
+        assert (await client.bid(lot, amount=14_000_000)).ok
+    await expect(page.get_by_test_id("bid-status")).to_have_text("Outbid")
+    await expect(page.get_by_test_id("bid-message")).to_contain_text("Outbid: the price is now ¥140,000")
+    await page.get_by_test_id("bid-amount").fill("141000")
+    await page.get_by_test_id("bid-button").click()
+    await confirm(page)
+    await expect(page.get_by_test_id("bid-status")).to_have_text("You are leading")
+    await admin.action(lot, "close")
+    await expect(page.get_by_test_id("bid-message")).to_have_text("")  # "Accepted" described the lot before the close
+    await expect(page.get_by_test_id("bid-status")).to_have_text("Pending approval: your ¥141,000 is the high bid")
+    await expect(page.get_by_test_id("bid-explain")).to_contain_text("below the seller's reserve")
+    await expect(page.get_by_test_id("bid-history").get_by_test_id("history-row")).to_have_count(3)
+    history = await page.get_by_test_id("bid-history").inner_text()
+    assert history.splitlines()[0].startswith("¥141,000 · You") and "Bidder 2" in history and "20,000,000" not in history
+    assert page.errors == []
+
+
+async def test_outbid_off_the_lot_page_shows_a_banner_and_the_tab_title(engine, admin, new_page):
+    lot = (await make_lot(admin))["lot"]
+    alice, bob = await bidders(admin, "alice", "bob")
+    async with AuctionClient(engine.url, alice) as client:
+        assert (await client.bid(lot, amount=13_500_000)).ok
+    page = await new_page(f"{engine.url}/?token={alice}")
+    await connected(page)
+    async with AuctionClient(engine.url, bob) as client:
+        assert (await client.bid(lot, amount=14_000_000)).ok
+    await expect(page.get_by_test_id("alert-banner")).to_contain_text("Outbid on Honda CR-V 240TURBO 2021: now ¥140,000")
+    assert (await page.title()).startswith("(!) Outbid")
+    await page.get_by_test_id("alert-link").click()
+    await expect(page.get_by_test_id("lot-title")).to_be_focused()
+
+
+async def test_the_first_run_says_how_to_make_a_lot(engine, new_page):
+    page = await new_page(f"{engine.url}/")
+    await expect(page.get_by_test_id("catalogue-message")).to_have_text("No lots yet: create one in the console.")
