@@ -19,6 +19,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import http, me, openapi, ws
+from .aftersale_http import open_aftersale
+from .aftersale_http import routes as aftersale_routes
 from .auth import TokenSigner, load_secret
 from .browser import SecurityHeaders
 from .config import Config
@@ -140,14 +142,18 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
         )
         engine = Engine(config, redis, store)
         app.state.engine = engine
+        aftersale, app.state.aftersale_settings = open_aftersale(config, store, app.state.escrow_secret)
+        app.state.aftersale = aftersale
         try:
             await engine.start()
             store.start_outbox_worker()
+            aftersale.start()
             yield
         finally:
             try:
                 await engine.stop()
             finally:
+                await aftersale.close()
                 await store.close()
 
     routes: list[BaseRoute] = [
@@ -174,6 +180,7 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
         Route("/asyncapi.json", openapi.asyncapi_endpoint),
         *me.ROUTES,
         WebSocketRoute("/ws", ws.endpoint),
+        *aftersale_routes(),
         *_web_routes(web_dir),
     ]
     app = Starlette(
