@@ -205,6 +205,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the deployment this environment and data dir describe; exit 1 if anything is unsafe."""
+    from .doctor import diagnose, report
+
+    text, status = report(asyncio.run(diagnose(Config.from_env(data_dir=_data_dir(args.data_dir)))))
+    print(text)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auction-engine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("export-settlements", help="write the settlement ledger as CSV")
     p.add_argument("--output", default="-")
     p.add_argument("--data-dir", default=None)
+    p = sub.add_parser("doctor", help="check Redis, the database, clocks, limits and secrets; exit 1 if anything is unsafe")
+    p.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return cmd_serve(args)
@@ -253,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_token(args)
     if args.command == "verify":
         return cmd_verify(args)
+    if args.command == "doctor":
+        return cmd_doctor(args)
     return cmd_export(args)
 
 
