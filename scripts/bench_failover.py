@@ -1,0 +1,349 @@
+"""Failover of a lot's writer, measured: kill -9, graceful hand-over, and the cost of forwarding.
+
+A benchmark, not a test: it starts a local Redis Cluster (3 masters + 3 replicas, LocalRedisCluster)
+and three `auction-engine serve --node-id ...` processes on one shared database (a SQLite file, or
+PostgreSQL with --database-url), all on loopback, and measures what docs/scale.md promises:
+
+  (a) kill -9 of a lot's writer while a bidder bids through the other nodes: the time from the kill
+      to the first accepted bid sent after it, and how many acknowledged bids are missing from the
+      lot's log read straight from Redis (must be 0). The killed node is restarted between trials.
+  (b) SIGTERM of the writer (graceful hand-over): the same figures.
+  (c) forwarding: ack latency p50/p99 of bids sent to the writer's node and to another node, beside
+      one single-node engine (`serve` on its own redis-server, no --node-id) as the baseline.
+
+Bids are retried with the same id while the answer is `unavailable` (503), as a client does, so a
+bid in flight across a takeover is answered once. Run: python scripts/bench_failover.py [--trials 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hdrh.histogram
+import httpx
+
+SCRIPTS = Path(__file__).resolve().parent
+ROOT = SCRIPTS.parent
+sys.path.insert(0, str(ROOT))
+
+from auction_engine.auth import TokenSigner  # noqa: E402
+from auction_engine.redis_cluster import LocalRedisCluster  # noqa: E402
+from auction_engine.redis_server import free_port  # noqa: E402
+
+SECRET = "bench-secret-0123456789abcdef-0123456789"
+ESCROW_SECRET = "bench-escrow-secret-fedcba9876543210-abcdef"
+SIGNER = TokenSigner(SECRET)
+
+
+@dataclass
+class Node:
+    """One `auction-engine serve` process; `node_id` None runs the single-node default."""
+
+    data_dir: Path
+    env_extra: dict[str, str]
+    node_id: str | None = None
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> Node:
+        env = {**os.environ, "AUTH_SECRET": SECRET, "ESCROW_SECRET": ESCROW_SECRET, "PYTHONUNBUFFERED": "1",
+               "AUCTION_BID_RATE": "100000", "AUCTION_BID_BURST": "100000", **self.env_extra}
+        for name in ("REDIS_URL", "NODE_ID", "REDIS_CLUSTER", "DATABASE_URL"):
+            if name not in self.env_extra:
+                env.pop(name, None)
+        if self.node_id:
+            env["NODE_ID"] = self.node_id
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / "engine.log", "ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(self.port),
+                 "--data-dir", str(self.data_dir)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"node {self.node_id} exited: {(self.data_dir / 'engine.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"node {self.node_id} did not become healthy")
+
+    def signal(self, sig: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+
+    def wait_exit(self, timeout: float = 30.0) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        self.signal(signal.SIGTERM)
+        self.wait_exit(15)
+
+
+def staff(node: Node) -> httpx.Client:
+    return httpx.Client(base_url=node.url, headers={"Authorization": f"Bearer {SIGNER.issue('auctioneer')}"}, timeout=15)
+
+
+def bidder(node: Node, who: str) -> httpx.Client:
+    with staff(node) as http:
+        reply = http.post("/api/bidders", json={"bidder": who, "paddle": who, "credit_limit": None})
+        if reply.status_code not in (201, 409):
+            raise RuntimeError(reply.text)
+    token = SIGNER.issue("bidder", who, who)
+    return httpx.Client(base_url=node.url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
+
+
+def create_open(node: Node, lot: str) -> None:
+    with staff(node) as http:
+        reply = http.post("/api/lots", json={"lot": lot, "title": "Toyota Camry 2019", "start_price": 100_000,
+                                             "increments": [[0, 1_000]], "duration_s": 3600})
+        if reply.status_code != 201:
+            raise RuntimeError(reply.text)
+        reply = http.post(f"/api/lots/{lot}/open")
+        if reply.status_code != 200:
+            raise RuntimeError(reply.text)
+
+
+def owner(node: Node, lot: str, not_this: str | None = None, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    with staff(node) as http:
+        while time.monotonic() < deadline:
+            try:
+                found = http.get(f"/api/lots/{lot}/owner").json().get("node")
+            except (httpx.HTTPError, ValueError):
+                found = None
+            if found is not None and found != not_this:
+                return str(found)
+            time.sleep(0.05)
+    raise RuntimeError(f"lot {lot} has no owner other than {not_this}")
+
+
+def place(http: httpx.Client, lot: str, bid_id: str, amount: int, deadline_s: float = 30.0) -> dict[str, Any]:
+    """A bid answered for good: re-sent with the same id while the answer is `unavailable` (503)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            reply = http.post(f"/api/lots/{lot}/bids", json={"id": bid_id, "amount": amount})
+            if reply.status_code != 503:
+                body: dict[str, Any] = reply.json()
+                return body
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bid {bid_id} on {lot} never answered")
+        time.sleep(0.05)
+
+
+async def logged_bid_ids(cluster_url: str, lot: str) -> list[str]:
+    from redis.asyncio.cluster import RedisCluster
+
+    from auction_engine.log import RedisLog
+    from bidding.log import decode_entry
+
+    client = RedisCluster.from_url(cluster_url)
+    try:
+        records = await RedisLog(client).read(lot)
+    finally:
+        await client.aclose()
+    commands = [decode_entry(r.entry, r.hash).command for r in records]
+    return [str(getattr(c, "id", "")) for c in commands if c.kind == "bid"]
+
+
+class Bidding:
+    """Two bidders taking turns through the nodes that do not write the lot, each bid the next step."""
+
+    def __init__(self, lot: str, via: list[Node]) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.lot = lot
+        self.clients = [bidder(node, f"f{tag}{i}") for i, node in enumerate(via)]
+        self.acked: list[tuple[str, float, float]] = []  # (bid id, first sent, answered) of accepted bids
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            bid_id = f"b{i}"
+            sent = time.monotonic()
+            answer = place(self.clients[i % len(self.clients)], self.lot, bid_id, 101_000 + i * 1_000)
+            if answer.get("type") == "ack" and answer.get("ok"):
+                self.acked.append((bid_id, sent, time.monotonic()))
+            i += 1
+
+    def first_accepted_after(self, t: float) -> float | None:
+        return next((answered - t for _, sent, answered in self.acked if sent >= t), None)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(60)
+        for http in self.clients:
+            http.close()
+
+
+@dataclass
+class Trial:
+    took_s: float
+    acked: int
+    lost: int
+
+
+def failover_trial(nodes: dict[str, Node], cluster: LocalRedisCluster, sig: int, restart: bool) -> Trial:
+    first = next(iter(nodes.values()))
+    lot = f"F{uuid.uuid4().hex[:8]}"
+    create_open(first, lot)
+    time.sleep(1.5)  # placement hands the lot to its preferred node
+    writer = owner(first, lot)
+    others = [n for name, n in nodes.items() if name != writer]
+    bids = Bidding(lot, others)
+    bids.thread.start()
+    time.sleep(1.0)
+    killed_at = time.monotonic()
+    nodes[writer].signal(sig)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and bids.first_accepted_after(killed_at) is None:
+        time.sleep(0.02)
+    time.sleep(0.5)  # a few more accepted bids at the new writer
+    bids.close()
+    took = bids.first_accepted_after(killed_at)
+    nodes[writer].wait_exit(30)
+    logged = set(asyncio.run(logged_bid_ids(cluster.url, lot)))
+    lost = [bid_id for bid_id, _, _ in bids.acked if bid_id not in logged]
+    if restart:
+        nodes[writer].start()
+    return Trial(took if took is not None else float("nan"), len(bids.acked), len(lost))
+
+
+def ack_latencies(node: Node, lot: str, count: int, tag: str) -> hdrh.histogram.HdrHistogram:
+    hist = hdrh.histogram.HdrHistogram(1, 60_000_000, 3)
+    pair = [bidder(node, f"{tag}a"), bidder(node, f"{tag}b")]
+    try:
+        base = 101_000
+        for i in range(count):
+            t = time.perf_counter()
+            answer = place(pair[i % 2], lot, f"{tag}{i}", base + i * 1_000)
+            hist.record_value(max(1, int((time.perf_counter() - t) * 1e6)))
+            if not answer.get("ok"):
+                raise RuntimeError(f"bid refused: {answer}")
+    finally:
+        for http in pair:
+            http.close()
+    return hist
+
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+    return f"{pct(50):.2f} / {pct(99):.2f} / {ordered[-1]:.2f}"
+
+
+def ms(hist: hdrh.histogram.HdrHistogram, p: float) -> str:
+    return f"{hist.get_value_at_percentile(p) / 1000:.2f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=20, help="kill -9 trials, and as many SIGTERM trials (default 20)")
+    parser.add_argument("--bids", type=int, default=500, help="bids per forwarding measurement (default 500)")
+    parser.add_argument("--lease-ms", type=int, default=3000, help="AUCTION_LEASE_MS of every node (default 3000, the engine's)")
+    parser.add_argument("--fsync", default="always", choices=("always", "everysec"), help="appendfsync of the cluster")
+    parser.add_argument("--database-url", default=None, help="a PostgreSQL URL (postgresql+asyncpg://...); else a SQLite file")
+    parser.add_argument("--skip", default="", help="comma list of parts to skip: kill,term,forward")
+    args = parser.parse_args()
+    if shutil.which("redis-server") is None:
+        print("redis-server is not on PATH", file=sys.stderr)
+        return 2
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    tmp = Path(tempfile.mkdtemp(prefix="bench-failover-"))
+    cluster = LocalRedisCluster(tmp / "redis", fsync=args.fsync).start()
+    db = args.database_url or f"sqlite+aiosqlite:///{tmp / 'shared.db'}"
+    env = {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "1", "DATABASE_URL": db, "AUCTION_LEASE_MS": str(args.lease_ms)}
+    nodes = {name: Node(tmp / name, env, node_id=name) for name in ("n1", "n2", "n3")}
+    single = Node(tmp / "single", {})
+    rows: list[tuple[str, str, str, str]] = []
+    try:
+        for node in nodes.values():
+            node.start()
+        for part, sig in (("kill", signal.SIGKILL), ("term", signal.SIGTERM)):
+            if part in skip:
+                continue
+            trials = []
+            for n in range(args.trials):
+                trial = failover_trial(nodes, cluster, sig, restart=True)
+                trials.append(trial)
+                print(f"{part} trial {n + 1}: first accepted bid {trial.took_s:.2f} s after the signal, "
+                      f"{trial.acked} acked, {trial.lost} lost", flush=True)
+            label = "kill -9 of the writer" if part == "kill" else "SIGTERM of the writer (hand-over)"
+            rows.append((label, f"{len(trials)} trials",
+                         summary([t.took_s for t in trials]) + " s",
+                         f"{sum(t.lost for t in trials)} of {sum(t.acked for t in trials)}"))
+        if "forward" not in skip:
+            first = nodes["n1"]
+            lot = f"P{uuid.uuid4().hex[:8]}"
+            create_open(first, lot)
+            time.sleep(1.5)
+            writer = nodes[owner(first, lot)]
+            at_writer = ack_latencies(writer, lot, args.bids, "w")
+            lot2 = f"Q{uuid.uuid4().hex[:8]}"
+            create_open(first, lot2)
+            time.sleep(1.5)
+            writer2 = nodes[owner(first, lot2)]
+            other = next(n for n in nodes.values() if n is not writer2)
+            forwarded = ack_latencies(other, lot2, args.bids, "o")
+            single.start()
+            lot3 = f"B{uuid.uuid4().hex[:8]}"
+            create_open(single, lot3)
+            baseline = ack_latencies(single, lot3, args.bids, "s")
+            for label, hist in (("baseline: single node (serve, own redis-server)", baseline),
+                                ("3 nodes: bid sent to the writer's node", at_writer),
+                                ("3 nodes: bid sent to another node (forwarded)", forwarded)):
+                rows.append((label, f"{args.bids} bids", f"ack p50 {ms(hist, 50)} / p99 {ms(hist, 99)} ms", "-"))
+    finally:
+        for node in [*nodes.values(), single]:
+            node.stop()
+        cluster.stop()
+    print()
+    print(f"Failover and forwarding, 3 engine nodes on a local Redis Cluster (3 masters + 3 replicas, appendfsync "
+          f"{args.fsync}), {'PostgreSQL' if args.database_url else 'one SQLite file'}, loopback only")
+    print(f"machine: {os.cpu_count()} cores (shared with other work while measured); lease {args.lease_ms} ms; "
+          f"baseline: one single-node engine (`serve`, no --node-id, its own redis-server)")
+    head = ("what", "n", "first accepted bid after the signal p50 / p99 / max, or ack latency", "acked bids lost")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    for row in [head, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
