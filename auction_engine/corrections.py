@@ -3,7 +3,7 @@ that carry a body (`retract_last {reason}`, `asking {amount}`), and the engine's
 
 The rules decide each; what the engine adds is the settlement: a lot closed in its reopen window
 has its escrow hand-off held until the window ends, plus a second for a reopen stamped just
-before the end and still queued (`Engine.lot_result`, `hold_ms`), and `reopen` first removes the
+before the end and still queued (`Engine.lot_result`, `hold_until`), and `reopen` first removes the
 unsent record (`Store.void_settlement`), so escrow never hears of a sale that was taken back.
 """
 
@@ -35,7 +35,7 @@ from bidding.state import CLOSED
 from .actor import LotActor
 from .answers import Ack, Answer, Applied, Refusal, Unwritten
 from .auth import Principal
-from .engine import Engine
+from .engine import REOPEN_HOLD_MARGIN_MS, Engine
 from .errors import BadRequest, EngineError, NotFound
 from .frames import CommandFrame
 from .log import SETTLED_KEY
@@ -95,7 +95,7 @@ async def _reopen_here(engine: Engine, actor: LotActor, command: Reopen) -> Answ
     if writing is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(writing), 5)
-    if not await engine.store.void_settlement(lot):
+    if not await engine.store.void_settlement(lot, state.reopen_by + REOPEN_HOLD_MARGIN_MS):
         return Refusal(lot, None, Reason.NOT_ALLOWED)  # escrow may have it: too late to reopen
     await engine.redis.srem(SETTLED_KEY, lot)
     engine._read_back.pop(lot, None)  # an open lot is never put back to sleep

@@ -453,7 +453,7 @@ class Engine:
                     await self.store.record_settlement(
                         lot=lot, result=result, winner=winner, winner_paddle=paddle, price=price, currency=currency,
                         closed_at=closed_at, final_seq=final_seq, head_hash=head_hash,
-                        hold_ms=0 if reopen_by is None else max(0, reopen_by + REOPEN_HOLD_MARGIN_MS - self.clock.now_ms()),
+                        hold_until=0 if reopen_by is None else reopen_by + REOPEN_HOLD_MARGIN_MS,
                     )
                     await self.store.record_head(lot, final_seq, head_hash)
                     if result in FINAL_RESULTS:

@@ -59,14 +59,14 @@ async def _recorded(conn: AsyncConnection, lot: str, lock: bool = False) -> Sett
     return settlement
 
 
-async def _enqueue(conn: AsyncConnection, settlement: Settlement, now: int, hold_ms: int = 0) -> None:
-    """`hold_ms`: the hand-off waits that long (a live lot's reopen window, docs/rules.md)."""
+async def _enqueue(conn: AsyncConnection, settlement: Settlement, now: int, hold_until: int = 0) -> None:
+    """`hold_until`: no attempt before then (a live lot's reopen window, docs/rules.md)."""
     stmt = insert(conn, outbox).values(
         key=outbox_key(settlement.lot),
         lot=settlement.lot,
         body=body_of(settlement),
         created_at=now,
-        next_attempt_at=now + hold_ms,
+        next_attempt_at=max(now, hold_until),
         attempts=0,
     )
     await conn.execute(stmt.on_conflict_do_nothing(index_elements=[outbox.c.key]))
@@ -87,10 +87,10 @@ async def record(
     schedule: PremiumSchedule,
     payment_days: int,
     now: int,
-    hold_ms: int = 0,
+    hold_until: int = 0,
 ) -> tuple[Settlement, bool]:
-    """Write (or find) the lot's record; returns it and whether an outbox row was added (held
-    `hold_ms` before its first attempt)."""
+    """Write (or find) the lot's record; returns it and whether an outbox row was added (its
+    first attempt not before `hold_until`)."""
     if result not in RESULTS:
         raise ValueError(f"result must be one of {RESULTS}, got {result!r}")
     if price is not None and (not isinstance(price, int) or isinstance(price, bool) or price < 0):
@@ -119,7 +119,7 @@ async def record(
     if (await conn.execute(stmt)).first() is not None:
         settlement = await _recorded(conn, lot)
         if result == "sold":
-            await _enqueue(conn, settlement, now, hold_ms)
+            await _enqueue(conn, settlement, now, hold_until)
         return settlement, result == "sold"
 
     existing = await _recorded(conn, lot, lock=True)
@@ -154,11 +154,13 @@ async def record(
     return settlement, result == "sold"
 
 
-async def void(conn: AsyncConnection, lot: str, now: int) -> bool:
+async def void(conn: AsyncConnection, lot: str, now: int, held_until: int) -> bool:
     """Remove the record of a lot the auctioneer reopens (docs/rules.md "Clerk corrections"),
-    with its outbox row, if escrow cannot have it: the row was never attempted and is not yet due
-    (held for the reopen window; the worker claims only due rows, so none is in flight). False,
-    changing nothing, if the hand-off may have begun or the lot is paid. True with no record."""
+    with its outbox row, if escrow cannot have it: the row is still held exactly as recorded
+    (`next_attempt_at == held_until > now`, never attempted). The worker claims only due rows and
+    a claim moves `next_attempt_at` to the claim's time plus its lease, past `held_until`, so a
+    row in flight never matches. False, changing nothing, if the hand-off may have begun or the
+    lot is paid; True with no record."""
     settlement = await _get(conn, lot, lock=True)
     if settlement is not None and settlement.paid_at is not None:
         return False
@@ -169,11 +171,11 @@ async def void(conn: AsyncConnection, lot: str, now: int) -> bool:
         )
     ).first()
     if row is not None:
-        if row.delivered_at is not None or row.attempts != 0 or row.next_attempt_at <= now:
+        if row.delivered_at is not None or row.attempts != 0 or row.next_attempt_at != held_until or held_until <= now:
             return False
         gone = await conn.execute(
             sa.delete(outbox).where(
-                outbox.c.id == row.id, outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at == row.next_attempt_at
+                outbox.c.id == row.id, outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at == held_until
             )
         )
         if gone.rowcount != 1:

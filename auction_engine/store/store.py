@@ -224,10 +224,10 @@ class Store:
         closed_at: int,
         final_seq: int,
         head_hash: str,
-        hold_ms: int = 0,
+        hold_until: int = 0,
     ) -> Settlement:
         """Write the lot's settlement once (see `ledger`); a sold result is queued for escrow in
-        the same transaction, its first attempt `hold_ms` later. A repeat returns the stored record."""
+        the same transaction, its first attempt not before `hold_until`. A repeat returns the stored record."""
         async with self._write() as conn:
             settlement, queued = await ledger.record(
                 conn,
@@ -243,17 +243,17 @@ class Store:
                 schedule=self.premium,
                 payment_days=self.payment_days,
                 now=now_ms(),
-                hold_ms=hold_ms,
+                hold_until=hold_until,
             )
         if queued:
             self.outbox.wake()
         return settlement
 
-    async def void_settlement(self, lot: str) -> bool:
-        """Remove a reopened lot's record and its unsent hand-off (`ledger.void`); False if
-        escrow may already have it (nothing changes then)."""
+    async def void_settlement(self, lot: str, held_until: int) -> bool:
+        """Remove a reopened lot's record and its hand-off, still held until `held_until` as it was
+        recorded (`ledger.void`); False if escrow may already have it (nothing changes then)."""
         async with self._write() as conn:
-            return await ledger.void(conn, lot, now_ms())
+            return await ledger.void(conn, lot, now_ms(), held_until)
 
     async def get_settlement(self, lot: str) -> Settlement | None:
         async with self._read() as conn:
