@@ -122,7 +122,7 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
                 await task
                 return
             await asyncio.sleep(0.05)
-        await main_demo(base, token, stop_when=task)
+        await main_demo(base, token, stop_when=task, data_dir=config.data_dir)
         await task  # the sale is over; the engine keeps serving its results until interrupted
 
     asyncio.run(both())

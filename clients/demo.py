@@ -18,8 +18,12 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import httpx
+
+from .aftersale_demo import follow
 from .client import AuctionClient, ClientError
 
 log = logging.getLogger("auction.demo")
@@ -314,21 +318,34 @@ async def run_demo(base_url: str, auctioneer_token: str, bidders: int = 8, minut
 
 async def main_demo(base_url: str, auctioneer_token: str, *, bidders: int = 8, minutes: float = 5,
                     stop_event: asyncio.Event | None = None,
-                    stop_when: asyncio.Future | None = None, seed: int | None = None) -> int:
+                    stop_when: asyncio.Future | None = None, seed: int | None = None,
+                    data_dir: Path | None = None) -> int:
     """The `auction-engine demo` entry point once the engine serves at `base_url`: prints where
     to look, runs the sale, prints the results. The sale stops early on `stop_event` or when
-    `stop_when` (say, the server's task) is done. Returns a process exit code."""
+    `stop_when` (say, the server's task) is done. With the engine's `data_dir` (and no webhook
+    URLs), simulated escrow, carrier and buyers then take each sold car to delivered and paid out
+    (`clients/aftersale_demo.py`). Returns a process exit code."""
     stop_event = stop_event or asyncio.Event()
     if stop_when is not None:
         stop_when.add_done_callback(lambda _: stop_event.set())
     print(f"bidder room:        {base_url}/")
     print(f"auctioneer console: {base_url}/console?token={auctioneer_token}")
     try:
-        await run_demo(base_url, auctioneer_token, bidders=bidders, minutes=minutes,
-                       stop_event=stop_event, seed=seed)
+        final = await run_demo(base_url, auctioneer_token, bidders=bidders, minutes=minutes,
+                               stop_event=stop_event, seed=seed)
     except ClientError as exc:
         print(f"demo failed: {exc}")
         return 1
+    sold = [lot for lot, state in final.items() if state.get("result") == "sold"]
+    server_up = stop_when is None or not stop_when.done()
+    if data_dir is not None and sold and server_up and not (
+            os.environ.get("ESCROW_URL") or os.environ.get("LOGISTICS_URL")):
+        print("after the hammer: escrow, carrier and buyers (simulated)")
+        try:
+            await follow(base_url, auctioneer_token, data_dir, sold)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            print(f"after-sale demo stopped: {exc!r}")
+            return 1
     return 0
 
 

@@ -32,6 +32,7 @@ from auction_engine.store.signing import (
     SignatureError,
     verify,
 )
+from clients.aftersale_demo import follow
 
 from ..conftest import SECRET, EngineProcess
 from ..store.conftest import EscrowReceiver
@@ -240,6 +241,19 @@ async def test_paid_held_moved_claimed_and_settled_with_each_instruction_once(en
     assert "contract" in kinds  # rendered by the worker once the lot sold, before or after the payment
     assert [k for k in kinds if k != "contract"] == ["paid", "held", "transport_ordered", "picked_up", "in_transit", "delivered",
                                                      "claim_opened", "partial_refund", "release", "claim_resolved"]
+
+
+async def test_the_demo_partners_take_sold_cars_to_delivered_and_paid_out(engine):
+    """`auction-engine demo`'s second act, against the file sinks: escrow, carrier and buyers simulated."""
+    engine.register("DM1", "dm1", None)
+    engine.register("DM2", "dm2", None)
+    lots = [(await sold_lot(engine, engine.token("bidder", name, name.lower())))["lot"] for name in ("DM1", "DM2")]
+    said: list[str] = []
+    states = await follow(engine.url, engine.auctioneer_token, engine.data_dir, lots, said.append, escrow_secret=ESCROW_SECRET)
+    assert states == {lot: "released" for lot in lots}
+    assert any("auctioneer refunds" in line for line in said)  # the second buyer claimed, and it was settled
+    for lot in lots:
+        assert history(engine, lot)["transport"]["status"] == "delivered"
 
 
 class InstructedEscrow(EscrowReceiver):
