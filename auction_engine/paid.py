@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from bidding.money import is_money
+from bidding.state import SOLD
 
 from .errors import BadPayment, NotSold, PaymentMismatch
 from .store import Settlement
@@ -56,7 +57,7 @@ def check_payment(payment: Payment, lot: str, settlement: Settlement) -> None:
     or NotSold. The expected values are not echoed."""
     if payment.lot != lot:
         raise PaymentMismatch("the body names another lot than the URL", "lot")
-    if settlement.result != "sold":
+    if settlement.result != SOLD:
         raise NotSold(f"lot {lot!r} was not sold ({settlement.result}); there is nothing to pay", "lot")
     if payment.settlement_id != outbox_key(lot):
         raise PaymentMismatch("settlement_id is not this lot's settlement", "settlement_id")
