@@ -6,6 +6,7 @@ import {
 } from "/static/common.js";
 
 const TOKEN_KEY = "auction.console.token";
+const LIVE_ROWS = 100; // run-list rows kept live over the socket
 const $ = (id) => document.getElementById(id);
 
 const con = {
@@ -30,7 +31,7 @@ function showError(e) {
   node.hidden = false;
   node.textContent = e instanceof ApiError ? `${e.code}: ${e.human}` : String(e.message ?? e);
   document.querySelectorAll(".invalid").forEach((n) => n.classList.remove("invalid"));
-  if (e.field) document.querySelector(`[name="${CSS.escape(e.field)}"]`)?.classList.add("invalid");
+  for (const field of e.fields ?? (e.field ? [e.field] : [])) document.querySelector(`[name="${CSS.escape(field)}"]`)?.classList.add("invalid");
 }
 
 async function call(method, path, body, params) {
@@ -61,7 +62,8 @@ function connect() {
     },
     onWelcome: (w) => {
       $("who").textContent = `Signed in as ${w.role}`;
-      if (w.role !== "auctioneer") showError(new Error("This token is not an auctioneer token: actions will be refused."));
+      if (w.role !== "auctioneer" && con.token) showError(new Error("This token is not an auctioneer token: actions will be refused."));
+      usable(w.role === "auctioneer");
     },
     onLot: (frame, state) => onLot(frame, state),
     onError: (f) => showError(new ApiError(f.code, f.message)),
@@ -98,8 +100,18 @@ async function loadLots() {
     if ("reserve" in s) con.reserves.set(s.lot, s.reserve);
     if (!con.socket.state(s.lot)) con.lots.set(s.lot, s);
   }
-  $("lots").replaceChildren(...lots.map((s) => el("tr", { dataset: { lot: s.lot, testid: "lot-row" } })));
+  $("lots").replaceChildren(...lots.map((s) => el("tr", { tabindex: "0", "aria-selected": String(s.lot === con.selected), dataset: { lot: s.lot, testid: "lot-row" } })));
   for (const s of lots) renderRow(s.lot);
+  for (const s of lots.slice(0, LIVE_ROWS)) con.socket.subscribe(s.lot); // every row live, not just the selected one
+}
+
+/** Forms and actions only look usable with an auctioneer token. */
+function usable(yes) {
+  for (const node of document.querySelectorAll("main form, #actions")) {
+    node.querySelectorAll("input, select, button").forEach((b) => { b.disabled = !yes; });
+  }
+  document.body.dataset.signedIn = String(yes);
+  if (yes && con.selected) renderSelected();
 }
 
 function renderRow(lot) {
@@ -127,13 +139,15 @@ function leftText(s) {
 // -- selected lot -----------------------------------------------------------------------------
 
 async function select(lot) {
-  if (con.selected && con.selected !== lot) con.socket.unsubscribe(con.selected);
   con.selected = lot;
   con.feedSeq = 0;
   $("feed").replaceChildren();
   $("s-message").textContent = "";
   $("selected").hidden = false;
-  document.querySelectorAll("#lots tr").forEach((r) => r.classList.toggle("selected", r.dataset.lot === lot));
+  document.querySelectorAll("#lots tr").forEach((r) => {
+    r.classList.toggle("selected", r.dataset.lot === lot);
+    r.setAttribute("aria-selected", String(r.dataset.lot === lot));
+  });
   try {
     const state = await call("GET", `/api/lots/${encodeURIComponent(lot)}`);
     if ("reserve" in state) con.reserves.set(lot, state.reserve);
@@ -166,8 +180,9 @@ function renderSelected() {
     fair_warning: s.status === "open" && s.mode === "live", close: s.status === "open" || s.status === "paused",
     withdraw: s.status !== "closed", approve: s.result === "pending_approval", reject: s.result === "pending_approval",
   };
-  for (const b of $("actions").querySelectorAll("button")) b.disabled = !can[b.dataset.action];
-  $("floor-form").querySelector("button").disabled = s.status !== "open";
+  const signedIn = document.body.dataset.signedIn === "true";
+  for (const b of $("actions").querySelectorAll("button")) b.disabled = !signedIn || !can[b.dataset.action];
+  $("floor-form").querySelector("button").disabled = !signedIn || s.status !== "open";
 }
 
 function tickSelected() {
@@ -216,8 +231,28 @@ async function loadFeedDetails() {
   }
 }
 
+// Ending a lot cannot be undone: the hammer and withdraw ask first.
+const ASK = {
+  close: (s) => `Hammer lot ${s.lot} (${s.title}) now${s.leader ? ` at ${formatMoney(s.price, s.currency)} to paddle ${s.leader}` : ", with no bid: unsold"}?`,
+  withdraw: (s) => `Withdraw lot ${s.lot} (${s.title})? It closes as withdrawn and no one wins it.`,
+};
+
+function ask(text) {
+  const dialog = $("confirm-action");
+  $("confirm-action-text").textContent = text;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true }));
+}
+
 async function act(action) {
   const lot = con.selected;
+  const s = con.lots.get(lot);
+  if (ASK[action] && s && !(await ask(ASK[action](s)))) {
+    $("s-message").textContent = `${action.replace("_", " ")}: cancelled`;
+    $("s-message").dataset.kind = "info";
+    return;
+  }
   try {
     const state = await call("POST", `/api/lots/${encodeURIComponent(lot)}/${action}`);
     if ("reserve" in state) con.reserves.set(lot, state.reserve);
@@ -241,6 +276,7 @@ function setPath(obj, path, value) {
 /** The lot spec from the form: money through parseYuan, counts as integers, empties left out. */
 function lotSpec(form) {
   const spec = {};
+  const bad = [];
   for (const input of form.querySelectorAll("input[name], select[name]")) {
     const name = input.name;
     if (name === "open_now") continue;
@@ -249,12 +285,18 @@ function lotSpec(form) {
     let value = raw;
     if ("money" in input.dataset) {
       value = parseYuan(raw);
-      if (value === null) throw new ApiError("bad_amount", `${name}: enter an amount in yuan`, name, 0);
+      if (value === null) bad.push([name, "enter an amount in yuan"]);
     } else if (input.type === "number") {
-      if (!/^\d+$/.test(raw)) throw new ApiError("invalid_spec", `${name}: enter a whole number`, name, 0);
+      if (!/^\d+$/.test(raw)) bad.push([name, "enter a whole number"]);
       value = Number(raw);
     }
     setPath(spec, name, value);
+  }
+  for (const input of form.querySelectorAll("[required]")) if (!input.value.trim()) bad.push([input.name, "required"]);
+  if (bad.length) { // every bad field at once, each marked
+    const err = new ApiError("invalid_spec", bad.map(([n, why]) => `${n}: ${why}`).join("; "), null, 0);
+    err.fields = bad.map(([n]) => n);
+    throw err;
   }
   if (spec.mode === "live") delete spec.duration_s;
   if (spec.format !== "dutch") delete spec.dutch;
@@ -267,6 +309,17 @@ function wire() {
   $("lots").addEventListener("click", (e) => {
     const row = e.target.closest("tr[data-lot]");
     if (row) select(row.dataset.lot);
+  });
+  $("lots").addEventListener("keydown", (e) => {
+    const row = e.target.closest("tr[data-lot]");
+    if (!row) return;
+    if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      select(row.dataset.lot);
+    } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      (e.key === "ArrowDown" ? row.nextElementSibling : row.previousElementSibling)?.focus();
+    }
   });
   $("actions").addEventListener("click", (e) => {
     const action = e.target.closest("button")?.dataset.action;
@@ -436,6 +489,7 @@ async function awaitSettlement(lot, tries = 8) {
 }
 
 function refreshAll() {
+  if (!con.token) return; // nothing to list without a token: the banner says how to sign in
   loadLots();
   loadBidders();
   loadSettlements();
@@ -446,6 +500,7 @@ if (!con.token) {
   showError(new Error("Open the console with ?token=<auctioneer token> (printed by `auction-engine serve`), or paste it under Token."));
   $("token-box").open = true;
 }
+usable(false); // until the welcome says auctioneer
 connect();
 refreshAll();
 countdown(con.clock, () => con.lots.get(con.selected), tickSelected);

@@ -63,6 +63,7 @@ async def test_console_runs_a_live_lot_and_the_room_shows_the_hammer(engine, adm
     await expect(room.get_by_test_id("lot-status")).to_have_text("Fair warning!")
     await expect(room.get_by_test_id("countdown")).to_have_text(re.compile(r"^0:(0\d|10)$"))
     await console.get_by_test_id("action-close").click()
+    await console.get_by_test_id("confirm-action-yes").click()  # the hammer asks first (issue 13 item 3)
 
     await expect(room.get_by_test_id("result")).to_have_text("Sold: ¥216,000 to paddle 77")
     await expect(room.get_by_test_id("bid-status")).to_have_text("You won at ¥216,000")
