@@ -4,6 +4,11 @@ It drains its queue in batches and runs each batch in four stages: decide each c
 `bidding` (no await), append the whole batch to the lot's stream in one fenced round trip,
 only then answer bidders and publish events in seq order, and last snapshot and settle.
 Nothing is acknowledged before it is durable.
+
+Scale-out adds a stage on each side of `_decide` (only when `LotDeps.reserve` is set): each limited
+bidder's bid is first stood on the shared ledger (`bidder_ledger.py`), whose one script per bidder
+sees the bidder's lots on every node, and after the append the lot's true exposure is written back
+there (an outbid or refused bidder's drops to what the lot really holds, often 0).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from bidding.notices import notices
 from bidding.reasons import Reason
 from bidding.rules import Accepted, Refused, decide, due_by, due_tick, next_deadline, next_min
 from bidding.spec import LotSpec
-from bidding.state import LotState
+from bidding.state import CLOSED, LotState
 from bidding.views import auctioneer_view, bidder_view, exposure, public_view
 
 from . import metrics
@@ -55,6 +60,8 @@ class Work:
     reply: Reply | None = None
     key: bytes = b""
     received: float = field(default_factory=time.perf_counter)
+    over_limit: bool = False
+    """Scale-out: the shared ledger refused to stand this bid; it is refused `credit_limit`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,11 @@ class LotDeps:
     announce: Callable[[str, int, list[tuple[str, Outgoing]]], None] | None = None
     """After each append's answers (scale-out only): tell the other nodes the lot moved to this
     seq, with the private notices for bidders connected elsewhere."""
+    reserve: Callable[[str, str, int], Awaitable[bool]] | None = None
+    """Scale-out only: (bidder, lot, amount) stood on the shared ledger if the bidder's lots on every
+    node leave room under the limit (`BidderLedger.reserve`); None on a single node."""
+    expose: Callable[[str, dict[str, int]], Awaitable[None]] | None = None
+    """Scale-out only: the lot's true exposure per bidder after a batch, 0 releasing (with `reserve`)."""
 
 
 @dataclass(slots=True)
@@ -142,6 +154,10 @@ class LotActor:
         self._armed: int | None = None
         self._since_snapshot = 0
         self._busy = False
+        # Scale-out: the exposure this actor last wrote to the shared ledger, and the bidders it
+        # reserved for since. A closed lot's is taken as written (it may be paid and released since).
+        self._shared: dict[str, int] = exposure(spec, state) if state.status == CLOSED else {}
+        self._unshared: set[str] = set()
 
     # -- the outside world --------------------------------------------------------
 
@@ -207,6 +223,8 @@ class LotActor:
         started = time.perf_counter()
         for work in batch:
             metrics.STAGE_SECONDS.labels("queued").observe(started - work.received)
+        if self.deps.reserve is not None:
+            await self._reserve(batch, self.deps.reserve)
         decided = self._decide(batch)
         at = _observe("decided", started)
         await self._commit(decided)
@@ -215,6 +233,8 @@ class LotActor:
             at = _observe("appended", at)
         self._answer(decided)
         _observe("answered", at)
+        if self.deps.expose is not None:
+            await self._share_exposure(self.deps.expose)
         await self._after(decided)
 
     # -- the stages -----------------------------------------------------------------
@@ -227,12 +247,73 @@ class LotActor:
             if first is not None:
                 decided.done.append(_Done(0, work.reply, first))
                 continue
-            outcome = self._precheck(work.command) or decide(self.spec, self.state, work.command)
+            outcome = self._precheck(work.command, work.over_limit) or decide(self.spec, self.state, work.command)
             if isinstance(outcome, Refused):
                 self._refuse(work, outcome, decided)
             else:
                 self._accept(work, outcome, decided)
         return decided
+
+    async def _reserve(self, batch: list[Work], reserve: Callable[[str, str, int], Awaitable[bool]]) -> None:
+        """Scale-out: stand what each bid could cost on the shared ledger before deciding, every
+        bidder at once (one round trip), a bidder's own bids in order and only when one asks for more
+        than the last that stood. A refused reservation marks the work `over_limit`."""
+        wants: dict[str, list[tuple[Work, int]]] = {}
+        for work in batch:
+            cmd = work.command
+            amount = self._credit_want(work)
+            if amount is not None and isinstance(cmd, Bid | BuyNow):
+                wants.setdefault(cmd.bidder, []).append((work, amount))
+
+        async def stand(bidder: str, items: list[tuple[Work, int]]) -> None:
+            stood = 0
+            for work, amount in items:
+                if amount <= stood:
+                    continue
+                self._unshared.add(bidder)
+                if await reserve(bidder, self.lot, amount):
+                    stood = amount
+                else:
+                    work.over_limit = True
+
+        if wants:
+            await asyncio.gather(*(stand(bidder, items) for bidder, items in wants.items()))
+
+    def _credit_want(self, work: Work) -> int | None:
+        """What a bid or buy-now could make its bidder owe here, if it needs a reservation: not a
+        retry, not a floor bid, not on a closed lot, not a bidder known to have no limit."""
+        cmd = work.command
+        if not isinstance(cmd, Bid | BuyNow) or self.state.status == CLOSED or (work.key and self.knows(work.key)):
+            return None
+        limits = self.deps.credit.limits
+        if cmd.bidder in limits and limits[cmd.bidder] is None:
+            return None  # a bidder not known here yet is reserved for: the ledger holds the limit
+        if isinstance(cmd, BuyNow):
+            return self.spec.buy_now
+        value = cmd.max if cmd.max is not None else cmd.amount
+        if cmd.floor or type(value) is not int:
+            return None
+        return max(value, self._standing(cmd.bidder))
+
+    async def _share_exposure(self, expose: Callable[[str, dict[str, int]], Awaitable[None]]) -> None:
+        """Scale-out, after the answers and before the next batch: write the lot's true exposure
+        for each bidder whose exposure changed or who reserved (0 releases). A failure is logged and
+        the write retried after the next batch; the answers are already out."""
+        now = {} if self.lot in self.deps.credit.paid else exposure(self.spec, self.state)
+        changes = {
+            bidder: now.get(bidder, 0) for bidder in set(now) | set(self._shared) | self._unshared
+            if bidder in self._unshared or self._shared.get(bidder, 0) != now.get(bidder, 0)
+        }
+        if not changes:
+            return
+        try:
+            await expose(self.lot, changes)
+        except Exception:
+            logger.warning("lot %s: the shared credit ledger was not updated; retrying after the next batch",
+                           self.lot, exc_info=True)
+            return
+        self._shared = now
+        self._unshared.clear()
 
     async def _commit(self, decided: _Decided) -> None:
         """One fenced append of the batch's entries. Raises Fenced or SeqMismatch (log.py): the
@@ -341,15 +422,18 @@ class LotActor:
         while len(self.refusals) > REFUSALS:
             del self.refusals[next(iter(self.refusals))]
 
-    def _precheck(self, cmd: Command) -> Refused | None:
-        """The engine's own refusals, before the rules see the command."""
+    def _precheck(self, cmd: Command, over_limit: bool = False) -> Refused | None:
+        """The engine's own refusals, before the rules see the command; `over_limit`: the shared
+        ledger (scale-out) already refused to stand it."""
         credit = self.deps.credit
         if isinstance(cmd, Bid) and not cmd.floor:
             value = cmd.max if cmd.max is not None else cmd.amount
-            if type(value) is int and not credit.allows(cmd.bidder, self.lot, max(value, self._standing(cmd.bidder))):
+            if type(value) is int and (
+                over_limit or not credit.allows(cmd.bidder, self.lot, max(value, self._standing(cmd.bidder)))
+            ):
                 return Refused(Reason.CREDIT_LIMIT, next_min(self.spec, self.state))
         buy_now = self.spec.buy_now
-        if isinstance(cmd, BuyNow) and buy_now is not None and not credit.allows(cmd.bidder, self.lot, buy_now):
+        if isinstance(cmd, BuyNow) and buy_now is not None and (over_limit or not credit.allows(cmd.bidder, self.lot, buy_now)):
             return Refused(Reason.CREDIT_LIMIT, None)
         return None
 

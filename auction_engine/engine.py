@@ -2,6 +2,10 @@
 
 It is glue: every rule is in `bidding`, every durable byte in Redis or SQL. What it
 adds is who may do what, in which order, and what happens after a lot closes.
+
+Credit: on one node the in-memory `CreditLedger` sees every lot. As one node of many it sees only
+the lots this node writes, so each lot's actor also reserves on the shared `BidderLedger` (Redis,
+the bidder's own slot) and the limits are written there too (docs/scale.md, "Credit across nodes").
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from . import metrics
 from .actor import Book, LotActor, LotDeps, Work, bid_key, public_frame_bytes
 from .answers import Answer, Refusal, Unwritten
 from .auth import BidderAccess, Principal
+from .bidder_ledger import BidderLedger
 from .clock import Clock
 from .cluster import Cluster, LotLost, Replica
 from .config import Config
@@ -53,7 +58,8 @@ class Engine:
     def __init__(self, config: Config, redis: Redis | RedisCluster, store: Store) -> None:
         self.config = config
         self.redis = redis
-        self.stream = RedisLog(redis)
+        replicated = (config.redis_url, config.min_replicas, config.replica_wait_ms) if config.redis_url else None
+        self.stream = RedisLog(redis, replicated)
         self.store = store
         self.clock = Clock()
         self.hub = Hub()
@@ -77,10 +83,14 @@ class Engine:
         if config.node_id:
             url = config.advertise_url or f"http://{config.host}:{config.port}"
             self.cluster = Cluster(self, redis, config.node_id, url)
+        self.shared_credit = BidderLedger(redis, config.bid_rate, config.bid_burst) if self.cluster else None
+        self._shared_limits: dict[str, int | None] = {}
         self._deps = LotDeps(
             self.stream, self.credit, self.hub, self.clock, self._reload, self.lot_changed, self.lot_result,
             self.record_head, config.snapshot_every, config.timer_delay_ms,
             self.cluster.announce if self.cluster else None,
+            reserve=self.shared_credit.reserve if self.shared_credit else None,
+            expose=self._expose if self.shared_credit else None,
         )
 
     # -- life cycle ---------------------------------------------------------------
@@ -101,8 +111,12 @@ class Engine:
         self._lag = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
 
     async def load_bidders(self) -> None:
-        for bidder in await self.store.list_bidders():
+        bidders = await self.store.list_bidders()
+        for bidder in bidders:
             self._know_bidder(bidder)
+        if self.shared_credit is not None:  # scale-out: the limits every node's lots check against
+            await asyncio.gather(*(self._share_limit(b.bidder, b.credit_limit) for b in bidders
+                                   if self._shared_limits.get(b.bidder, -1) != b.credit_limit))
 
     def _know_bidder(self, bidder: Bidder) -> None:
         self.credit.set_limit(bidder.bidder, bidder.credit_limit)
@@ -116,8 +130,27 @@ class Engine:
         if record is None:
             return
         self._know_bidder(record)
+        if self.shared_credit is not None:
+            await self._share_limit(record.bidder, record.credit_limit)
         if record.suspended_at is not None:
             self.hub.end_bidder(bidder, error_frame("suspended", "this bidder is suspended"), UNAUTHORIZED_CLOSE)
+
+    async def set_limit(self, bidder: str, limit: int | None) -> None:
+        """A bidder's credit limit here, and (scale-out) in the shared ledger before any bid is answered."""
+        self.credit.set_limit(bidder, limit)
+        if self.shared_credit is not None:
+            await self._share_limit(bidder, limit)
+
+    async def _share_limit(self, bidder: str, limit: int | None) -> None:
+        assert self.shared_credit is not None
+        await self.shared_credit.set_limit(bidder, limit)
+        self._shared_limits[bidder] = limit
+
+    async def _expose(self, lot: str, changes: dict[str, int]) -> None:
+        """A lot's true exposure per bidder, after its actor's batch, in the shared ledger (0 releases)."""
+        assert self.shared_credit is not None
+        ledger = self.shared_credit
+        await asyncio.gather(*(ledger.set(bidder, lot, amount) for bidder, amount in changes.items()))
 
     def bidder_changed(self, bidder: str) -> None:
         """After a change to a bidder in the database: the other nodes read it again."""
@@ -188,6 +221,8 @@ class Engine:
         if self._head_writes:
             await asyncio.wait(list(self._head_writes), timeout=5)
         await self._write_catalogue()
+        if self.stream.replicated is not None:
+            await self.stream.replicated.close()
 
     async def load_book(self, lot: str, epoch: int | None = None) -> Book:
         """Rebuild a lot from its snapshot and the log's tail, and take it: with a new epoch of its
@@ -473,6 +508,18 @@ class Engine:
 
     def mark_paid(self, lot: str) -> None:
         self.credit.mark_paid(lot)
+
+    async def release_paid(self, lot: str, winner: str | None) -> None:
+        """Scale-out: a paid lot's hold leaves the winner's shared exposure (a no-op on one node).
+        A failure is logged, not raised: the payment is recorded; the hold stays (erring safe) until
+        the paid notice is sent again."""
+        if self.shared_credit is None or winner is None:
+            return
+        try:
+            await self.shared_credit.set(winner, lot, 0)
+        except Exception:
+            logger.warning("lot %s: paid, but the shared credit hold of %s was not released", lot, winner,
+                           exc_info=True)
 
     def count_open(self) -> None:
         metrics.OPEN_LOTS.set(sum(1 for a in self.lots.values() if a.state.status != CLOSED))

@@ -100,7 +100,7 @@ async def register_bidder(request: Request) -> JSONResponse:
         await engine.store.register_bidder(bidder, paddle, limit)
     except BidderExists as exc:
         raise Conflict(str(exc) or "bidder or paddle taken", "bidder") from exc
-    engine.credit.set_limit(bidder, limit)
+    await engine.set_limit(bidder, limit)
     engine.paddles[paddle] = bidder
     engine.access.set(bidder)
     engine.bidder_changed(bidder)
@@ -384,6 +384,7 @@ async def settlement_paid(request: Request) -> JSONResponse:
     except NotPayable as exc:
         raise NotSold(f"lot {lot!r} was not sold", "lot") from exc
     engine.mark_paid(lot)
+    await engine.release_paid(lot, record.winner)
     return JSONResponse(record.to_dict())
 
 
@@ -406,6 +407,7 @@ async def _answers(check: Awaitable[Any]) -> bool:
 async def metrics_endpoint(request: Request) -> Response:
     metrics.SEND_QUEUE.set(engine_of(request).hub.queued())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
 
 async def cluster_info(request: Request) -> JSONResponse:
     """Scale-out: this node, the live nodes and the lots this node writes (staff only)."""
