@@ -214,6 +214,50 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_backup(args: argparse.Namespace, restoring: bool = False) -> int:
+    """`backup --out FILE` from the running engine's Redis and database (docs/deploy.md "Backups");
+    `restore FILE` into an empty Redis and database, before the engine starts on them."""
+    from redis.asyncio import Redis
+
+    from . import backup
+    from .secret_file import private_dir
+    from .store import Store
+
+    config = Config.from_env(data_dir=_data_dir(args.data_dir))
+    os.umask(0o077)
+    private_dir(config.data_dir)
+    url, server = backup.redis_of(config.data_dir, config.redis_url)
+    try:
+        doc = backup.read(Path(args.file)) if restoring else None
+    except backup.RestoreRefused as exc:
+        print(f"auction-engine: restore refused: {exc}", file=sys.stderr)
+        return 1
+
+    async def run() -> dict[str, object]:
+        redis = Redis.from_url(url)
+        store = await Store.open(config.database_url, config.data_dir)
+        try:
+            if doc is not None:
+                return await backup.restore(redis, store, doc)
+            return await backup.backup(redis, store, Path(args.out))
+        finally:
+            await store.close()
+            await redis.aclose()
+
+    if server is not None:
+        server.start()
+    try:
+        summary = asyncio.run(run())
+    except backup.RestoreRefused as exc:
+        print(f"auction-engine: restore refused: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if server is not None:
+            server.stop()
+    print(("restored " if restoring else f"wrote {args.out}: ") + ", ".join(f"{v} {k}" for k, v in summary.items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auction-engine", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -255,6 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None)
     p = sub.add_parser("doctor", help="check Redis, the database, clocks, limits and secrets; exit 1 if anything is unsafe")
     p.add_argument("--data-dir", default=None)
+    p = sub.add_parser("backup", help="write the Redis data and the SQL store, consistent, to one file")
+    p.add_argument("--out", required=True)
+    p.add_argument("--data-dir", default=None)
+    p = sub.add_parser("restore", help="load a backup into an empty Redis and database")
+    p.add_argument("file")
+    p.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return cmd_serve(args)
@@ -266,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_verify(args)
     if args.command == "doctor":
         return cmd_doctor(args)
+    if args.command in ("backup", "restore"):
+        return cmd_backup(args, restoring=args.command == "restore")
     return cmd_export(args)
 
 
