@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import contract, dealers, guarantee, handoff, transport
 from .db import now_ms, write_options
+from .errors import StepRefused
 from .guarantee import Claim, Guarantee
 from .ledger import get as get_settlement
 from .models import Settlement
@@ -104,7 +105,11 @@ class AfterSale:
                 .limit(100))).scalars())
             due = await guarantee.due(conn, now if now is not None else now_ms())
         for lot in unrendered:
-            await self.contract(lot)
+            try:
+                await self.contract(lot)
+            except StepRefused as exc:  # still voidable (a live lot's reopen window): next pass
+                if exc.code != "contract_pending":
+                    raise
         for lot in unheld:
             await self.on_paid(lot)
         for lot in due:
@@ -138,7 +143,7 @@ class AfterSale:
             kept = await contract.stored(conn, lot)
             if kept is not None:
                 return kept
-            facts = await contract.facts(conn, lot, self.window_ms / DAY_MS)
+            facts = await contract.facts(conn, lot, self.window_ms / DAY_MS, now_ms())
         pdf = await asyncio.to_thread(contract.render, facts)
         async with self._write() as conn:
             return await contract.keep(conn, lot, pdf, now_ms())

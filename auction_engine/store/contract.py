@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .db import insert
 from .errors import StepRefused
 from .handoff import record_event
+from .ledger import outbox_key
 from .models import Settlement
-from .schema import applications, bidders, contracts, lots, settlements
+from .schema import applications, bidders, contracts, lots, outbox, settlements
 
 FONT_ENV = "AUCTION_CONTRACT_FONT"
 FONT_CANDIDATES = (
@@ -126,13 +127,23 @@ def render(facts: Facts) -> bytes:
     return bytes(pdf.output())
 
 
-async def facts(conn: AsyncConnection, lot: str, claims_window_days: float) -> Facts:
+async def facts(conn: AsyncConnection, lot: str, claims_window_days: float, now: int) -> Facts:
+    """What the contract of `lot` states. Refused (`contract_pending`) while the sale may still be
+    voided: a live lot's hand-off held for its reopen window (`ledger.void`) has not been tried yet;
+    once that time has passed no void can succeed, so a contract rendered then is final."""
     row = (await conn.execute(sa.select(settlements).where(settlements.c.lot == lot))).first()
     if row is None:
         raise StepRefused("unknown_lot", f"no settlement for lot {lot!r}", "lot", 404)
     settlement = Settlement.from_row(row)
     if settlement.result != "sold":
         raise StepRefused("not_sold", f"lot {lot!r} was not sold: there is no contract", "lot")
+    handoff = (
+        await conn.execute(
+            sa.select(outbox.c.attempts, outbox.c.next_attempt_at, outbox.c.delivered_at).where(outbox.c.key == outbox_key(lot))
+        )
+    ).first()
+    if handoff is not None and handoff.delivered_at is None and handoff.attempts == 0 and handoff.next_attempt_at > now:
+        raise StepRefused("contract_pending", "the contract is issued once the lot's reopen window has closed", "lot")
     state = (await conn.execute(sa.select(lots.c.state, lots.c.title).where(lots.c.lot == lot))).first()
     vehicle = dict((state.state or {}).get("vehicle") or {}) if state else {}
     dealer = (
