@@ -21,7 +21,7 @@ from bidding.log import decode_entry
 from bidding.money import is_money
 from bidding.reasons import Reason
 
-from . import logs, metrics
+from . import logs, metrics, scrape
 from .actor import bid_key
 from .answers import Ack, Answer, Applied, Refusal, Unwritten
 from .auth import Principal
@@ -406,6 +406,7 @@ async def _answers(check: Awaitable[Any]) -> bool:
 
 async def metrics_endpoint(request: Request) -> Response:
     metrics.SEND_QUEUE.set(engine_of(request).hub.queued())
+    await scrape.refresh(engine_of(request))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

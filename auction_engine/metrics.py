@@ -45,3 +45,7 @@ FORWARD_SECONDS = Histogram(
     "auction_forward_seconds", "A forwarded command from sending to the owner's answer",
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+# Read at scrape time (auction_engine/scrape.py) for deploy/grafana and deploy/prometheus.
+OUTBOX_PENDING = Gauge("auction_outbox_pending", "Outbox rows (escrow hand-offs) not yet delivered")
+OUTBOX_OLDEST = Gauge("auction_outbox_oldest_seconds", "Age of the oldest undelivered outbox row (0 when none)")
+REDIS_RTT = Gauge("auction_redis_rtt_seconds", "One PING to Redis at the last scrape (1.0 when it did not answer within 1 s)")
