@@ -19,6 +19,8 @@ import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
+
 from bidding.commands import Command, Outage, command_from_dict, command_to_dict
 from bidding.reasons import Reason
 from bidding.spec import LotSpec
@@ -241,7 +243,11 @@ class Cluster:
 
     async def forward(self, lot: str, command: Command, key: bytes, timeout: float | None = None) -> Answer:
         """The lot's answer from whichever node owns it (this one included, after a takeover)."""
-        if not await self.exists(lot):
+        try:
+            known = await self.exists(lot)
+        except (RedisError, OSError):
+            return Unwritten("the lot's Redis shard did not answer; retry with the same id")
+        if not known:
             return _unknown(lot, command)
         started = time.perf_counter()
         body = {"c": command_to_dict(command), "k": key}

@@ -14,6 +14,8 @@ from importlib import resources
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from .replication import ReplicatedAppends
+
 LOTS_KEY = "auction:lots"
 SETTLED_KEY = "auction:settled"  # lots with a final result whose settlement is written: loaded on demand
 
@@ -93,10 +95,13 @@ def snap_key(lot: str) -> str:
 class RedisLog:
     """Thin async wrapper over the lot keys; the Lua script is registered once."""
 
-    def __init__(self, redis: Redis | RedisCluster) -> None:
+    def __init__(self, redis: Redis | RedisCluster, replicated: tuple[str, int, int] | None = None) -> None:
+        """`replicated` = (Redis URL, replicas, wait ms): each append waits for that many replicas
+        (`replication.py`); None (the default) acknowledges once the master has it."""
         self.redis = redis
         source = resources.files(__package__).joinpath("append.lua").read_text()
         self._append = redis.register_script(source)
+        self.replicated = ReplicatedAppends(redis, *replicated, source) if replicated and replicated[1] > 0 else None
 
     async def claim(self, lot: str) -> int:
         """Take the lot for this writer: the new epoch fences every earlier writer."""
@@ -106,7 +111,11 @@ class RedisLog:
         args: list[bytes | int | str] = [expected_seq, epoch]
         for item in items:
             args += item
-        seq, detail = await self._append(keys=[log_key(lot), meta_key(lot), ids_key(lot)], args=args)
+        keys = [log_key(lot), meta_key(lot), ids_key(lot)]
+        if self.replicated is not None:
+            seq, detail = await self.replicated.run(keys, args)
+        else:
+            seq, detail = await self._append(keys=keys, args=args)
         if seq == -1:
             raise Fenced(f"lot {lot}: epoch {epoch} fenced by {detail}")
         if seq == -2:

@@ -18,6 +18,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
+
 from .mailbox import Letter, Mailbox, NoAnswer
 from .ownership import Holder, Lease, Ownership
 from .placement import Membership, NodeInfo, preferred
@@ -190,13 +192,16 @@ class Node:
         while loop.time() < deadline:
             if lot in self.leases:
                 return await self.host.run_here(lot, body)
-            holder = await self.ownership.holder(lot)
-            if holder is None or holder.node == self.node_id:
-                await asyncio.sleep(0.05)  # no writer yet (a takeover in progress), or this node is taking it
-                continue
             try:
+                holder = await self.ownership.holder(lot)
+                if holder is None or holder.node == self.node_id:
+                    await asyncio.sleep(0.05)  # no writer yet (a takeover in progress), or this node is taking it
+                    continue
                 answer = await self.mailbox.ask(holder.node, lot, body, timeout=min(2.0, max(0.05, deadline - loop.time())))
             except NoAnswer:
+                continue
+            except (RedisError, OSError):  # the lot's Redis shard fails over: ask again until the deadline
+                await asyncio.sleep(0.1)
                 continue
             if answer.get("code") == NOT_OWNER:
                 await asyncio.sleep(0.02)

@@ -120,14 +120,25 @@ class LocalRedisCluster:
         raise ClusterError(f"redis-server on {node.port} did not answer")
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
-        """Until every live node says `cluster_state:ok` and sees a master for every slot."""
+        """Until every live node says `cluster_state:ok` and sees a master for every slot, and, with
+        every node up, each master's replicas are online."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             live = [n for n in self.nodes if n.alive]
-            if live and all(self._settled(n, len(self.nodes)) for n in live):
+            if live and all(self._settled(n, len(self.nodes)) for n in live) and self._replicated(live):
                 return
             time.sleep(0.1)
         raise ClusterError("the cluster did not reach cluster_state:ok")
+
+    def _replicated(self, live: list[ClusterNode]) -> bool:
+        """Every live master has its replicas online (while they sync, a WAIT gets 0 replicas)."""
+        if not self.replicas or len(live) < len(self.nodes):
+            return True
+        for node in live:
+            info = self._ask(node, "INFO", "replication")
+            if "role:master" in info and info.count("state=online") < self.replicas:
+                return False
+        return True
 
     def _settled(self, node: ClusterNode, total: int) -> bool:
         """This node says ok, covers every slot and knows every node: a client sees no MOVED storm."""

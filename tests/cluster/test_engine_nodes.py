@@ -64,13 +64,13 @@ class Nodes:
         self.db = database_url(tmp)
         self.nodes: dict[str, EngineProcess] = {}
 
-    def start(self, name: str) -> EngineProcess:
+    def start(self, name: str, **settings: str) -> EngineProcess:
         data = self.tmp / name
         data.mkdir(exist_ok=True)
         node = EngineProcess(data, self.cluster.url, env_extra={
             "NODE_ID": name, "REDIS_CLUSTER": "1", "DATABASE_URL": self.db, "ESCROW_SECRET": ESCROW_SECRET,
             "AUCTION_LEASE_MS": str(LEASE_MS), "AUCTION_OUTAGE_MIN_MS": "300", "AUCTION_BID_RATE": "1000",
-            "AUCTION_BID_BURST": "1000",
+            "AUCTION_BID_BURST": "1000", **settings,
         })
         self.nodes[name] = node.start(timeout=40)
         return node
@@ -311,5 +311,38 @@ def test_a_paused_writer_is_fenced_when_it_wakes(nodes: Nodes, log_reader: LogRe
         raw, commands = await read_log(log_reader, lot)
         assert verify(raw).ok
         assert [cmd.id for cmd in commands if cmd.kind == "bid"] == ["s0", "s1", "s2", "s3"]
+
+    asyncio.run(check())
+
+
+def test_kill_9_of_the_redis_master_of_a_lots_slot_loses_no_acknowledged_bid(
+    nodes: Nodes, log_reader: LogReader, redis_cluster: LocalRedisCluster,
+) -> None:
+    """With --min-replicas 1 an ack waits until a replica holds the entry (Redis WAIT), so the
+    replica promoted after its master's kill -9 has every acknowledged bid."""
+    a, b = nodes.start("n1", AUCTION_MIN_REPLICAS="1"), nodes.start("n2", AUCTION_MIN_REPLICAS="1")
+    lot = f"R{uuid.uuid4().hex[:6]}"
+    create_open(a, lot)
+    master = redis_cluster.master_of(f"auction:{{{lot}}}:log")
+    pair = [bidder(a, "r1"), bidder(b, "r2")]
+    acked: list[str] = []
+    try:
+        for i in range(40):
+            if i == 15:
+                redis_cluster.kill(master)
+            answer = place(pair[i % 2], lot, f"r{i}", 101_000 + i * 1_000, deadline_s=30)
+            assert answer["type"] == "ack", answer
+            if answer["ok"]:
+                acked.append(f"r{i}")
+    finally:
+        for http in pair:
+            http.close()
+        redis_cluster.restart(master)  # it rejoins as a replica of the node promoted in its place
+        redis_cluster.wait_healthy()
+
+    async def check() -> None:
+        raw, commands = await read_log(log_reader, lot)
+        assert verify(raw).ok
+        assert [cmd.id for cmd in commands if cmd.kind == "bid"] == acked and len(acked) == 40
 
     asyncio.run(check())
