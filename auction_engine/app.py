@@ -132,6 +132,11 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
 
     @contextlib.asynccontextmanager
     async def engine_lifespan(app: Starlette, redis: Redis | RedisCluster) -> AsyncIterator[None]:
+        if config.node_id and not (config.auth_secret and config.escrow_secret):
+            raise SystemExit(
+                "refusing to start as a cluster node: set AUTH_SECRET and ESCROW_SECRET, the same on every node "
+                "(each node would otherwise make its own, and tokens and escrow callbacks would work on one node only)"
+            )
         app.state.escrow_secret = escrow_secret_of(config)  # before anything starts: it may refuse
         secret = load_secret(config.auth_secret, config.data_dir)
         app.state.signer = TokenSigner(secret, config.bidder_token_ttl_s, config.staff_token_ttl_s)
