@@ -26,7 +26,7 @@ INT_QUERY: Schema = {"type": "integer", "minimum": 0, "maximum": 2**53}
 STR_QUERY: Schema = {"type": "string"}
 # Content types other than JSON, by the name an operation gives its answer.
 RAW = {"metrics": ("text/plain", {"type": "string"}), "html": ("text/html", {"type": "string"}),
-       "file": ("application/octet-stream", {"type": "string"})}
+       "file": ("application/octet-stream", {"type": "string"}), "pdf": ("application/pdf", {"type": "string"})}
 STATUS_TEXT = {200: "OK", 201: "Created", 400: "Bad request", 401: "No valid token", 403: "Role not allowed",
                404: "Not found", 409: "Refused or conflicting", 413: "Body too large", 422: "Invalid field",
                429: "Rate limited", 503: "Redis or the database unavailable"}
@@ -79,6 +79,40 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/settlements/{lot}/paid"): Operation(
         "Escrow's signed callback (X-Signature, never a token)", ("escrow",), (200, "Settlement"), "Payment",
         (401, 404, 409, 413, 422)),
+    # After the hammer and before the first bid (aftersale_http.py, docs/settlement.md).
+    ("POST", "/api/applications"): Operation("A dealer applies (no token)", ANY, (201, "ApplicationCreated"), "ApplicationNew",
+                                             (400, 409, 413, 429)),
+    ("GET", "/api/applications"): Operation("Dealer applications", STAFF, (200, "ApplicationList"), None, _AUTH,
+                                            query={"status": {"enum": ["pending", "approved", "rejected"]}}),
+    ("POST", "/api/applications/{application}/approve"): Operation(
+        "Approve a dealer as a bidder", ("auctioneer",), (200, "Application"), "ApplicationApproval",
+        (400, *_AUTH, 404, 409, 422)),
+    ("POST", "/api/applications/{application}/reject"): Operation(
+        "Reject a dealer with a reason", ("auctioneer",), (200, "Application"), "ApplicationRejection", (400, *_AUTH, 404, 409)),
+    ("POST", "/api/deposits"): Operation("Pay a deposit through escrow", ("bidder",), (201, "Deposit"), "DepositAsk",
+                                         (400, *_AUTH)),
+    ("GET", "/api/deposits"): Operation("A dealer's deposits and buying power", ("bidder", *STAFF), (200, "DepositList"), None,
+                                        (*_AUTH, 422), query={"bidder": STR_QUERY}),
+    ("POST", "/api/deposits/{deposit}/paid"): Operation(
+        "Escrow's signed deposit callback (X-Signature, the deposit secret)", ("escrow",), (200, "Deposit"), "DepositPayment",
+        (400, 401, 404, 409)),
+    ("POST", "/api/deposits/{deposit}/refund"): Operation("Give a deposit back when nothing is owed", ("bidder", "auctioneer"),
+                                                          (200, "Deposit"), None, (*_AUTH, 404, 409)),
+    ("GET", "/api/lots/{lot}/contract.pdf"): Operation("The bill of sale (buyer and auctioneer)", ("bidder", "auctioneer"),
+                                                       (200, "pdf"), None, (*_AUTH, 404, 409, 422)),
+    ("GET", "/api/settlements/{lot}"): Operation("A settlement with its history", ("bidder", *STAFF), (200, "SettlementRecord"),
+                                                 None, (*_AUTH, 404, 422)),
+    ("POST", "/api/settlements/{lot}/receipt"): Operation("The buyer confirms receipt: the seller is paid", ("bidder",),
+                                                          (200, "Guarantee"), None, (*_AUTH, 404, 409)),
+    ("POST", "/api/settlements/{lot}/claim"): Operation("The buyer's claim inside the window", ("bidder",), (201, "Claim"),
+                                                        "ClaimAsk", (400, *_AUTH, 404, 409, 422)),
+    ("POST", "/api/settlements/{lot}/claim/resolve"): Operation("Resolve a claim", ("auctioneer",), (200, "Claim"),
+                                                                "ClaimResolution", (400, *_AUTH, 404, 409, 422)),
+    ("POST", "/api/settlements/{lot}/transport"): Operation(
+        "The carrier's signed status callback (X-Signature, the logistics secret)", ("escrow",), (200, "Transport"),
+        "TransportStatus", (400, 401, 404, 409, 422)),
+    ("GET", "/api/me/purchases"): Operation("A buyer's won lots, their guarantee and transport", ("bidder",), (200, "Purchases"),
+                                            None, _AUTH),
     ("GET", "/metrics"): Operation("Prometheus metrics", ANY, (200, "metrics")),
     ("GET", "/healthz"): Operation("Redis and the database answer", ANY, (200, "Health"), None, (503,)),
     ("GET", "/api/cluster"): Operation("This node, the live nodes and the lots it writes", ("auctioneer",), (200, "ClusterInfo"),

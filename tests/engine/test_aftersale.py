@@ -35,6 +35,7 @@ from auction_engine.store.signing import (
 from clients.aftersale_demo import follow
 
 from ..conftest import SECRET, EngineProcess
+from ..schema_check import check
 from ..store.conftest import EscrowReceiver
 from .helpers import api, new_lot
 from .test_settlement import payment, wait_for
@@ -75,6 +76,7 @@ def qualified_dealer(engine: EngineProcess, bidder: str, deposit: int | None = 1
         approved = staff.post(f"{engine.url}/api/applications/{applied.json()['application']}/approve",
                               json={"bidder": bidder, "paddle": f"p-{bidder}"})
     assert approved.status_code == 200, approved.text
+    check("Application", approved.json())
     token = approved.json()["token"]
     if deposit is not None:
         with bearer(token) as dealer:
@@ -214,6 +216,7 @@ async def test_paid_held_moved_claimed_and_settled_with_each_instruction_once(en
         moved = signed_post(engine, f"/api/settlements/{lot}/transport", {"lot": lot, "status": status, "at": now_ms()},
                             logistics, PURPOSE_TRANSPORT_STATUS)
         assert moved.status_code == 200 and moved.json()["status"] == status, moved.text
+        check("Transport", moved.json())
     back = signed_post(engine, f"/api/settlements/{lot}/transport", {"lot": lot, "status": "picked_up", "at": now_ms()},
                        logistics, PURPOSE_TRANSPORT_STATUS)
     assert back.status_code == 409
@@ -223,6 +226,7 @@ async def test_paid_held_moved_claimed_and_settled_with_each_instruction_once(en
         claim = buyer.post(f"{engine.url}/api/settlements/{lot}/claim",
                            json={"reason": "undisclosed_accident", "text": "左前翼子板有钣金", "photos": []})
         assert claim.status_code == 201, claim.text
+        check("Claim", claim.json())
         assert buyer.post(f"{engine.url}/api/settlements/{lot}/receipt").status_code == 409  # a claim holds the money
     with bearer(engine.auctioneer_token) as staff:
         resolved = staff.post(f"{engine.url}/api/settlements/{lot}/claim/resolve",
@@ -237,6 +241,7 @@ async def test_paid_held_moved_claimed_and_settled_with_each_instruction_once(en
 
     sent = await wait_for(instructions)
     assert sorted((r["instruction"], r["amount"]) for r in sent) == [("partial_refund", 200_000), ("release", 4_800_000)]
+    check("SettlementRecord", history(engine, lot))
     kinds = [h["kind"] for h in history(engine, lot)["history"]]
     assert "contract" in kinds  # rendered by the worker once the lot sold, before or after the payment
     assert [k for k in kinds if k != "contract"] == ["paid", "held", "transport_ordered", "picked_up", "in_transit", "delivered",
