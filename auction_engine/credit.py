@@ -2,6 +2,8 @@
 
 Each lot reports its exposure per bidder after every entry (bidding.exposure); the ledger
 keeps the sum so a bid can be checked against the bidder's limit before it is decided.
+As one node of many it sees only the lots this node writes; the limit across nodes is held by the
+shared `BidderLedger` (bidder_ledger.py), which each lot's actor reserves on first (actor.py).
 """
 
 from __future__ import annotations
