@@ -76,6 +76,8 @@ function showStatus(status, why) {
     connecting: "Connecting…", connected: "● Live", reconnecting: "Reconnecting…",
     unauthorized: "Token rejected",
   }[status] ?? status;
+  if (room.lastConn && room.lastConn !== status) $("announce").textContent = `Connection: ${node.textContent.replace("● ", "")}`;
+  room.lastConn = status;
   if (status === "unauthorized") signInLost(why);
 }
 
@@ -131,10 +133,24 @@ function onLotState(lot, state, frame) {
     room.mine.set(lot, "bid");
   }
   if (frame?.type === "event" && frame.kind === "bid" && lot === room.detail) loadHistory();
+  if (lot === room.detail) announceLot(state, before);
   updateCard(lot);
   if (lot === room.detail) renderDetail();
   if (room.unsent?.lot === lot) offerUnsent();
   endingSoon(lot, state);
+}
+
+/** Status, fair warning, extension and result changes of the open lot, for screen readers. */
+function announceLot(state, before) {
+  const key = [state.status, state.fair_warning, state.result, state.extensions].join("|");
+  if (room.announced === key) return;
+  const first = room.announced === undefined;
+  room.announced = key;
+  if (first || !before) return;
+  const parts = [`${state.title}: ${state.status === "open" && state.fair_warning ? "fair warning" : state.status}`];
+  if (state.extensions > (before.extensions ?? 0)) parts.push(`extended to ${formatRemaining(state.ends_at - room.clock.now())} left`);
+  if (state.result) parts.push(`${RESULT_TEXT[state.result] ?? state.result}${state.price !== null && state.result !== "unsold" ? ` at ${formatMoney(state.price, state.currency)}` : ""}`);
+  $("announce").textContent = parts.join(", ");
 }
 
 /** What the server says of this bidder on a lot (a bidder snapshot's `your_max`, `leading`):
