@@ -4,9 +4,10 @@ Consistency, without stopping the sale:
 - the SQL store is read first, in one read transaction (a snapshot on SQLite and PostgreSQL);
 - then Redis: the keys are listed (SCAN), and dumped together in one MULTI/EXEC, so every key is
   as of one instant, after the SQL snapshot. Every row of the SQL store (a settlement, a lot's
-  recorded head) then refers to log entries the dump holds: a lot's log only grows, and the
-  engine redoes a settlement or head it finds missing on start. Every bid acknowledged before the
-  backup began is in its lot's stream, which is in the dump.
+  recorded head) then refers to log entries the dump holds: a lot's log only grows. A lot whose
+  settlement was written between the two reads is marked settled in Redis (`auction:settled`) but
+  has no row in the SQL part: `restore` unmarks it, so the engine settles it again on start. Every
+  bid acknowledged before the backup began is in its lot's stream, which is in the dump.
 - the file also names each lot's head (seq and hash of its last entry), as dumped, for the
   operator to compare with `verify` after a restore.
 
@@ -30,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from redis.asyncio import Redis
 
-from .log import log_key
+from .log import SETTLED_KEY, log_key
 from .redis_server import RedisServer
 from .store import Store
 from .store.schema import metadata
@@ -135,6 +136,10 @@ async def restore(redis: Redis, store: Store, doc: dict[str, Any]) -> dict[str, 
         for key, pttl, blob in doc["redis"]:
             pipe.restore(base64.b64decode(key), max(pttl, 0), base64.b64decode(blob))
         await pipe.execute()
+    settled = {row["lot"] for row in doc["sql"].get("settlements", [])}
+    unsettled = [m for m in await redis.smembers(SETTLED_KEY) if (m.decode() if isinstance(m, bytes) else m) not in settled]
+    if unsettled:
+        await redis.srem(SETTLED_KEY, *unsettled)
     return {"keys": len(doc["redis"]), "lots": len(doc["heads"]), "rows": sum(len(r) for r in doc["sql"].values())}
 
 
