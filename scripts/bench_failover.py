@@ -36,7 +36,8 @@ import hdrh.histogram
 import httpx
 
 SCRIPTS = Path(__file__).resolve().parent
-ROOT = SCRIPTS.parent
+# BENCH_ENGINE_ROOT=/an/export/of/a/commit runs that engine (a shared working tree may be half-edited).
+ROOT = Path(os.environ.get("BENCH_ENGINE_ROOT", SCRIPTS.parent)).resolve()
 sys.path.insert(0, str(ROOT))
 
 from auction_engine.auth import TokenSigner  # noqa: E402
@@ -179,9 +180,8 @@ class Bidding:
     """Two bidders taking turns through the nodes that do not write the lot, each bid the next step."""
 
     def __init__(self, lot: str, via: list[Node]) -> None:
-        tag = uuid.uuid4().hex[:6]
-        self.lot = lot
-        self.clients = [bidder(node, f"f{tag}{i}") for i, node in enumerate(via)]
+        self.lot = lot  # the same two bidders on every lot: a node loads every bidder when it starts
+        self.clients = [bidder(node, f"fail{i}") for i, node in enumerate(via)]
         self.acked: list[tuple[str, float, float]] = []  # (bid id, first sent, answered) of accepted bids
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -235,8 +235,24 @@ def failover_trial(nodes: dict[str, Node], cluster: LocalRedisCluster, sig: int,
     logged = set(asyncio.run(logged_bid_ids(cluster.url, lot)))
     lost = [bid_id for bid_id, _, _ in bids.acked if bid_id not in logged]
     if restart:
-        nodes[writer].start()
+        restart_node(nodes[writer])
     return Trial(took if took is not None else float("nan"), len(bids.acked), len(lost))
+
+
+RESTART_FAILURES: list[str] = []
+
+
+def restart_node(node: Node) -> None:
+    """Start a stopped node again; a failed startup is noted (it is a finding) and tried again."""
+    for attempt in range(3):
+        try:
+            node.start()
+            return
+        except RuntimeError as exc:
+            RESTART_FAILURES.append(f"{node.node_id}: {str(exc).strip().splitlines()[-2:]}")
+            print(f"restart of {node.node_id} failed (attempt {attempt + 1}): {str(exc).strip().splitlines()[-1]}", flush=True)
+            node.wait_exit(5)
+    raise RuntimeError(f"node {node.node_id} failed to restart three times")
 
 
 def ack_latencies(node: Node, lot: str, count: int, tag: str) -> hdrh.histogram.HdrHistogram:
@@ -341,6 +357,9 @@ def main() -> int:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     for row in [head, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print(f"node restarts that failed at startup and were tried again: {len(RESTART_FAILURES)}")
+    for failure in RESTART_FAILURES:
+        print(f"  {failure}")
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
