@@ -44,7 +44,6 @@ class BodyLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            scope["auction.server_send"] = send  # the server's own send, for ws.abort
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", ()):

@@ -71,6 +71,7 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
 
     from .guard import Limits, guarded
     from .logs import logging_config
+    from .ws_protocol import EngineWebSocket
 
     tune_gc()
 
@@ -103,6 +104,7 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
         lifespan="on", loop="auto", timeout_graceful_shutdown=3,
         # Compression would run once per watcher per frame (context takeover): off, as frames are small.
         ws_per_message_deflate=False,
+        ws=EngineWebSocket,  # the engine's WebSocket layer: batched frame writes (ws_protocol.py)
         http=guarded(AutoHTTPProtocol, Limits(config.max_connections, config.max_connections_per_ip,
                                               config.header_timeout_s, config.request_timeout_s)),
         timeout_keep_alive=config.keep_alive_s,

@@ -21,6 +21,12 @@ SLOW_CONSUMERS = Counter("auction_slow_consumers_total", "Connections dropped fo
 CONNECTIONS_REFUSED = Counter(
     "auction_connections_cut_total", "TCP connections refused at the cap or cut at a request deadline", ["why"],
 )
+WS_FRAMES = Counter(
+    "auction_ws_frames_total",
+    "WebSocket frames handed to the socket, by path: batched (the engine's WebSocket layer, one write per batch, "
+    "ws_protocol.py) or asgi (one ASGI send per frame, under another server)",
+    ["path"],
+)
 BAD_FRAMES = Counter("auction_bad_frames_total", "Frames refused before reaching a lot", ["code"])
 LOOP_LAG = Histogram(
     "auction_loop_lag_seconds", "How late a 100 ms sleep wakes: time the event loop spent on something else",

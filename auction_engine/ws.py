@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from websockets.protocol import State
 
 from . import me, metrics
 from .actor import LotActor, Work
@@ -46,10 +45,12 @@ from .frames import (
     snapshot_frame,
     welcome_frame,
 )
+from .ws_protocol import FRAMES_EXTENSION, FramesExtension
 
 logger = logging.getLogger(__name__)
 
 TOKEN_SUBPROTOCOL = "auction.token."
+_D = TypeVar("_D", str, bytes)
 
 
 def _token(websocket: WebSocket) -> str | None:
@@ -85,7 +86,7 @@ async def endpoint(websocket: WebSocket) -> None:
         await websocket.close(UNAUTHORIZED_CLOSE)
         return
     conn = Connection(
-        principal, subprotocol, websocket.send_text, websocket.send_bytes, websocket.close,
+        principal, subprotocol, _counted(websocket.send_text), _counted(websocket.send_bytes), websocket.close,
         engine.config.send_queue_limit, abort=lambda: abort(websocket), send_many=batch_sender(websocket, subprotocol),
     )
     engine.hub.add(conn)
@@ -116,49 +117,50 @@ async def endpoint(websocket: WebSocket) -> None:
             writer.cancel()
 
 
+def _counted(send: Callable[[_D], Awaitable[None]]) -> Callable[[_D], Awaitable[None]]:
+    """An ASGI send, counted in `auction_ws_frames_total{path="asgi"}`."""
+    frames = metrics.WS_FRAMES.labels("asgi")
+
+    async def counted(data: _D) -> None:
+        frames.inc()
+        await send(data)
+
+    return counted
+
+
+def _frames_extension(websocket: WebSocket) -> FramesExtension | None:
+    """The engine's own WebSocket layer (`ws_protocol.EngineWebSocket`, what `serve` runs) offers
+    batched writes and abort in the scope's `extensions`; another ASGI server offers neither."""
+    extensions = websocket.scope.get("extensions") or {}
+    extension: FramesExtension | None = extensions.get(FRAMES_EXTENSION)
+    return extension
+
+
 def abort(websocket: WebSocket) -> None:
     """Drop the TCP connection at once, unsent data and all.
 
-    ASGI has no abort; uvicorn's protocol object (the bound `send`) holds the transport.
-    Without it the server's ping timeout ends the connection later."""
-    server_send = websocket.scope.get("auction.server_send")
-    transport = getattr(getattr(server_send, "__self__", None), "transport", None)
-    if transport is not None:
-        transport.abort()
+    ASGI has no abort; without the engine's extension the server's ping timeout ends the
+    connection later."""
+    extension = _frames_extension(websocket)
+    if extension is not None:
+        extension["abort"]()
 
 
 def batch_sender(websocket: WebSocket, subprotocol: str) -> Callable[[list[Outgoing]], Awaitable[None]] | None:
-    """Several frames in one transport write, where the server is uvicorn's websockets-sansio protocol.
+    """Several frames in one transport write, where the server offers the engine's extension.
 
     The ASGI path costs one `send`, one framing and one socket write per frame per watcher; a
-    hot lot sends the same frames to every watcher in bursts. Without an extension (no
-    permessage-deflate) the frame bytes are shared (`Outgoing.wire`); with one, the connection's
-    protocol frames them. Flow control is the `writable` event uvicorn's own `send` awaits.
+    hot lot sends the same frames to every watcher in bursts. The extension never negotiates
+    permessage-deflate, so each frame's bytes are built once and shared (`Outgoing.wire`).
     None elsewhere: the writer then sends frame by frame through ASGI."""
-    server_send = websocket.scope.get("auction.server_send")
-    proto: Any = getattr(server_send, "__self__", None)
-    conn: Any = getattr(proto, "conn", None)
-    if not all(hasattr(proto, a) for a in ("transport", "writable", "close_sent", "disconnected")) or not all(
-        hasattr(conn, a) for a in ("send_text", "send_binary", "data_to_send", "extensions", "state")
-    ):
+    extension = _frames_extension(websocket)
+    if extension is None:
         return None
+    write_frames = extension["write_frames"]
 
     async def send_many(frames: list[Outgoing]) -> None:
-        await proto.writable.wait()
-        if proto.disconnected:
-            raise ConnectionResetError("the peer went away")
-        if proto.close_sent:
-            return
-        if not conn.extensions and conn.state is State.OPEN:
-            proto.transport.write(b"".join([out.wire(subprotocol) for out in frames]))
-            return
-        for out in frames:
-            data = out.for_subprotocol(subprotocol)
-            if isinstance(data, str):
-                conn.send_text(data.encode())
-            else:
-                conn.send_binary(data)
-        proto.transport.write(b"".join(conn.data_to_send()))
+        metrics.WS_FRAMES.labels("batched").inc(len(frames))
+        await write_frames([out.wire(subprotocol) for out in frames])
 
     return send_many
 

@@ -1,0 +1,199 @@
+"""auction_engine/ws_protocol.py: the engine's own WebSocket layer under a real uvicorn, and proof
+that `serve` writes watchers' frames through its batched path, not through ASGI `send`."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
+
+from auction_engine.frames import ws_frame
+from auction_engine.redis_server import free_port
+from auction_engine.ws_protocol import FRAMES_EXTENSION, EngineWebSocket
+
+from .helpers import new_lot
+from .wsclient import Peer
+
+Scope = dict[str, Any]
+
+
+def frames_counted(metrics_text: str) -> dict[str, float]:
+    """`auction_ws_frames_total` by path, from the engine's /metrics."""
+    counted: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("auction_ws_frames_total{"):
+            labels, value = line.rsplit(" ", 1)
+            counted[labels.split('path="')[1].split('"')[0]] = float(value)
+    return counted
+
+
+async def test_serve_sends_every_frame_to_a_watcher_through_the_batched_path(engine):
+    lot = (await new_lot(engine))["lot"]
+    peer = await Peer.open(engine.ws_url)
+    await peer.send({"type": "subscribe", "lot": lot})
+    await peer.next(lambda f: f["type"] == "snapshot")
+    await peer.close()
+    counted = frames_counted(httpx.get(f"{engine.url}/metrics", timeout=10).text)
+    assert counted.get("batched", 0) >= 2  # the welcome and the snapshot
+    assert counted.get("asgi", 0) == 0
+
+
+class Server:
+    """A real uvicorn on loopback running `app` with `ws=EngineWebSocket`, as `serve` configures it."""
+
+    def __init__(self, app: Any, **config: Any) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, ws=EngineWebSocket, lifespan="off", log_level="warning", **config,
+        ))
+        self.url = f"ws://127.0.0.1:{self.port}/ws"
+
+    async def __aenter__(self) -> Server:
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        await asyncio.wait_for(self.task, 10)
+
+
+@pytest.fixture
+async def seen() -> AsyncIterator[list[Any]]:
+    """What the test app saw: scopes and ASGI messages."""
+    yield []
+
+
+def echo_app(seen: list[Any], before: Any = None) -> Any:
+    """Accepts with the first offered subprotocol, runs `before(scope, send)`, then echoes texts."""
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        seen.append(scope)
+        assert (await receive())["type"] == "websocket.connect"
+        offered = scope["subprotocols"]
+        await send({"type": "websocket.accept", "subprotocol": offered[0] if offered else None})
+        if before is not None:
+            await before(scope, send)
+        while True:
+            message = await receive()
+            seen.append(message)
+            if message["type"] == "websocket.disconnect":
+                return
+            await send({"type": "websocket.send", "text": message.get("text") or ""})
+
+    return app
+
+
+async def test_prebuilt_frames_arrive_as_messages_in_one_write(seen):
+    async def before(scope: Scope, send: Any) -> None:
+        write = scope["extensions"][FRAMES_EXTENSION]["write_frames"]
+        await write([ws_frame(b'{"n":1}', binary=False), ws_frame(b"\x81\xa1n\x02", binary=True), ws_frame(b"x" * 70000, False)])
+
+    async with Server(echo_app(seen, before)) as server, connect(server.url, subprotocols=[Subprotocol("auction.v1.json")]) as ws:
+        assert ws.subprotocol == "auction.v1.json"
+        assert json.loads(await ws.recv()) == {"n": 1}
+        assert await ws.recv() == b"\x81\xa1n\x02"
+        assert await ws.recv() == "x" * 70000
+        await ws.send("ping?")
+        assert await ws.recv() == "ping?"
+    assert seen[0]["type"] == "websocket"
+    assert seen[0]["path"] == "/ws"
+    assert seen[0]["subprotocols"] == ["auction.v1.json"]
+
+
+async def test_a_close_before_accept_is_an_http_403():
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.close", "code": 4403})
+
+    async with Server(app) as server:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(server.url)
+    assert refused.value.response.status_code == 403
+
+
+async def test_the_peers_close_reaches_the_app_with_its_code(seen):
+    async with Server(echo_app(seen)) as server:
+        async with connect(server.url) as ws:
+            await ws.close(4000, "bye")
+        for _ in range(100):
+            if seen and seen[-1]["type"] == "websocket.disconnect":
+                break
+            await asyncio.sleep(0.01)
+    assert seen[-1] == {"type": "websocket.disconnect", "code": 4000, "reason": "bye"}
+
+
+async def test_the_apps_close_code_reaches_the_peer():
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 4401, "reason": "unauthorized"})
+
+    async with Server(app) as server, connect(server.url) as ws:
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 4401
+
+
+async def test_a_message_over_ws_max_size_closes_1009(seen):
+    async with Server(echo_app(seen), ws_max_size=1024) as server, connect(server.url) as ws:
+        await ws.send("y" * 2000)
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1009
+
+
+async def test_abort_drops_the_tcp_connection_and_later_writes_fail():
+    outcome: list[str] = []
+
+    async def before(scope: Scope, send: Any) -> None:
+        extension = scope["extensions"][FRAMES_EXTENSION]
+        extension["abort"]()
+        await asyncio.sleep(0.05)
+        try:
+            await extension["write_frames"]([ws_frame(b"late", False)])
+        except ConnectionResetError:
+            outcome.append("refused")
+
+    async with Server(echo_app([], before)) as server, connect(server.url) as ws:
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1006  # no close frame: the connection was cut
+    assert outcome == ["refused"]
+
+
+async def test_server_shutdown_closes_open_connections_1012(seen):
+    server = Server(echo_app(seen))
+    async with server:
+        ws = await connect(server.url)
+        server.server.should_exit = True
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1012
+
+
+async def test_a_text_frame_that_is_not_utf8_closes_1007(seen):
+    async with Server(echo_app(seen)) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        mask = os.urandom(4)
+        payload = b"\xff\xfe"
+        writer.write(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        head = await asyncio.wait_for(reader.readexactly(4), 5)
+        writer.close()
+    assert head[0] == 0x88  # a close frame
+    assert int.from_bytes(head[2:4], "big") == 1007
