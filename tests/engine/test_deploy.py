@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import httpx
 
@@ -65,3 +67,20 @@ def test_every_panel_has_a_title_and_every_alert_a_summary() -> None:
     assert alerts.count("- alert:") == alerts.count("summary:") >= 4
     for name in ("AuctionOutboxStuck", "AuctionAckP99High", "AuctionNoWriterForLot", "AuctionNodeMissing"):
         assert f"- alert: {name}" in alerts
+
+
+def test_every_command_line_in_deploy_uses_flags_the_cli_has() -> None:
+    """ExecStart/ExecStartPre of the units and the container's CMD: each subcommand's flags are in its --help."""
+    lines = [line for unit in (DEPLOY / "systemd").glob("*.service") for line in unit.read_text().splitlines()
+             if line.startswith(("ExecStart=", "ExecStartPre="))]
+    cmd = next(line for line in (DEPLOY / "Containerfile").read_text().splitlines() if line.startswith("CMD "))
+    lines.append("bin/auction-engine " + " ".join(json.loads(cmd[4:])))
+    used: dict[str, set[str]] = {}
+    for line in lines:
+        words = line.split("bin/auction-engine", 1)[1].split()
+        used.setdefault(words[0], set()).update(w for w in words[1:] if w.startswith("--"))
+    assert {"serve", "doctor"} <= set(used)
+    for sub, flags in used.items():
+        helptext = subprocess.run([sys.executable, "-m", "auction_engine.cli", sub, "--help"], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=30).stdout
+        assert all(flag in helptext for flag in flags), (sub, flags - {f for f in flags if f in helptext})
