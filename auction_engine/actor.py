@@ -39,7 +39,7 @@ from .clock import Clock
 from .credit import CreditLedger
 from .fanout import Hub
 from .frames import Outgoing, event_frame, notice_frame, pack_answer, pack_public, unpack_answer
-from .log import Item, RedisLog
+from .stream import Item, RedisLog
 
 logger = logging.getLogger(__name__)
 

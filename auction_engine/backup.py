@@ -31,10 +31,10 @@ from typing import Any
 import sqlalchemy as sa
 from redis.asyncio import Redis
 
-from .log import SETTLED_KEY, log_key
 from .redis_server import RedisServer
 from .store import Store
 from .store.schema import metadata
+from .stream import SETTLED_KEY, log_key
 
 FORMAT = "auction-engine-backup"
 VERSION = 1

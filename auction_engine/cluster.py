@@ -36,10 +36,10 @@ from .credit import CreditLedger
 from .fanout import Hub
 from .feed import Feed
 from .frames import Outgoing, event_from_public
-from .log import LOTS_KEY, SETTLED_KEY, RedisLog
 from .mirror import LotMirror, MirrorBroken
 from .node import NOT_OWNER, Node
 from .ownership import Lease
+from .stream import LOTS_KEY, SETTLED_KEY, RedisLog
 
 logger = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from .auth import Principal
 from .engine import REOPEN_HOLD_MARGIN_MS, Engine
 from .errors import BadRequest, EngineError, NotFound
 from .frames import CommandFrame
-from .log import SETTLED_KEY
+from .stream import SETTLED_KEY
 
 _RUNNING: set[asyncio.Task[None]] = set()  # WebSocket commands awaiting their lot
 

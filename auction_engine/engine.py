@@ -41,9 +41,9 @@ from .errors import Conflict, InvalidSpec, NotFound, Unavailable
 from .fanout import Hub
 from .frames import UNAUTHORIZED_CLOSE, error_frame
 from .integrity import check_database, check_head
-from .log import LotExists, RedisLog, meta_key
 from .ratelimit import RateLimiter
 from .store import Bidder, Store
+from .stream import LotExists, RedisLog, meta_key
 
 logger = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from .corrections import CORRECTIONS, command_for, run_correction
 from .engine import Engine
 from .errors import BadRequest, BadSignature, BidderNotFound, Conflict, EngineError, InvalidId, NotFound, NotSold, RateLimited
 from .frames import UNAUTHORIZED_CLOSE, ack_frame, error_body, error_frame, valid_amount
-from .log import Record
 from .paid import check_payment, parse_payment
 from .store import BadQuery, BidderExists, NotPayable, UnknownSettlement
 from .store.errors import NoSuchBidder
 from .store.signing import HEADER, PURPOSE_PAID, SignatureError, claim_nonce, verify
+from .stream import Record
 
 ACTIONS: dict[str, Callable[..., Command]] = {
     "open": Open, "pause": Pause, "resume": Resume, "fair_warning": FairWarning, "close": Hammer,

@@ -12,8 +12,8 @@ Two ways data gets damaged without anyone noticing:
 
 from __future__ import annotations
 
-from .log import RedisLog
 from .store.heads import Head
+from .stream import RedisLog
 
 REPAIR = "docs/engine.md, Security: Damaged data"
 

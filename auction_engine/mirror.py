@@ -18,7 +18,7 @@ from bidding.log import LogError, apply_entry, chain, decode_entry, replay, resu
 from bidding.spec import LotSpec
 from bidding.state import LotState
 
-from .log import RedisLog
+from .stream import RedisLog
 
 
 class MirrorBroken(RuntimeError):

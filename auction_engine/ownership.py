@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from .log import meta_key
+from .stream import meta_key
 
 
 def lease_key(lot: str) -> str:

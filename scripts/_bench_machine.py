@@ -52,7 +52,7 @@ def fsync_latency(directory: Path, samples: int = 200) -> dict[str, float]:
 async def _redis_rtt(redis_url: str, samples: int) -> dict[str, dict[str, float]]:
     from redis.asyncio import Redis
 
-    from auction_engine.log import RedisLog, ids_key, log_key, meta_key
+    from auction_engine.stream import RedisLog, ids_key, log_key, meta_key
 
     redis = Redis.from_url(redis_url)
     try:

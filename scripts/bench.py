@@ -147,7 +147,7 @@ async def _lua_baseline(redis_url: str, duration: float, item: tuple[bytes, byte
     """The unbatched limit: one fenced append of one entry per round trip, one at a time."""
     from redis.asyncio import Redis
 
-    from auction_engine.log import RedisLog
+    from auction_engine.stream import RedisLog
 
     redis = Redis.from_url(redis_url)
     log = RedisLog(redis)
@@ -169,7 +169,7 @@ async def _lua_baseline(redis_url: str, duration: float, item: tuple[bytes, byte
 async def _real_item(redis_url: str, lot: str) -> tuple[bytes, bytes, bytes, bytes, bytes]:
     from redis.asyncio import Redis
 
-    from auction_engine.log import RedisLog
+    from auction_engine.stream import RedisLog
 
     redis = Redis.from_url(redis_url)
     log = RedisLog(redis)

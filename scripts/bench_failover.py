@@ -164,7 +164,7 @@ def place(http: httpx.Client, lot: str, bid_id: str, amount: int, deadline_s: fl
 async def logged_bid_ids(cluster_url: str, lot: str) -> list[str]:
     from redis.asyncio.cluster import RedisCluster
 
-    from auction_engine.log import RedisLog
+    from auction_engine.stream import RedisLog
     from bidding.log import decode_entry
 
     client = RedisCluster.from_url(cluster_url)

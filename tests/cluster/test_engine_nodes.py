@@ -24,8 +24,8 @@ import httpx
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from auction_engine.log import Record, RedisLog
 from auction_engine.redis_cluster import LocalRedisCluster
+from auction_engine.stream import Record, RedisLog
 from bidding.log import decode_entry, verify
 from tests.conftest import ROOT, EngineProcess
 from tests.engine.wsclient import Peer

@@ -9,8 +9,8 @@ import msgpack
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from auction_engine.log import RedisLog, log_key
 from auction_engine.mirror import LotMirror, MirrorBroken
+from auction_engine.stream import RedisLog, log_key
 from bidding.commands import Bid, Command, Open
 from bidding.log import apply_entry, create_lot, make_entry
 from bidding.rules import Accepted, decide

@@ -10,9 +10,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from auction_engine.log import Fenced, RedisLog
 from auction_engine.ownership import Holder, Lease, Ownership
 from auction_engine.placement import Membership, preferred
+from auction_engine.stream import Fenced, RedisLog
 
 
 def _lot() -> str:

@@ -20,7 +20,7 @@ from auction_engine.clock import Clock
 from auction_engine.credit import CreditLedger
 from auction_engine.fanout import Connection, Hub
 from auction_engine.frames import JSON
-from auction_engine.log import RedisLog
+from auction_engine.stream import RedisLog
 from bidding.commands import Bid, Command, Hammer, Open
 from bidding.log import create_lot, replay
 from bidding.reasons import Reason

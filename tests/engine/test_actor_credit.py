@@ -17,7 +17,7 @@ from auction_engine.bidder_ledger import BidderLedger
 from auction_engine.clock import Clock
 from auction_engine.credit import CreditLedger
 from auction_engine.fanout import Hub
-from auction_engine.log import RedisLog
+from auction_engine.stream import RedisLog
 from bidding.commands import Bid, BuyNow, Command, Open
 from bidding.log import create_lot
 from bidding.reasons import Reason

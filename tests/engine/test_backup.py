@@ -14,9 +14,9 @@ from redis.asyncio import Redis
 
 from auction_engine import backup
 from auction_engine.cli import main as cli
-from auction_engine.log import SETTLED_KEY
 from auction_engine.redis_server import RedisServer, free_port
 from auction_engine.store import Store
+from auction_engine.stream import SETTLED_KEY
 
 from ..conftest import ROOT, SECRET, EngineProcess
 from .helpers import new_lot

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis
 
-from auction_engine.log import log_key, snap_key
+from auction_engine.stream import log_key, snap_key
 
 from ..conftest import EngineProcess
 from .helpers import api, new_lot

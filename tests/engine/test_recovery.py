@@ -13,7 +13,7 @@ import time
 import pytest
 import redis
 
-from auction_engine.log import log_key
+from auction_engine.stream import log_key
 
 from ..conftest import ROOT, SECRET, EngineProcess
 from .helpers import api, new_lot

@@ -20,19 +20,19 @@ LOTS_KEY = "auction:lots"
 SETTLED_KEY = "auction:settled"  # lots with a final result whose settlement is written: loaded on demand
 
 
-class LogError(RuntimeError):
+class StreamError(RuntimeError):
     """The append was refused; the in-memory book is ahead of the log and must be rebuilt."""
 
 
-class Fenced(LogError):
+class Fenced(StreamError):
     """Another writer took the lot (a higher epoch): this one must stop."""
 
 
-class SeqMismatch(LogError):
+class SeqMismatch(StreamError):
     """The log's last seq is not the one the writer expected."""
 
 
-class LotExists(LogError):
+class LotExists(StreamError):
     """A lot with this id already has a log."""
 
 

@@ -1,4 +1,4 @@
-"""auction_engine/log.py against the real redis-server: the fenced append of a lot's stream."""
+"""auction_engine/stream.py against the real redis-server: the fenced append of a lot's stream."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from auction_engine.log import Fenced, LotExists, RedisLog, SeqMismatch
+from auction_engine.stream import Fenced, LotExists, RedisLog, SeqMismatch
 from bidding import Accepted, Bid, BidPlaced, LotSpec, Open, Opened, decide
 from bidding.log import apply_entry, create_lot, decode_entry, make_entry, replay
 from bidding.state import LotState
