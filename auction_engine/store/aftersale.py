@@ -8,8 +8,11 @@ escrow go through the store's escrow worker; the logistics partner has its own w
 """
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import logging
+import multiprocessing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +36,17 @@ logger = logging.getLogger(__name__)
 LOGISTICS_FILE = "logistics.jsonl"
 DAY_MS = 86_400_000
 WINDOW_FROM = ("paid", "delivered")
+
+
+@functools.cache
+def _renderer() -> concurrent.futures.ProcessPoolExecutor:
+    """One process that renders contracts, started on first use and kept for the process's life.
+
+    fontTools parses and subsets the CJK font in pure Python for about a second per contract; in a
+    thread it held the GIL long enough to stall the engine's event loop (bids, acks) by 310-370 ms
+    against 25 ms of the machine's own noise, in a spawned process 39-71 ms
+    (scripts/bench_contract.py). `spawn`, not `fork`: the engine has threads and an event loop."""
+    return concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
 
 
 class AfterSale:
@@ -144,7 +158,7 @@ class AfterSale:
             if kept is not None:
                 return kept
             facts = await contract.facts(conn, lot, self.window_ms / DAY_MS, now_ms())
-        pdf = await asyncio.to_thread(contract.render, facts)
+        pdf = await asyncio.get_running_loop().run_in_executor(_renderer(), contract.render, facts)
         async with self._write() as conn:
             return await contract.keep(conn, lot, pdf, now_ms())
 
