@@ -165,6 +165,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
         while True:
             response = client.get(f"/api/lots/{args.lot}/events", params={"since": since, "limit": 10000})
+            if response.status_code == 401 and not args.token and not os.environ.get("AUCTION_TOKEN"):
+                print(f"cannot fetch the log: {args.url} refused the auditor token signed with this machine's secret "
+                      "(the server uses another AUTH_SECRET or --data-dir): pass --token, or --data-dir/AUTH_SECRET of "
+                      "that server", file=sys.stderr)
+                return 2
             if response.status_code != 200:
                 print(f"cannot fetch the log: HTTP {response.status_code} {response.text}", file=sys.stderr)
                 return 2
@@ -185,7 +190,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"FAIL lot {args.lot}: the engine's {', '.join(mismatch)} differ from the replayed log")
         return 1
     print(f"OK lot {args.lot}: {report.entries} entries, hash chain and every decision re-checked; "
-          f"status {state['status']}, result {state['result']}, price {state['price']}")
+          f"status {state['status']}, result {state['result'] or 'none yet'}, price {state['price']}")
     return 0
 
 
