@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from bidding.reasons import Reason
+
 
 class EngineError(Exception):
     code = "error"
@@ -37,12 +39,12 @@ class Unauthorized(EngineError):
 
 
 class Forbidden(EngineError):
-    code = "not_allowed"
+    code: str = Reason.NOT_ALLOWED
     status = 403
 
 
 class NotFound(EngineError):
-    code = "unknown_lot"
+    code: str = Reason.UNKNOWN_LOT
     status = 404
 
 
@@ -69,12 +71,12 @@ class InvalidId(EngineError):
 
 
 class RateLimited(EngineError):
-    code = "rate_limited"
+    code: str = Reason.RATE_LIMITED
     status = 429
 
 
 class Unavailable(EngineError):
-    code = "unavailable"
+    code: str = Reason.UNAVAILABLE
     status = 503
 
 
