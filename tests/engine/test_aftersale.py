@@ -39,6 +39,7 @@ from ..schema_check import check
 from ..store.conftest import EscrowReceiver
 from .helpers import api, new_lot
 from .test_settlement import payment, wait_for
+from .wsclient import Peer
 
 ESCROW_SECRET = "escrow-secret-for-aftersale-0123456789"
 VEHICLE = {
@@ -160,6 +161,22 @@ async def test_a_dealer_bids_only_once_approved_and_with_a_deposit_held(engine):
         assert dealer.post(f"{engine.url}/api/lots/{lot}/bids", json={"id": "b2", "amount": 5_000_000}).status_code == 200
         in_use = dealer.post(f"{engine.url}/api/deposits/{deposit['id']}/refund")
         assert in_use.status_code == 409 and in_use.json()["error"]["code"] == "deposit_in_use"
+
+
+async def test_a_suspended_dealers_token_stops_at_once_also_on_an_open_socket(engine):
+    token = qualified_dealer(engine, "D6")
+    lot = (await new_lot(engine, start_price=5_000_000))["lot"]
+    peer = await Peer.open(engine.ws_url, token)
+    assert (await peer.bid(lot, "d6-1", amount=5_000_000))["ok"]
+    with bearer(engine.auctioneer_token) as staff:
+        assert staff.post(f"{engine.url}/api/bidders/D6/suspend").json()["suspended"] is True
+    assert (await peer.next(lambda f: f["type"] == "error"))["code"] == "suspended"
+    await peer.conn.wait_closed()
+    assert peer.conn.close_code == 4401
+    with bearer(token) as dealer:
+        refused = dealer.post(f"{engine.url}/api/lots/{lot}/bids", json={"id": "d6-2", "amount": 5_100_000})
+        assert (refused.status_code, refused.json()["error"]["code"]) == (401, "suspended")
+        assert dealer.post(f"{engine.url}/api/deposits", json={"amount": 1}).status_code == 401
 
 
 async def test_a_rejected_dealer_cannot_bid(engine):
