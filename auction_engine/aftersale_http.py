@@ -43,7 +43,8 @@ _URL = re.compile(r"https?://[^\s/?#]+[^\s\x00-\x1f\x7f]*", re.IGNORECASE)
 @dataclass(frozen=True, slots=True)
 class AfterSaleSettings:
     """AUCTION_CLAIMS_WINDOW_S (default 7 days), AUCTION_CLAIMS_WINDOW_FROM (`paid` or `delivered`),
-    AUCTION_DEPOSIT_MULTIPLE (buying power per unit of deposit, default 10), LOGISTICS_URL, and one
+    AUCTION_DEPOSIT_MULTIPLE (buying power per unit of deposit, default 10), AUCTION_DEALERS_ONLY
+    (bidder tokens only for approved dealers: no direct `POST /api/bidders`), LOGISTICS_URL, and one
     secret per inbound purpose: DEPOSIT_SECRET (escrow's deposit callback) and LOGISTICS_SECRET
     (transport orders out, status callbacks in), else `<data-dir>/deposit-secret`, `logistics-secret`."""
 
@@ -53,6 +54,7 @@ class AfterSaleSettings:
     logistics_url: str | None
     deposit_secret: str
     logistics_secret: str
+    dealers_only: bool = False
 
     @classmethod
     def from_env(cls, config: Config, escrow_secret: str) -> AfterSaleSettings:
@@ -73,6 +75,7 @@ class AfterSaleSettings:
             logistics_url=env.get("LOGISTICS_URL") or None,
             deposit_secret=deposit,
             logistics_secret=logistics,
+            dealers_only=(env.get("AUCTION_DEALERS_ONLY") or "").lower() in ("1", "true", "yes"),
         )
 
 

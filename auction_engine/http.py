@@ -28,7 +28,18 @@ from .auth import Principal
 from .bidder_lots import note_bid
 from .corrections import CORRECTIONS, command_for, run_correction
 from .engine import Engine
-from .errors import BadRequest, BadSignature, BidderNotFound, Conflict, EngineError, InvalidId, NotFound, NotSold, RateLimited
+from .errors import (
+    BadRequest,
+    BadSignature,
+    BidderNotFound,
+    Conflict,
+    EngineError,
+    Forbidden,
+    InvalidId,
+    NotFound,
+    NotSold,
+    RateLimited,
+)
 from .frames import UNAUTHORIZED_CLOSE, ack_frame, error_body, error_frame, valid_amount
 from .paid import check_payment, parse_payment
 from .store import BadQuery, BidderExists, NotPayable, UnknownSettlement
@@ -83,6 +94,8 @@ async def server_time(request: Request) -> JSONResponse:
 
 async def register_bidder(request: Request) -> JSONResponse:
     principal_of(request).require("auctioneer")
+    if request.app.state.aftersale_settings.dealers_only:
+        raise Forbidden("bidders here are approved dealers (AUCTION_DEALERS_ONLY): POST /api/applications, then approve it")
     body = await json_body(request)
     bidder, paddle, limit = checked_id("bidder", body.get("bidder")), body.get("paddle"), body.get("credit_limit")
     if bidder.startswith("floor:"):
@@ -134,6 +147,8 @@ async def mint_token(request: Request) -> JSONResponse:
         raise BidderNotFound(f"no bidder {bidder!r}", "bidder")
     if record.suspended_at is not None:
         raise Conflict(f"bidder {record.bidder!r} is suspended: reinstate it first", "bidder")
+    if request.app.state.aftersale_settings.dealers_only and not await request.app.state.aftersale.is_dealer(bidder):
+        raise Forbidden(f"bidder {bidder!r} is no approved dealer (AUCTION_DEALERS_ONLY)", "bidder")
     signer = request.app.state.signer
     token = signer.issue("bidder", record.bidder, record.paddle, ttl_s=ttl)
     ttl_s = ttl or signer.bidder_ttl_s

@@ -245,6 +245,12 @@ class AfterSale:
         async with self._read() as conn:
             return await dealers.list_applications(conn, status)
 
+    async def is_dealer(self, bidder: str) -> bool:
+        """Whether `bidder` came from an approved dealer application."""
+        async with self._read() as conn:
+            dealer = await dealers.dealer_of(conn, bidder)
+        return dealer is not None and dealer.status == "approved"
+
     async def application(self, app_id: str) -> dealers.Application:
         async with self._read() as conn:
             return await dealers.get_application(conn, app_id)

@@ -278,6 +278,19 @@ async def test_the_demo_partners_take_sold_cars_to_delivered_and_paid_out(engine
         assert history(engine, lot)["transport"]["status"] == "delivered"
 
 
+async def test_with_dealers_only_a_bidder_token_goes_to_approved_dealers_alone(tmp_path, redis_url):
+    engine = EngineProcess(tmp_path, redis_url, env_extra={"AUCTION_DEALERS_ONLY": "1"}).start()
+    try:
+        with bearer(engine.auctioneer_token) as staff:
+            direct = staff.post(f"{engine.url}/api/bidders", json={"bidder": "X1", "paddle": "x1"})
+            assert direct.status_code == 403 and "AUCTION_DEALERS_ONLY" in direct.json()["error"]["message"]
+        qualified_dealer(engine, "Q1", deposit=None)
+        with bearer(engine.auctioneer_token) as staff:
+            assert staff.post(f"{engine.url}/api/bidders/Q1/tokens").status_code == 201
+    finally:
+        engine.stop()
+
+
 class InstructedEscrow(EscrowReceiver):
     """A real escrow that checks each message against the purpose its body says it is for, and
     keeps each Idempotency-Key once. `hang` stores then never answers: an engine killed while it
