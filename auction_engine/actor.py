@@ -259,9 +259,10 @@ class LotActor:
         bidder at once (one round trip), a bidder's own bids in order and only when one asks for more
         than the last that stood. A refused reservation marks the work `over_limit`."""
         wants: dict[str, list[tuple[Work, int]]] = {}
+        held = exposure(self.spec, self.state)
         for work in batch:
             cmd = work.command
-            amount = self._credit_want(work)
+            amount = self._credit_want(work, held)
             if amount is not None and isinstance(cmd, Bid | BuyNow):
                 wants.setdefault(cmd.bidder, []).append((work, amount))
 
@@ -279,9 +280,10 @@ class LotActor:
         if wants:
             await asyncio.gather(*(stand(bidder, items) for bidder, items in wants.items()))
 
-    def _credit_want(self, work: Work) -> int | None:
-        """What a bid or buy-now could make its bidder owe here, if it needs a reservation: not a
-        retry, not a floor bid, not on a closed lot, not a bidder known to have no limit."""
+    def _credit_want(self, work: Work, held: dict[str, int]) -> int | None:
+        """What a bid or buy-now could make its bidder owe here (never less than the lot already
+        `held` for them: a standing maximum, a sealed bid), if it needs a reservation: not a retry,
+        not a floor bid, not on a closed lot, not a bidder known to have no limit."""
         cmd = work.command
         if not isinstance(cmd, Bid | BuyNow) or self.state.status == CLOSED or (work.key and self.knows(work.key)):
             return None
@@ -293,7 +295,7 @@ class LotActor:
         value = cmd.max if cmd.max is not None else cmd.amount
         if cmd.floor or type(value) is not int:
             return None
-        return max(value, self._standing(cmd.bidder))
+        return max(value, held.get(cmd.bidder, 0))
 
     async def _share_exposure(self, expose: Callable[[str, dict[str, int]], Awaitable[None]]) -> None:
         """Scale-out, after the answers and before the next batch: write the lot's true exposure
