@@ -6,12 +6,20 @@
 
 const SYMBOLS = { CNY: "¥", USD: "$", EUR: "€", HKD: "HK$" };
 
-/** 1234500 -> "¥12,345"; 1234550 -> "¥12,345.50"; null -> "—". */
+// "wan": yuan amounts from 10,000 written in 万 as Chinese dealers read them (18.30万), where
+// exact to the hundred yuan; "plain": ¥183,000. The room switches it with the language (i18n.js).
+let moneyStyle = "plain";
+export function setMoneyStyle(style) { moneyStyle = style; }
+
+/** 1234500 -> "¥12,345"; 1234550 -> "¥12,345.50"; null -> "—". In "wan" style, 18300000 -> "¥18.30万". */
 export function formatMoney(minor, currency = "CNY") {
   if (minor === null || minor === undefined || minor === "") return "—";
   let v = BigInt(minor);
   const sign = v < 0n ? "-" : "";
   if (v < 0n) v = -v;
+  if (moneyStyle === "wan" && currency === "CNY" && v >= 1000000n && v % 10000n === 0n) {
+    return `${sign}¥${v / 1000000n}.${((v % 1000000n) / 10000n).toString().padStart(2, "0")}万`;
+  }
   const whole = (v / 100n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
   const fen = v % 100n;
   const symbol = SYMBOLS[currency] ?? `${currency} `;
@@ -477,6 +485,7 @@ export function safeHref(url) {
 
 export function formatMileage(km) {
   if (km === null || km === undefined) return "—";
+  if (moneyStyle === "wan" && km >= 10000) return `${(Math.round(km / 100) / 100).toFixed(2)}万公里`; // 41020 -> 4.10万公里
   return `${String(km).replace(/\B(?=(\d{3})+(?!\d))/g, ",")} km`;
 }
 

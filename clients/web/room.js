@@ -3,6 +3,7 @@ import {
   AuctionSocket, Clock, RESULT_TEXT, api, countdown, el, fetchLots, formatMileage, formatMoney, formatRemaining,
   forgetToken, messageFor, pageItems, parseYuan, readToken, remainingMs, safeHref, stepsAbove, yuanInput,
 } from "/static/common.js";
+import { initLanguage, t } from "/static/i18n.js";
 
 const TOKEN_KEY = "auction.room.token";
 const CONFIRM_KEY = "auction.room.confirm"; // "off" when the bidder turned confirmation off for quick bids
@@ -69,13 +70,14 @@ function connect() {
   socket.connect();
 }
 
+const connLabel = (status) => t({
+  connecting: "Connecting…", connected: "● Live", reconnecting: "Reconnecting…", unauthorized: "Token rejected",
+}[status] ?? status);
+
 function showStatus(status, why) {
   const node = $("conn");
   node.dataset.state = status;
-  node.textContent = {
-    connecting: "Connecting…", connected: "● Live", reconnecting: "Reconnecting…",
-    unauthorized: "Token rejected",
-  }[status] ?? status;
+  node.textContent = connLabel(status);
   if (room.lastConn && room.lastConn !== status) $("announce").textContent = `Connection: ${node.textContent.replace("● ", "")}`;
   room.lastConn = status;
   if (status === "unauthorized") signInLost(why);
@@ -127,13 +129,14 @@ function onLotState(lot, state, frame) {
   if (state.vehicle?.make) room.makes.add(state.vehicle.make);
   const extended = before && state.extensions > before.extensions && state.ends_at > before.ends_at;
   const fairWarningMoved = before && frame?.type === "event" && state.mode === "live" && before.ends_at && state.ends_at > before.ends_at;
-  room.lastEnds.set(lot, { ends_at: state.ends_at, extensions: state.extensions ?? 0 });
+  room.lastEnds.set(lot, { ends_at: state.ends_at, extensions: state.extensions ?? 0, status: state.status });
   if ((extended || fairWarningMoved) && lot === room.detail) flashExtension(state.ends_at - before.ends_at, state.extensions);
   if (frame?.type === "event" && frame.kind === "bid" && lot === room.detail && room.paddle && state.leader === room.paddle && room.mine.get(lot) === "outbid") {
     room.mine.set(lot, "bid");
   }
   if (frame?.type === "event" && frame.kind === "bid" && lot === room.detail) loadHistory();
   if (lot === room.detail) announceLot(state, before);
+  if (before && (state.ends_at !== before.ends_at || (state.status === "closed") !== (before.status === "closed"))) resortSoon();
   updateCard(lot);
   if (lot === room.detail) renderDetail();
   if (room.unsent?.lot === lot) offerUnsent();
@@ -200,7 +203,7 @@ function renderMine() {
     const due = owed ? `${formatMoney(owed.hammer_price, cur)} + premium ${formatMoney(owed.premium, cur)} = ${formatMoney(owed.total_due, cur)}${owed.payment_due_at ? `, due by ${new Date(owed.payment_due_at).toLocaleDateString()}` : ""}${owed.paid_at ? " (paid)" : ""}` : "—";
     return el("tr", { dataset: { testid: "my-lot", lot: item.lot, standing: item.standing } },
       el("td", {}, el("a", { href: `#lot=${encodeURIComponent(item.lot)}`, text: state.title })),
-      el("td", { dataset: { testid: "my-standing" }, text: STANDING_TEXT[item.standing] ?? item.standing }),
+      el("td", { dataset: { testid: "my-standing" }, text: t(STANDING_TEXT[item.standing] ?? item.standing) }),
       el("td", { class: "num", text: formatMoney(state.price, cur) }),
       el("td", { class: "num", text: formatMoney(item.your_max, cur) }),
       el("td", { dataset: { testid: "my-owed" }, text: due }));
@@ -263,13 +266,13 @@ function myStatus(lot, state) {
   if (state.status === "closed" && leads && state.result === "sold") return ["won", `You won at ${formatMoney(state.price, state.currency)}`];
   if (state.status === "closed" && leads && state.result === "pending_approval") return ["pending", `Pending approval: your ${formatMoney(state.price, state.currency)} is the high bid`];
   if (mine && typeof mine === "object") return ["won", `You won at ${formatMoney(mine.won ?? state.price, state.currency)}`];
-  if (mine === "lost") return ["lost", "You did not win this lot"];
-  if (state.status === "closed") return mine ? ["lost", "You did not win this lot"] : ["none", room.token ? "You did not bid on this lot" : "Closed"];
+  if (mine === "lost") return ["lost", t("You did not win this lot")];
+  if (state.status === "closed") return mine ? ["lost", t("You did not win this lot")] : ["none", t(room.token ? "You did not bid on this lot" : "Closed")];
   const sealed = state.format.startsWith("sealed");
-  if (sealed && mine) return ["sealed", "Your sealed bid is in"];
-  if ((room.paddle && state.leader === room.paddle) || state.leading === true) return ["leading", "You are leading"];
-  if (mine === "outbid" || mine === "bid") return ["outbid", "Outbid"];
-  return ["none", room.token ? "No bids from you yet" : "Watching"];
+  if (sealed && mine) return ["sealed", t("Your sealed bid is in")];
+  if ((room.paddle && state.leader === room.paddle) || state.leading === true) return ["leading", t("You are leading")];
+  if (mine === "outbid" || mine === "bid") return ["outbid", t("Outbid")];
+  return ["none", t(room.token ? "No bids from you yet" : "Watching")];
 }
 
 // -- catalogue --------------------------------------------------------------------------------
@@ -300,6 +303,19 @@ const SORTS = {
   "-year": (a, b) => (b.vehicle?.year ?? 0) - (a.vehicle?.year ?? 0),
 };
 
+// Cards follow the clocks: a lot that closes or is extended moves at once (batched per frame).
+let resortPending = false;
+function resortSoon() {
+  if (resortPending) return;
+  resortPending = true;
+  requestAnimationFrame(() => {
+    resortPending = false;
+    const before = room.list.map((s) => s.lot).join();
+    sortList();
+    if (room.list.map((s) => s.lot).join() !== before) renderCards();
+  });
+}
+
 function sortList() {
   const key = new FormData($("filters")).get("sort") || "ending";
   room.list = room.list.map((s) => room.states.get(s.lot) ?? s).sort(SORTS[key] ?? SORTS.ending);
@@ -325,7 +341,7 @@ async function loadCatalogue() {
     sortList();
     message.hidden = lots.length > 0;
     const filtered = Object.keys(params).some((k) => k !== "sort");
-    message.textContent = lots.length ? "" : filtered ? "No lots match these filters." : "No lots yet: create one in the console.";
+    message.textContent = lots.length ? "" : t(filtered ? "No lots match these filters." : "No lots yet: create one in the console.");
   } catch (e) {
     if (e.status === 401 && room.token) { // a bad or expired saved token: watch instead, never an empty room
       signInLost({ code: e.code });
@@ -398,7 +414,7 @@ function updateCard(lot) {
   card.querySelector(".price").textContent = sealed ? `Sealed · ${state.bids} bids` : price === null ? `from ${formatMoney(state.start_price, state.currency)}` : formatMoney(price, state.currency);
   card.querySelector(".left").textContent = timeLeftText(state, now);
   const [mineCls, mineText] = myStatus(lot, state);
-  const [cls, text] = state.status === "closed" && !["won", "lost", "pending"].includes(mineCls) ? ["closed", RESULT_TEXT[state.result] ?? "Closed"] : [mineCls, mineText];
+  const [cls, text] = state.status === "closed" && !["won", "lost", "pending"].includes(mineCls) ? ["closed", t(RESULT_TEXT[state.result] ?? "Closed")] : [mineCls, mineText];
   const status = card.querySelector(".card-status");
   status.dataset.state = cls;
   status.textContent = cls === "none" ? "" : text;
@@ -465,7 +481,7 @@ function renderDetail() {
   $("watch").hidden = !room.paddle;
   const watching = room.watchlist.has(lot);
   $("watch").setAttribute("aria-pressed", String(watching));
-  $("watch").textContent = watching ? "★ Watching" : "☆ Watch";
+  $("watch").textContent = t(watching ? "★ Watching" : "☆ Watch");
   $("d-title").textContent = state.title;
   $("d-lot").textContent = `Lot ${state.lot}`;
   $("d-format").textContent = `${state.format.replace("_", " ")} · ${state.mode}`;
@@ -473,14 +489,14 @@ function renderDetail() {
     ["Make", v.make], ["Model", v.model], ["Year", v.year], ["Mileage", v.mileage_km === undefined ? null : formatMileage(v.mileage_km)],
     ["Location", v.location], ["Fuel", v.fuel], ["Transmission", v.transmission], ["Colour", v.color], ["VIN", v.vin],
   ].filter(([, value]) => value !== null && value !== undefined && value !== "");
-  $("d-vehicle").replaceChildren(...specs.flatMap(([k, value]) => [el("dt", { text: k }), el("dd", { text: String(value) })]));
+  $("d-vehicle").replaceChildren(...specs.flatMap(([k, value]) => [el("dt", { text: t(k) }), el("dd", { text: String(value) })]));
   $("d-grade").textContent = v.inspection?.grade ?? "—";
   const href = v.inspection?.report_url ? safeHref(v.inspection.report_url) : null;
   $("d-report").hidden = !href;
   if (href) $("d-report").href = href;
 
   const price = livePrice(state, now);
-  $("d-price-label").textContent = sealed ? "Sealed bids" : state.format === "dutch" && open ? "Price now (falling)" : price === null ? "Starting price" : "Current price";
+  $("d-price-label").textContent = t(sealed ? "Sealed bids" : state.format === "dutch" && open ? "Price now (falling)" : price === null ? "Starting price" : "Current price");
   $("d-price").textContent = sealed ? `${state.bids} bid${state.bids === 1 ? "" : "s"}` : formatMoney(price ?? state.start_price, cur);
   $("d-leader").textContent = state.leader ? `Paddle ${state.leader}${state.leader === room.paddle ? " (you)" : ""}` : "—";
   $("d-bids").textContent = String(state.bids ?? 0);
@@ -489,10 +505,10 @@ function renderDetail() {
   $("d-your-max").textContent = yourMax !== null && (sealed || price === null || yourMax > price) ? formatMoney(yourMax, cur) : "—";
   const reserve = $("d-reserve");
   reserve.hidden = !("reserve_met" in state) || state.reserve_met === null;
-  reserve.textContent = state.reserve_met ? "Reserve met" : "Reserve not met";
+  reserve.textContent = t(state.reserve_met ? "Reserve met" : "Reserve not met");
   reserve.dataset.met = String(!!state.reserve_met);
   const status = $("d-status");
-  status.textContent = state.status === "open" && state.fair_warning ? "Fair warning!" : state.status;
+  status.textContent = t(state.status === "open" && state.fair_warning ? "Fair warning!" : state.status);
   status.dataset.state = state.fair_warning && state.status === "open" ? "fair_warning" : state.status;
   $("d-extensions").textContent = String(state.extensions ?? 0);
 
@@ -527,7 +543,7 @@ function renderDetail() {
     buttons[1].hidden = buttons[2].hidden = true;
   } else {
     buttons[1].hidden = buttons[2].hidden = sealed;
-    ["Bid ", "+1 step: ", "+5 steps: "].forEach((label, i) => {
+    [`${t("Bid")} `, "+1 step: ", "+5 steps: "].forEach((label, i) => {
       buttons[i].textContent = q[i] === null ? (sealed ? `Bid from ${formatMoney(state.start_price, cur)}` : "—") : `${label}${formatMoney(q[i], cur)}`;
       buttons[i].dataset.amount = q[i] ?? (sealed ? state.start_price : "");
     });
@@ -538,7 +554,7 @@ function renderDetail() {
   const buyNow = $("buy-now");
   buyNow.hidden = state.buy_now === null || state.buy_now === undefined || !open;
   buyNow.disabled = !canBid;
-  buyNow.textContent = `Buy now for ${formatMoney(state.buy_now, cur)}`;
+  buyNow.textContent = `${t("Buy now")}${t("Buy now") === "Buy now" ? " for " : " "}${formatMoney(state.buy_now, cur)}`;
   $("bid-hint").hidden = !!room.token;
   if (!$("bid-amount").value && !$("bid-amount").matches(":focus") && state.next_min) $("bid-amount").placeholder = yuanInput(state.next_min);
   $("bid-controls").hidden = state.status === "closed";
@@ -551,10 +567,10 @@ function tickDetail() {
   const now = room.clock.now();
   const left = remainingMs(state, now);
   const node = $("d-countdown");
-  if (state.status === "closed") node.textContent = "Closed";
+  if (state.status === "closed") node.textContent = t("Closed");
   else if (state.status === "scheduled") node.textContent = timeLeftText(state, now);
   else if (state.status === "paused") node.textContent = `Paused · ${left === null ? "" : formatRemaining(left) + " left"}`;
-  else node.textContent = left === null ? "Live: the auctioneer closes" : formatRemaining(left);
+  else node.textContent = left === null ? t("Live: the auctioneer closes") : formatRemaining(left);
   node.dataset.urgent = String(left !== null && left < 30000 && state.status === "open");
   if (state.format === "dutch" && state.status === "open") {
     const price = livePrice(state, now);
@@ -804,6 +820,13 @@ function wire() {
   });
 }
 
+initLanguage($("lang"), () => {
+  for (const s of room.list) updateCard(s.lot);
+  if (room.socket) $("conn").textContent = connLabel(room.socket.status);
+  renderMine();
+  renderDetail();
+  loadHistory();
+});
 wire();
 connect();
 loadCatalogue().then(route);

@@ -29,9 +29,9 @@ async def new_page(browser, request):
     console errors collected in `page.errors`; every page is screenshotted at teardown."""
     pages = []
 
-    async def open_page(url: str, width: int = 1280, height: int = 900, bypass_csp: bool = False):
+    async def open_page(url: str, width: int = 1280, height: int = 900, bypass_csp: bool = False, locale: str = "en-US"):
         # bypass_csp: only for injecting axe-core (tests/browser/axe.py) past the pages' script-src 'self'
-        context = await browser.new_context(viewport={"width": width, "height": height}, bypass_csp=bypass_csp)
+        context = await browser.new_context(viewport={"width": width, "height": height}, bypass_csp=bypass_csp, locale=locale)
         page = await context.new_page()
         page.errors = []
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))

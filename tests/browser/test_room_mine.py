@@ -154,3 +154,26 @@ async def test_outbid_off_the_lot_page_shows_a_banner_and_the_tab_title(engine, 
 async def test_the_first_run_says_how_to_make_a_lot(engine, new_page):
     page = await new_page(f"{engine.url}/")
     await expect(page.get_by_test_id("catalogue-message")).to_have_text("No lots yet: create one in the console.")
+
+
+async def test_catalogue_cards_resort_as_lots_extend_and_close(engine, admin, new_page):
+    later = (await make_lot(admin, title="Mazda CX-5 2020", duration_s=300))["lot"]
+    sooner = (await make_lot(admin, title="Kia K5 2021", duration_s=200, anti_snipe={"window_s": 250, "extend_s": 400}))["lot"]
+    third = (await make_lot(admin, title="Geely Xingyue L 2022", duration_s=250))["lot"]
+    (bob,) = await bidders(admin, "bob")
+    page = await new_page(f"{engine.url}/")
+    await connected(page)
+    cards = page.get_by_test_id("lot-card")
+    await expect(cards).to_have_count(3)
+
+    async def order():
+        return [await c.get_attribute("data-lot") for c in await cards.all()]
+
+    assert await order() == [sooner, third, later]
+    async with AuctionClient(engine.url, bob) as client:  # anti-snipe: Kia now ends in 400 s, last
+        assert (await client.bid(sooner, amount=13_500_000)).ok
+    await expect(cards.first).to_have_attribute("data-lot", third)
+    assert await order() == [third, later, sooner]
+    await admin.action(third, "close")
+    await expect(cards.first).to_have_attribute("data-lot", later)
+    assert await order() == [later, sooner, third]  # closed lots leave the top of "ending soonest"
