@@ -204,9 +204,10 @@ async def approve(request: Request) -> Response:
     except BidderExists as exc:
         raise Conflict(str(exc), "bidder") from exc
     application = await service.decide(application.id, True, None, bidder)
-    engine.credit.set_limit(bidder, 0)
+    await engine.set_limit(bidder, 0)
     engine.paddles[paddle] = bidder
     engine.access.set(bidder)
+    engine.bidder_changed(bidder)  # scale-out: the other nodes read the new bidder back
     token = request.app.state.signer.issue("bidder", bidder, paddle)
     return JSONResponse({**application.to_dict(), "paddle": paddle, "credit_limit": 0, "token": token})
 
@@ -257,8 +258,15 @@ async def deposit_paid(request: Request) -> Response:
     if not is_id(body.get("bidder")) or not is_money(body.get("amount")) or not is_money(body.get("paid_at")):
         raise BadRequest("`bidder` is an id, `amount` and `paid_at` non-negative integers", "amount")
     deposit, limit = await aftersale_of(request).deposit_paid(deposit_id, body["bidder"], body["amount"])
-    engine_of(request).credit.set_limit(deposit.bidder, limit)
+    await _new_limit(request, deposit.bidder, limit)
     return JSONResponse({**deposit.to_dict(), "credit_limit": limit})
+
+
+async def _new_limit(request: Request, bidder: str, limit: int) -> None:
+    """The dealer's buying power here and in the shared ledger (scale-out), and on the other nodes."""
+    engine = engine_of(request)
+    await engine.set_limit(bidder, limit)
+    engine.bidder_changed(bidder)
 
 
 @refusals
@@ -271,7 +279,7 @@ async def refund_deposit(request: Request) -> Response:
         raise Forbidden("this is another dealer's deposit")
     owed = engine.credit.total(deposit.bidder) + sum((await engine.store.unpaid_won(deposit.bidder)).values())
     deposit, limit = await service.refund_deposit(deposit.id, owed)
-    engine.credit.set_limit(deposit.bidder, limit)
+    await _new_limit(request, deposit.bidder, limit)
     return JSONResponse({**deposit.to_dict(), "credit_limit": limit})
 
 
