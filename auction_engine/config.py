@@ -52,7 +52,8 @@ class Config:
     forward_timeout_s: float = 5.0  # a command for a lot owned elsewhere waits this long for any owner
     outage_grace_ms: int = 10_000  # added to an open timed lot's end after a takeover from a dead node
     outage_min_ms: int = 1000  # a writer gap shorter than this (a hand-over) gives no time back
-    min_replicas: int = 0  # acks wait until this many Redis replicas hold the entry (Redis WAIT)
+    min_replicas: int | None = None  # acks wait until this many Redis replicas hold the entry (Redis WAIT);
+    # None: 1 on a Redis Cluster, 0 on a standalone Redis
     replica_wait_ms: int = 200
 
     @classmethod
@@ -90,5 +91,7 @@ class Config:
         for key, override in overrides.items():
             if override is not None:
                 setattr(cfg, key, override)
+        if cfg.min_replicas is None:
+            cfg.min_replicas = 1 if cfg.redis_cluster else 0
         cfg.data_dir = Path(cfg.data_dir).resolve()
         return cfg

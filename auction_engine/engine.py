@@ -58,7 +58,7 @@ class Engine:
     def __init__(self, config: Config, redis: Redis | RedisCluster, store: Store) -> None:
         self.config = config
         self.redis = redis
-        replicated = (config.redis_url, config.min_replicas, config.replica_wait_ms) if config.redis_url else None
+        replicated = (config.redis_url, config.min_replicas or 0, config.replica_wait_ms) if config.redis_url else None
         self.stream = RedisLog(redis, replicated)
         self.store = store
         self.clock = Clock()
