@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,16 +62,26 @@ class Mailbox:
             if not future.done():
                 future.cancel()
 
-    async def ask(self, owner: str, lot: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send `body` to `owner` for `lot` and wait for the answer; NoAnswer after `timeout`."""
+    async def ask(self, owner: str, lot: str, body: dict[str, Any], timeout: float,
+                  still: Callable[[], Awaitable[bool]] | None = None, every: float = 0.25) -> dict[str, Any]:
+        """Send `body` to `owner` for `lot` and wait for the answer; NoAnswer after `timeout`, or as
+        soon as `still()` (asked every `every` s) says the owner is no longer worth waiting for."""
         ref = uuid.uuid4().hex
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._waiting[ref] = future
+        deadline = loop.time() + timeout
         try:
             await self._post(owner, {"k": "ask", "from": self.node, "ref": ref, "lot": lot, "body": body})
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError as exc:
-            raise NoAnswer(f"no answer from {owner} for lot {lot} within {timeout}s") from exc
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise NoAnswer(f"no answer from {owner} for lot {lot} within {timeout}s")
+                done, _ = await asyncio.wait({future}, timeout=min(remaining, every if still else remaining))
+                if done:
+                    return future.result()
+                if still is not None and not await still():
+                    raise NoAnswer(f"{owner} no longer holds lot {lot}")
         finally:
             self._waiting.pop(ref, None)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
@@ -197,7 +197,9 @@ class Node:
                 if holder is None or holder.node == self.node_id:
                     await asyncio.sleep(0.05)  # no writer yet (a takeover in progress), or this node is taking it
                     continue
-                answer = await self.mailbox.ask(holder.node, lot, body, timeout=min(2.0, max(0.05, deadline - loop.time())))
+                answer = await self.mailbox.ask(
+                    holder.node, lot, body, timeout=max(0.05, deadline - loop.time()), still=self._holds(lot, holder),
+                )
             except NoAnswer:
                 continue
             except (RedisError, OSError):  # the lot's Redis shard fails over: ask again until the deadline
@@ -208,6 +210,18 @@ class Node:
                 continue
             return answer
         return None
+
+    def _holds(self, lot: str, holder: Holder) -> Callable[[], Awaitable[bool]]:
+        """While waiting for `holder`'s answer: does it still hold the lot? A dead owner's lease
+        lapses and the lot is taken; the letter is then sent to the new owner at once (the bid id
+        keeps that idempotent; a staff command the dead owner never read was never run)."""
+
+        async def still() -> bool:
+            try:
+                return await self.ownership.holder(lot) == holder
+            except (RedisError, OSError):
+                return True  # cannot tell: keep waiting
+        return still
 
     async def _letter(self, letter: Letter) -> None:
         if letter.body.get(ADOPT):
