@@ -165,7 +165,8 @@ class Cluster:
             await asyncio.wait(list(self._background), timeout=2)
         await self.feed.stop()
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
+        """Run `coro` in the background, kept referenced until it ends."""
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -265,7 +266,7 @@ class Cluster:
             if work.reply is not None:
                 work.reply(answer)
 
-        self._spawn(run())
+        self.spawn(run())
 
     async def replica(self, lot: str) -> Replica | None:
         """The lot as this node serves it without writing it, caught up to the log's head."""
@@ -295,7 +296,7 @@ class Cluster:
 
     def announce(self, lot: str, seq: int, privates: list[tuple[str, Outgoing]]) -> None:
         """Off the ack path: the answers are out before this is sent."""
-        self._spawn(self._announce(lot, seq, [(bidder, out.frame) for bidder, out in privates]))
+        self.spawn(self._announce(lot, seq, [(bidder, out.frame) for bidder, out in privates]))
 
     async def _announce(self, lot: str, seq: int, notices: list[tuple[str, dict[str, Any]]]) -> None:
         try:
@@ -305,7 +306,7 @@ class Cluster:
                            exc_info=True)
 
     def bidder_changed(self, bidder: str) -> None:
-        self._spawn(self.feed.announce_bidder(bidder))
+        self.spawn(self.feed.announce_bidder(bidder))
 
     async def _moved(self, lot: str, seq: int) -> None:
         self.known.add(lot)

@@ -18,6 +18,7 @@ from typing import Any
 import msgpack
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 
 from bidding.commands import Bid, BuyNow, Command, Create
@@ -377,14 +378,45 @@ class Engine:
     def submit(self, lot: str, work: Work) -> None:
         """An admitted command, answered by `work.reply`: to the lot's actor here, else (scale-out)
         to the node that writes it. A command caught by a hand-over is sent on to the new owner."""
-        actor = self.lots.get(lot)
         cluster = self.cluster
-        if cluster is None and actor is not None:
-            actor.submit(work)
+        if cluster is None:
+            actor = self.lots.get(lot)
+            if actor is not None:
+                actor.submit(work)
             return
-        if cluster is None or actor is None:
-            if cluster is not None:
-                cluster.submit(lot, work)
+        if not _rated(work.command):
+            self._route(lot, work, cluster)
+            return
+
+        async def when_allowed() -> None:
+            refusal = await self.shared_rate(lot, work.command)
+            if refusal is None:
+                self._route(lot, work, cluster)
+            elif work.reply is not None:
+                work.reply(refusal)
+
+        cluster.spawn(when_allowed())
+
+    async def shared_rate(self, lot: str, command: Command) -> Refusal | None:
+        """Scale-out: a bidder's rate limit is one bucket in Redis that every node draws from (a
+        bidder connected to three nodes gets the rate once, not three times); None when allowed."""
+        ledger = self.shared_credit
+        if ledger is None or not _rated(command):
+            return None
+        assert isinstance(command, Bid | BuyNow)
+        try:
+            allowed = await ledger.allow_bid(command.bidder, self.clock.now_ms())
+        except (RedisError, OSError):
+            return None  # Redis does not answer: the append will say so
+        if allowed:
+            return None
+        metrics.BIDS_REFUSED.labels(Reason.RATE_LIMITED.value).inc()
+        return Refusal(lot, command.id, Reason.RATE_LIMITED)
+
+    def _route(self, lot: str, work: Work, cluster: Cluster) -> None:
+        actor = self.lots.get(lot)
+        if actor is None:
+            cluster.submit(lot, work)
             return
         reply = work.reply
 
@@ -429,6 +461,8 @@ class Engine:
         Raises Unavailable if the lot does not answer within `timeout`. Scale-out: a lot written
         by another node answers through its mailbox."""
         cluster = self.cluster
+        if cluster is not None and (refusal := await self.shared_rate(lot, command)) is not None:
+            return refusal
         if cluster is not None and lot not in self.lots:
             if lot in self.quarantined:
                 raise Unavailable(f"lot {lot} is quarantined: {self.quarantined[lot]}")
@@ -563,3 +597,8 @@ class Engine:
                 logger.warning("catalogue row of %s not written (database unreachable); will retry", lot)
             except Exception:
                 logger.exception("catalogue row of %s refused; dropped until the lot changes again", lot)
+
+
+def _rated(command: Command) -> bool:
+    """A bidder's own bid or buy-now (a clerk's floor bid is not rate limited)."""
+    return isinstance(command, BuyNow) or (isinstance(command, Bid) and not command.floor)

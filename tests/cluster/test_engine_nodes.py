@@ -421,3 +421,22 @@ def test_a_rolling_restart_under_load_loses_no_acknowledged_bid_and_owes_no_time
             assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 5.0  # never long without a writer
 
     asyncio.run(check())
+
+
+def test_a_bidders_rate_limit_is_one_bucket_whichever_nodes_it_bids_through(nodes: Nodes) -> None:
+    """Burst 4 at 1 bid/s: eight quick bids, alternately through two nodes (each node alone would
+    let four through), are four accepted decisions at most, plus what one second refills."""
+    slow = {"AUCTION_BID_RATE": "1", "AUCTION_BID_BURST": "4"}
+    a, b = nodes.start("n1", **slow), nodes.start("n2", **slow)
+    lot = f"T{uuid.uuid4().hex[:6]}"
+    create_open(a, lot)
+    via = [bidder(a, "t1"), bidder(b, "t1")]
+    started = time.monotonic()
+    answers = [place(via[i % 2], lot, f"t{i}", 200_000 + i * 1_000) for i in range(8)]
+    elapsed = time.monotonic() - started
+    for http in via:
+        http.close()
+    limited = [answer for answer in answers if answer.get("reason") == "rate_limited"]
+    decided = [answer for answer in answers if answer.get("reason") != "rate_limited"]
+    assert len(decided) <= 4 + int(elapsed) + 1, (elapsed, answers)
+    assert len(limited) >= 8 - (4 + int(elapsed) + 1)
