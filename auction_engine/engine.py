@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 _TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError)
 
 FINAL_RESULTS = (SOLD, UNSOLD, WITHDRAWN)
+SHARE_AT_ONCE = 64  # bidders' limits written to the shared ledger at once (scale-out start-up)
 REOPEN_HOLD_MARGIN_MS = 1_000  # a reopen stamped just before its window ends may still be queued
 
 
@@ -116,8 +117,9 @@ class Engine:
         for bidder in bidders:
             self._know_bidder(bidder)
         if self.shared_credit is not None:  # scale-out: the limits every node's lots check against
-            await asyncio.gather(*(self._share_limit(b.bidder, b.credit_limit) for b in bidders
-                                   if self._shared_limits.get(b.bidder, -1) != b.credit_limit))
+            stale = [b for b in bidders if self._shared_limits.get(b.bidder, -1) != b.credit_limit]
+            for start in range(0, len(stale), SHARE_AT_ONCE):  # thousands at once broke a new cluster client
+                await asyncio.gather(*(self._share_limit(b.bidder, b.credit_limit) for b in stale[start:start + SHARE_AT_ONCE]))
 
     def _know_bidder(self, bidder: Bidder) -> None:
         self.credit.set_limit(bidder.bidder, bidder.credit_limit)
@@ -143,8 +145,17 @@ class Engine:
             await self._share_limit(bidder, limit)
 
     async def _share_limit(self, bidder: str, limit: int | None) -> None:
+        """Retried: a start-up must not fail on one dropped connection (redis-py's cluster client
+        under uvloop once raised RuntimeError on a transport it had just closed)."""
         assert self.shared_credit is not None
-        await self.shared_credit.set_limit(bidder, limit)
+        for attempt in range(3):
+            try:
+                await self.shared_credit.set_limit(bidder, limit)
+                break
+            except (RedisError, OSError, RuntimeError):
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
         self._shared_limits[bidder] = limit
 
     async def _expose(self, lot: str, changes: dict[str, int]) -> None:
