@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .inspection import check_report
+
 MIN_YEAR, MAX_YEAR = 1886, 2100
 MAX_MILEAGE_KM = 10_000_000
 MAX_PHOTOS = 50
@@ -44,9 +46,9 @@ def _inspection(value: Any) -> Problem | None:
         return ("vehicle.inspection", "must be an object {grade, report_url}")
     if value.get("grade") is not None and (problem := _text("vehicle.inspection.grade", value["grade"], 16)):
         return problem
-    if value.get("report_url") is not None:
-        return _url("vehicle.inspection.report_url", value["report_url"])
-    return None
+    if value.get("report_url") is not None and (problem := _url("vehicle.inspection.report_url", value["report_url"])):
+        return problem
+    return check_report(value)
 
 
 def _photos(value: Any) -> Problem | None:

@@ -44,12 +44,32 @@ def vin(draft: str) -> str:
     return draft[:8] + check + draft[9:]
 
 
+PHOTOS = ["/static/photos/side.svg", "/static/photos/front.svg", "/static/photos/rear.svg"]
+EVS = {"Tesla", "Li Auto"}  # battery state of health in their reports
+_DAMAGE = [("front bumper", "scratch", 50, 4), ("left rear door", "dent", 28, 62), ("right wing", "paint", 74, 22),
+           ("rear bumper", "scuff", 50, 96)]
+
+
+def _report(code: str, make: str, grade: str) -> dict[str, Any]:
+    """A structured condition report (bidding/inspection.py), the same for the same VIN."""
+    seed = sum(ord(c) for c in code)
+    damage = [{"part": p, "kind": k, "x": x, "y": y} for p, k, x, y in _DAMAGE[: seed % 3]]
+    report: dict[str, Any] = {
+        "grade": grade, "report_url": f"/static/inspection.html?vin={code}", "report_date": "2026-11-20", "version": 1,
+        "checks": {"accident": False, "flood": False, "fire": False}, "damage": damage,
+        "tyres": [{"position": pos, "tread_mm": 4 + (seed + i) % 4} for i, pos in enumerate(("FL", "FR", "RL", "RR"))],
+        "obd_codes": ["P0420"] if seed % 5 == 0 else [],
+    }
+    if make in EVS:
+        report["battery_soh"] = 88 + seed % 10
+    return report
+
+
 def _car(make: str, model: str, year: int, km: int, draft_vin: str, city: str, grade: str,
          **extra: Any) -> dict[str, Any]:
     code = vin(draft_vin)
     return {"make": make, "model": model, "year": year, "mileage_km": km, "vin": code,
-            "location": city, "inspection": {
-                "grade": grade, "report_url": f"/static/inspection.html?vin={code}"}, **extra}
+            "location": city, "inspection": _report(code, make, grade), "photos": PHOTOS, **extra}
 
 
 ANTI_SNIPE = {"window_s": 30, "extend_s": 30, "max_extensions": 6}

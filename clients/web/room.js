@@ -375,10 +375,15 @@ function carSvg(seed) {
   return svg;
 }
 
+function firstPhoto(state) {
+  const url = state.vehicle?.photos?.length ? safeHref(state.vehicle.photos[0]) : null;
+  return url ? el("img", { src: url, alt: "", loading: "lazy" }) : null;
+}
+
 function cardFor(state) {
   const v = state.vehicle ?? {};
   const card = el("a", { class: "card", href: `#lot=${encodeURIComponent(state.lot)}`, dataset: { testid: "lot-card", lot: state.lot } },
-    el("div", { class: "photo" }, carSvg(state.lot)),
+    el("div", { class: "photo" }, firstPhoto(state) ?? carSvg(state.lot)),
     el("div", { class: "card-body" },
       el("h3", { text: state.title }),
       el("p", { class: "sub", text: [v.year, formatMileage(v.mileage_km), v.location].filter(Boolean).join(" · ") }),
@@ -474,10 +479,11 @@ function renderDetail() {
   const open = state.status === "open";
 
   if ($("d-photo").dataset.lot !== lot) {
-    $("d-photo").replaceChildren(carSvg(lot));
-    $("d-thumb").replaceChildren(carSvg(lot));
     $("d-photo").dataset.lot = lot;
+    room.photo = 0;
+    renderGallery(state);
   }
+  renderReportFacts(v.inspection);
   $("watch").hidden = !room.paddle;
   const watching = room.watchlist.has(lot);
   $("watch").setAttribute("aria-pressed", String(watching));
@@ -672,6 +678,56 @@ function offerUnsent() {
   send.dataset.amount = String(amount);
 }
 
+// -- photos and the condition report ---------------------------------------------------------
+
+/** The lot's photos (vehicle.photos): buttons, arrow keys and a swipe move through them; the
+ * drawn car stands in when there are none. The header's thumbnail is the first photo. */
+function renderGallery(state) {
+  const photos = (state.vehicle?.photos ?? []).map((u) => safeHref(u)).filter(Boolean);
+  const box = $("d-photo");
+  if (!photos.length) {
+    box.replaceChildren(carSvg(state.lot));
+    $("d-thumb").replaceChildren(carSvg(state.lot));
+    box.dataset.count = "0";
+    return;
+  }
+  const i = ((room.photo ?? 0) % photos.length + photos.length) % photos.length;
+  room.photo = i;
+  box.dataset.count = String(photos.length);
+  const alt = `Photo ${i + 1} of ${photos.length}: ${state.title}`;
+  box.replaceChildren(
+    el("img", { src: photos[i], alt, draggable: "false", dataset: { testid: "gallery-photo" } }),
+    el("div", { class: "gallery-nav" },
+      el("button", { type: "button", "aria-label": "Previous photo", dataset: { testid: "gallery-prev" }, text: "‹", onclick: () => movePhoto(-1) }),
+      el("span", { dataset: { testid: "gallery-count" }, text: `${i + 1} / ${photos.length}` }),
+      el("button", { type: "button", "aria-label": "Next photo", dataset: { testid: "gallery-next" }, text: "›", onclick: () => movePhoto(1) })));
+  $("d-thumb").replaceChildren(el("img", { src: photos[0], alt: "" }));
+}
+
+function movePhoto(by) {
+  const state = room.states.get(room.detail);
+  if (!state) return;
+  room.photo = (room.photo ?? 0) + by;
+  renderGallery(state);
+}
+
+const CHECK_TEXT = { accident: "事故 Accident", flood: "泡水 Flood", fire: "火烧 Fire" };
+/** The report's key facts on the lot page; the report page shows all of it. */
+function renderReportFacts(report) {
+  const facts = [];
+  const checks = report?.checks ?? {};
+  for (const [name, label] of Object.entries(CHECK_TEXT)) {
+    if (name in checks) facts.push([name, `${label}: ${checks[name] ? "FOUND" : "none found"}`, checks[name]]);
+  }
+  if (report?.damage?.length) facts.push(["damage", `Body damage: ${report.damage.length} point${report.damage.length === 1 ? "" : "s"}`, false]);
+  if (report?.battery_soh !== undefined && report?.battery_soh !== null) facts.push(["battery", `Battery health ${report.battery_soh}%`, false]);
+  if (report?.obd_codes) facts.push(["obd", report.obd_codes.length ? `OBD codes: ${report.obd_codes.join(", ")}` : "No OBD fault codes", report.obd_codes.length > 0]);
+  if (report?.report_date) facts.push(["date", `Report ${report.report_date}${report.version ? ` (v${report.version})` : ""}`, false]);
+  const list = $("d-report-facts");
+  list.hidden = !facts.length;
+  list.replaceChildren(...facts.map(([key, text, bad]) => el("li", { dataset: { fact: key, bad: String(!!bad) }, text })));
+}
+
 // -- bidding ----------------------------------------------------------------------------------
 
 async function place(params, asked = false) {
@@ -779,6 +835,18 @@ function wire() {
     room.unsent = null;
     offerUnsent();
     showBidMessage("Dropped: that bid was never sent.", "info");
+  });
+  $("d-photo").addEventListener("keydown", (e) => {
+    if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
+      e.preventDefault();
+      movePhoto(e.key === "ArrowRight" ? 1 : -1);
+    }
+  });
+  let swipeX = null;
+  $("d-photo").addEventListener("pointerdown", (e) => { swipeX = e.clientX; });
+  $("d-photo").addEventListener("pointerup", (e) => {
+    if (swipeX !== null && Math.abs(e.clientX - swipeX) > 40) movePhoto(e.clientX < swipeX ? 1 : -1);
+    swipeX = null;
   });
   $("alert-close").addEventListener("click", () => {
     $("alert").hidden = true;

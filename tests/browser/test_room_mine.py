@@ -177,3 +177,21 @@ async def test_catalogue_cards_resort_as_lots_extend_and_close(engine, admin, ne
     await admin.action(third, "close")
     await expect(cards.first).to_have_attribute("data-lot", later)
     assert await order() == [later, sooner, third]  # closed lots leave the top of "ending soonest"
+
+
+async def test_a_watched_lot_is_kept_server_side_and_alerts_when_ending_soon(engine, admin, new_page):
+    lot = (await make_lot(admin, title="Buick Verano 2019", duration_s=110))["lot"]  # inside the 2-minute alert
+    (alice,) = await bidders(admin, "alice")
+    page = await new_page(f"{engine.url}/?token={alice}#lot={lot}")
+    await connected(page)
+    watch = page.get_by_test_id("watch-toggle")
+    await expect(watch).to_have_text("☆ Watch")
+    await watch.click()
+    await expect(watch).to_have_text("★ Watching")
+    await expect(watch).to_have_attribute("aria-pressed", "true")
+
+    other = await new_page(f"{engine.url}/?token={alice}")  # another device, off the lot page
+    await connected(other)
+    await expect(other.get_by_test_id("alert-banner")).to_contain_text("Ending soon: Buick Verano 2019 closes in 1:")
+    await other.get_by_test_id("alert-link").click()
+    await expect(other.get_by_test_id("watch-toggle")).to_have_text("★ Watching")
