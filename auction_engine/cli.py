@@ -1,4 +1,4 @@
-"""`auction-engine`: serve, token, verify, demo, export-settlements."""
+"""`auction-engine`: serve, token, verify, demo, cluster-demo, export-settlements."""
 
 from __future__ import annotations
 
@@ -11,14 +11,19 @@ import importlib
 import importlib.resources
 import io
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from .auth import SecretNotFound, TokenSigner, find_secret, load_secret, redact_tokens_in_logs
 from .config import Config
+
+if TYPE_CHECKING:
+    from .cluster_demo import DemoCluster
 
 SERVE_TOKEN_TTL_S = 3600
 
@@ -129,6 +134,67 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
 
     asyncio.run(both())
     return 0
+
+
+def cmd_cluster_demo(args: argparse.Namespace) -> int:
+    """A local Redis Cluster, `--nodes` engine nodes and the demo sale across them, until Ctrl-C."""
+    import shutil
+    import tempfile
+
+    from .cluster_demo import ClusterDemoError, DemoCluster
+
+    main_demo = importlib.import_module(DEMO_MODULE).main_demo
+    root = Path(tempfile.mkdtemp(prefix="auction-cluster-demo-"))  # private (0700), removed at the end
+    try:
+        cluster = DemoCluster(root, nodes=args.nodes, shards=args.shards, host=args.host, port=args.port,
+                              log_level=args.log_level)
+    except ClusterDemoError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"auction-engine: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a SIGTERM while starting cleans up too
+    try:
+        cluster.start()
+        token = cluster.token("auctioneer", ttl_s=SERVE_TOKEN_TTL_S)
+        for node in cluster.nodes:
+            print(f"node {node.node_id}: bidder room {node.url}/   auctioneer console {node.url}/console?token={token}",
+                  flush=True)
+        print(f"  (the auctioneer token expires in {SERVE_TOKEN_TTL_S // 3600} h; every node accepts it. "
+              "Ctrl-C stops the nodes, then the Redis Cluster)", flush=True)
+        return asyncio.run(_cluster_sale(cluster, main_demo, token))
+    except ClusterDemoError as exc:
+        print(f"auction-engine: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        print("cluster-demo: stopping the nodes, then the Redis Cluster", flush=True)
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _cluster_sale(cluster: DemoCluster, main_demo: Any, token: str) -> int:
+    """The demo sale through node 1 (`main_demo`, loaded by name), then serving until SIGINT/SIGTERM
+    or until a node dies; the sale stops early on either."""
+    loop = asyncio.get_running_loop()
+    interrupted = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted.set)
+
+    async def watch() -> None:
+        while not interrupted.is_set():
+            if cluster.exited():
+                print(f"cluster-demo: node {', '.join(cluster.exited())} exited (see its engine.log)", flush=True)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(interrupted.wait(), 0.5)
+
+    watcher = asyncio.create_task(watch())
+    status: int = await main_demo(cluster.nodes[0].url, token, stop_when=watcher)
+    if not watcher.done():
+        print("cluster-demo: the sale is over; the nodes keep serving its results until Ctrl-C", flush=True)
+    await watcher
+    return status if not cluster.exited() else 1
 
 
 def listen(config: Config) -> socket.socket:
@@ -290,6 +356,13 @@ def main(argv: list[str] | None = None) -> int:
                            help="the URL other nodes and clients reach this node at (default http://HOST:PORT)")
         scale.add_argument("--min-replicas", type=int, default=None,
                            help="acknowledge a bid only once this many Redis replicas hold it (Redis WAIT; default 0)")
+    p = sub.add_parser("cluster-demo", help="a local Redis Cluster, several engine nodes and the demo sale across them "
+                                            "(docs/scale.md)")
+    p.add_argument("--nodes", type=int, default=3, help="engine nodes, on consecutive ports from --port (default 3)")
+    p.add_argument("--shards", type=int, default=3, help="Redis masters, each with one replica (default 3, at least 3)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000, help="the first node's port (default 8000)")
+    p.add_argument("--log-level", default=os.environ.get("AUCTION_LOG_LEVEL") or "warning")
     p = sub.add_parser("token", help="print a signed token")
     p.add_argument("--role", required=True, choices=["auctioneer", "auditor", "bidder"])
     p.add_argument("--bidder")
@@ -317,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_serve(args)
     if args.command == "demo":
         return cmd_serve(args, demo=True)
+    if args.command == "cluster-demo":
+        return cmd_cluster_demo(args)
     if args.command == "token":
         return cmd_token(args)
     if args.command == "verify":
