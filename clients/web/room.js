@@ -8,6 +8,7 @@ import { initLanguage, t } from "/static/i18n.js";
 const TOKEN_KEY = "auction.room.token";
 const CONFIRM_KEY = "auction.room.confirm"; // "off" when the bidder turned confirmation off for quick bids
 const ENDING_SOON_MS = 120000;
+const ALERTS_KEY = "auction.room.alerts"; // "on": browser notification (when allowed) and a sound with each alert
 const MAX_WATCHED = 100;
 const $ = (id) => document.getElementById(id);
 
@@ -52,7 +53,8 @@ function connect() {
         room.signinLost = null;
         room.socket.send({ type: "subscribe", lot: "me" });
       }
-      $("nav-mine").hidden = w.role !== "bidder";
+      $("nav-mine").hidden = $("alerts").hidden = w.role !== "bidder";
+      $("alerts").setAttribute("aria-pressed", String(alertsOn()));
       offerUnsent();
       $("who").textContent = w.role === "bidder" ? `Bidder ${w.bidder} · paddle ${w.paddle}` : room.signinLost ?? `Watching as ${w.role}`;
       renderDetail();
@@ -233,9 +235,30 @@ function alertBidder(lot, text) {
   $("alert-text").textContent = text;
   $("alert-link").href = `#lot=${encodeURIComponent(lot)}`;
   document.title = `(!) ${text}`;
+  if (!alertsOn()) return;
   try {
     if (window.Notification?.permission === "granted" && document.hidden) new Notification(text);
   } catch { /* notifications unavailable */ }
+  beep();
+}
+
+function alertsOn() {
+  try { return localStorage.getItem(ALERTS_KEY) === "on"; } catch { return false; }
+}
+
+/** 0.2 s at 880 Hz: heard from another tab, without a sound file to fetch. */
+function beep() {
+  try {
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    const gain = audio.createGain();
+    gain.gain.value = 0.05;
+    tone.frequency.value = 880;
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.2);
+    tone.onended = () => audio.close();
+  } catch { /* no audio */ }
 }
 
 function endingSoon(lot, state) {
@@ -847,6 +870,14 @@ function wire() {
   $("d-photo").addEventListener("pointerup", (e) => {
     if (swipeX !== null && Math.abs(e.clientX - swipeX) > 40) movePhoto(e.clientX < swipeX ? 1 : -1);
     swipeX = null;
+  });
+  $("alerts").addEventListener("click", async () => {
+    const on = !alertsOn();
+    try { localStorage.setItem(ALERTS_KEY, on ? "on" : "off"); } catch { /* storage disabled */ }
+    $("alerts").setAttribute("aria-pressed", String(on));
+    if (on && window.Notification?.permission === "default") {
+      try { await Notification.requestPermission(); } catch { /* refused or unavailable */ }
+    }
   });
   $("alert-close").addEventListener("click", () => {
     $("alert").hidden = true;

@@ -143,6 +143,9 @@ async def test_outbid_off_the_lot_page_shows_a_banner_and_the_tab_title(engine, 
         assert (await client.bid(lot, amount=13_500_000)).ok
     page = await new_page(f"{engine.url}/?token={alice}")
     await connected(page)
+    await page.context.grant_permissions(["notifications"])
+    await page.get_by_test_id("enable-alerts").click()  # notification (when the tab is hidden) and a sound
+    await expect(page.get_by_test_id("enable-alerts")).to_have_attribute("aria-pressed", "true")
     async with AuctionClient(engine.url, bob) as client:
         assert (await client.bid(lot, amount=14_000_000)).ok
     await expect(page.get_by_test_id("alert-banner")).to_contain_text("Outbid on Honda CR-V 240TURBO 2021: now ¥140,000")
