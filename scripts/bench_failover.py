@@ -10,6 +10,16 @@ PostgreSQL with --database-url), all on loopback, and measures what docs/scale.m
   (b) SIGTERM of the writer (graceful hand-over): the same figures.
   (c) forwarding: ack latency p50/p99 of bids sent to the writer's node and to another node, beside
       one single-node engine (`serve` on its own redis-server, no --node-id) as the baseline.
+  (d) kill -9 of the Redis master that holds the lot's slot, under the same load, with the nodes'
+      default `--min-replicas 1` (an append is acked only once a replica holds it, Redis WAIT): the
+      time from the kill to the first accepted bid sent after it, and acked bids missing from the log
+      the promoted replica serves (must be 0). The killed redis-server is restarted (it rejoins as a
+      replica) and the cluster waited healthy between trials.
+  (e) sale day on 1 node vs 3 nodes on the same box: scripts/loadtest.py's sale-day load (the mix
+      and anti-sniping of scripts/bench.py's scenario, scaled by --sale-lots) against the single-node
+      engine, then against the 3 nodes with its generator processes spread over them (process i
+      connects to node i), so bids reach writers and non-writers alike; accepted bids/s and ack
+      p50/p99, and their ratios 3 nodes / 1 node.
 
 Bids are retried with the same id while the answer is `unavailable` (503), as a client does, so a
 bid in flight across a takeover is answered once. Run: python scripts/bench_failover.py [--trials 20]
@@ -45,6 +55,8 @@ from auction_engine.redis_cluster import LocalRedisCluster  # noqa: E402
 from auction_engine.redis_server import free_port  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef-0123456789"
+# every simulated client comes from 127.0.0.1: the per-address caps (guard.py) are for the internet
+LOAD_ENV = {"AUCTION_MAX_CONNECTIONS_PER_IP": "100000", "AUCTION_ANONYMOUS_READS_PER_S": "100000"}
 ESCROW_SECRET = "bench-escrow-secret-fedcba9876543210-abcdef"
 SIGNER = TokenSigner(SECRET)
 
@@ -239,6 +251,53 @@ def failover_trial(nodes: dict[str, Node], cluster: LocalRedisCluster, sig: int,
     return Trial(took if took is not None else float("nan"), len(bids.acked), len(lost))
 
 
+def redis_master_trial(nodes: dict[str, Node], cluster: LocalRedisCluster) -> Trial:
+    """kill -9 of the master serving the lot's slot while bidders bid through every node."""
+    first = next(iter(nodes.values()))
+    lot = f"R{uuid.uuid4().hex[:8]}"
+    create_open(first, lot)
+    time.sleep(1.5)
+    owner(first, lot)
+    bids = Bidding(lot, list(nodes.values()))
+    bids.thread.start()
+    time.sleep(1.0)
+    master = cluster.master_of(f"auction:{{{lot}}}:lease")
+    killed_at = time.monotonic()
+    cluster.kill(master)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and bids.first_accepted_after(killed_at) is None:
+        time.sleep(0.02)
+    time.sleep(0.5)
+    bids.close()
+    took = bids.first_accepted_after(killed_at)
+    logged = set(asyncio.run(logged_bid_ids(live_url(cluster), lot)))
+    lost = [bid_id for bid_id, _, _ in bids.acked if bid_id not in logged]
+    cluster.restart(master)
+    cluster.wait_healthy(60)
+    return Trial(took if took is not None else float("nan"), len(bids.acked), len(lost))
+
+
+def live_url(cluster: LocalRedisCluster) -> str:
+    """A URL of a live node of the cluster (`cluster.url` names the first, which may be the one killed)."""
+    node = next(n for n in cluster.nodes if n.alive)
+    return f"redis://:{cluster.password}@{node.address}/0"
+
+
+def sale_day(urls: list[str], lots: int, duration: float) -> dict[str, Any]:
+    """scripts/bench.py's sale-day load, `lots` lots with 4 bidders and 10 watchers per lot, its three
+    generator processes spread over `urls`."""
+    sys.path.insert(0, str(SCRIPTS))
+    import loadtest
+
+    options = loadtest.Options(
+        url=urls[0], urls=urls, auth_secret=SECRET, create=True, quiet=True, lots=lots, bidders=4 * lots,
+        watchers=10 * lots, duration=duration, lot_duration=int(duration * 0.6), anti_snipe="5,5,3",
+        snipe_window=3.0, rate=2 * lots, mix="increment=5,proxy=3,sniper=2", lots_per_bidder=3, procs=3,
+        prefix=f"S{uuid.uuid4().hex[:4]}")
+    report: dict[str, Any] = loadtest.run(options)
+    return report
+
+
 RESTART_FAILURES: list[str] = []
 
 
@@ -294,7 +353,11 @@ def main() -> int:
     parser.add_argument("--lease-ms", type=int, default=3000, help="AUCTION_LEASE_MS of every node (default 3000, the engine's)")
     parser.add_argument("--fsync", default="always", choices=("always", "everysec"), help="appendfsync of the cluster")
     parser.add_argument("--database-url", default=None, help="a PostgreSQL URL (postgresql+asyncpg://...); else a SQLite file")
-    parser.add_argument("--skip", default="", help="comma list of parts to skip: kill,term,forward")
+    parser.add_argument("--redis-trials", type=int, default=10, help="kill -9 trials of a Redis master (default 10)")
+    parser.add_argument("--sale-lots", type=int, default=100,
+                        help="sale-day lots (4 bidders and 10 watchers per lot; default 100; bench.py runs 500)")
+    parser.add_argument("--sale-s", type=float, default=30.0, help="sale-day duration in seconds (default 30)")
+    parser.add_argument("--skip", default="", help="comma list of parts to skip: kill,term,redis,forward,sale")
     args = parser.parse_args()
     if shutil.which("redis-server") is None:
         print("redis-server is not on PATH", file=sys.stderr)
@@ -303,9 +366,10 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-failover-"))
     cluster = LocalRedisCluster(tmp / "redis", fsync=args.fsync).start()
     db = args.database_url or f"sqlite+aiosqlite:///{tmp / 'shared.db'}"
-    env = {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "1", "DATABASE_URL": db, "AUCTION_LEASE_MS": str(args.lease_ms)}
+    env = {"REDIS_URL": cluster.url, "REDIS_CLUSTER": "1", "DATABASE_URL": db, "AUCTION_LEASE_MS": str(args.lease_ms),
+           **LOAD_ENV}
     nodes = {name: Node(tmp / name, env, node_id=name) for name in ("n1", "n2", "n3")}
-    single = Node(tmp / "single", {})
+    single = Node(tmp / "single", dict(LOAD_ENV))
     rows: list[tuple[str, str, str, str]] = []
     try:
         for node in nodes.values():
@@ -321,6 +385,16 @@ def main() -> int:
                       f"{trial.acked} acked, {trial.lost} lost", flush=True)
             label = "kill -9 of the writer" if part == "kill" else "SIGTERM of the writer (hand-over)"
             rows.append((label, f"{len(trials)} trials",
+                         summary([t.took_s for t in trials]) + " s",
+                         f"{sum(t.lost for t in trials)} of {sum(t.acked for t in trials)}"))
+        if "redis" not in skip:
+            trials = []
+            for n in range(args.redis_trials):
+                trial = redis_master_trial(nodes, cluster)
+                trials.append(trial)
+                print(f"redis trial {n + 1}: first accepted bid {trial.took_s:.2f} s after the master's kill, "
+                      f"{trial.acked} acked, {trial.lost} lost", flush=True)
+            rows.append(("kill -9 of the lot's Redis master (--min-replicas 1)", f"{len(trials)} trials",
                          summary([t.took_s for t in trials]) + " s",
                          f"{sum(t.lost for t in trials)} of {sum(t.acked for t in trials)}"))
         if "forward" not in skip:
@@ -344,6 +418,22 @@ def main() -> int:
                                 ("3 nodes: bid sent to the writer's node", at_writer),
                                 ("3 nodes: bid sent to another node (forwarded)", forwarded)):
                 rows.append((label, f"{args.bids} bids", f"ack p50 {ms(hist, 50)} / p99 {ms(hist, 99)} ms", "-"))
+        if "sale" not in skip:
+            if single.process is None:
+                single.start()
+            one = sale_day([single.url], args.sale_lots, args.sale_s)
+            single.stop()
+            three = sale_day([n.url for n in nodes.values()], args.sale_lots, args.sale_s)
+            for label, r in (("sale day, baseline: 1 node (serve, own redis-server)", one),
+                             ("sale day, 3 nodes (generator spread over them)", three)):
+                rows.append((label, f"{r['lots']} lots, {args.sale_s:.0f} s",
+                             f"accepted {r['accepted_per_s']:,.0f} bids/s (refused {r['refused_per_s']:,.0f}/s), "
+                             f"ack p50 {r['ack']['p50_ms']:.1f} / p99 {r['ack']['p99_ms']:.1f} ms, "
+                             f"consistency {'OK' if r['consistency']['ok'] else 'FAILED'}", "-"))
+            rows.append(("sale day ratios, 3 nodes / 1 node", "-",
+                         f"accepted bids/s x{three['accepted_per_s'] / max(one['accepted_per_s'], 1e-9):.2f}, "
+                         f"ack p50 x{three['ack']['p50_ms'] / max(one['ack']['p50_ms'], 1e-9):.2f}, "
+                         f"p99 x{three['ack']['p99_ms'] / max(one['ack']['p99_ms'], 1e-9):.2f}", "-"))
     finally:
         for node in [*nodes.values(), single]:
             node.stop()

@@ -47,6 +47,7 @@ STRATEGIES = ("increment", "proxy", "sniper", "escalate")
 @dataclass
 class Options:
     url: str = "http://127.0.0.1:8000"
+    urls: list[str] = field(default_factory=list)  # engine nodes: generator process i connects to urls[i % n]
     token: str | None = None
     auth_secret: str | None = None
     lots: int = 10
@@ -158,7 +159,7 @@ class Worker:
         self.offset_ms = offset_ms
         self.msgpack = opts.subprotocol == "msgpack"
         self.proto = MSGPACK if self.msgpack else JSON
-        self.ws = ws_url(opts.url)
+        self.ws = ws_url(opts.urls[index % len(opts.urls)] if opts.urls else opts.url)
         self.views = {lot: LotView(next_min=0, step=opts.step) for lot in opts.lot_ids}
         self.ack_hist = new_hist()
         self.delivery_hist = new_hist()
