@@ -15,9 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from bidding.commands import (
+    AcceptCounter,
     Approve,
     Asking,
     Command,
+    Counter,
+    DeclineCounter,
     FairWarning,
     Hammer,
     Open,
@@ -58,14 +61,24 @@ def _reopen(at: int, body: dict[str, Any]) -> Command:
     return Reopen(at=at)
 
 
+def _counter(at: int, body: dict[str, Any]) -> Command:
+    amount: Any = body.get("amount")
+    return Counter(at=at, amount=amount)  # the rules refuse a bad amount `bad_amount`
+
+
+# The auctioneer's lot actions that carry a body, or need the engine's help (`reopen`).
 CORRECTIONS: dict[str, Callable[[int, dict[str, Any]], Command]] = {
-    "retract_last": _retract, "asking": _asking, "reopen": _reopen,
+    "retract_last": _retract, "asking": _asking, "reopen": _reopen, "counter": _counter,
+}
+# The high bidder's answers to a counter-offer (docs/rules.md "Counter-offers").
+BIDDER_ACTIONS: dict[str, type[AcceptCounter] | type[DeclineCounter]] = {
+    "accept_counter": AcceptCounter, "decline_counter": DeclineCounter,
 }
 # The plain lot actions over the WebSocket: the HTTP action names are these commands' kinds.
 PLAIN: dict[str, Callable[..., Command]] = {
     cls.kind: cls for cls in (Open, Pause, Resume, FairWarning, Hammer, Withdraw, Approve, Reject)
 }
-FIELDS = {"retract_last": {"reason"}, "asking": {"amount"}, "reopen": set()}
+FIELDS = {"retract_last": {"reason"}, "asking": {"amount"}, "reopen": set(), "counter": {"amount"}}
 
 
 def command_for(action: str, at: int, body: dict[str, Any]) -> Command:
@@ -75,6 +88,21 @@ def command_for(action: str, at: int, body: dict[str, Any]) -> Command:
         name = sorted(unknown)[0]
         raise BadRequest(f"unknown field {name!r}", name)
     return CORRECTIONS[action](at, body)
+
+
+async def answer_counter(engine: Engine, principal: Principal, lot: str, action: str) -> Answer:
+    """The high bidder's `accept_counter` or `decline_counter`, as `engine.call`. An accept the
+    bidder's credit limit cannot cover is refused `credit_limit` here, as a bid would be."""
+    bidder = principal.bidder
+    if principal.role != "bidder" or not bidder:
+        return Refusal(lot, None, Reason.NOT_ALLOWED)
+    command = BIDDER_ACTIONS[action](at=engine.clock.now_ms(), bidder=bidder)
+    actor = engine.lots.get(lot)
+    if isinstance(command, AcceptCounter) and isinstance(actor, LotActor):
+        counter = actor.state.counter
+        if counter is not None and actor.state.leader == bidder and not engine.credit.allows(bidder, lot, counter):
+            return Refusal(lot, None, Reason.CREDIT_LIMIT)
+    return await engine.call(lot, command)
 
 
 async def run_correction(engine: Engine, lot: str, command: Command) -> Answer:
@@ -110,7 +138,8 @@ Error = Callable[[str, str], None]
 
 
 def staff_command(engine: Engine, principal: Principal, frame: CommandFrame, reply: Reply, error: Error) -> None:
-    """A WebSocket `command` frame: the auctioneer's lot action by name, answered with an `ack`
+    """A WebSocket `command` frame: the auctioneer's lot action by name (or the high bidder's
+    `accept_counter` / `decline_counter`), answered with an `ack`
     (`leading` false, `price` the lot's price; the lot's `event` frame follows), or an `error` frame for a bad
     field (`bad_request`, naming it). Runs beside the connection's reading, as an HTTP action would."""
     task = asyncio.create_task(_staff(engine, principal, frame, reply, error), name=f"command:{frame.lot}")
@@ -120,12 +149,18 @@ def staff_command(engine: Engine, principal: Principal, frame: CommandFrame, rep
 
 async def _staff(engine: Engine, principal: Principal, frame: CommandFrame, reply: Reply, error: Error) -> None:
     lot, ident, action = frame.lot, frame.id, frame.action
-    if principal.role != "auctioneer" or (action not in PLAIN and action not in CORRECTIONS):
+    staff = action in PLAIN or action in CORRECTIONS
+    if (staff and principal.role != "auctioneer") or (not staff and action not in BIDDER_ACTIONS):
         reply(Refusal(lot, ident, Reason.NOT_ALLOWED))
         return
     now = engine.clock.now_ms()
     try:
-        if action in PLAIN:
+        if action in BIDDER_ACTIONS:
+            if frame.fields:
+                raise BadRequest(f"unknown field {sorted(frame.fields)[0]!r}")
+            await engine.actor(lot)
+            answer = await answer_counter(engine, principal, lot, action)
+        elif action in PLAIN:
             if frame.fields:
                 raise BadRequest(f"unknown field {sorted(frame.fields)[0]!r}")
             answer = await engine.call(lot, PLAIN[action](at=now))

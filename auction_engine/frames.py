@@ -17,7 +17,7 @@ import msgpack
 
 from bidding.ids import ID_RULE, is_id
 from bidding.money import is_money
-from bidding.notices import Lost, Notice, Outbid, Won
+from bidding.notices import CounterOffer, Lost, Notice, Outbid, Won
 from bidding.reasons import Reason
 
 from .answers import Ack, Answer, Applied, Refusal, Unwritten
@@ -206,6 +206,8 @@ def notice_frame(lot: str, seq: int, notice: Notice) -> dict[str, Any]:
         return {"type": "outbid", "lot": lot, "seq": seq, "price": notice.price, "next_min": notice.next_min}
     if isinstance(notice, Won):
         return {"type": "won", "lot": lot, "price": notice.price}
+    if isinstance(notice, CounterOffer):
+        return {"type": "counter", "lot": lot, "seq": seq, "amount": notice.amount, "expires_at": notice.expires_at}
     assert isinstance(notice, Lost)
     return {"type": "lost", "lot": lot}
 

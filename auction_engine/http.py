@@ -26,7 +26,7 @@ from .actor import bid_key
 from .answers import Ack, Answer, Applied, Refusal, Unwritten
 from .auth import Principal
 from .bidder_lots import note_bid
-from .corrections import CORRECTIONS, command_for, run_correction
+from .corrections import BIDDER_ACTIONS, CORRECTIONS, answer_counter, command_for, run_correction
 from .engine import Engine
 from .errors import (
     BadRequest,
@@ -244,14 +244,21 @@ async def get_lot(request: Request) -> JSONResponse:
 
 
 async def lot_action(request: Request) -> JSONResponse:
-    principal_of(request).require("auctioneer")
+    principal = principal_of(request)
     engine = engine_of(request)
     action = request.path_params["action"]
+    if action in BIDDER_ACTIONS:  # docs/rules.md "Counter-offers": the high bidder's answer
+        actor = await engine.actor(request.path_params["lot"])
+        answer = await answer_counter(engine, principal.require("bidder"), actor.lot, action)
+        if not isinstance(answer, Applied):
+            return _refusal(answer)
+        return JSONResponse(actor.view_for("bidder", principal.bidder, engine.clock.now_ms()))
+    principal.require("auctioneer")
     command_type = ACTIONS.get(action)
     if command_type is None and action not in CORRECTIONS:
         raise NotFound(f"no action {action!r}; one of {', '.join([*ACTIONS, *CORRECTIONS])}", "action")
     actor = await engine.actor(request.path_params["lot"])
-    if command_type is None:  # docs/rules.md "Clerk corrections": retract_last {reason}, asking {amount}, reopen
+    if command_type is None:  # docs/rules.md "Clerk corrections" and "Counter-offers": the actions with a body
         body = await json_body(request) if await request.body() else {}
         answer = await run_correction(engine, actor.lot, command_for(action, engine.clock.now_ms(), body))
     else:

@@ -72,7 +72,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/lots/{lot}/floor-bids"): Operation("Enter a floor bid", ("auctioneer",), (200, "Ack"), "FloorBidAsk",
                                                       (400, *_LOT, 409, 413, 422, 503), refusal="Ack"),
     ("POST", "/api/lots/{lot}/{action}"): Operation(
-        "Run a lot: open, pause, resume, fair_warning, close, withdraw, approve, reject", ("auctioneer",), (200, "LotState"),
+        "Run a lot: open, pause, resume, fair_warning, close, withdraw, approve, reject; retract_last {reason}, asking {amount}, "
+        "reopen, counter {amount} (docs/rules.md); the high bidder's accept_counter, decline_counter", ("auctioneer",),
+        (200, "LotState"),
         None, (*_LOT, 409, 503)),
     ("GET", "/api/settlements"): Operation("The settlement ledger", STAFF, (200, "SettlementList"), None, (400, *_AUTH), query={
         "result": STR_QUERY, "paid": {"enum": ["true", "false"]}, "winner": STR_QUERY, "limit": INT_QUERY}),

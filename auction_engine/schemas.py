@@ -64,7 +64,7 @@ _PUBLIC_CORE: dict[str, Schema] = {
     "dutch": _nullable(_obj({"step": MONEY, "tick_s": {"type": "number"}, "floor": MONEY})), "seq": SEQ,
 }
 # Keys another change is adding to public_view (clerk corrections): allowed, not yet required.
-_LANDING: dict[str, Schema] = {"correction": _nullable({"type": "object"})}
+_LANDING: dict[str, Schema] = {"correction": _nullable({"type": "object"}), "pre_bids": SEQ}
 _STATIC: dict[str, Schema] = {
     "vehicle": _nullable({"type": "object"}),
     "increments": {"type": "array", "items": {"type": "array", "items": MONEY, "minItems": 2, "maxItems": 2}},
@@ -74,6 +74,7 @@ _VIEW_EXTRAS: dict[str, Schema] = {
     "your_max": _nullable(MONEY), "leading": _nullable(BOOL),  # a bidder's own view
     "reserve": _nullable(MONEY), "leader_bidder": _nullable(STR),  # the auctioneer's
     "maxima": {"type": "object", "additionalProperties": MONEY},
+    "counter": _nullable(_obj({"amount": MONEY, "expires_at": TIME_MS})),  # the high bidder's and the auctioneer's
 }
 
 SCHEMAS: dict[str, Schema] = {
@@ -169,10 +170,12 @@ SCHEMAS: dict[str, Schema] = {
     "OutbidFrame": _obj({"type": _const("outbid"), "lot": ID, "seq": SEQ, "price": MONEY, "next_min": _nullable(MONEY)}),
     "WonFrame": _obj({"type": _const("won"), "lot": ID, "price": MONEY}),
     "LostFrame": _obj({"type": _const("lost"), "lot": ID}),
+    "CounterFrame": _obj({"type": _const("counter"), "lot": ID, "seq": SEQ, "amount": MONEY, "expires_at": TIME_MS}),
     "PongFrame": _obj({"type": _const("pong"), "t": {"type": "integer"}, "server_time": TIME_MS}),
     "ErrorFrame": _obj({"type": _const("error"), "code": STR, "message": STR}, {"field": STR}, closed=False),
     "ServerFrame": {"oneOf": [ref(n) for n in (
         "WelcomeFrame", "SnapshotFrame", "EventFrame", "Ack", "OutbidFrame", "WonFrame", "LostFrame", "PongFrame", "ErrorFrame",
+        "CounterFrame",
     )]},
     # -- client -> server --
     "SubscribeFrame": _obj({"type": _const("subscribe"), "lot": ID}, {"since": SEQ}),
@@ -185,5 +188,5 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 SERVER_FRAMES = ("WelcomeFrame", "SnapshotFrame", "EventFrame", "Ack", "OutbidFrame", "WonFrame", "LostFrame", "PongFrame",
-                 "ErrorFrame")
+                 "ErrorFrame", "CounterFrame")
 CLIENT_FRAMES = ("SubscribeFrame", "UnsubscribeFrame", "BidFrame", "BuyNowFrame", "PingFrame")

@@ -143,14 +143,42 @@ class Asking:
     amount: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Counter:
+    """The auctioneer's counter-offer, for the seller, on a lot pending approval
+    (docs/rules.md "Counter-offers")."""
+
+    kind: ClassVar[str] = "counter"
+    at: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptCounter:
+    """The high bidder takes the counter-offer."""
+
+    kind: ClassVar[str] = "accept_counter"
+    at: int
+    bidder: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeclineCounter:
+    """The high bidder turns the counter-offer down."""
+
+    kind: ClassVar[str] = "decline_counter"
+    at: int
+    bidder: str
+
+
 Command = (
     Create | Open | Pause | Resume | FairWarning | Hammer | Withdraw | Approve | Reject | Bid | BuyNow | Tick | Outage
-    | RetractLast | Reopen | Asking
+    | RetractLast | Reopen | Asking | Counter | AcceptCounter | DeclineCounter
 )
 
 _REGISTRY: Registry[Command] = Registry(
     (Create, Open, Pause, Resume, FairWarning, Hammer, Withdraw, Approve, Reject, Bid, BuyNow, Tick, Outage,
-     RetractLast, Reopen, Asking)
+     RetractLast, Reopen, Asking, Counter, AcceptCounter, DeclineCounter)
 )
 _STRINGS = ("bidder", "paddle", "id", "reason")
 _SPANS = ("outage_ms", "grace_ms")

@@ -129,6 +129,19 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PreBidPlaced:
+    """A proxy maximum left on a lot before it opens (docs/rules.md "Pre-bids"); placed as a bid
+    at the open."""
+
+    kind: ClassVar[str] = "pre_bid"
+    at: int
+    bidder: str
+    paddle: str
+    id: str
+    max: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Retracted:
     """A bid taken back by the auctioneer: the bid (`bidder`, `paddle`, `id`), why, and the
     price and leader the lot returns to."""
@@ -157,14 +170,44 @@ class AskingSet:
     amount: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Countered:
+    kind: ClassVar[str] = "countered"
+    at: int
+    amount: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CounterAccepted:
+    """The high bidder took the counter-offer: sold at `price`, the counter amount."""
+
+    kind: ClassVar[str] = "counter_accepted"
+    at: int
+    price: int
+    winner: str
+    winner_paddle: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CounterDeclined:
+    """`lapsed`: the high bidder said nothing before it expired (silence is decline)."""
+
+    kind: ClassVar[str] = "counter_declined"
+    at: int
+    lapsed: bool
+
+
 Event = (
     Created | Opened | BidPlaced | BuyNowTaken | Paused | Resumed | FairWarningGiven | Closed | Approved | Rejected
-    | OutageExtended | OutagePaused | Retracted | Reopened | AskingSet
+    | OutageExtended | OutagePaused | Retracted | Reopened | AskingSet | Countered | CounterAccepted | CounterDeclined
+    | PreBidPlaced
 )
 
 _REGISTRY: Registry[Event] = Registry(
     (Created, Opened, BidPlaced, BuyNowTaken, Paused, Resumed, FairWarningGiven, Closed, Approved, Rejected,
-     OutageExtended, OutagePaused, Retracted, Reopened, AskingSet)
+     OutageExtended, OutagePaused, Retracted, Reopened, AskingSet, Countered, CounterAccepted, CounterDeclined,
+     PreBidPlaced)
 )
 
 

@@ -29,7 +29,16 @@ class Lost:
     bidder: str
 
 
-Notice = Outbid | Won | Lost
+@dataclass(frozen=True, slots=True)
+class CounterOffer:
+    """The high bidder's private word of the seller's counter-offer (docs/rules.md "Counter-offers")."""
+
+    bidder: str
+    amount: int
+    expires_at: int
+
+
+Notice = Outbid | Won | Lost | CounterOffer
 
 
 def notices(spec: LotSpec, before_leader: str | None, before_result: str | None, state: LotState) -> list[Notice]:
@@ -39,6 +48,11 @@ def notices(spec: LotSpec, before_leader: str | None, before_result: str | None,
     bidder, the leader `won` (if sold) and the others `lost`; a close pending approval tells all but
     the leader, and the approval or rejection then tells the leader alone."""
     told: list[Notice] = []
+    counter, until, leader = state.counter, state.counter_until, state.leader
+    if counter is not None and until is not None and leader is not None and before_result == state.result:
+        # A lot still pending approval with a counter standing: only the `countered` entry leaves
+        # it so (every other accepted command on it settles the result), so this is news.
+        told.append(CounterOffer(leader, counter, until))
     if before_leader and before_leader != state.leader and state.status != CLOSED and spec.format == "english":
         told.append(Outbid(before_leader, state.price, next_min(spec, state)))
     if state.result == before_result or state.result is None:

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from .commands import (
+    AcceptCounter,
     Approve,
     Asking,
     Bid,
     BuyNow,
     Command,
+    Counter,
     Create,
+    DeclineCounter,
     FairWarning,
     Hammer,
     Open,
@@ -37,6 +40,9 @@ from .events import (
     BidPlaced,
     BuyNowTaken,
     Closed,
+    CounterAccepted,
+    CounterDeclined,
+    Countered,
     Created,
     Event,
     FairWarningGiven,
@@ -44,6 +50,7 @@ from .events import (
     OutageExtended,
     OutagePaused,
     Paused,
+    PreBidPlaced,
     Rejected,
     Reopened,
     Resumed,
@@ -129,7 +136,7 @@ def next_deadline(spec: LotSpec, state: LotState) -> int | None:
     if status == SCHEDULED:
         return spec.starts_at
     if status != OPEN:
-        return None
+        return state.counter_until if status == CLOSED else None  # a counter-offer lapses
     deadline = state.ends_at
     auto = spec.auto_fair_warning_s
     if auto is not None and not state.fair_warning:
@@ -195,6 +202,8 @@ def _bid(spec: LotSpec, st: LotState, cmd: Bid) -> Decision:
         if proxy:
             return _BAD_AMOUNT
     if st.status != OPEN:
+        if st.status == SCHEDULED and proxy and floor is False and spec.format == "english":
+            return _pre_bid(spec, st, cmd, v)
         return _not_open(spec, st, cmd)
     ends_at = st.ends_at
     if ends_at is not None and cmd.at >= ends_at:
@@ -264,6 +273,33 @@ def _placed(cmd: Bid, price: int | None, leader: str, leader_paddle: str, leader
         ends_at=ends_at,
         extensions=extensions,
     )
+
+
+def _pre_bid(spec: LotSpec, st: LotState, cmd: Bid, v: int) -> Decision:
+    """docs/rules.md "Pre-bids": a scheduled English lot keeps proxy maxima for its open."""
+    if v < spec.start_price:
+        return Refused(Reason.TOO_LOW, spec.start_price)
+    own = max((record[3] for record in st.pre_bids if record[0] == cmd.bidder), default=None)
+    if own is not None and v <= own:
+        return Refused(Reason.TOO_LOW, own + 1)
+    return Accepted((PreBidPlaced(at=cmd.at, bidder=cmd.bidder, paddle=cmd.paddle, id=cmd.id, max=v),))
+
+
+def _opening(spec: LotSpec, st: LotState, at: int) -> tuple[Event, ...]:
+    """The open at `at`, then each pre-bid placed as a proxy bid at `at`, in the order they were
+    accepted, through the ordinary rules (one the earlier ones passed has no effect)."""
+    opened = _opened(spec, at)
+    if not st.pre_bids:
+        return (opened,)
+    events: list[Event] = [opened]
+    lot = apply(spec, st.copy(), opened)
+    for bidder, paddle, bid_id, maximum in st.pre_bids:
+        decision = _english(spec, lot, Bid(at=at, bidder=bidder, paddle=paddle, id=bid_id, max=maximum), maximum, True)
+        if type(decision) is Accepted:
+            for event in decision.events:
+                apply(spec, lot, event)
+                events.append(event)
+    return tuple(events)
 
 
 def _extend(spec: LotSpec, st: LotState, at: int) -> tuple[int | None, int]:
@@ -391,7 +427,7 @@ def _live_gate(st: LotState, at: int) -> Refused | None:
 
 def _open(spec: LotSpec, st: LotState, cmd: Open) -> Decision:
     if st.status == SCHEDULED:
-        return Accepted((_opened(spec, cmd.at),))
+        return Accepted(_opening(spec, st, cmd.at))
     return _LOT_CLOSED if st.status == CLOSED else _NOT_ALLOWED
 
 
@@ -493,6 +529,41 @@ def _reopen(spec: LotSpec, st: LotState, cmd: Reopen) -> Decision:
     return Accepted((Reopened(at=cmd.at),))
 
 
+def _counter(spec: LotSpec, st: LotState, cmd: Counter) -> Decision:
+    """docs/rules.md "Counter-offers": one, above the high bid and at most the reserve."""
+    if st.status != CLOSED or st.result != PENDING_APPROVAL or st.counter is not None:
+        return _NOT_ALLOWED
+    amount, price, reserve = cmd.amount, st.price, spec.reserve
+    assert price is not None and reserve is not None  # pending approval: a high bid below the reserve
+    if not is_money(amount, 1):
+        return _BAD_AMOUNT
+    if amount <= price:
+        return Refused(Reason.TOO_LOW, price + 1)
+    if amount > reserve:
+        return _NOT_ALLOWED
+    return Accepted((Countered(at=cmd.at, amount=amount, expires_at=cmd.at + spec.counter_window_ms),))
+
+
+def _answering(st: LotState, cmd: AcceptCounter | DeclineCounter) -> bool:
+    """May this bidder answer a counter-offer now? The high bidder, while one stands."""
+    until = st.counter_until
+    return st.counter is not None and until is not None and cmd.at < until and cmd.bidder == st.leader
+
+
+def _accept_counter(spec: LotSpec, st: LotState, cmd: AcceptCounter) -> Decision:
+    if not _answering(st, cmd):
+        return _NOT_ALLOWED
+    price, winner, paddle = st.counter, st.leader, st.leader_paddle
+    assert price is not None and winner is not None and paddle is not None  # checked by _answering
+    return Accepted((CounterAccepted(at=cmd.at, price=price, winner=winner, winner_paddle=paddle),))
+
+
+def _decline_counter(spec: LotSpec, st: LotState, cmd: DeclineCounter) -> Decision:
+    if not _answering(st, cmd):
+        return _NOT_ALLOWED
+    return Accepted((CounterDeclined(at=cmd.at, lapsed=False),))
+
+
 def _tick(spec: LotSpec, st: LotState, cmd: Tick) -> Decision:
     """Everything due by cmd.at, each stamped with when it fell due rather than when the timer
     fired: a lot whose end passed while the engine was down closes as of its ends_at."""
@@ -520,7 +591,9 @@ def _fall_due(spec: LotSpec, st: LotState, deadline: int) -> tuple[Event, ...]:
     scheduled opening, the close at ends_at, else the automatic fair warning. Each moves the
     lot on (opens it, closes it, or starts its one fair warning), so catching up ends."""
     if st.status == SCHEDULED:
-        return (_opened(spec, deadline),)
+        return _opening(spec, st, deadline)
+    if st.status == CLOSED:  # a closed lot's one deadline: its counter-offer lapses
+        return (CounterDeclined(at=deadline, lapsed=True),)
     if st.ends_at == deadline:
         return (_closing(spec, st, deadline),)
     auto = spec.auto_fair_warning_s
@@ -543,8 +616,10 @@ def _outage(spec: LotSpec, st: LotState, cmd: Outage) -> Decision:
     lead: tuple[Event, ...] = ()
     starts_at = spec.starts_at
     if st.status == SCHEDULED and starts_at is not None and began < starts_at <= cmd.at:
-        lead = (_opened(spec, starts_at),)
-        st = apply(spec, st.copy(), lead[0])
+        lead = _opening(spec, st, starts_at)
+        st = st.copy()
+        for event in lead:
+            apply(spec, st, event)
         began = starts_at
     ends_at = st.ends_at
     if st.status != OPEN:
@@ -581,6 +656,9 @@ _DECIDE: dict[type, Callable[[LotSpec, LotState, Any], Decision]] = {
     RetractLast: _retract_last,
     Asking: _asking,
     Reopen: _reopen,
+    Counter: _counter,
+    AcceptCounter: _accept_counter,
+    DeclineCounter: _decline_counter,
 }
 
 
@@ -592,6 +670,7 @@ def _apply_created(spec: LotSpec, st: LotState, ev: Created) -> None:
 
 
 def _apply_opened(spec: LotSpec, st: LotState, ev: Opened) -> None:
+    st.pre_bids = []  # placed as bids by the events that follow in the same entry
     st.status = OPEN
     st.opened_at = ev.at
     st.ends_at = ev.ends_at
@@ -623,6 +702,10 @@ def _apply_bid(spec: LotSpec, st: LotState, ev: BidPlaced) -> None:
     st.last_bid_at = ev.at
     st.quiet_since = ev.at
     st.buy_now_offered = False
+
+
+def _apply_pre_bid(spec: LotSpec, st: LotState, ev: PreBidPlaced) -> None:
+    st.pre_bids.append([ev.bidder, ev.paddle, ev.id, ev.max])
 
 
 def _apply_buy_now(spec: LotSpec, st: LotState, ev: BuyNowTaken) -> None:
@@ -669,12 +752,29 @@ def _apply_closed(spec: LotSpec, st: LotState, ev: Closed) -> None:
 def _apply_approved(spec: LotSpec, st: LotState, ev: Approved) -> None:
     st.result = SOLD
     st.price = ev.price
-    st.reopen_by = None
+    st.reopen_by = st.counter = st.counter_until = None
 
 
 def _apply_rejected(spec: LotSpec, st: LotState, ev: Rejected) -> None:
     st.result = UNSOLD
+    st.reopen_by = st.counter = st.counter_until = None
+
+
+def _apply_countered(spec: LotSpec, st: LotState, ev: Countered) -> None:
+    st.counter = ev.amount
+    st.counter_until = ev.expires_at
     st.reopen_by = None
+
+
+def _apply_counter_accepted(spec: LotSpec, st: LotState, ev: CounterAccepted) -> None:
+    st.result = SOLD
+    st.price = ev.price
+    st.counter = st.counter_until = None
+
+
+def _apply_counter_declined(spec: LotSpec, st: LotState, ev: CounterDeclined) -> None:
+    st.result = UNSOLD
+    st.counter = st.counter_until = None
 
 
 def _apply_retracted(spec: LotSpec, st: LotState, ev: Retracted) -> None:
@@ -741,4 +841,8 @@ _APPLY: dict[type, Callable[[LotSpec, LotState, Any], None]] = {
     Retracted: _apply_retracted,
     Reopened: _apply_reopened,
     AskingSet: _apply_asking,
+    Countered: _apply_countered,
+    CounterAccepted: _apply_counter_accepted,
+    CounterDeclined: _apply_counter_declined,
+    PreBidPlaced: _apply_pre_bid,
 }

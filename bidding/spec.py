@@ -29,6 +29,8 @@ MAX_EXTENSIONS = 10_000
 MAX_VEHICLE_CHARS = 16_384
 MAX_VEHICLE_DEPTH = 6
 MAX_TIME_MS = 2**53
+COUNTER_WINDOW_S = 86_400  # a counter-offer stands 24 hours unless the lot says otherwise
+MAX_COUNTER_WINDOW_S = 30 * 86_400
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -153,6 +155,7 @@ class LotSpec:
     auto_fair_warning_s: int | None = None
     dutch: DutchSpec | None = None
     vehicle: dict[str, Any] | None = field(default=None, hash=False, compare=True)
+    counter_window_s: int | None = None  # how long a counter-offer stands; None: COUNTER_WINDOW_S
 
     def __post_init__(self) -> None:
         if not is_id(self.lot):
@@ -198,7 +201,15 @@ class LotSpec:
             if problem is not None:
                 raise SpecError(*problem)
             object.__setattr__(self, "vehicle", vehicle)
+        if self.counter_window_s is not None:
+            _int_in("counter_window_s", self.counter_window_s, 1, MAX_COUNTER_WINDOW_S)
         self._check_combination()
+
+    @property
+    def counter_window_ms(self) -> int:
+        """How long a counter-offer stands (docs/rules.md "Counter-offers")."""
+        window = self.counter_window_s
+        return (COUNTER_WINDOW_S if window is None else window) * 1000
 
     def _check_combination(self) -> None:
         timed = self.mode == "timed"
@@ -273,7 +284,7 @@ class LotSpec:
             "auto_fair_warning_s": self.auto_fair_warning_s,
             "dutch": None if du is None else {"step": du.step, "tick_s": du.tick_s, "floor": du.floor},
             "vehicle": self.vehicle_dict(),
-        }
+        } | ({} if self.counter_window_s is None else {"counter_window_s": self.counter_window_s})
 
 
 _FIELDS = frozenset(LotSpec.__dataclass_fields__)

@@ -39,9 +39,11 @@ _SCALARS = (
     "asking",
     "reopen_by",
     "correction",
+    "counter",
+    "counter_until",
 )
 # Added after snapshots were first written: the value a snapshot without it means.
-_LATER = {"outage_ms": 0, "asking": None, "reopen_by": None, "correction": None}
+_LATER = {"outage_ms": 0, "asking": None, "reopen_by": None, "correction": None, "counter": None, "counter_until": None}
 
 
 class LotState:
@@ -53,9 +55,12 @@ class LotState:
     `reopen_by` when a closed live lot stops being reopenable, `correction` the last correction
     (public), and `undo` what each of the last RETRACT_DEPTH bids changed, as lists
     `[bidder, paddle, id, previous max, previous paddle, price, leader, leader paddle, buy_now_offered]`
-    (lists, not tuples, so a snapshot read back compares equal)."""
+    (lists, not tuples, so a snapshot read back compares equal). `counter` is a standing
+    counter-offer's amount and `counter_until` when it lapses (docs/rules.md "Counter-offers").
+    `pre_bids` are a scheduled lot's pre-bids in the order accepted, `[bidder, paddle, id, max]`
+    (docs/rules.md "Pre-bids")."""
 
-    __slots__ = _SCALARS + ("maxima", "paddles", "undo")
+    __slots__ = _SCALARS + ("maxima", "paddles", "undo", "pre_bids")
 
     def __init__(self, buy_now_offered: bool = False) -> None:
         self.status = SCHEDULED
@@ -82,6 +87,9 @@ class LotState:
         self.reopen_by: int | None = None
         self.correction: dict[str, Any] | None = None
         self.undo: list[list[Any]] = []
+        self.counter: int | None = None
+        self.counter_until: int | None = None
+        self.pre_bids: list[list[Any]] = []
 
     def copy(self) -> LotState:
         new = LotState.__new__(LotState)
@@ -90,6 +98,7 @@ class LotState:
         new.maxima = dict(self.maxima)
         new.paddles = dict(self.paddles)
         new.undo = list(self.undo)
+        new.pre_bids = list(self.pre_bids)
         return new
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +107,7 @@ class LotState:
         d["maxima"] = dict(self.maxima)
         d["paddles"] = dict(self.paddles)
         d["undo"] = [list(record) for record in self.undo]
+        d["pre_bids"] = [list(record) for record in self.pre_bids]
         return d
 
     @classmethod
@@ -109,6 +119,7 @@ class LotState:
         new.maxima = dict(d["maxima"])
         new.paddles = dict(d["paddles"])
         new.undo = [list(record) for record in d.get("undo", ())]
+        new.pre_bids = [list(record) for record in d.get("pre_bids", ())]
         return new
 
     def __eq__(self, other: object) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .rules import dutch_price, next_min
 from .spec import LotSpec
-from .state import CLOSED, OPEN, PENDING_APPROVAL, SOLD, LotState
+from .state import CLOSED, OPEN, PENDING_APPROVAL, SCHEDULED, SOLD, LotState
 
 
 def _revealed(spec: LotSpec, state: LotState) -> bool:
@@ -20,8 +20,9 @@ def _revealed(spec: LotSpec, state: LotState) -> bool:
 
 def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: bool = True) -> dict[str, Any]:
     """PROTOCOL.md "Public lot state", plus opened_at, closed_at, fair_warning, remaining_ms, dutch,
-    outage_ms (time without a writer, given back), correction (the auctioneer's last correction:
-    retraction with its reason, reopen or asking amount; docs/rules.md) and the increment ladder.
+    outage_ms (time without a writer, given back), pre_bids (how many wait for the open), correction
+    (the auctioneer's last correction: retraction with its reason, reopen or asking amount;
+    docs/rules.md) and the increment ladder.
 
     `static=False` leaves out what never changes (the vehicle, the ladder): event frames go to
     every watcher on every bid, and a vehicle with its photos would multiply their size."""
@@ -52,6 +53,7 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: 
         "fair_warning": state.fair_warning,
         "outage_ms": state.outage_ms,
         "correction": state.correction,
+        "pre_bids": len(state.pre_bids),
         "dutch": None
         if spec.dutch is None
         else {"step": spec.dutch.step, "tick_s": spec.dutch.tick_s, "floor": spec.dutch.floor},
@@ -66,12 +68,17 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: 
 
 
 def bidder_view(spec: LotSpec, state: LotState, bidder: str, now: int | None = None) -> dict[str, Any]:
-    """Public state plus `your_max` (this bidder's own maximum or sealed bid) and `leading`
-    (None in a sealed lot until the close)."""
+    """Public state plus `your_max` (this bidder's own maximum or sealed bid), `leading`
+    (None in a sealed lot until the close) and `counter` (a counter-offer made to them, else None)."""
     view = public_view(spec, state, now)
-    view["your_max"] = state.maxima.get(bidder)
+    view["your_max"] = state.maxima.get(bidder) if state.status != SCHEDULED else _own_pre_bid(state, bidder)
     view["leading"] = state.leader == bidder if _revealed(spec, state) else None
+    view["counter"] = _counter(state) if state.leader == bidder else None
     return view
+
+
+def _own_pre_bid(state: LotState, bidder: str) -> int | None:
+    return max((record[3] for record in state.pre_bids if record[0] == bidder), default=None)
 
 
 def auctioneer_view(spec: LotSpec, state: LotState, now: int | None = None) -> dict[str, Any]:
@@ -79,7 +86,14 @@ def auctioneer_view(spec: LotSpec, state: LotState, now: int | None = None) -> d
     view["reserve"] = spec.reserve
     view["leader_bidder"] = state.leader
     view["maxima"] = dict(state.maxima)
+    view["counter"] = _counter(state)
     return view
+
+
+def _counter(state: LotState) -> dict[str, int] | None:
+    """A standing counter-offer, for the high bidder and the auctioneer only."""
+    amount, until = state.counter, state.counter_until
+    return None if amount is None or until is None else {"amount": amount, "expires_at": until}
 
 
 def exposure(spec: LotSpec, state: LotState) -> dict[str, int]:
@@ -90,6 +104,11 @@ def exposure(spec: LotSpec, state: LotState) -> dict[str, int]:
         if state.leader is not None and state.price is not None and state.result in (SOLD, PENDING_APPROVAL):
             return {state.leader: state.price}
         return {}
+    if state.status == SCHEDULED:  # docs/rules.md "Pre-bids": reserved when placed
+        held: dict[str, int] = {}
+        for bidder, _, _, maximum in state.pre_bids:
+            held[bidder] = max(held.get(bidder, 0), maximum)
+        return held
     if spec.sealed:
         return dict(state.maxima)
     if spec.format == "english" and state.leader is not None:

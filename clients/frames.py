@@ -112,6 +112,16 @@ class Lost:
 
 
 @dataclass(frozen=True, slots=True)
+class Counter:
+    """The seller's counter-offer, to the high bidder of a lot pending approval (docs/rules.md)."""
+
+    lot: str
+    seq: int
+    amount: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class Pong:
     t: int
     server_time: int
@@ -124,9 +134,9 @@ class Error:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-Frame = Welcome | Snapshot | Event | Ack | Outbid | Won | Lost | Pong | Error
+Frame = Welcome | Snapshot | Event | Ack | Outbid | Won | Lost | Counter | Pong | Error
 LotFrame = Snapshot | Event
-PrivateFrame = Outbid | Won | Lost
+PrivateFrame = Outbid | Won | Lost | Counter
 
 
 class _Fields:
@@ -191,6 +201,8 @@ _PARSERS = {
                                next_min=f.integer("next_min")),
     "won": lambda f: Won(lot=f.text("lot"), price=f.integer("price")),
     "lost": lambda f: Lost(lot=f.text("lot")),
+    "counter": lambda f: Counter(lot=f.text("lot"), seq=f.integer("seq"), amount=f.integer("amount"),
+                                 expires_at=f.integer("expires_at")),
     "pong": lambda f: Pong(t=f.integer("t"), server_time=f.integer("server_time")),
     "error": lambda f: Error(code=f.text("code"), message=f.text("message", True) or "",
                              extra={k: v for k, v in f.raw.items()

@@ -9,7 +9,7 @@ import pytest
 
 from auction_engine import frames as server
 from auction_engine.answers import Ack, Refusal, Unwritten
-from bidding.notices import Lost, Outbid, Won
+from bidding.notices import CounterOffer, Lost, Outbid, Won
 from bidding.reasons import Reason
 from clients import frames as client
 
@@ -28,6 +28,7 @@ BUILT: list[tuple[str, dict[str, Any], type[Any]]] = [
     ("outbid", server.notice_frame("L1", 8, Outbid("b1", 5200, 5300)), client.Outbid),
     ("won", server.notice_frame("L1", 9, Won("b1", 5200)), client.Won),
     ("lost", server.notice_frame("L1", 9, Lost("b2")), client.Lost),
+    ("counter", server.notice_frame("L1", 10, CounterOffer("b1", 11000, 87_010_000)), client.Counter),
     ("error", server.error_frame("unknown_lot", "no lot 'X'", lot="X"), client.Error),
     ("slow consumer", server.slow_consumer_frame(16), client.Error),
 ]

@@ -25,13 +25,14 @@ from bidding import (
     Resume,
     Tick,
     Withdraw,
+    apply,
     bidder_view,
     next_deadline,
     next_min,
     public_view,
     step,
 )
-from bidding.commands import Asking, Bid, Outage, Reopen, RetractLast
+from bidding.commands import AcceptCounter, Asking, Bid, Counter, DeclineCounter, Outage, Reopen, RetractLast
 from bidding.events import Retracted
 from bidding.log import replay, verify
 from bidding.rules import RETRACT_DEPTH
@@ -78,6 +79,7 @@ def check_views(spec: LotSpec, state, now: int) -> None:
     # The public view reads the reserve only through reserve_met and no maximum at all.
     blurred = state.copy()
     blurred.maxima = {b: m * 5 + 3 for b, m in state.maxima.items()}
+    blurred.pre_bids = [[b, p, i, m * 5 + 3] for b, p, i, m in state.pre_bids]
     other_reserve = _equivalent_reserve(spec, view)
     other = replace(spec, reserve=other_reserve) if other_reserve is not None else spec
     if spec.sealed and state.status != "closed":
@@ -85,8 +87,10 @@ def check_views(spec: LotSpec, state, now: int) -> None:
     assert public_view(other, blurred, now) == view
     for bidder in BIDDERS:
         mine = bidder_view(spec, state, bidder, now)
-        assert set(mine) == expected | {"your_max", "leading"}
-        assert mine["your_max"] == state.maxima.get(bidder)
+        assert set(mine) == expected | {"your_max", "leading", "counter"}
+        own_pre_bids = [m for b, _, _, m in state.pre_bids if b == bidder]
+        assert mine["your_max"] == (state.maxima.get(bidder) if state.status != "scheduled" else max(own_pre_bids, default=None))
+        assert mine["counter"] is None or (state.leader == bidder and mine["counter"]["amount"] == state.counter)
 
 
 def _equivalent_reserve(spec: LotSpec, view: dict) -> int | None:
@@ -138,17 +142,20 @@ class LotMachine(RuleBasedStateMachine):
             assert after == before
             return decision
         if before.status == "closed":
-            assert type(cmd) in (Approve, Reject, Reopen), cmd
+            assert type(cmd) in (Approve, Reject, Reopen, Counter, AcceptCounter, DeclineCounter, Tick), cmd
+            assert before.result == "pending_approval" or type(cmd) is Reopen
         if type(cmd) in (Bid, BuyNow):
             assert before.status != "closed"
             assert before.ends_at is None or cmd.at < before.ends_at
+        cursor = before.copy()  # the lot event by event (an open places every pre-bid in one entry)
         for event in decision.events:
             if type(event) is BidPlaced:
                 self.accepted_bids.append((event.bidder, event.amount if event.max is None else event.max))
-                self.standing.append(_undoable(before))
+                self.standing.append(_undoable(cursor))
                 del self.standing[:-RETRACT_DEPTH]
+            apply(self.spec, cursor, event)
             if type(event) is Retracted:
-                assert _undoable(after) == self.standing.pop()  # the oracle: exactly the lot before that bid
+                assert _undoable(cursor) == self.standing.pop()  # the oracle: exactly the lot before that bid
             if type(event) is Closed and self.spec.sealed and event.winner is not None and type(cmd) is not BuyNow:
                 top = max(v for _, v in self.accepted_bids)
                 assert event.winner == next(b for b, v in self.accepted_bids if v == top)  # the earlier wins a tie
@@ -213,6 +220,24 @@ class LotMachine(RuleBasedStateMachine):
     def reopen(self, ms: int) -> None:
         self.now += ms
         self.run(Reopen(at=self.now))
+
+    @rule(offset=st.sampled_from([0, 1, 77, "reserve", "above"]))
+    def counter(self, offset) -> None:
+        price, reserve = self.state.price or 0, self.spec.reserve or 0
+        amount = {"reserve": reserve, "above": reserve + 1}[offset] if isinstance(offset, str) else price + offset
+        decision = self.run(Counter(at=self.now, amount=amount))
+        if accepted(decision):
+            assert price < amount <= reserve and self.state.counter == amount
+
+    @rule(take=st.booleans(), leader=st.booleans(), ms=st.sampled_from([0, 1000, 86_400_000]))
+    def answer_counter(self, take: bool, leader: bool, ms: int) -> None:
+        self.now += ms
+        before = self.state.copy()
+        bidder = self.state.leader if leader else "Z"
+        cmd = (AcceptCounter if take else DeclineCounter)(at=self.now, bidder=bidder or "Z")
+        if accepted(self.run(cmd)):
+            assert before.counter is not None and bidder == before.leader
+            assert (self.state.result, self.state.price) == (("sold", before.counter) if take else ("unsold", before.price))
 
     @rule()
     def tick_now(self) -> None:
