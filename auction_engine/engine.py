@@ -539,6 +539,10 @@ class Engine:
                     if result in FINAL_RESULTS:
                         await self.stream.mark_settled(lot)
                     return
+                except _TRANSIENT as exc:  # a busy SQLite file, a database away: one line, not a traceback
+                    logger.warning("settlement of %s not written yet (%s); retrying (attempt %d)",
+                                   actor.lot, str(exc).splitlines()[0][:200], attempt + 1)
+                    await asyncio.sleep(min(5.0, 0.1 * 2**attempt))
                 except Exception:
                     logger.exception("settlement of %s failed (attempt %d)", actor.lot, attempt + 1)
                     await asyncio.sleep(min(5.0, 0.1 * 2**attempt))
