@@ -111,7 +111,9 @@ async def run_correction(engine: Engine, lot: str, command: Command) -> Answer:
         return await engine.call(lot, command)
     actor = await engine.actor(lot)
     if not isinstance(actor, LotActor):
-        return await engine.call(lot, command)
+        # Scaled out, another node writes the lot and its settlement is not voided from here:
+        # send the reopen to the owner (GET /api/lots/{lot}/owner).
+        return Refusal(lot, None, Reason.NOT_ALLOWED)
     return await _reopen_here(engine, actor, command)
 
 
@@ -123,14 +125,17 @@ async def _reopen_here(engine: Engine, actor: LotActor, command: Reopen) -> Answ
     if writing is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.shield(writing), 5)
-    if not await engine.store.void_settlement(lot, state.reopen_by + REOPEN_HOLD_MARGIN_MS):
-        return Refusal(lot, None, Reason.NOT_ALLOWED)  # escrow may have it: too late to reopen
+    # Not settled first: a lot left out of the set is only woken at the next start, harmless.
     await engine.redis.srem(SETTLED_KEY, lot)
+    if not await engine.store.void_settlement(lot, state.reopen_by + REOPEN_HOLD_MARGIN_MS):
+        engine.lot_result(actor)  # idempotent: marks it settled again
+        return Refusal(lot, None, Reason.NOT_ALLOWED)  # escrow may have it: too late to reopen
     engine._read_back.pop(lot, None)  # an open lot is never put back to sleep
-    answer = await engine.call(lot, command)
-    if actor.state.status == CLOSED:
-        engine.lot_result(actor)  # refused after all: the record is written again, as it was
-    return answer
+    try:
+        return await engine.call(lot, command)
+    finally:
+        if actor.state.status == CLOSED:
+            engine.lot_result(actor)  # refused or unwritten after all: the record is written again, as it was
 
 
 Reply = Callable[[Answer], None]
