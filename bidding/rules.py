@@ -9,7 +9,7 @@ deadline (`next_deadline`) that fell due by then, so the same log always gives t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .commands import (
@@ -94,7 +94,6 @@ _LOT_NOT_OPEN = Refused(Reason.LOT_NOT_OPEN)
 
 # Clerk corrections (docs/rules.md): how many bids a lot can take back in a row, how long after
 # its close a live lot may be reopened, and the longest reason a retraction may give.
-RETRACT_DEPTH = 32
 REOPEN_MS = 60_000
 MAX_REASON = 200
 
@@ -287,7 +286,8 @@ def _pre_bid(spec: LotSpec, st: LotState, cmd: Bid, v: int) -> Decision:
 
 def _opening(spec: LotSpec, st: LotState, at: int) -> tuple[Event, ...]:
     """The open at `at`, then each pre-bid placed as a proxy bid at `at`, in the order they were
-    accepted, through the ordinary rules (one the earlier ones passed has no effect)."""
+    accepted, through the ordinary rules (one the earlier ones passed has no effect). They never
+    extend the lot: anti-sniping answers late bids, and these were placed before it opened."""
     opened = _opened(spec, at)
     if not st.pre_bids:
         return (opened,)
@@ -297,6 +297,8 @@ def _opening(spec: LotSpec, st: LotState, at: int) -> tuple[Event, ...]:
         decision = _english(spec, lot, Bid(at=at, bidder=bidder, paddle=paddle, id=bid_id, max=maximum), maximum, True)
         if type(decision) is Accepted:
             for event in decision.events:
+                if type(event) is BidPlaced:
+                    event = replace(event, ends_at=opened.ends_at, extensions=0)
                 apply(spec, lot, event)
                 events.append(event)
     return tuple(events)
@@ -682,11 +684,8 @@ def _apply_bid(spec: LotSpec, st: LotState, ev: BidPlaced) -> None:
     v = ev.amount if ev.max is None else ev.max
     assert v is not None  # a bid carries an amount, a maximum or both
     maxima = st.maxima
-    undo = st.undo
-    undo.append([bidder, ev.paddle, ev.id, maxima.get(bidder), st.paddles.get(bidder), st.price, st.leader,
-                 st.leader_paddle, st.buy_now_offered])
-    if len(undo) > RETRACT_DEPTH:
-        del undo[0]
+    st.undo.append((bidder, ev.paddle, ev.id, maxima.get(bidder), st.paddles.get(bidder), st.price, st.leader,
+                    st.leader_paddle, st.buy_now_offered))  # a deque of RETRACT_DEPTH: the oldest falls off
     if v > maxima.get(bidder, 0):
         maxima[bidder] = v
     st.paddles[bidder] = ev.paddle

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ WITHDRAWN = "withdrawn"
 PENDING_APPROVAL = "pending_approval"
 
 GENESIS_HASH = bytes(32)
+RETRACT_DEPTH = 32  # how many bids a lot can take back in a row (docs/rules.md "Clerk corrections")
 
 _SCALARS = (
     "status",
@@ -53,9 +55,9 @@ class LotState:
 
     Clerk corrections (docs/rules.md): `asking` is the auctioneer's standing asking amount,
     `reopen_by` when a closed live lot stops being reopenable, `correction` the last correction
-    (public), and `undo` what each of the last RETRACT_DEPTH bids changed, as lists
-    `[bidder, paddle, id, previous max, previous paddle, price, leader, leader paddle, buy_now_offered]`
-    (lists, not tuples, so a snapshot read back compares equal). `counter` is a standing
+    (public), and `undo` what each of the last RETRACT_DEPTH bids changed, as tuples
+    `(bidder, paddle, id, previous max, previous paddle, price, leader, leader paddle, buy_now_offered)`
+    (tuples, cheap to build on every bid; snapshots and equality see lists). `counter` is a standing
     counter-offer's amount and `counter_until` when it lapses (docs/rules.md "Counter-offers").
     `pre_bids` are a scheduled lot's pre-bids in the order accepted, `[bidder, paddle, id, max]`
     (docs/rules.md "Pre-bids")."""
@@ -86,7 +88,7 @@ class LotState:
         self.asking: int | None = None
         self.reopen_by: int | None = None
         self.correction: dict[str, Any] | None = None
-        self.undo: list[list[Any]] = []
+        self.undo: deque[tuple[Any, ...]] = deque(maxlen=RETRACT_DEPTH)
         self.counter: int | None = None
         self.counter_until: int | None = None
         self.pre_bids: list[list[Any]] = []
@@ -97,7 +99,7 @@ class LotState:
             setattr(new, name, getattr(self, name))
         new.maxima = dict(self.maxima)
         new.paddles = dict(self.paddles)
-        new.undo = list(self.undo)
+        new.undo = deque(self.undo, RETRACT_DEPTH)
         new.pre_bids = list(self.pre_bids)
         return new
 
@@ -118,7 +120,7 @@ class LotState:
         new.head_hash = bytes(new.head_hash)
         new.maxima = dict(d["maxima"])
         new.paddles = dict(d["paddles"])
-        new.undo = [list(record) for record in d.get("undo", ())]
+        new.undo = deque((tuple(record) for record in d.get("undo", ())), RETRACT_DEPTH)
         new.pre_bids = [list(record) for record in d.get("pre_bids", ())]
         return new
 

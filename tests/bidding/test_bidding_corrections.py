@@ -2,7 +2,7 @@
 
 from bidding import Asking, Reason, Reopen, RetractLast, next_min
 from bidding.log import verify
-from bidding.rules import RETRACT_DEPTH
+from bidding.state import RETRACT_DEPTH
 from tests.bidding.bidding_harness import RULES_LADDER, Lot, accepted, refused
 
 # command, leader, price, next_min (None once closed), refusal

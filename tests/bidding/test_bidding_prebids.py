@@ -81,3 +81,16 @@ def test_no_pre_bids_on_sealed_or_dutch_lots_nor_from_the_floor():
     lot = scheduled()
     assert refused(lot.bid(1, "floor:7", amount=9000, floor=True), Reason.LOT_NOT_OPEN)
     assert lot.view()["pre_bids"] == 0
+
+
+def test_pre_bids_placed_at_the_open_never_extend_the_lot():
+    from bidding import AntiSnipe
+
+    lot = Lot(increments=RULES_LADDER, start_price=5000, starts_at=1000, duration_s=60,
+              anti_snipe=AntiSnipe(window_s=300, extend_s=300))
+    lot.bid(10, "A", max=9000)
+    lot.bid(20, "B", max=8000)
+    assert accepted(lot.tick(1000))
+    assert (lot.state.leader, lot.state.price, lot.state.ends_at, lot.state.extensions) == ("A", 8100, 61_000, 0)
+    assert accepted(lot.bid(2000, "C", amount=9100))  # a bid after the open extends as ever
+    assert (lot.state.ends_at, lot.state.extensions) == (302_000, 1)

@@ -35,7 +35,7 @@ from bidding import (
 from bidding.commands import AcceptCounter, Asking, Bid, Counter, DeclineCounter, Outage, Reopen, RetractLast
 from bidding.events import Retracted
 from bidding.log import replay, verify
-from bidding.rules import RETRACT_DEPTH
+from bidding.state import RETRACT_DEPTH
 from tests.bidding.bidding_harness import Lot, accepted
 from tests.bidding.test_bidding_views import HIDDEN_KEYS, PUBLIC_KEYS
 
