@@ -97,7 +97,8 @@ SCHEMAS: dict[str, Schema] = {
     "BidAsk": _obj({"id": ID}, {"amount": MONEY, "max": MONEY}),
     "FloorBidAsk": _obj({"paddle": ID, "amount": MONEY}, {"id": ID}),
     "Ack": {"oneOf": [
-        _obj({"type": _const("ack"), "id": ID, "lot": ID, "ok": {"const": True}, "seq": SEQ, "leading": BOOL,
+        # `leading` is null in a sealed lot until the close, like the view's (bidding/views.py).
+        _obj({"type": _const("ack"), "id": ID, "lot": ID, "ok": {"const": True}, "seq": SEQ, "leading": _nullable(BOOL),
               "price": _nullable(MONEY)}, {"your_max": MONEY}),
         _obj({"type": _const("ack"), "id": ID, "lot": ID, "ok": {"const": False}, "reason": REASON}, {"next_min": MONEY}),
     ]},
