@@ -25,6 +25,8 @@ from bidding.commands import (
     Hammer,
     Open,
     Pause,
+    PublishInspection,
+    Reconfirm,
     Reject,
     Reopen,
     Resume,
@@ -66,19 +68,25 @@ def _counter(at: int, body: dict[str, Any]) -> Command:
     return Counter(at=at, amount=amount)  # the rules refuse a bad amount `bad_amount`
 
 
+def _inspection(at: int, body: dict[str, Any]) -> Command:
+    version: Any = body.get("version")
+    url: Any = body.get("report_url")
+    return PublishInspection(at=at, version=version, report_url=url)  # the rules refuse bad values `not_allowed`
+
+
 # The auctioneer's lot actions that carry a body, or need the engine's help (`reopen`).
 CORRECTIONS: dict[str, Callable[[int, dict[str, Any]], Command]] = {
-    "retract_last": _retract, "asking": _asking, "reopen": _reopen, "counter": _counter,
+    "retract_last": _retract, "asking": _asking, "reopen": _reopen, "counter": _counter, "inspection": _inspection,
 }
-# The high bidder's answers to a counter-offer (docs/rules.md "Counter-offers").
-BIDDER_ACTIONS: dict[str, type[AcceptCounter] | type[DeclineCounter]] = {
-    "accept_counter": AcceptCounter, "decline_counter": DeclineCounter,
-}
+# A bidder's own lot actions: the high bidder's answers to a counter-offer (docs/rules.md
+# "Counter-offers") and standing by a maximum on a newer report ("Inspection versions").
+BIDDER_ACTIONS = ("accept_counter", "decline_counter", "reconfirm")
 # The plain lot actions over the WebSocket: the HTTP action names are these commands' kinds.
 PLAIN: dict[str, Callable[..., Command]] = {
     cls.kind: cls for cls in (Open, Pause, Resume, FairWarning, Hammer, Withdraw, Approve, Reject)
 }
-FIELDS = {"retract_last": {"reason"}, "asking": {"amount"}, "reopen": set(), "counter": {"amount"}}
+FIELDS = {"retract_last": {"reason"}, "asking": {"amount"}, "reopen": set(), "counter": {"amount"},
+          "inspection": {"version", "report_url"}}
 
 
 def command_for(action: str, at: int, body: dict[str, Any]) -> Command:
@@ -90,17 +98,25 @@ def command_for(action: str, at: int, body: dict[str, Any]) -> Command:
     return CORRECTIONS[action](at, body)
 
 
-async def answer_counter(engine: Engine, principal: Principal, lot: str, action: str) -> Answer:
-    """The high bidder's `accept_counter` or `decline_counter`, as `engine.call`. An accept the
-    bidder's credit limit cannot cover is refused `credit_limit` here, as a bid would be."""
+async def bidder_action(engine: Engine, principal: Principal, lot: str, action: str) -> Answer:
+    """A bidder's `accept_counter`, `decline_counter` or `reconfirm`, as `engine.call`. One the
+    bidder's credit limit cannot cover (taking a counter-offer, or a reconfirmed maximum placed
+    again as a bid) is refused `credit_limit` here, as a bid would be."""
     bidder = principal.bidder
     if principal.role != "bidder" or not bidder:
         return Refusal(lot, None, Reason.NOT_ALLOWED)
-    command = BIDDER_ACTIONS[action](at=engine.clock.now_ms(), bidder=bidder)
+    at = engine.clock.now_ms()
+    command: AcceptCounter | DeclineCounter | Reconfirm
+    if action == "reconfirm":
+        command = Reconfirm(at=at, bidder=bidder, paddle=principal.paddle or bidder, id=f"reconfirm-{at}")
+    else:
+        command = (AcceptCounter if action == "accept_counter" else DeclineCounter)(at=at, bidder=bidder)
     actor = engine.lots.get(lot)
-    if isinstance(command, AcceptCounter) and isinstance(actor, LotActor):
-        counter = actor.state.counter
-        if counter is not None and actor.state.leader == bidder and not engine.credit.allows(bidder, lot, counter):
+    if isinstance(actor, LotActor) and isinstance(command, AcceptCounter | Reconfirm):
+        state = actor.state
+        held = state.counter if isinstance(command, AcceptCounter) else state.maxima.get(bidder)
+        if held is not None and (isinstance(command, AcceptCounter) or state.leader != bidder) \
+                and not engine.credit.allows(bidder, lot, held):
             return Refusal(lot, None, Reason.CREDIT_LIMIT)
     return await engine.call(lot, command)
 
@@ -143,8 +159,8 @@ Error = Callable[[str, str], None]
 
 
 def staff_command(engine: Engine, principal: Principal, frame: CommandFrame, reply: Reply, error: Error) -> None:
-    """A WebSocket `command` frame: the auctioneer's lot action by name (or the high bidder's
-    `accept_counter` / `decline_counter`), answered with an `ack`
+    """A WebSocket `command` frame: the auctioneer's lot action by name (or a bidder's
+    `accept_counter`, `decline_counter`, `reconfirm`), answered with an `ack`
     (`leading` false, `price` the lot's price; the lot's `event` frame follows), or an `error` frame for a bad
     field (`bad_request`, naming it). Runs beside the connection's reading, as an HTTP action would."""
     task = asyncio.create_task(_staff(engine, principal, frame, reply, error), name=f"command:{frame.lot}")
@@ -164,7 +180,7 @@ async def _staff(engine: Engine, principal: Principal, frame: CommandFrame, repl
             if frame.fields:
                 raise BadRequest(f"unknown field {sorted(frame.fields)[0]!r}")
             await engine.actor(lot)
-            answer = await answer_counter(engine, principal, lot, action)
+            answer = await bidder_action(engine, principal, lot, action)
         elif action in PLAIN:
             if frame.fields:
                 raise BadRequest(f"unknown field {sorted(frame.fields)[0]!r}")

@@ -26,7 +26,7 @@ from .actor import bid_key
 from .answers import Ack, Answer, Applied, Refusal, Unwritten
 from .auth import Principal
 from .bidder_lots import note_bid
-from .corrections import BIDDER_ACTIONS, CORRECTIONS, answer_counter, command_for, run_correction
+from .corrections import BIDDER_ACTIONS, CORRECTIONS, bidder_action, command_for, run_correction
 from .engine import Engine
 from .errors import (
     BadRequest,
@@ -247,9 +247,9 @@ async def lot_action(request: Request) -> JSONResponse:
     principal = principal_of(request)
     engine = engine_of(request)
     action = request.path_params["action"]
-    if action in BIDDER_ACTIONS:  # docs/rules.md "Counter-offers": the high bidder's answer
+    if action in BIDDER_ACTIONS:  # docs/rules.md: accept_counter, decline_counter, reconfirm
         actor = await engine.actor(request.path_params["lot"])
-        answer = await answer_counter(engine, principal.require("bidder"), actor.lot, action)
+        answer = await bidder_action(engine, principal.require("bidder"), actor.lot, action)
         if not isinstance(answer, Applied):
             return _refusal(answer)
         return JSONResponse(actor.view_for("bidder", principal.bidder, engine.clock.now_ms()))

@@ -73,7 +73,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                                       (400, *_LOT, 409, 413, 422, 503), refusal="Ack"),
     ("POST", "/api/lots/{lot}/{action}"): Operation(
         "Run a lot: open, pause, resume, fair_warning, close, withdraw, approve, reject; retract_last {reason}, asking {amount}, "
-        "reopen, counter {amount} (docs/rules.md); the high bidder's accept_counter, decline_counter", ("auctioneer",),
+        "reopen, counter {amount}, inspection {version, report_url} (docs/rules.md); a bidder's accept_counter, "
+        "decline_counter, reconfirm", ("auctioneer",),
         (200, "LotState"),
         None, (*_LOT, 409, 503)),
     ("GET", "/api/settlements"): Operation("The settlement ledger", STAFF, (200, "SettlementList"), None, (400, *_AUTH), query={

@@ -64,7 +64,7 @@ _PUBLIC_CORE: dict[str, Schema] = {
     "dutch": _nullable(_obj({"step": MONEY, "tick_s": {"type": "number"}, "floor": MONEY})), "seq": SEQ,
 }
 # Keys another change is adding to public_view (clerk corrections): allowed, not yet required.
-_LANDING: dict[str, Schema] = {"correction": _nullable({"type": "object"}), "pre_bids": SEQ}
+_LANDING: dict[str, Schema] = {"correction": _nullable({"type": "object"}), "pre_bids": SEQ, "inspection_version": SEQ}
 _STATIC: dict[str, Schema] = {
     "vehicle": _nullable({"type": "object"}),
     "increments": {"type": "array", "items": {"type": "array", "items": MONEY, "minItems": 2, "maxItems": 2}},
@@ -75,6 +75,7 @@ _VIEW_EXTRAS: dict[str, Schema] = {
     "reserve": _nullable(MONEY), "leader_bidder": _nullable(STR),  # the auctioneer's
     "maxima": {"type": "object", "additionalProperties": MONEY},
     "counter": _nullable(_obj({"amount": MONEY, "expires_at": TIME_MS})),  # the high bidder's and the auctioneer's
+    "suspended": BOOL, "seen": {"type": "object", "additionalProperties": SEQ},  # inspection versions (docs/rules.md)
 }
 
 SCHEMAS: dict[str, Schema] = {

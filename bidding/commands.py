@@ -171,14 +171,35 @@ class DeclineCounter:
     bidder: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishInspection:
+    """The auctioneer publishes a newer condition report (docs/rules.md "Inspection versions")."""
+
+    kind: ClassVar[str] = "inspection"
+    at: int
+    version: int
+    report_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconfirm:
+    """A bidder stands by their maximum on the current report version."""
+
+    kind: ClassVar[str] = "reconfirm"
+    at: int
+    bidder: str
+    paddle: str
+    id: str
+
+
 Command = (
     Create | Open | Pause | Resume | FairWarning | Hammer | Withdraw | Approve | Reject | Bid | BuyNow | Tick | Outage
-    | RetractLast | Reopen | Asking | Counter | AcceptCounter | DeclineCounter
+    | RetractLast | Reopen | Asking | Counter | AcceptCounter | DeclineCounter | PublishInspection | Reconfirm
 )
 
 _REGISTRY: Registry[Command] = Registry(
     (Create, Open, Pause, Resume, FairWarning, Hammer, Withdraw, Approve, Reject, Bid, BuyNow, Tick, Outage,
-     RetractLast, Reopen, Asking, Counter, AcceptCounter, DeclineCounter)
+     RetractLast, Reopen, Asking, Counter, AcceptCounter, DeclineCounter, PublishInspection, Reconfirm)
 )
 _STRINGS = ("bidder", "paddle", "id", "reason")
 _SPANS = ("outage_ms", "grace_ms")

@@ -198,16 +198,34 @@ class CounterDeclined:
     lapsed: bool
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InspectionPublished:
+    kind: ClassVar[str] = "inspection"
+    at: int
+    version: int
+    report_url: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconfirmed:
+    """The bidder's standing maximum now stands on report `version`."""
+
+    kind: ClassVar[str] = "reconfirmed"
+    at: int
+    bidder: str
+    version: int
+
+
 Event = (
     Created | Opened | BidPlaced | BuyNowTaken | Paused | Resumed | FairWarningGiven | Closed | Approved | Rejected
     | OutageExtended | OutagePaused | Retracted | Reopened | AskingSet | Countered | CounterAccepted | CounterDeclined
-    | PreBidPlaced
+    | PreBidPlaced | InspectionPublished | Reconfirmed
 )
 
 _REGISTRY: Registry[Event] = Registry(
     (Created, Opened, BidPlaced, BuyNowTaken, Paused, Resumed, FairWarningGiven, Closed, Approved, Rejected,
      OutageExtended, OutagePaused, Retracted, Reopened, AskingSet, Countered, CounterAccepted, CounterDeclined,
-     PreBidPlaced)
+     PreBidPlaced, InspectionPublished, Reconfirmed)
 )
 
 

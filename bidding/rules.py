@@ -27,6 +27,8 @@ from .commands import (
     Open,
     Outage,
     Pause,
+    PublishInspection,
+    Reconfirm,
     Reject,
     Reopen,
     Resume,
@@ -46,11 +48,13 @@ from .events import (
     Created,
     Event,
     FairWarningGiven,
+    InspectionPublished,
     Opened,
     OutageExtended,
     OutagePaused,
     Paused,
     PreBidPlaced,
+    Reconfirmed,
     Rejected,
     Reopened,
     Resumed,
@@ -96,10 +100,21 @@ _LOT_NOT_OPEN = Refused(Reason.LOT_NOT_OPEN)
 # its close a live lot may be reopened, and the longest reason a retraction may give.
 REOPEN_MS = 60_000
 MAX_REASON = 200
+MAX_REPORT_VERSION = 1000  # as bidding/inspection.py checks vehicle.inspection.version
+MAX_REPORT_URL = 1000
 
 
 def initial_state(spec: LotSpec) -> LotState:
-    return LotState(buy_now_offered=spec.buy_now is not None)
+    state = LotState(buy_now_offered=spec.buy_now is not None)
+    state.inspection_version = spec.report_version
+    return state
+
+
+def suspended(state: LotState, bidder: str) -> bool:
+    """Was the bidder's standing maximum placed on an older report than the current one?
+    (docs/rules.md "Inspection versions": the proxy bids nothing for it until they reconfirm.)"""
+    current = state.inspection_version
+    return state.seen.get(bidder, current) < current
 
 
 def dutch_price(spec: LotSpec, state: LotState, t: int) -> int:
@@ -239,7 +254,7 @@ def _english(spec: LotSpec, st: LotState, cmd: Bid, v: int, proxy: bool) -> Deci
         else:
             if v < nm:
                 return Refused(Reason.TOO_LOW, nm)
-            e = st.maxima[leader]
+            e = p if suspended(st, leader) else st.maxima[leader]  # a suspended maximum counts as the price
             if v > e:
                 price = min(v, max(e + step(ladder, e), asking)) if proxy else v
                 leader, leader_paddle, leader_max = bidder, cmd.paddle, v
@@ -500,7 +515,7 @@ def _retract_last(spec: LotSpec, st: LotState, cmd: RetractLast) -> Decision:
     reason = cmd.reason
     if spec.format != "english" or not st.undo or not isinstance(reason, str) or not 0 < len(reason) <= MAX_REASON:
         return _NOT_ALLOWED
-    bidder, paddle, bid_id, _, _, price, leader, leader_paddle, _ = st.undo[-1]
+    bidder, paddle, bid_id, _, _, price, leader, leader_paddle = st.undo[-1][:8]
     return Accepted((Retracted(at=cmd.at, reason=reason, bidder=bidder, paddle=paddle, id=bid_id, price=price,
                                leader=leader, leader_paddle=leader_paddle),))
 
@@ -564,6 +579,37 @@ def _decline_counter(spec: LotSpec, st: LotState, cmd: DeclineCounter) -> Decisi
     if not _answering(st, cmd):
         return _NOT_ALLOWED
     return Accepted((CounterDeclined(at=cmd.at, lapsed=False),))
+
+
+def _publish_inspection(spec: LotSpec, st: LotState, cmd: PublishInspection) -> Decision:
+    """A newer condition report, on a lot not yet closed (docs/rules.md "Inspection versions")."""
+    status = st.status
+    if status == CLOSED or (status == OPEN and st.ends_at is not None and cmd.at >= st.ends_at):
+        return _LOT_CLOSED
+    version, url = cmd.version, cmd.report_url
+    if type(version) is not int or not st.inspection_version < version <= MAX_REPORT_VERSION:
+        return _NOT_ALLOWED
+    if url is not None and (not isinstance(url, str) or not 0 < len(url) <= MAX_REPORT_URL):
+        return _NOT_ALLOWED
+    return Accepted((InspectionPublished(at=cmd.at, version=version, report_url=url),))
+
+
+def _reconfirm(spec: LotSpec, st: LotState, cmd: Reconfirm) -> Decision:
+    """The bidder's standing maximum placed again on the current report: the leader's is active
+    again; a non-leader's that reaches next_min is placed as a proxy bid; a lower one is marked."""
+    if st.status != OPEN:
+        return _LOT_CLOSED if st.status == CLOSED else _NOT_ALLOWED
+    if st.ends_at is not None and cmd.at >= st.ends_at:
+        return _LOT_CLOSED
+    bidder = cmd.bidder
+    own = st.maxima.get(bidder)
+    if spec.format != "english" or own is None or not suspended(st, bidder):
+        return _NOT_ALLOWED
+    if bidder != st.leader:
+        nm = next_min(spec, st)
+        if nm is not None and own >= nm:
+            return _english(spec, st, Bid(at=cmd.at, bidder=bidder, paddle=cmd.paddle, id=cmd.id, max=own), own, True)
+    return Accepted((Reconfirmed(at=cmd.at, bidder=bidder, version=st.inspection_version),))
 
 
 def _tick(spec: LotSpec, st: LotState, cmd: Tick) -> Decision:
@@ -661,6 +707,8 @@ _DECIDE: dict[type, Callable[[LotSpec, LotState, Any], Decision]] = {
     Counter: _counter,
     AcceptCounter: _accept_counter,
     DeclineCounter: _decline_counter,
+    PublishInspection: _publish_inspection,
+    Reconfirm: _reconfirm,
 }
 
 
@@ -684,8 +732,10 @@ def _apply_bid(spec: LotSpec, st: LotState, ev: BidPlaced) -> None:
     v = ev.amount if ev.max is None else ev.max
     assert v is not None  # a bid carries an amount, a maximum or both
     maxima = st.maxima
+    seen = st.seen
     st.undo.append((bidder, ev.paddle, ev.id, maxima.get(bidder), st.paddles.get(bidder), st.price, st.leader,
-                    st.leader_paddle, st.buy_now_offered))  # a deque of RETRACT_DEPTH: the oldest falls off
+                    st.leader_paddle, st.buy_now_offered, seen.get(bidder)))  # a deque of RETRACT_DEPTH: the oldest falls off
+    seen[bidder] = st.inspection_version
     if v > maxima.get(bidder, 0):
         maxima[bidder] = v
     st.paddles[bidder] = ev.paddle
@@ -701,6 +751,14 @@ def _apply_bid(spec: LotSpec, st: LotState, ev: BidPlaced) -> None:
     st.last_bid_at = ev.at
     st.quiet_since = ev.at
     st.buy_now_offered = False
+
+
+def _apply_inspection(spec: LotSpec, st: LotState, ev: InspectionPublished) -> None:
+    st.inspection_version = ev.version
+
+
+def _apply_reconfirmed(spec: LotSpec, st: LotState, ev: Reconfirmed) -> None:
+    st.seen[ev.bidder] = ev.version
 
 
 def _apply_pre_bid(spec: LotSpec, st: LotState, ev: PreBidPlaced) -> None:
@@ -777,7 +835,13 @@ def _apply_counter_declined(spec: LotSpec, st: LotState, ev: CounterDeclined) ->
 
 
 def _apply_retracted(spec: LotSpec, st: LotState, ev: Retracted) -> None:
-    bidder, _, _, previous_max, previous_paddle, _, _, _, buy_now_offered = st.undo.pop()
+    record = st.undo.pop()
+    bidder, previous_max, previous_paddle, buy_now_offered = record[0], record[3], record[4], record[8]
+    previous_seen = record[9] if len(record) > 9 else None
+    if previous_seen is None:
+        st.seen.pop(bidder, None)
+    else:
+        st.seen[bidder] = previous_seen
     if previous_max is None:
         st.maxima.pop(bidder, None)
     else:
@@ -844,4 +908,6 @@ _APPLY: dict[type, Callable[[LotSpec, LotState, Any], None]] = {
     CounterAccepted: _apply_counter_accepted,
     CounterDeclined: _apply_counter_declined,
     PreBidPlaced: _apply_pre_bid,
+    InspectionPublished: _apply_inspection,
+    Reconfirmed: _apply_reconfirmed,
 }

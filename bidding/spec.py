@@ -206,6 +206,13 @@ class LotSpec:
         self._check_combination()
 
     @property
+    def report_version(self) -> int:
+        """The condition report's version at creation: `vehicle.inspection.version`, else 1."""
+        inspection = (self.vehicle or {}).get("inspection")
+        version = inspection.get("version") if isinstance(inspection, dict) else None
+        return version if type(version) is int else 1
+
+    @property
     def counter_window_ms(self) -> int:
         """How long a counter-offer stands (docs/rules.md "Counter-offers")."""
         window = self.counter_window_s

@@ -43,9 +43,11 @@ _SCALARS = (
     "correction",
     "counter",
     "counter_until",
+    "inspection_version",
 )
 # Added after snapshots were first written: the value a snapshot without it means.
-_LATER = {"outage_ms": 0, "asking": None, "reopen_by": None, "correction": None, "counter": None, "counter_until": None}
+_LATER = {"outage_ms": 0, "asking": None, "reopen_by": None, "correction": None, "counter": None, "counter_until": None,
+          "inspection_version": 1}
 
 
 class LotState:
@@ -60,9 +62,10 @@ class LotState:
     (tuples, cheap to build on every bid; snapshots and equality see lists). `counter` is a standing
     counter-offer's amount and `counter_until` when it lapses (docs/rules.md "Counter-offers").
     `pre_bids` are a scheduled lot's pre-bids in the order accepted, `[bidder, paddle, id, max]`
-    (docs/rules.md "Pre-bids")."""
+    (docs/rules.md "Pre-bids"). `inspection_version` is the lot's current report version and `seen`
+    the version each bidder's standing maximum was placed on (docs/rules.md "Inspection versions")."""
 
-    __slots__ = _SCALARS + ("maxima", "paddles", "undo", "pre_bids")
+    __slots__ = _SCALARS + ("maxima", "paddles", "undo", "pre_bids", "seen")
 
     def __init__(self, buy_now_offered: bool = False) -> None:
         self.status = SCHEDULED
@@ -92,6 +95,8 @@ class LotState:
         self.counter: int | None = None
         self.counter_until: int | None = None
         self.pre_bids: list[list[Any]] = []
+        self.inspection_version = 1
+        self.seen: dict[str, int] = {}
 
     def copy(self) -> LotState:
         new = LotState.__new__(LotState)
@@ -101,6 +106,7 @@ class LotState:
         new.paddles = dict(self.paddles)
         new.undo = deque(self.undo, RETRACT_DEPTH)
         new.pre_bids = list(self.pre_bids)
+        new.seen = dict(self.seen)
         return new
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +116,7 @@ class LotState:
         d["paddles"] = dict(self.paddles)
         d["undo"] = [list(record) for record in self.undo]
         d["pre_bids"] = [list(record) for record in self.pre_bids]
+        d["seen"] = dict(self.seen)
         return d
 
     @classmethod
@@ -122,6 +129,7 @@ class LotState:
         new.paddles = dict(d["paddles"])
         new.undo = deque((tuple(record) for record in d.get("undo", ())), RETRACT_DEPTH)
         new.pre_bids = [list(record) for record in d.get("pre_bids", ())]
+        new.seen = dict(d.get("seen", {}))
         return new
 
     def __eq__(self, other: object) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .rules import dutch_price, next_min
+from .rules import dutch_price, next_min, suspended
 from .spec import LotSpec
 from .state import CLOSED, OPEN, PENDING_APPROVAL, SCHEDULED, SOLD, LotState
 
@@ -22,7 +22,7 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: 
     """PROTOCOL.md "Public lot state", plus opened_at, closed_at, fair_warning, remaining_ms, dutch,
     outage_ms (time without a writer, given back), pre_bids (how many wait for the open), correction
     (the auctioneer's last correction: retraction with its reason, reopen or asking amount;
-    docs/rules.md) and the increment ladder.
+    docs/rules.md), inspection_version (the current condition report) and the increment ladder.
 
     `static=False` leaves out what never changes (the vehicle, the ladder): event frames go to
     every watcher on every bid, and a vehicle with its photos would multiply their size."""
@@ -54,6 +54,7 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: 
         "outage_ms": state.outage_ms,
         "correction": state.correction,
         "pre_bids": len(state.pre_bids),
+        "inspection_version": state.inspection_version,
         "dutch": None
         if spec.dutch is None
         else {"step": spec.dutch.step, "tick_s": spec.dutch.tick_s, "floor": spec.dutch.floor},
@@ -69,11 +70,13 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: 
 
 def bidder_view(spec: LotSpec, state: LotState, bidder: str, now: int | None = None) -> dict[str, Any]:
     """Public state plus `your_max` (this bidder's own maximum or sealed bid), `leading`
-    (None in a sealed lot until the close) and `counter` (a counter-offer made to them, else None)."""
+    (None in a sealed lot until the close), `counter` (a counter-offer made to them, else None) and
+    `suspended` (their maximum awaits a reconfirm on a newer report)."""
     view = public_view(spec, state, now)
     view["your_max"] = state.maxima.get(bidder) if state.status != SCHEDULED else _own_pre_bid(state, bidder)
     view["leading"] = state.leader == bidder if _revealed(spec, state) else None
     view["counter"] = _counter(state) if state.leader == bidder else None
+    view["suspended"] = bidder in state.maxima and suspended(state, bidder)
     return view
 
 
@@ -87,6 +90,7 @@ def auctioneer_view(spec: LotSpec, state: LotState, now: int | None = None) -> d
     view["leader_bidder"] = state.leader
     view["maxima"] = dict(state.maxima)
     view["counter"] = _counter(state)
+    view["seen"] = dict(state.seen)
     return view
 
 

@@ -32,9 +32,21 @@ from bidding import (
     public_view,
     step,
 )
-from bidding.commands import AcceptCounter, Asking, Bid, Counter, DeclineCounter, Outage, Reopen, RetractLast
+from bidding.commands import (
+    AcceptCounter,
+    Asking,
+    Bid,
+    Counter,
+    DeclineCounter,
+    Outage,
+    PublishInspection,
+    Reconfirm,
+    Reopen,
+    RetractLast,
+)
 from bidding.events import Retracted
 from bidding.log import replay, verify
+from bidding.rules import suspended
 from bidding.state import RETRACT_DEPTH
 from tests.bidding.bidding_harness import Lot, accepted
 from tests.bidding.test_bidding_views import HIDDEN_KEYS, PUBLIC_KEYS
@@ -87,7 +99,7 @@ def check_views(spec: LotSpec, state, now: int) -> None:
     assert public_view(other, blurred, now) == view
     for bidder in BIDDERS:
         mine = bidder_view(spec, state, bidder, now)
-        assert set(mine) == expected | {"your_max", "leading", "counter"}
+        assert set(mine) == expected | {"your_max", "leading", "counter", "suspended"}
         own_pre_bids = [m for b, _, _, m in state.pre_bids if b == bidder]
         assert mine["your_max"] == (state.maxima.get(bidder) if state.status != "scheduled" else max(own_pre_bids, default=None))
         assert mine["counter"] is None or (state.leader == bidder and mine["counter"]["amount"] == state.counter)
@@ -239,6 +251,18 @@ class LotMachine(RuleBasedStateMachine):
             assert before.counter is not None and bidder == before.leader
             assert (self.state.result, self.state.price) == (("sold", before.counter) if take else ("unsold", before.price))
 
+    @rule(newer=st.integers(0, 2), url=st.sampled_from([None, "https://r.example/2", "", 7]))
+    def inspection(self, newer: int, url) -> None:
+        before = self.state.inspection_version
+        if accepted(self.run(PublishInspection(at=self.now, version=before + newer, report_url=url))):
+            assert newer > 0 and self.state.inspection_version == before + newer
+
+    @rule(bidder=st.sampled_from(BIDDERS))
+    def reconfirm(self, bidder: str) -> None:
+        was_suspended = suspended(self.state, bidder) and bidder in self.state.maxima
+        if accepted(self.run(Reconfirm(at=self.now, bidder=bidder, paddle=f"P-{bidder}", id="r"))):
+            assert was_suspended and not suspended(self.state, bidder)
+
     @rule()
     def tick_now(self) -> None:
         self.run(Tick(at=self.now))
@@ -270,8 +294,8 @@ class LotMachine(RuleBasedStateMachine):
         s = self.state
         if s.leader is not None and s.price is not None:
             assert s.price <= s.maxima[s.leader]
-        if s.leader is not None and self.spec.format == "english":
-            assert s.maxima[s.leader] == max(s.maxima.values())
+        if s.leader is not None and self.spec.format == "english":  # a suspended maximum may stand above it
+            assert s.maxima[s.leader] == max(m for b, m in s.maxima.items() if b == s.leader or not suspended(s, b))
         if s.price is not None and s.status != "closed" and self.spec.format == "english":
             assert s.price >= self.spec.start_price
 

@@ -8,9 +8,10 @@ from tests.bidding.bidding_harness import RULES_LADDER, Lot
 PUBLIC_KEYS = {
     "lot", "title", "format", "mode", "status", "result", "currency", "start_price", "price", "next_min",
     "leader", "bids", "buy_now", "starts_at", "opened_at", "ends_at", "remaining_ms", "closed_at",
-    "extensions", "fair_warning", "outage_ms", "correction", "pre_bids", "dutch", "seq", "vehicle", "increments",
+    "extensions", "fair_warning", "outage_ms", "correction", "pre_bids", "inspection_version", "dutch", "seq",
+    "vehicle", "increments",
 }
-HIDDEN_KEYS = {"reserve", "maxima", "your_max", "leader_bidder", "leader_max", "max", "counter"}
+HIDDEN_KEYS = {"reserve", "maxima", "your_max", "leader_bidder", "leader_max", "max", "counter", "seen"}
 
 
 def english() -> Lot:
@@ -37,7 +38,7 @@ def test_bidder_view_shows_only_their_own_maximum():
     a = bidder_view(lot.spec, lot.state, "A")
     b = bidder_view(lot.spec, lot.state, "B")
     c = bidder_view(lot.spec, lot.state, "C")
-    assert set(a) == PUBLIC_KEYS | {"reserve_met", "your_max", "leading", "counter"}
+    assert set(a) == PUBLIC_KEYS | {"reserve_met", "your_max", "leading", "counter", "suspended"}
     assert (a["your_max"], a["leading"]) == (9000, True)
     assert (b["your_max"], b["leading"]) == (6000, False)
     assert (c["your_max"], c["leading"]) == (None, False)
