@@ -10,6 +10,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -28,6 +29,7 @@ from .engine import Engine
 from .errors import EngineError
 from .frames import error_body
 from .logs import RequestIds
+from .replication import NotReplicated
 from .secret_file import load_or_create
 from .store import Store
 from .supervisor import redis_for
@@ -97,6 +99,12 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+
+async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis did not answer (a shard failing over, a restarted server): 503, retry; never a 500."""
+    logger.warning("%s %s: Redis unavailable (%s)", request.method, request.url.path, str(exc).splitlines()[0][:200])
+    return JSONResponse(error_body("unavailable", "the log store did not answer; retry"), status_code=503)
 
 
 def _page(path: Path) -> Callable[[Request], Awaitable[FileResponse]]:
@@ -190,7 +198,8 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={EngineError: engine_error, HTTPException: http_error},
+        exception_handlers={EngineError: engine_error, HTTPException: http_error, RedisError: redis_unavailable,
+                            NotReplicated: redis_unavailable},
     )
     app.add_middleware(BodyLimit, limit=config.max_body)
     app.add_middleware(SecurityHeaders)

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class NotReplicated(RuntimeError):
@@ -45,7 +47,7 @@ class ReplicatedAppends:
         self.source = source
         self._clients: dict[tuple[str, int], tuple[Redis, Any]] = {}
 
-    def _master(self, key: str) -> tuple[Redis, Any]:
+    def _master(self, key: str) -> tuple[tuple[str, int], Redis, Any]:
         if isinstance(self.cluster, RedisCluster):
             node = self.cluster.get_node_from_key(key)
             if node is None:
@@ -57,11 +59,11 @@ class ReplicatedAppends:
         if found is None:
             client = self.cluster if isinstance(self.cluster, Redis) else Redis.from_url(node_url(self.url, *address))
             found = self._clients[address] = (client, client.register_script(self.source))
-        return found
+        return (address, *found)
 
     async def run(self, keys: list[str], args: list[bytes | int | str]) -> list[Any]:
         """The script's reply, once `replicas` replicas hold what it wrote; NotReplicated otherwise."""
-        client, script = self._master(keys[0])
+        address, client, script = self._master(keys[0])
         try:
             async with client.pipeline(transaction=False) as pipe:
                 await script(keys=keys, args=args, client=pipe)
@@ -72,6 +74,11 @@ class ReplicatedAppends:
                 await self.cluster.exists(keys[0])  # the cluster client follows the redirect and refreshes its slot map
                 raise NotReplicated(f"the lot's slot moved ({exc}); retry") from exc
             raise
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:  # a restarted master: connect afresh
+            self._clients.pop(address, None)
+            if client is not self.cluster:
+                await client.aclose()
+            raise NotReplicated(f"the master of the lot's slot did not answer ({exc}); retry") from exc
         result: list[Any] = reply
         if int(result[0]) > 0 and int(acked) < self.replicas:
             raise NotReplicated(f"{acked} of {self.replicas} replicas confirmed within {self.wait_ms} ms")
