@@ -157,9 +157,10 @@ def batch_sender(websocket: WebSocket, subprotocol: str) -> Callable[[list[Outgo
     if extension is None:
         return None
     write_frames = extension["write_frames"]
+    counted = metrics.WS_FRAMES.labels("batched")  # once: labels() + inc() is ~2.5 us, inc() ~0.65 us, per batch
 
     async def send_many(frames: list[Outgoing]) -> None:
-        metrics.WS_FRAMES.labels("batched").inc(len(frames))
+        counted.inc(len(frames))
         await write_frames([out.wire(subprotocol) for out in frames])
 
     return send_many
