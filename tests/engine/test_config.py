@@ -1,0 +1,36 @@
+"""The engine's settings: flags over environment over defaults, and the scale-out defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auction_engine.config import Config
+
+
+def test_the_embedded_default_is_one_node_owning_every_lot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("NODE_ID", "REDIS_URL", "REDIS_CLUSTER", "DATABASE_URL", "AUCTION_MIN_REPLICAS"):
+        monkeypatch.delenv(name, raising=False)
+    config = Config.from_env(data_dir=tmp_path)
+    assert config.node_id is None and config.redis_url is None and not config.redis_cluster
+    assert config.min_replicas == 0
+    assert config.data_dir == tmp_path.resolve()
+
+
+def test_a_cluster_node_reads_its_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NODE_ID", "n7")
+    monkeypatch.setenv("REDIS_URL", "redis://:pw@127.0.0.1:7000/0")
+    monkeypatch.setenv("REDIS_CLUSTER", "1")
+    monkeypatch.setenv("AUCTION_LEASE_MS", "1500")
+    monkeypatch.delenv("AUCTION_MIN_REPLICAS", raising=False)
+    config = Config.from_env()
+    assert (config.node_id, config.redis_cluster, config.lease_ms) == ("n7", True, 1500)
+    assert config.min_replicas == 1  # on a Redis Cluster an ack waits for one replica by default
+
+
+def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NODE_ID", "from-env")
+    monkeypatch.setenv("AUCTION_MIN_REPLICAS", "2")
+    config = Config.from_env(node_id="from-flag", min_replicas=0)
+    assert config.node_id == "from-flag" and config.min_replicas == 0
