@@ -11,7 +11,6 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from auction_engine.ownership import Holder, Lease, Ownership
-from auction_engine.placement import Membership, preferred
 from auction_engine.stream import Fenced, RedisLog
 
 
@@ -95,31 +94,3 @@ async def test_renewal_keeps_the_lease_past_its_first_expiry(redis: Any) -> None
         await asyncio.sleep(0.15)
         assert await a.renew(lease, 150 * (t + 1))
     assert await b.acquire(lot, 700) == Holder("node-a", 1, "i1")
-
-
-async def test_live_nodes_are_those_with_a_recent_heartbeat(redis: Any) -> None:
-    await redis.delete("auction:nodes", "auction:node-urls")
-    a = Membership(redis, "node-a", "http://127.0.0.1:8001", ttl_ms=3000)
-    b = Membership(redis, "node-b", "http://127.0.0.1:8002", ttl_ms=3000)
-    await a.beat(10_000)
-    await b.beat(6_000)
-    live = await a.live(10_500)
-    assert [(n.node, n.url) for n in live] == [("node-a", "http://127.0.0.1:8001")]
-    await b.beat(10_400)
-    assert [n.node for n in await a.live(10_500)] == ["node-a", "node-b"]
-    await b.leave()
-    assert [n.node for n in await a.live(10_500)] == ["node-a"]
-
-
-def test_rendezvous_spreads_lots_evenly_and_moves_only_a_leaving_nodes_lots() -> None:
-    nodes = ["n1", "n2", "n3"]
-    lots = [f"L{i}" for i in range(3000)]
-    placed = {lot: preferred(lot, nodes) for lot in lots}
-    counts = {n: sum(1 for p in placed.values() if p == n) for n in nodes}
-    assert all(900 <= c <= 1100 for c in counts.values()), counts
-    after = {lot: preferred(lot, ["n1", "n3"]) for lot in lots}
-    moved = [lot for lot in lots if after[lot] != placed[lot]]
-    assert moved and all(placed[lot] == "n2" for lot in moved)
-    joined = {lot: preferred(lot, [*nodes, "n4"]) for lot in lots}
-    assert all(joined[lot] in (placed[lot], "n4") for lot in lots)
-    assert preferred("L1", []) is None
