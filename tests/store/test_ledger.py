@@ -6,7 +6,6 @@ import pytest
 
 from auction_engine.store import (
     BadQuery,
-    BidderExists,
     NotPayable,
     UnknownSettlement,
     export_settlements_csv,
@@ -163,33 +162,6 @@ async def test_csv_export(store, tmp_path):
     path = tmp_path / "ledger.csv"
     assert await export_settlements_csv(store, path, result="unsold") == 0
     assert path.read_text().splitlines()[0].startswith("lot,result,winner")
-
-
-async def test_bidders(store):
-    b = await store.register_bidder("b1", "101", 5_000_000)
-    assert (b.bidder, b.paddle, b.credit_limit) == ("b1", "101", 5_000_000)
-    await store.register_bidder("b2", "102", None)
-    with pytest.raises(BidderExists) as exc:
-        await store.register_bidder("b1", "103", None)
-    assert exc.value.field == "bidder"
-    with pytest.raises(BidderExists) as exc:
-        await store.register_bidder("b3", "101", None)
-    assert exc.value.field == "paddle"
-    assert await store.get_bidder("b1") == b
-    assert await store.get_bidder("zz") is None
-    assert [x.bidder for x in await store.list_bidders()] == ["b1", "b2"]
-
-
-async def test_concurrent_registrations_of_one_paddle(store):
-    results = await asyncio.gather(
-        *(store.register_bidder(f"b{i}", "777", None) for i in range(5)), return_exceptions=True
-    )
-    assert sum(not isinstance(r, Exception) for r in results) == 1
-    assert all(isinstance(r, BidderExists) for r in results if isinstance(r, Exception))
-
-
-async def test_ping(store):
-    assert await store.ping()
 
 
 def test_backoff_is_full_jitter_bounded_by_cap():

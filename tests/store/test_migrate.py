@@ -1,3 +1,6 @@
+"""The alembic migrations (`migrate.py`) build the schema `schema.py` declares, once however many
+engines open the database together."""
+
 import asyncio
 
 import sqlalchemy as sa
@@ -38,12 +41,3 @@ async def test_reopening_and_concurrent_opens_migrate_once(database_url, tmp_pat
             await s.close()
     again = await Store.open(database_url, tmp_path)
     await again.close()
-
-
-async def test_sqlite_is_in_wal_mode_with_a_busy_timeout(store, tmp_path):
-    if store.engine.dialect.name != "sqlite":
-        return
-    assert (tmp_path / "auction.db").exists()
-    async with store.engine.connect() as conn:
-        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
-        assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 10_000
