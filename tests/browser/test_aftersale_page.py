@@ -9,7 +9,7 @@ from auction_engine.store import sign
 from auction_engine.store.db import now_ms
 from auction_engine.store.signing import PURPOSE_PAID
 
-from ..engine.test_aftersale import bearer, credit_code, history, qualified_dealer, secret_of, sold_lot
+from ..engine.test_aftersale_http import bearer, credit_code, history, qualified_dealer, secret_of, sold_lot
 from ..engine.test_settlement import payment, wait_for
 from .support import require_chromium
 

@@ -1,4 +1,5 @@
-"""After the hammer and before the first bid, through the real engine (issue 15): a dealer applies,
+"""The after-sale routes (`aftersale_http.py`): after the hammer and before the first bid, through the
+real engine (issue 15): a dealer applies,
 is approved, pays a deposit through escrow and gets buying power; a rejected dealer cannot bid; a
 sold lot's contract PDF (Chinese text embedded, its SHA-256 in the ledger) goes to its buyer and the
 auctioneer only; the payment is held, the car is moved, a claim is resolved, and every instruction
