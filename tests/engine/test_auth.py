@@ -1,4 +1,4 @@
-"""Tokens expire, name a bidder the database knows, can be cut off by a suspension (also on open
+"""Who may act (`auth.py`). Tokens expire, name a bidder the database knows, can be cut off by a suspension (also on open
 sockets), are minted on demand and never listed, and need not travel in the URL (issue 9 items 7, 13)."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ import logging
 import time
 
 import jwt
+import pytest
 from websockets.asyncio.client import connect
 
-from auction_engine.auth import RedactTokens, TokenSigner
+from auction_engine.auth import WATCHER, BidderAccess, RedactTokens, Suspended, TokenSigner, UnknownBidder
+from auction_engine.errors import Forbidden, Unauthorized
 
 from ..conftest import SECRET
 from .helpers import api, new_lot
@@ -95,3 +97,45 @@ def test_tokens_in_query_strings_are_redacted_from_access_log_lines():
                                ("127.0.0.1:5", "GET", "/ws?token=eyJ.secret.sig&lot=L1", "1.1", 101), None)
     RedactTokens().filter(record)
     assert record.getMessage() == '127.0.0.1:5 - "GET /ws?token=[redacted]&lot=L1 HTTP/1.1" 101'
+
+
+def test_no_token_is_a_watcher_and_a_token_signed_with_another_secret_is_refused_not_downgraded():
+    signer = TokenSigner(SECRET)
+    assert signer.read(None) == WATCHER and signer.read("") == WATCHER
+    forged = TokenSigner("another-secret-0123456789abcdef-0123").issue("auctioneer")
+    with pytest.raises(Unauthorized):
+        signer.read(forged)
+    staff = signer.read(signer.issue("auctioneer"))
+    assert (staff.role, staff.bidder) == ("auctioneer", None)
+
+
+def test_a_role_may_do_only_what_it_is_given_and_a_watcher_is_asked_for_a_token():
+    signer = TokenSigner(SECRET)
+    bidder = signer.read(signer.issue("bidder", "B1", "101"))
+    assert bidder.require("bidder") is bidder and (bidder.bidder, bidder.paddle) == ("B1", "101")
+    with pytest.raises(Forbidden):
+        bidder.require("auctioneer")
+    with pytest.raises(Unauthorized):
+        WATCHER.require("bidder")
+    with pytest.raises(ValueError):
+        signer.issue("bidder")  # a bidder token names its bidder
+    with pytest.raises(ValueError):
+        TokenSigner("too-short")
+
+
+def test_a_bidder_token_is_only_as_good_as_the_bidders_access_says():
+    signer = TokenSigner(SECRET)
+    access = BidderAccess()
+    token = signer.read(signer.issue("bidder", "B1"))
+    with pytest.raises(UnknownBidder):
+        access.check(token)
+    access.set("B1")
+    assert access.check(token) is token
+    access.set("B1", suspended=True, tokens_after=token.issued_ms + 1)
+    with pytest.raises(Suspended):
+        access.check(token)
+    access.set("B1", suspended=False, tokens_after=token.issued_ms + 1)
+    with pytest.raises(Suspended):
+        access.check(token)  # issued before the suspension: refused after the reinstatement too
+    staff = signer.read(signer.issue("auditor"))
+    assert access.check(staff) is staff
