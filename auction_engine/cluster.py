@@ -139,6 +139,7 @@ class Cluster:
         self._replica_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     @property
     def node_id(self) -> str:
@@ -157,9 +158,11 @@ class Cluster:
 
     async def stop(self) -> None:
         """Hand every lot over (the other nodes take them at once), then stop listening."""
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # bounded, as Node.stop: a cancellation may be retried through by the cluster client
+            await asyncio.wait(self._tasks, timeout=2.0)
         await self.node.stop()
         if self._background:
             await asyncio.wait(list(self._background), timeout=2)
@@ -346,7 +349,7 @@ class Cluster:
     async def _watch_replicas(self) -> None:
         """Once a second, catch up every watched replica: an announcement lost on the way (a feed
         trimmed, a node that died after its append) delays an event by this much, never drops it."""
-        while True:
+        while not self._stopping:
             await asyncio.sleep(1.0)
             for lot, replica in list(self.replicas.items()):
                 if self.engine.hub.watchers.get(lot) and lot not in self.engine.lots:
@@ -358,7 +361,7 @@ class Cluster:
     async def _refresh_bidders(self) -> None:
         """Every few seconds, the bidders as the shared database has them: the feed tells of each
         change at once, this covers a change announced while this node was not listening."""
-        while True:
+        while not self._stopping:
             await asyncio.sleep(5.0)
             try:
                 await self.engine.load_bidders()

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 NOT_OWNER = "not_owner"  # the answer of a node asked about a lot it no longer owns
 ADOPT = "adopt"  # a letter from a node handing a lot over: take it now
+STOP_WAIT_S = 2.0
 
 
 class LotHost(Protocol):
@@ -86,7 +87,8 @@ class Node:
         self._stopping = True
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # bounded: the cluster client can retry through a cancellation (the loops also check the flag)
+            await asyncio.wait(self._tasks, timeout=STOP_WAIT_S)
         await self.membership.leave()
         others = [n.node for n in await self.live() if n.node != self.node_id]
         await asyncio.gather(*(self._hand_over(lot, preferred(lot, others)) for lot in list(self.leases)),
@@ -154,7 +156,7 @@ class Node:
             await self.host.disown(lot, graceful=False)
 
     async def _renew_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.lease_ms / 3000)
             try:
                 now = self.now_ms()
@@ -171,7 +173,7 @@ class Node:
                 logger.warning("lease renewal failed; retrying", exc_info=True)
 
     async def _rebalance_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(max(0.2, self.lease_ms / 3000))
             try:
                 await self.rebalance()

@@ -117,7 +117,8 @@ async def test_the_countdown_shows_an_anti_snipe_extension(engine, admin, new_pa
 
     await expect(page.get_by_test_id("extension-flash")).to_have_text(re.compile(r"^\+0:0\d extended \(1\)$"))
     await expect(page.get_by_test_id("extensions")).to_have_text("1")
-    await expect(countdown).to_have_text(re.compile(r"^0:(0[7-9]|1[0-2])$"))
+    # 12 s from the bid, less however long the page took to show it (seconds on a loaded machine)
+    await expect(countdown).to_have_text(re.compile(r"^0:(0[3-9]|1[0-2])$"))
     await expect(page.get_by_test_id("result")).to_have_text("Sold: ¥135,000 to paddle 102", timeout=20_000)
     await expect(countdown).to_have_text("Closed")
     assert page.errors == []

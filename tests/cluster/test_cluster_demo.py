@@ -123,7 +123,12 @@ def test_cluster_demo_runs_the_sale_across_nodes_and_ctrl_c_stops_everything() -
             out.wait_for(r"^demo: \d+ lots open", process, 90)
             lots = [lot["lot"] for lot in http.get("/api/lots", params={"limit": 200}).json()["lots"]]
             assert len(lots) >= 10
-            writers = {http.get(f"/api/lots/{lot}/owner").json()["node"] for lot in lots}
+            deadline = time.monotonic() + 30
+            while True:  # created on node 1, each lot is handed to the node placement prefers at its next rebalance
+                writers = {http.get(f"/api/lots/{lot}/owner").json()["node"] for lot in lots}
+                if writers == set(urls) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
             assert writers == set(urls), writers  # the sale is written by every node
             deadline = time.monotonic() + 90
             while True:  # the simulated bidders, connected to node 1, bid on lots written by every node
