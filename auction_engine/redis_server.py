@@ -156,8 +156,11 @@ class RedisServer:
         self._replace_leftover()
         if not self.unix and not self.port:
             self.port = free_port()
+        # Its own session: a Ctrl-C at the terminal reaches the engine, which stops this server after
+        # its own shutdown; not the server first (the supervisor then logged a death and a restart).
         self.process = subprocess.Popen([redis_server_binary(), str(self.write_config())],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0o077)
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0o077,
+                                        start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
