@@ -1,5 +1,5 @@
 """SQLAlchemy Core tables. The migrations in `auction_engine/migrations/versions` create them;
-`tests/store/test_migrations.py` checks the two agree.
+`tests/store/test_migrate.py` checks the two agree.
 
 Times are epoch milliseconds (BigInteger) and money is integer minor units, on every dialect.
 `lots.id` is a stable integer row id (SQLite's rowid alias) that the SQLite full-text index
