@@ -1,5 +1,6 @@
 """Engine creation and the few places where SQLite and PostgreSQL differ."""
 
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,21 @@ def make_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+def _execute_when_free(cursor: Any, statement: str) -> None:
+    """Switching a new file to WAL may answer "database is locked" at once, without waiting on the
+    busy timeout, while another connection opens the same file (three stores opening one file at
+    start-up did): try again for up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _sqlite_setup(engine: AsyncEngine) -> None:
     """WAL, a busy timeout, and transactions that SQLite's driver leaves to us.
 
@@ -58,7 +74,7 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
             "PRAGMA synchronous=FULL",
             "PRAGMA foreign_keys=ON",
         ):
-            cursor.execute(pragma)
+            _execute_when_free(cursor, pragma)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
