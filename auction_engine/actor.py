@@ -121,6 +121,16 @@ def public_frame_bytes(spec: LotSpec, state: LotState, kind: str, at: int) -> by
     return pack_public(kind, at, public_view(spec, state, at, static=False))
 
 
+def view_for(spec: LotSpec, state: LotState, role: str, bidder: str | None, now: int | None = None) -> dict[str, Any]:
+    """The lot as `role` (and, for a bidder, `bidder`) may see it: the one choice of view for the
+    actor that writes a lot and for the replica that serves it elsewhere."""
+    if role == "auctioneer":
+        return auctioneer_view(spec, state, now)
+    if role == "bidder" and bidder:
+        return bidder_view(spec, state, bidder, now)
+    return public_view(spec, state, now)
+
+
 def bid_key(bidder: str, bid_id: str) -> bytes:
     """The idempotency key of (bidder, bid id): the bidder length-prefixed, so no two pairs
     encode alike whatever characters they hold (a NUL separator once let bidder "a\\0b" with
@@ -194,11 +204,14 @@ class LotActor:
         return public_view(self.spec, self.state, now)
 
     def view_for(self, role: str, bidder: str | None, now: int | None = None) -> dict[str, Any]:
-        if role == "auctioneer":
-            return auctioneer_view(self.spec, self.state, now)
-        if role == "bidder" and bidder:
-            return bidder_view(self.spec, self.state, bidder, now)
-        return public_view(self.spec, self.state, now)
+        return view_for(self.spec, self.state, role, bidder, now)
+
+    def drain(self) -> list[Work]:
+        """Take every command still queued, to answer it elsewhere."""
+        queued = []
+        while not self.queue.empty():
+            queued.append(self.queue.get_nowait())
+        return queued
 
     # -- the loop -----------------------------------------------------------------
 
@@ -489,10 +502,7 @@ class LotActor:
             except Exception as exc:
                 logger.warning("lot %s: reload failed (%s); retrying", self.lot, exc)
                 await asyncio.sleep(0.5)
-                queued = []
-                while not self.queue.empty():
-                    queued.append(self.queue.get_nowait())
-                self._unavailable(queued)
+                self._unavailable(self.drain())
         self.spec, self.state, self.epoch, self.acks = fresh
         self.deps.credit.set_lot(self.lot, exposure(self.spec, self.state))
 

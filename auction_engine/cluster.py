@@ -25,10 +25,10 @@ from bidding.commands import Command, Outage, command_from_dict, command_to_dict
 from bidding.reasons import Reason
 from bidding.spec import LotSpec
 from bidding.state import LotState
-from bidding.views import auctioneer_view, bidder_view, public_view
+from bidding.views import public_view
 
 from . import metrics
-from .actor import RING, Book, LotActor, Work
+from .actor import RING, Book, LotActor, Work, view_for
 from .answers import Ack, Answer, Applied, Refusal, Unwritten
 from .clock import Clock
 from .config import Config
@@ -91,11 +91,7 @@ class Replica:
         return public_view(self.spec, self.state, now)
 
     def view_for(self, role: str, bidder: str | None, now: int | None = None) -> dict[str, Any]:
-        if role == "auctioneer":
-            return auctioneer_view(self.spec, self.state, now)
-        if role == "bidder" and bidder:
-            return bidder_view(self.spec, self.state, bidder, now)
-        return public_view(self.spec, self.state, now)
+        return view_for(self.spec, self.state, role, bidder, now)
 
 
 def encode_answer(answer: Answer) -> dict[str, Any]:
@@ -207,7 +203,7 @@ class Cluster:
             logger.warning("lot %s: handed over with commands still queued; their senders retry", lot)
         engine.lots.pop(lot, None)
         await actor.stop()
-        for work in _drain(actor):
+        for work in actor.drain():
             if work.reply is not None:
                 work.reply(Unwritten("the lot moved to another node; retry with the same id"))
         engine.credit.set_lot(lot, {})
@@ -394,13 +390,6 @@ def _not_owner() -> dict[str, Any]:
 def _unknown(lot: str, command: Command) -> Refusal:
     bid_id = getattr(command, "id", None)
     return Refusal(lot, bid_id if isinstance(bid_id, str) else None, Reason.UNKNOWN_LOT)
-
-
-def _drain(actor: LotActor) -> list[Work]:
-    out = []
-    while not actor.queue.empty():
-        out.append(actor.queue.get_nowait())
-    return out
 
 
 def _text(member: bytes | str) -> str:
