@@ -15,18 +15,17 @@ import collections
 import logging
 from typing import Any
 
-import msgpack
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 
-from bidding.commands import Bid, BuyNow, Command, Create
-from bidding.log import LogError, create_lot, decode_entry, replay, resume
+from bidding.commands import Bid, BuyNow, Command
+from bidding.log import create_lot
 from bidding.money import is_bid_value
 from bidding.reasons import Reason
 from bidding.spec import LotSpec, SpecError
-from bidding.state import CLOSED, PENDING_APPROVAL, SOLD, UNSOLD, WITHDRAWN, LotState
+from bidding.state import CLOSED, PENDING_APPROVAL, SOLD, UNSOLD, WITHDRAWN
 from bidding.views import exposure
 
 from . import metrics
@@ -42,6 +41,7 @@ from .errors import Conflict, InvalidSpec, NotFound, Unavailable
 from .fanout import Hub
 from .frames import UNAUTHORIZED_CLOSE, error_frame
 from .integrity import check_database, check_head
+from .mirror import read_book
 from .ratelimit import RateLimiter
 from .store import Bidder, Store
 from .stream import LotExists, RedisLog, meta_key
@@ -240,22 +240,11 @@ class Engine:
         """Rebuild a lot from its snapshot and the log's tail, and take it: with a new epoch of its
         own, or (scale-out) the epoch of the lease this node holds."""
         if epoch is None:
-            epoch = await self.stream.claim(lot)
-        first = await self.stream.read(lot, 0, 1)
-        if not first:
+            epoch = await self.stream.claim(lot)  # before the read: no earlier writer appends after it
+        book = await read_book(self.stream, lot)
+        if book is None:
             raise NotFound(f"lot {lot} has no log")
-        snap = await self.stream.load_snapshot(lot)
-        if snap is not None:
-            saved = msgpack.unpackb(snap, raw=False)
-            create = decode_entry(first[0].entry, first[0].hash).command
-            if not isinstance(create, Create):
-                raise LogError(1, "the first entry is not `create`")
-            spec = create.spec
-            tail = await self.stream.read(lot, saved["seq"])
-            state = resume(spec, LotState.from_dict(saved["state"]), [(r.entry, r.hash) for r in tail])
-        else:
-            records = await self.stream.read(lot)
-            spec, state = replay([(r.entry, r.hash) for r in records])
+        spec, state = book
         return spec, state, epoch, await self.stream.acks(lot)
 
     async def _reload(self, lot: str) -> Book:

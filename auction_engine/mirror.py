@@ -14,6 +14,7 @@ import asyncio
 
 import msgpack
 
+from bidding.commands import Create
 from bidding.log import LogError, apply_entry, chain, decode_entry, replay, resume
 from bidding.spec import LotSpec
 from bidding.state import LotState
@@ -26,7 +27,8 @@ class MirrorBroken(RuntimeError):
 
 
 async def read_book(stream: RedisLog, lot: str) -> tuple[LotSpec, LotState] | None:
-    """The lot as its log says, from the snapshot and the tail; None when there is no such lot."""
+    """The lot as its log says, from the snapshot and the tail; None when there is no such lot.
+    The writer (`Engine.load_book`, after it took the lot) and a replica read a lot the same way."""
     first = await stream.read(lot, 0, 1)
     if not first:
         return None
@@ -36,7 +38,9 @@ async def read_book(stream: RedisLog, lot: str) -> tuple[LotSpec, LotState] | No
         return replay([(r.entry, r.hash) for r in records])
     saved = msgpack.unpackb(snap, raw=False)
     create = decode_entry(first[0].entry, first[0].hash).command
-    spec: LotSpec = create.spec  # type: ignore[union-attr]
+    if not isinstance(create, Create):
+        raise LogError(1, "the first entry is not `create`")
+    spec = create.spec
     tail = await stream.read(lot, saved["seq"])
     return spec, resume(spec, LotState.from_dict(saved["state"]), [(r.entry, r.hash) for r in tail])
 
