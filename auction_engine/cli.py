@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -87,6 +87,12 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
         redis_cluster=args.redis_cluster, database_url=args.database_url, advertise_url=args.advertise_url,
         min_replicas=args.min_replicas,
     )
+    try:
+        sock = listen(config)
+    except OSError as exc:  # before the banner: a busy port is one line, not a banner then a traceback
+        print(f"auction-engine: cannot listen on {config.host}:{config.port}: {exc.strerror or exc} "
+              f"(is another engine running? choose another with --port)", file=sys.stderr)
+        return 1
     app = create_app(config, web_dir=Path(args.web_dir) if args.web_dir else default_web_dir())
     token = _signer(config.data_dir).issue("auctioneer", ttl_s=SERVE_TOKEN_TTL_S)
     base = f"http://{config.host}:{config.port}"
@@ -115,7 +121,6 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
         timeout_keep_alive=config.keep_alive_s,
     ))
     redact_tokens_in_logs()  # after uvicorn.Config, which sets up its loggers
-    sock = listen(config)
     if not demo:
         server.run(sockets=[sock])
         return 0
@@ -129,7 +134,8 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
                 await task
                 return
             await asyncio.sleep(0.05)
-        await main_demo(base, token, stop_when=task, data_dir=config.data_dir)
+        await main_demo(base, token, stop_when=task, data_dir=config.data_dir,
+                        bidders=args.bidders, minutes=args.minutes)
         await task  # the sale is over; the engine keeps serving its results until interrupted
 
     asyncio.run(both())
@@ -331,60 +337,82 @@ def cmd_backup(args: argparse.Namespace, restoring: bool = False) -> int:
     return 0
 
 
+class Options(Protocol):
+    """A parser or an argument group: what takes options."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action: ...
+
+
+def option(parser: Options, *flags: str, help: str, **kw: Any) -> None:
+    """An option whose help ends with its default, unless the help says it in words (a default of
+    None means "found elsewhere", which the help names)."""
+    default = kw.get("default")
+    if default not in (None, False) and "default" not in help:
+        help = f"{help} (default: {default})"
+    parser.add_argument(*flags, help=help, **kw)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="auction-engine", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    data_dir_help = "where the secrets, SQLite database and embedded Redis live (env AUCTION_DATA_DIR; default ./auction-data)"
     for name in ("serve", "demo"):
         p = sub.add_parser(name, help="run the engine" + (" with a sample sale and simulated bidders" if name == "demo" else ""))
-        p.add_argument("--host", default="127.0.0.1")
-        p.add_argument("--port", type=int, default=8000)
-        p.add_argument("--data-dir", default=None)
-        p.add_argument("--log-level", default=os.environ.get("AUCTION_LOG_LEVEL") or "warning")
-        p.add_argument("--log-format", choices=["text", "json"], default=os.environ.get("AUCTION_LOG_FORMAT") or "text",
+        option(p, "--host", default="127.0.0.1", help="the address to listen on")
+        option(p, "--port", type=int, default=8000, help="the port to listen on")
+        option(p, "--data-dir", default=None, help=data_dir_help)
+        option(p, "--log-level", default=os.environ.get("AUCTION_LOG_LEVEL") or "warning",
+                       choices=["critical", "error", "warning", "info", "debug"], help="log threshold (env AUCTION_LOG_LEVEL)")
+        option(p, "--log-format", choices=["text", "json"], default=os.environ.get("AUCTION_LOG_FORMAT") or "text",
                        help="text, or one JSON object per line (env AUCTION_LOG_FORMAT; docs/deploy.md)")
-        p.add_argument("--web-dir", default=None, help="the bidder room and console pages (default: the clients package's)")
+        option(p, "--web-dir", default=None, help="the bidder room and console pages (default: the clients package's)")
+        if name == "demo":
+            option(p, "--minutes", type=float, default=5, help="how long the sample sale runs (each lot at least 30 s, plus anti-sniping extensions)")
+            option(p, "--bidders", type=int, default=8, help="how many simulated bidders bid in it")
         scale = p.add_argument_group("scale-out (docs/scale.md): many nodes on one Redis (Cluster) and one database")
-        scale.add_argument("--node-id", default=None,
+        option(scale, "--node-id", default=None,
                            help="run as this node of a cluster of engines (env NODE_ID; default: one node, every lot)")
-        scale.add_argument("--redis-url", default=None,
+        option(scale, "--redis-url", default=None,
                            help="the shared Redis, redis://:PASSWORD@HOST:PORT (env REDIS_URL; default: embedded)")
-        scale.add_argument("--redis-cluster", action="store_true", default=None,
+        option(scale, "--redis-cluster", action="store_true", default=None,
                            help="--redis-url names a Redis Cluster node (env REDIS_CLUSTER=1)")
-        scale.add_argument("--database-url", default=None,
+        option(scale, "--database-url", default=None,
                            help="the shared database, postgresql+asyncpg://... (env DATABASE_URL; default: SQLite)")
-        scale.add_argument("--advertise-url", default=None,
+        option(scale, "--advertise-url", default=None,
                            help="the URL other nodes and clients reach this node at (default http://HOST:PORT)")
-        scale.add_argument("--min-replicas", type=int, default=None,
-                           help="acknowledge a bid only once this many Redis replicas hold it (Redis WAIT; default 0)")
+        option(scale, "--min-replicas", type=int, default=None,
+                           help="acknowledge a bid only once this many Redis replicas hold it (Redis WAIT; "
+                                "default 1 on a Redis Cluster, 0 otherwise)")
     p = sub.add_parser("cluster-demo", help="a local Redis Cluster, several engine nodes and the demo sale across them "
                                             "(docs/scale.md)")
-    p.add_argument("--nodes", type=int, default=3, help="engine nodes, on consecutive ports from --port (default 3)")
-    p.add_argument("--shards", type=int, default=3, help="Redis masters, each with one replica (default 3, at least 3)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000, help="the first node's port (default 8000)")
-    p.add_argument("--log-level", default=os.environ.get("AUCTION_LOG_LEVEL") or "warning")
+    option(p, "--nodes", type=int, default=3, help="engine nodes, on consecutive ports from --port")
+    option(p, "--shards", type=int, default=3, help="Redis masters, each with one replica (at least 3)")
+    option(p, "--host", default="127.0.0.1", help="the address the nodes listen on")
+    option(p, "--port", type=int, default=8000, help="the first node's port")
+    option(p, "--log-level", default=os.environ.get("AUCTION_LOG_LEVEL") or "warning",
+                   choices=["critical", "error", "warning", "info", "debug"], help="log threshold (env AUCTION_LOG_LEVEL)")
     p = sub.add_parser("token", help="print a signed token")
-    p.add_argument("--role", required=True, choices=["auctioneer", "auditor", "bidder"])
-    p.add_argument("--bidder")
-    p.add_argument("--paddle")
-    p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default 12 h)")
-    p.add_argument("--data-dir", default=None)
+    option(p, "--role", required=True, choices=["auctioneer", "auditor", "bidder"], help="whom the token is for")
+    option(p, "--bidder", help="the bidder id (required for --role bidder; the bidder must be registered)")
+    option(p, "--paddle", help="the paddle number the room shows for the bidder (default: the bidder id)")
+    option(p, "--ttl", type=int, default=None, help="lifetime in seconds (default: AUCTION_BIDDER_TOKEN_TTL_S or AUCTION_STAFF_TOKEN_TTL_S, 12 h)")
+    option(p, "--data-dir", default=None, help=data_dir_help + "; its auth secret signs the token")
     p = sub.add_parser("verify", help="re-run a lot's log through the rules and check its hash chain")
-    p.add_argument("lot")
-    p.add_argument("--url", default="http://127.0.0.1:8000")
-    p.add_argument("--token")
-    p.add_argument("--data-dir", default=None)
+    option(p, "lot", help="the lot id")
+    option(p, "--url", default="http://127.0.0.1:8000", help="the engine to fetch the log from")
+    option(p, "--token", help="an auditor or auctioneer token (env AUCTION_TOKEN; default: one signed with --data-dir's secret)")
+    option(p, "--data-dir", default=None, help=data_dir_help)
     p = sub.add_parser("export-settlements", help="write the settlement ledger as CSV")
-    p.add_argument("--output", default="-")
-    p.add_argument("--data-dir", default=None)
+    option(p, "--output", default="-", help="the CSV file to write (- for standard output)")
+    option(p, "--data-dir", default=None, help=data_dir_help + " (env DATABASE_URL names another database)")
     p = sub.add_parser("doctor", help="check Redis, the database, clocks, limits and secrets; exit 1 if anything is unsafe")
-    p.add_argument("--data-dir", default=None)
+    option(p, "--data-dir", default=None, help=data_dir_help)
     p = sub.add_parser("backup", help="write the Redis data and the SQL store, consistent, to one file")
-    p.add_argument("--out", required=True)
-    p.add_argument("--data-dir", default=None)
+    option(p, "--out", required=True, help="the backup file to write")
+    option(p, "--data-dir", default=None, help=data_dir_help)
     p = sub.add_parser("restore", help="load a backup into an empty Redis and database")
-    p.add_argument("file")
-    p.add_argument("--data-dir", default=None)
+    option(p, "file", help="a file written by `backup`")
+    option(p, "--data-dir", default=None, help=data_dir_help)
     args = parser.parse_args(argv)
     if args.command == "serve":
         return cmd_serve(args)

@@ -108,3 +108,54 @@ def test_token_says_on_stderr_which_secret_it_signed_with(tmp_path, monkeypatch,
     out, err = capsys.readouterr()
     assert str(tmp_path / "auth-secret") in err
     assert TokenSigner("s" * 40).read(out.strip()).role == "auditor"
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line_and_starts_nothing(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = cli("serve", "--port", str(port), data_dir=tmp_path / "data")
+    assert result.returncode == 1
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert f"cannot listen on 127.0.0.1:{port}" in lines[0] and "--port" in lines[0]
+    assert "Traceback" not in result.stderr and "auctioneer console" not in result.stdout
+    assert not (tmp_path / "data" / "redis").exists()  # no embedded redis-server was started for nothing
+
+
+def help_entries(command: str) -> dict[str, str]:
+    """`auction-engine COMMAND --help` as {option: its description}, read off argparse's layout: an
+    entry starts two spaces in, its description follows two or more spaces or on indented lines."""
+    import contextlib
+
+    from auction_engine.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        main([command, "--help"])
+    entries: dict[str, str] = {}
+    flag = ""
+    for line in out.getvalue().split("options:", 1)[1].splitlines():
+        if line.startswith("  -"):
+            flag, _, rest = line.strip().partition("  ")
+            entries[flag.split()[0].rstrip(",")] = rest.strip()
+        elif line.startswith("        ") and flag:
+            entries[flag.split()[0].rstrip(",")] += " " + line.strip()
+    return entries
+
+
+def test_every_option_of_every_command_says_what_it_does_and_its_default():
+    commands = ["serve", "demo", "cluster-demo", "token", "verify", "export-settlements", "doctor", "backup", "restore"]
+    for command in commands:
+        entries = help_entries(command)
+        assert entries, command
+        for flag, description in entries.items():
+            assert description, f"{command} {flag}: no description"
+    demo = help_entries("demo")
+    assert demo["--minutes"].startswith("how long the sample sale runs") and demo["--minutes"].endswith("(default: 5)")
+    assert demo["--bidders"] == "how many simulated bidders bid in it (default: 8)"
+    assert demo["--port"] == "the port to listen on (default: 8000)"
+    assert "(default: text)" in demo["--log-format"]
