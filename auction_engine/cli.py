@@ -367,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="text, or one JSON object per line (env AUCTION_LOG_FORMAT; docs/deploy.md)")
         option(p, "--web-dir", default=None, help="the bidder room and console pages (default: the clients package's)")
         if name == "demo":
-            option(p, "--minutes", type=float, default=5, help="how long the sample sale runs (each lot at least 30 s, plus anti-sniping extensions)")
+            option(p, "--minutes", type=float, default=5,
+                   help="how long the sample sale runs (each lot at least 30 s, plus anti-sniping extensions)")
             option(p, "--bidders", type=int, default=8, help="how many simulated bidders bid in it")
         scale = p.add_argument_group("scale-out (docs/scale.md): many nodes on one Redis (Cluster) and one database")
         option(scale, "--node-id", default=None,
@@ -395,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     option(p, "--role", required=True, choices=["auctioneer", "auditor", "bidder"], help="whom the token is for")
     option(p, "--bidder", help="the bidder id (required for --role bidder; the bidder must be registered)")
     option(p, "--paddle", help="the paddle number the room shows for the bidder (default: the bidder id)")
-    option(p, "--ttl", type=int, default=None, help="lifetime in seconds (default: AUCTION_BIDDER_TOKEN_TTL_S or AUCTION_STAFF_TOKEN_TTL_S, 12 h)")
+    option(p, "--ttl", type=int, default=None, help="lifetime in seconds "
+           "(default: AUCTION_BIDDER_TOKEN_TTL_S or AUCTION_STAFF_TOKEN_TTL_S, 12 h)")
     option(p, "--data-dir", default=None, help=data_dir_help + "; its auth secret signs the token")
     p = sub.add_parser("verify", help="re-run a lot's log through the rules and check its hash chain")
     option(p, "lot", help="the lot id")
