@@ -90,6 +90,9 @@ class LotDeps:
     node leave room under the limit (`BidderLedger.reserve`); None on a single node."""
     expose: Callable[[str, dict[str, int]], Awaitable[None]] | None = None
     """Scale-out only: the lot's true exposure per bidder after a batch, 0 releasing (with `reserve`)."""
+    extended: Callable[[str, list[str], int], None] | None = None
+    """After an append in which the lot's own anti-sniping moved it, in a sale with group soft
+    close: (lot, the sale's lots, its running total `snipe_ms`), for the later lots to follow."""
 
 
 @dataclass(slots=True)
@@ -115,6 +118,7 @@ class _Decided:
     stored: dict[bytes, bytes] = field(default_factory=dict)
     refusals: dict[bytes, bytes] = field(default_factory=dict)
     closing: bool = False
+    extended: bool = False
 
 
 def public_frame_bytes(spec: LotSpec, state: LotState, kind: str, at: int) -> bytes:
@@ -367,6 +371,9 @@ class LotActor:
             await self._snapshot()
         if decided.closing:
             self.deps.result(self)
+        sale, tell = self.state.sale, self.deps.extended
+        if decided.extended and sale is not None and sale["group"] and tell is not None:
+            tell(self.lot, list(sale["lots"]), self.state.snipe_ms)
 
     # -- deciding one command -------------------------------------------------------
 
@@ -403,7 +410,7 @@ class LotActor:
 
     def _accept(self, work: Work, outcome: Accepted, decided: _Decided) -> None:
         cmd = work.command
-        before_leader, before_result = self.state.leader, self.state.result
+        before_leader, before_result, before_snipe = self.state.leader, self.state.result, self.state.snipe_ms
         entry, raw = make_entry(self.state, cmd, outcome.events)
         apply_entry(self.spec, self.state, entry)
         # Reserve credit now, not after the append: another lot's actor may decide meanwhile.
@@ -426,6 +433,7 @@ class LotActor:
         for notice in notices(self.spec, before_leader, before_result, self.state):
             done.private.append((notice.bidder, Outgoing(notice_frame(self.lot, entry.seq, notice))))
         decided.closing = decided.closing or self.state.result != before_result
+        decided.extended = decided.extended or self.state.snipe_ms != before_snipe
         decided.done.append(done)
         decided.items.append((raw, entry.hash, public_bytes, work.key if stored else b"", stored))
 

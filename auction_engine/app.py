@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import http, me, openapi, ws
+from . import http, me, openapi, sales_http, ws
 from .aftersale_http import open_aftersale
 from .aftersale_http import routes as aftersale_routes
 from .auth import TokenSigner, load_secret
@@ -191,6 +191,7 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
         Route("/openapi.json", openapi.openapi_endpoint),
         Route("/asyncapi.json", openapi.asyncapi_endpoint),
         *me.ROUTES,
+        *sales_http.ROUTES,
         WebSocketRoute("/ws", ws.endpoint),
         *aftersale_routes(),
         *_web_routes(web_dir),

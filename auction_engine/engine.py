@@ -20,16 +20,18 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 
-from bidding.commands import Bid, BuyNow, Command
+from bidding.commands import Bid, BuyNow, Command, ExtendBy
 from bidding.log import create_lot
 from bidding.money import is_bid_value
 from bidding.reasons import Reason
+from bidding.sales import group_extensions
 from bidding.spec import LotSpec, SpecError
 from bidding.state import CLOSED, PENDING_APPROVAL, SOLD, UNSOLD, WITHDRAWN
 from bidding.views import exposure
 
 from . import metrics
 from .actor import Book, LotActor, LotDeps, Work, bid_key, public_frame_bytes
+from .alerts import EndingSoonAlerts, Notices
 from .answers import Answer, Refusal, Unwritten
 from .auth import BidderAccess, Principal
 from .bidder_ledger import BidderLedger
@@ -37,7 +39,7 @@ from .clock import Clock
 from .cluster import Cluster, LotLost, Replica
 from .config import Config
 from .credit import CreditLedger
-from .errors import Conflict, InvalidSpec, NotFound, Unavailable
+from .errors import Conflict, EngineError, InvalidSpec, NotFound, Unavailable
 from .fanout import Hub
 from .frames import UNAUTHORIZED_CLOSE, error_frame
 from .integrity import check_database, check_head
@@ -54,6 +56,7 @@ _TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutEr
 FINAL_RESULTS = (SOLD, UNSOLD, WITHDRAWN)
 SHARE_AT_ONCE = 64  # bidders' limits written to the shared ledger at once (scale-out start-up)
 REOPEN_HOLD_MARGIN_MS = 1_000  # a reopen stamped just before its window ends may still be queued
+EXTEND_TRIES = 5  # an `extend_by` the later lot could not take yet (Redis away, a hand-over) is sent again
 
 
 class Engine:
@@ -80,6 +83,7 @@ class Engine:
         self.dormant: set[str] = set()
         self.quarantined: dict[str, str] = {}
         self._head_writes: set[asyncio.Task[None]] = set()
+        self._extending: set[asyncio.Task[None]] = set()  # group soft close on its way to later lots
         self._read_back: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.cluster: Cluster | None = None
         if config.node_id:
@@ -93,7 +97,10 @@ class Engine:
             self.cluster.announce if self.cluster else None,
             reserve=self.shared_credit.reserve if self.shared_credit else None,
             expose=self._expose if self.shared_credit else None,
+            extended=self.group_extended,
         )
+        self.alerts = EndingSoonAlerts(redis, self.hub, self.clock, lambda: self.lots.values(),
+                                       config.ending_soon_s * 1000, self._announce_notices if self.cluster else None)
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -111,6 +118,7 @@ class Engine:
         self.count_open()
         self._flusher = asyncio.create_task(self._flush_catalogue(), name="catalogue-flush")
         self._lag = asyncio.create_task(self._watch_loop_lag(), name="loop-lag")
+        self.alerts.start()
 
     async def load_bidders(self) -> None:
         bidders = await self.store.list_bidders()
@@ -163,6 +171,19 @@ class Engine:
         assert self.shared_credit is not None
         ledger = self.shared_credit
         await asyncio.gather(*(ledger.set(bidder, lot, amount) for bidder, amount in changes.items()))
+
+    def _announce_notices(self, notices: Notices) -> None:
+        """Scale-out: private frames for bidders connected to other nodes, through the feed."""
+        assert self.cluster is not None
+        feed = self.cluster.feed
+
+        async def send() -> None:
+            try:
+                await feed.announce_notices(notices)
+            except Exception:
+                logger.warning("ending-soon alerts for other nodes were not announced", exc_info=True)
+
+        self.cluster.spawn(send())
 
     def bidder_changed(self, bidder: str) -> None:
         """After a change to a bidder in the database: the other nodes read it again."""
@@ -223,6 +244,7 @@ class Engine:
         for task in (self._flusher, self._lag):
             if task:
                 task.cancel()
+        await self.alerts.stop()
         for actor in self.lots.values():
             await actor.stop()
         for task in list(self._settling.values()):
@@ -539,6 +561,27 @@ class Engine:
         task = asyncio.create_task(write(), name=f"settle:{actor.lot}")
         self._settling[actor.lot] = task
         task.add_done_callback(lambda t: self._forget_settling(lot, t))
+
+    def group_extended(self, lot: str, lots: list[str], total: int) -> None:
+        """Group soft close (docs/rules.md "Sales"): `lot` has moved itself by `total` ms in all;
+        each later lot of its sale is sent `extend_by {lot, total}` through `call` (so to its owner
+        on another node), stamped now. The running total makes a resend harmless."""
+        for later, sent in group_extensions(lots, lot, total):
+            task = asyncio.create_task(self._extend(later, lot, sent), name=f"extend:{later}")
+            self._extending.add(task)
+            task.add_done_callback(self._extending.discard)
+
+    async def _extend(self, lot: str, source: str, total: int) -> None:
+        for attempt in range(EXTEND_TRIES):
+            try:
+                answer = await self.call(lot, ExtendBy(at=self.clock.now_ms(), source=source, total=total))
+            except (EngineError, RedisError, OSError) as exc:
+                answer = Unwritten(str(exc))
+            if not isinstance(answer, Unwritten):
+                return  # applied, or refused (closed, or nothing new): either way done
+            await asyncio.sleep(0.2 * (attempt + 1))
+        logger.warning("lot %s: group soft close from %s (total %d ms) not taken after %d tries",
+                       lot, source, total, EXTEND_TRIES)
 
     def _forget_settling(self, lot: str, task: asyncio.Task[None]) -> None:
         if self._settling.get(lot) is task:

@@ -116,6 +116,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "TransportStatus", (400, 401, 404, 409, 422)),
     ("GET", "/api/me/purchases"): Operation("A buyer's won lots, their guarantee and transport", ("bidder",), (200, "Purchases"),
                                             None, _AUTH),
+    # Sales: staggered ends and group soft close (docs/rules.md "Sales").
+    ("POST", "/api/sales"): Operation("Create a sale of lots ending one after another", ("auctioneer",), (201, "Sale"),
+                                      "SaleNew", (400, *_AUTH, 404, 409, 413, 422, 503)),
+    ("GET", "/api/sales/{sale}"): Operation("A sale and its lots' end times", ANY, (200, "Sale"), None, (401, 404, 422)),
     ("GET", "/metrics"): Operation("Prometheus metrics", ANY, (200, "metrics")),
     ("GET", "/healthz"): Operation("Redis and the database answer", ANY, (200, "Health"), None, (503,)),
     ("GET", "/api/cluster"): Operation("This node, the live nodes and the lots it writes", ("auctioneer",), (200, "ClusterInfo"),

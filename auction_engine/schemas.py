@@ -64,7 +64,8 @@ _PUBLIC_CORE: dict[str, Schema] = {
     "dutch": _nullable(_obj({"step": MONEY, "tick_s": {"type": "number"}, "floor": MONEY})), "seq": SEQ,
 }
 # Keys another change is adding to public_view (clerk corrections): allowed, not yet required.
-_LANDING: dict[str, Schema] = {"correction": _nullable({"type": "object"}), "pre_bids": SEQ, "inspection_version": SEQ}
+_LANDING: dict[str, Schema] = {"correction": _nullable({"type": "object"}), "pre_bids": SEQ, "inspection_version": SEQ,
+                               "sale": _nullable(ID)}
 _STATIC: dict[str, Schema] = {
     "vehicle": _nullable({"type": "object"}),
     "increments": {"type": "array", "items": {"type": "array", "items": MONEY, "minItems": 2, "maxItems": 2}},
@@ -163,6 +164,12 @@ SCHEMAS: dict[str, Schema] = {
         "transport": _nullable(ref("Transport")), "deliveries": {"type": "array", "items": {"type": "object"}},
         "history": {"type": "array", "items": {"type": "object"}},
     }),
+    "SaleNew": _obj({"id": ID, "lots": {"type": "array", "items": ID, "minItems": 1}, "first_end_at": TIME_MS},
+                    {"stagger_s": {"type": "integer", "minimum": 0, "maximum": 86400}, "group_soft_close": BOOL}),
+    "Sale": _obj({"sale": ID, "first_end_at": TIME_MS, "stagger_s": {"type": "integer", "minimum": 0},
+                  "group_soft_close": BOOL, "server_time": TIME_MS,
+                  "lots": {"type": "array", "items": _obj({"lot": ID, "ends_at": _nullable(TIME_MS), "status": STATUS,
+                                                           "result": RESULT, "extensions": SEQ})}}),
     "Purchases": _obj({"purchases": {"type": "array", "items": {"type": "object"}}}),
     # -- WebSocket frames, server -> client (PROTOCOL.md, frames.py) --
     "WelcomeFrame": _obj({"type": _const("welcome"), "role": ROLE, "server_time": TIME_MS},
@@ -173,11 +180,15 @@ SCHEMAS: dict[str, Schema] = {
     "WonFrame": _obj({"type": _const("won"), "lot": ID, "price": MONEY}),
     "LostFrame": _obj({"type": _const("lost"), "lot": ID}),
     "CounterFrame": _obj({"type": _const("counter"), "lot": ID, "seq": SEQ, "amount": MONEY, "expires_at": TIME_MS}),
+    "MeFrame": _obj({"type": _const("me"), "lots": {"type": "array", "items": {"type": "object"}},
+                     "watchlist": {"type": "array", "items": STR}, "server_time": TIME_MS}),
+    "NoticeFrame": _obj({"type": _const("notice"), "kind": {"enum": ["ending_soon"]}, "lot": ID, "title": STR,
+                         "ends_at": TIME_MS, "server_time": TIME_MS}),
     "PongFrame": _obj({"type": _const("pong"), "t": {"type": "integer"}, "server_time": TIME_MS}),
     "ErrorFrame": _obj({"type": _const("error"), "code": STR, "message": STR}, {"field": STR}, closed=False),
     "ServerFrame": {"oneOf": [ref(n) for n in (
         "WelcomeFrame", "SnapshotFrame", "EventFrame", "Ack", "OutbidFrame", "WonFrame", "LostFrame", "PongFrame", "ErrorFrame",
-        "CounterFrame",
+        "CounterFrame", "MeFrame", "NoticeFrame",
     )]},
     # -- client -> server --
     "SubscribeFrame": _obj({"type": _const("subscribe"), "lot": ID}, {"since": SEQ}),
@@ -190,5 +201,5 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 SERVER_FRAMES = ("WelcomeFrame", "SnapshotFrame", "EventFrame", "Ack", "OutbidFrame", "WonFrame", "LostFrame", "PongFrame",
-                 "ErrorFrame", "CounterFrame")
+                 "ErrorFrame", "CounterFrame", "MeFrame", "NoticeFrame")
 CLIENT_FRAMES = ("SubscribeFrame", "UnsubscribeFrame", "BidFrame", "BuyNowFrame", "PingFrame")

@@ -192,17 +192,49 @@ class Reconfirm:
     id: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JoinSale:
+    """The engine's, never a client's: the lot takes its place in sale `sale` (the sale's `lots`, in
+    closing order) and ends at `ends_at` (docs/rules.md "Sales")."""
+
+    kind: ClassVar[str] = "join_sale"
+    at: int
+    sale: str
+    ends_at: int
+    group: bool
+    lots: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtendBy:
+    """The engine's: group soft close. The earlier lot `source` of the lot's sale has moved its own
+    end by `total` ms so far; the lot moves by what it has not yet taken of that."""
+
+    kind: ClassVar[str] = "extend_by"
+    at: int
+    source: str
+    total: int
+
+
 Command = (
     Create | Open | Pause | Resume | FairWarning | Hammer | Withdraw | Approve | Reject | Bid | BuyNow | Tick | Outage
     | RetractLast | Reopen | Asking | Counter | AcceptCounter | DeclineCounter | PublishInspection | Reconfirm
+    | JoinSale | ExtendBy
 )
 
 _REGISTRY: Registry[Command] = Registry(
     (Create, Open, Pause, Resume, FairWarning, Hammer, Withdraw, Approve, Reject, Bid, BuyNow, Tick, Outage,
-     RetractLast, Reopen, Asking, Counter, AcceptCounter, DeclineCounter, PublishInspection, Reconfirm)
+     RetractLast, Reopen, Asking, Counter, AcceptCounter, DeclineCounter, PublishInspection, Reconfirm, JoinSale, ExtendBy)
 )
-_STRINGS = ("bidder", "paddle", "id", "reason")
+_STRINGS = ("bidder", "paddle", "id", "reason", "sale", "source")
 _SPANS = ("outage_ms", "grace_ms")
+
+
+def lot_list(value: Any) -> tuple[str, ...]:
+    """A sale's lots as logged (msgpack gives a list back): a tuple of strings."""
+    if not isinstance(value, list | tuple) or not all(isinstance(lot, str) for lot in value):
+        raise RecordError("lots must be a list of lot ids")
+    return tuple(value)
 
 
 def command_to_dict(cmd: Command) -> dict[str, Any]:
@@ -214,7 +246,7 @@ def command_to_dict(cmd: Command) -> dict[str, Any]:
 
 def command_from_dict(d: Mapping[str, Any]) -> Command:
     """Raises RecordError (a ValueError) or SpecError on malformed input."""
-    cmd = _REGISTRY.from_dict(d, {"spec": LotSpec.from_dict})
+    cmd = _REGISTRY.from_dict(d, {"spec": LotSpec.from_dict, "lots": lot_list})
     if type(cmd.at) is not int or cmd.at < 0:
         raise RecordError(f"{cmd.kind}: at must be a non-negative integer")
     for name in _STRINGS:
@@ -222,6 +254,10 @@ def command_from_dict(d: Mapping[str, Any]) -> Command:
             raise RecordError(f"{cmd.kind}: {name} must be a string")
     if type(cmd) is Bid and type(cmd.floor) is not bool:
         raise RecordError("bid: floor must be a boolean")
+    if type(cmd) is JoinSale and (type(cmd.ends_at) is not int or type(cmd.group) is not bool):
+        raise RecordError("join_sale: ends_at must be an integer and group a boolean")
+    if type(cmd) is ExtendBy and type(cmd.total) is not int:
+        raise RecordError("extend_by: total must be an integer")
     for name in _SPANS:
         if hasattr(cmd, name) and (type(getattr(cmd, name)) is not int or getattr(cmd, name) < 0):
             raise RecordError(f"{cmd.kind}: {name} must be a non-negative integer")

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ._records import Registry
+from ._records import RecordError, Registry
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,16 +216,41 @@ class Reconfirmed:
     version: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaleJoined:
+    """The lot's place in a sale (docs/rules.md "Sales"): its end, and the sale's lots in order."""
+
+    kind: ClassVar[str] = "sale_joined"
+    at: int
+    sale: str
+    ends_at: int
+    group: bool
+    lots: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Extended:
+    """Group soft close: the lot moved by `ms` because earlier lot `source` has extended itself by
+    `total` in all; `ends_at` after it (null while the lot is scheduled or paused)."""
+
+    kind: ClassVar[str] = "extended"
+    at: int
+    source: str
+    total: int
+    ms: int
+    ends_at: int | None
+
+
 Event = (
     Created | Opened | BidPlaced | BuyNowTaken | Paused | Resumed | FairWarningGiven | Closed | Approved | Rejected
     | OutageExtended | OutagePaused | Retracted | Reopened | AskingSet | Countered | CounterAccepted | CounterDeclined
-    | PreBidPlaced | InspectionPublished | Reconfirmed
+    | PreBidPlaced | InspectionPublished | Reconfirmed | SaleJoined | Extended
 )
 
 _REGISTRY: Registry[Event] = Registry(
     (Created, Opened, BidPlaced, BuyNowTaken, Paused, Resumed, FairWarningGiven, Closed, Approved, Rejected,
      OutageExtended, OutagePaused, Retracted, Reopened, AskingSet, Countered, CounterAccepted, CounterDeclined,
-     PreBidPlaced, InspectionPublished, Reconfirmed)
+     PreBidPlaced, InspectionPublished, Reconfirmed, SaleJoined, Extended)
 )
 
 
@@ -235,4 +260,10 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 
 def event_from_dict(d: Mapping[str, Any]) -> Event:
     """Raises RecordError (a ValueError) on malformed input."""
-    return _REGISTRY.from_dict(d)
+    return _REGISTRY.from_dict(d, {"lots": _lot_tuple})
+
+
+def _lot_tuple(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(lot, str) for lot in value):
+        raise RecordError("lots must be a list of lot ids")
+    return tuple(value)

@@ -22,8 +22,10 @@ from .commands import (
     Counter,
     Create,
     DeclineCounter,
+    ExtendBy,
     FairWarning,
     Hammer,
+    JoinSale,
     Open,
     Outage,
     Pause,
@@ -47,6 +49,7 @@ from .events import (
     Countered,
     Created,
     Event,
+    Extended,
     FairWarningGiven,
     InspectionPublished,
     Opened,
@@ -59,10 +62,12 @@ from .events import (
     Reopened,
     Resumed,
     Retracted,
+    SaleJoined,
 )
 from .ladder import step
 from .money import is_bid_value, is_money
 from .reasons import Reason
+from .sales import MAX_EXTENSION_MS, is_earlier
 from .spec import LotSpec
 from .state import (
     CLOSED,
@@ -303,7 +308,7 @@ def _opening(spec: LotSpec, st: LotState, at: int) -> tuple[Event, ...]:
     """The open at `at`, then each pre-bid placed as a proxy bid at `at`, in the order they were
     accepted, through the ordinary rules (one the earlier ones passed has no effect). They never
     extend the lot: anti-sniping answers late bids, and these were placed before it opened."""
-    opened = _opened(spec, at)
+    opened = _opened(spec, st, at)
     if not st.pre_bids:
         return (opened,)
     events: list[Event] = [opened]
@@ -395,7 +400,12 @@ def _not_open(spec: LotSpec, st: LotState, cmd: Bid | BuyNow) -> Decision:
 # -- the auctioneer and the clock ------------------------------------------------------------------
 
 
-def _opened(spec: LotSpec, at: int) -> Opened:
+def _opened(spec: LotSpec, st: LotState, at: int) -> Opened:
+    """A lot in a sale ends at its slot (at once if opened at or after it: unsold, as a lot whose
+    whole window passed); any other timed lot `duration_s` after the open."""
+    slot = st.sale_end
+    if slot is not None:
+        return Opened(at=at, ends_at=slot if slot > at else at)
     duration_s = spec.duration_s  # a timed lot's, None for a live lot (LotSpec checks both)
     return Opened(at=at, ends_at=None if duration_s is None else at + duration_s * 1000)
 
@@ -612,6 +622,38 @@ def _reconfirm(spec: LotSpec, st: LotState, cmd: Reconfirm) -> Decision:
     return Accepted((Reconfirmed(at=cmd.at, bidder=bidder, version=st.inspection_version),))
 
 
+def _join_sale(spec: LotSpec, st: LotState, cmd: JoinSale) -> Decision:
+    """docs/rules.md "Sales": a timed, not Dutch, lot in no other sale, scheduled or open, takes its
+    slot; an open lot's end never moves earlier."""
+    status, ends_at, slot = st.status, st.ends_at, cmd.ends_at
+    if status == CLOSED or (status == OPEN and ends_at is not None and cmd.at >= ends_at):
+        return _LOT_CLOSED
+    if spec.mode != "timed" or spec.format == "dutch" or st.sale is not None or status == PAUSED:
+        return _NOT_ALLOWED
+    if type(slot) is not int or slot <= cmd.at or spec.lot not in cmd.lots or len(set(cmd.lots)) != len(cmd.lots):
+        return _NOT_ALLOWED
+    if status == OPEN and ends_at is not None and slot < ends_at:
+        return _NOT_ALLOWED
+    if status == SCHEDULED and spec.starts_at is not None and slot <= spec.starts_at:
+        return _NOT_ALLOWED
+    return Accepted((SaleJoined(at=cmd.at, sale=cmd.sale, ends_at=slot, group=cmd.group is True, lots=tuple(cmd.lots)),))
+
+
+def _extend_by(spec: LotSpec, st: LotState, cmd: ExtendBy) -> Decision:
+    """Group soft close: move by what `source` has extended itself and this lot not yet taken."""
+    status = st.status
+    if status == CLOSED or (status == OPEN and st.ends_at is not None and cmd.at >= st.ends_at):
+        return _LOT_CLOSED
+    sale, total = st.sale, cmd.total
+    if sale is None or not sale["group"] or not is_earlier(sale["lots"], cmd.source, spec.lot):
+        return _NOT_ALLOWED
+    ms = total - st.group_in.get(cmd.source, 0) if type(total) is int else 0
+    if ms <= 0 or total > MAX_EXTENSION_MS:
+        return _NOT_ALLOWED
+    ends_at = st.ends_at + ms if status == OPEN and st.ends_at is not None else None
+    return Accepted((Extended(at=cmd.at, source=cmd.source, total=total, ms=ms, ends_at=ends_at),))
+
+
 def _tick(spec: LotSpec, st: LotState, cmd: Tick) -> Decision:
     """Everything due by cmd.at, each stamped with when it fell due rather than when the timer
     fired: a lot whose end passed while the engine was down closes as of its ends_at."""
@@ -709,6 +751,8 @@ _DECIDE: dict[type, Callable[[LotSpec, LotState, Any], Decision]] = {
     DeclineCounter: _decline_counter,
     PublishInspection: _publish_inspection,
     Reconfirm: _reconfirm,
+    JoinSale: _join_sale,
+    ExtendBy: _extend_by,
 }
 
 
@@ -745,6 +789,8 @@ def _apply_bid(spec: LotSpec, st: LotState, ev: BidPlaced) -> None:
         st.asking = None
     st.leader = ev.leader
     st.leader_paddle = ev.leader_paddle
+    if ev.extensions > st.extensions and ev.ends_at is not None and st.ends_at is not None:
+        st.snipe_ms += ev.ends_at - st.ends_at  # its own anti-sniping: what group soft close passes on
     st.ends_at = ev.ends_at
     st.extensions = ev.extensions
     st.bids += 1
@@ -888,6 +934,25 @@ def _apply_outage_paused(spec: LotSpec, st: LotState, ev: OutagePaused) -> None:
     st.outage_ms += ev.outage_ms
 
 
+def _apply_sale_joined(spec: LotSpec, st: LotState, ev: SaleJoined) -> None:
+    st.sale = {"sale": ev.sale, "group": ev.group, "lots": list(ev.lots)}
+    if st.status == OPEN:
+        st.ends_at = ev.ends_at
+    else:
+        st.sale_end = ev.ends_at
+
+
+def _apply_extended(spec: LotSpec, st: LotState, ev: Extended) -> None:
+    st.group_in[ev.source] = ev.total
+    ms = ev.ms
+    if st.status == OPEN and st.ends_at is not None:
+        st.ends_at += ms
+    elif st.status == PAUSED and st.remaining_ms is not None:
+        st.remaining_ms += ms
+    elif st.status == SCHEDULED and st.sale_end is not None:
+        st.sale_end += ms
+
+
 _APPLY: dict[type, Callable[[LotSpec, LotState, Any], None]] = {
     BidPlaced: _apply_bid,
     Created: _apply_created,
@@ -910,4 +975,6 @@ _APPLY: dict[type, Callable[[LotSpec, LotState, Any], None]] = {
     PreBidPlaced: _apply_pre_bid,
     InspectionPublished: _apply_inspection,
     Reconfirmed: _apply_reconfirmed,
+    SaleJoined: _apply_sale_joined,
+    Extended: _apply_extended,
 }

@@ -44,10 +44,13 @@ _SCALARS = (
     "counter",
     "counter_until",
     "inspection_version",
+    "sale",
+    "sale_end",
+    "snipe_ms",
 )
 # Added after snapshots were first written: the value a snapshot without it means.
 _LATER = {"outage_ms": 0, "asking": None, "reopen_by": None, "correction": None, "counter": None, "counter_until": None,
-          "inspection_version": 1}
+          "inspection_version": 1, "sale": None, "sale_end": None, "snipe_ms": 0}
 
 
 class LotState:
@@ -63,9 +66,14 @@ class LotState:
     counter-offer's amount and `counter_until` when it lapses (docs/rules.md "Counter-offers").
     `pre_bids` are a scheduled lot's pre-bids in the order accepted, `[bidder, paddle, id, max]`
     (docs/rules.md "Pre-bids"). `inspection_version` is the lot's current report version and `seen`
-    the version each bidder's standing maximum was placed on (docs/rules.md "Inspection versions")."""
+    the version each bidder's standing maximum was placed on (docs/rules.md "Inspection versions").
 
-    __slots__ = _SCALARS + ("maxima", "paddles", "undo", "pre_bids", "seen")
+    Sales (docs/rules.md "Sales"): `sale` is `{"sale", "group", "lots"}` once the lot joined one
+    (replaced, never changed in place), `sale_end` a scheduled lot's slot, `snipe_ms` the sum of
+    its own anti-sniping extensions (what group soft close passes on), and `group_in` the total
+    taken so far from each earlier lot of the sale."""
+
+    __slots__ = _SCALARS + ("maxima", "paddles", "undo", "pre_bids", "seen", "group_in")
 
     def __init__(self, buy_now_offered: bool = False) -> None:
         self.status = SCHEDULED
@@ -97,6 +105,10 @@ class LotState:
         self.pre_bids: list[list[Any]] = []
         self.inspection_version = 1
         self.seen: dict[str, int] = {}
+        self.sale: dict[str, Any] | None = None
+        self.sale_end: int | None = None
+        self.snipe_ms = 0
+        self.group_in: dict[str, int] = {}
 
     def copy(self) -> LotState:
         new = LotState.__new__(LotState)
@@ -107,6 +119,7 @@ class LotState:
         new.undo = deque(self.undo, RETRACT_DEPTH)
         new.pre_bids = list(self.pre_bids)
         new.seen = dict(self.seen)
+        new.group_in = dict(self.group_in)
         return new
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +130,7 @@ class LotState:
         d["undo"] = [list(record) for record in self.undo]
         d["pre_bids"] = [list(record) for record in self.pre_bids]
         d["seen"] = dict(self.seen)
+        d["group_in"] = dict(self.group_in)
         return d
 
     @classmethod
@@ -130,6 +144,7 @@ class LotState:
         new.undo = deque((tuple(record) for record in d.get("undo", ())), RETRACT_DEPTH)
         new.pre_bids = [list(record) for record in d.get("pre_bids", ())]
         new.seen = dict(d.get("seen", {}))
+        new.group_in = dict(d.get("group_in", {}))
         return new
 
     def __eq__(self, other: object) -> bool:

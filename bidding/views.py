@@ -22,7 +22,8 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: 
     """PROTOCOL.md "Public lot state", plus opened_at, closed_at, fair_warning, remaining_ms, dutch,
     outage_ms (time without a writer, given back), pre_bids (how many wait for the open), correction
     (the auctioneer's last correction: retraction with its reason, reopen or asking amount;
-    docs/rules.md), inspection_version (the current condition report) and the increment ladder.
+    docs/rules.md), inspection_version (the current condition report), sale (the sale the lot ends
+    in, docs/rules.md "Sales") and the increment ladder.
 
     `static=False` leaves out what never changes (the vehicle, the ladder): event frames go to
     every watcher on every bid, and a vehicle with its photos would multiply their size."""
@@ -55,6 +56,7 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: 
         "correction": state.correction,
         "pre_bids": len(state.pre_bids),
         "inspection_version": state.inspection_version,
+        "sale": None if state.sale is None else state.sale["sale"],
         "dutch": None
         if spec.dutch is None
         else {"step": spec.dutch.step, "tick_s": spec.dutch.tick_s, "floor": spec.dutch.floor},
