@@ -19,6 +19,12 @@ def watch_key(bidder: str) -> str:
     return f"auction:{{bidder:{bidder}}}:watch"
 
 
+def watchers_key(lot: str) -> str:
+    """The lot's watchers, the reverse of each bidder's `watch_key`, under the lot's own hash tag:
+    the lot's owner reads it to send ending-soon alerts (`alerts.py`)."""
+    return f"auction:{{{lot}}}:watchers"
+
+
 async def members(redis: Any, key: str) -> list[str]:
     raw: Any = await redis.smembers(key)
     return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in raw)

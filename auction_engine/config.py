@@ -55,6 +55,7 @@ class Config:
     min_replicas: int | None = None  # acks wait until this many Redis replicas hold the entry (Redis WAIT);
     # None: 1 on a Redis Cluster, 0 on a standalone Redis
     replica_wait_ms: int = 200
+    ending_soon_s: int = 60  # bidders and watchers of a lot are alerted this long before its end (0: never)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -78,7 +79,8 @@ class Config:
                            ("request_timeout_s", float), ("keep_alive_s", int), ("anonymous_page", int),
                            ("anonymous_reads_per_s", float), ("settled_in_memory", int),
                            ("lease_ms", int), ("forward_timeout_s", float), ("outage_grace_ms", int),
-                           ("outage_min_ms", int), ("min_replicas", int), ("replica_wait_ms", int)):
+                           ("outage_min_ms", int), ("min_replicas", int), ("replica_wait_ms", int),
+                           ("ending_soon_s", int)):
             value = env.get(f"AUCTION_{name.upper()}")
             if value:
                 setattr(cfg, name, kind(value))

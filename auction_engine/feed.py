@@ -7,6 +7,7 @@ exactly the log's order with no gap however the announcements arrive; a lost ann
 caught up by the next one or by the mirror's periodic check of the lot's head. A notice goes
 to the bidder's connections on whichever node holds them. A change to a bidder (registered,
 suspended, reinstated) is announced too, so every node reads that bidder again from the database.
+Ending-soon alerts (`alerts.py`) travel here as notices alone, with no lot moved.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class Feed:
         fields = {"n": self.node, "l": lot, "s": seq, "p": msgpack.packb(notices)}
         await self.redis.xadd(FEED_KEY, fields, maxlen=CAP, approximate=True)
 
+    async def announce_notices(self, notices: list[tuple[str, dict[str, Any]]]) -> None:
+        """Private frames for bidders wherever they are connected, with no lot move (an ending-soon
+        alert: `alerts.py`); only the lot's owner sends them, so each is sent once."""
+        await self.redis.xadd(FEED_KEY, {"n": self.node, "p": msgpack.packb(notices)}, maxlen=CAP, approximate=True)
+
     async def announce_bidder(self, bidder: str) -> None:
         await self.redis.xadd(FEED_KEY, {"n": self.node, "b": bidder}, maxlen=CAP, approximate=True)
 
@@ -61,4 +67,6 @@ class Feed:
                 continue
             for bidder, frame in msgpack.unpackb(fields[b"p"], raw=False):
                 self.on_notice(bidder, frame)
+            if b"l" not in fields:
+                continue  # notices only (announce_notices): no lot moved
             await self.on_moved(fields[b"l"].decode(), int(fields[b"s"]))

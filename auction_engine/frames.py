@@ -217,6 +217,14 @@ def me_frame(lots: list[dict[str, Any]], watchlist: list[str], server_time: int)
     return {"type": "me", "lots": lots, "watchlist": watchlist, "server_time": server_time}
 
 
+def ending_soon_frame(lot: str, title: str, ends_at: int, server_time: int) -> dict[str, Any]:
+    """A bidder's private alert, on their own channel, that a lot they bid on or watch ends soon
+    (`alerts.py` sends it once per lot and `ends_at`); the title lets a page that does not watch
+    the lot say which car it is."""
+    return {"type": "notice", "kind": "ending_soon", "lot": lot, "title": title, "ends_at": ends_at,
+            "server_time": server_time}
+
+
 def ack_frame(answer: Ack | Refusal) -> dict[str, Any]:
     if isinstance(answer, Refusal):
         frame: dict[str, Any] = {"type": "ack", "id": answer.id, "lot": answer.lot, "ok": False, "reason": answer.reason.value}

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from bidding.standing import standing
 
-from .bidder_lots import lots_key, members, watch_key
+from .bidder_lots import lots_key, members, watch_key, watchers_key
 from .engine import Engine
 from .errors import BadRequest
 from .frames import me_frame
@@ -90,6 +90,7 @@ async def put_watch(request: Request) -> Response:
     if added and int(count) >= MAX_WATCHED:
         await engine.redis.srem(key, lot)
         raise BadRequest(f"a watchlist holds at most {MAX_WATCHED} lots", "lot")
+    await engine.redis.sadd(watchers_key(lot), principal.bidder)  # another slot: the lot's, for its alerts
     return JSONResponse({"lots": await members(engine.redis, key)})
 
 
@@ -100,6 +101,7 @@ async def delete_watch(request: Request) -> Response:
     lot = checked_id("lot", request.path_params["lot"])
     key = watch_key(principal.bidder)
     await engine.redis.srem(key, lot)
+    await engine.redis.srem(watchers_key(lot), principal.bidder)
     return JSONResponse({"lots": await members(engine.redis, key)})
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .rules import next_min
 from .spec import LotSpec
-from .state import CLOSED, PENDING_APPROVAL, SOLD, LotState
+from .state import CLOSED, OPEN, PENDING_APPROVAL, SOLD, LotState
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +66,32 @@ def notices(spec: LotSpec, before_leader: str | None, before_result: str | None,
         elif bidder != state.leader or state.result != PENDING_APPROVAL:
             told.append(Lost(bidder))
     return told
+
+
+FLOOR_PREFIX = "floor:"  # a floor paddle's bidder id: a person in the room, with no channel to tell
+
+
+@dataclass(frozen=True, slots=True)
+class EndingSoon:
+    """A bidder's word that a lot they bid on or watch ends at `ends_at` (issue 13 item 10)."""
+
+    bidder: str
+    ends_at: int
+
+
+def ending_soon(state: LotState, now: int, window_ms: int, watchers: frozenset[str] | set[str] = frozenset()) -> list[EndingSoon]:
+    """Who is told, at `now`, that an open lot ends within `window_ms`: every bidder with a bid on it
+    (floor paddles aside) and every watcher, once each, sorted. Empty when the lot is not open, has
+    no end (a live lot before fair warning), or ends later than the window or already. Keyed by
+    `ends_at`, the caller sends it once per end: an extension is a new end, so it is told again."""
+    if not ends_within(state, now, window_ms):
+        return []
+    assert state.ends_at is not None
+    told = {b for b in state.paddles if not b.startswith(FLOOR_PREFIX)} | set(watchers)
+    return [EndingSoon(bidder, state.ends_at) for bidder in sorted(told)]
+
+
+def ends_within(state: LotState, now: int, window_ms: int) -> bool:
+    """An open lot whose end is after `now` and at most `window_ms` away."""
+    ends_at = state.ends_at
+    return state.status == OPEN and ends_at is not None and 0 < ends_at - now <= window_ms

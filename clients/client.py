@@ -36,11 +36,14 @@ from .frames import (
     TOKEN_SUBPROTOCOL,
     Ack,
     BadFrame,
+    Counter,
     Error,
     Event,
     Lost,
     LotFrame,
     LotState,
+    Me,
+    Notice,
     Outbid,
     Pong,
     PrivateFrame,
@@ -59,6 +62,7 @@ log = logging.getLogger("auction.client")
 ACTIONS = frozenset({"open", "pause", "resume", "fair_warning", "close", "withdraw", "approve",
                      "reject"})
 _END = object()
+ME = "me"  # the `subscribe` target of a bidder's own channel (docs/protocol.md)
 # A reconnect cannot mend these: the token is bad, expired, unknown or suspended.
 FATAL_CODES = frozenset({"unauthorized", "forbidden", "subprotocol", "unknown_bidder", "suspended"})
 
@@ -170,6 +174,10 @@ class AuctionClient:
         self.errors: asyncio.Queue[Error] = asyncio.Queue()
         self._private: asyncio.Queue = asyncio.Queue()
         self._watches: dict[str, _Watch] = {}
+        self.me: Me | None = None
+        """The latest answer on the bidder's own channel (`subscribe_me`), refreshed on reconnect."""
+        self._me_waiters: list[asyncio.Future] = []
+        self._me_wanted = False
         self._pending: dict[str, tuple[dict, asyncio.Future]] = {}
         self._pings: dict[int, tuple[int, asyncio.Future]] = {}
         self._last_ping_t = 0
@@ -302,6 +310,8 @@ class AuctionClient:
         return False
 
     async def _resume(self) -> None:
+        if self._me_wanted:
+            await self._send(self._subscribe_frame(ME, None))
         for watch in list(self._watches.values()):
             watch.resyncing = watch.seq is None
             await self._send(self._subscribe_frame(watch.lot, watch.seq))
@@ -318,6 +328,7 @@ class AuctionClient:
                 fut.set_exception(exc)
         self._pending.clear()
         self._fail_pings(exc)
+        self._fail_me(exc)
         for watch in self._watches.values():
             for waiter in watch.snapshot_waiters:
                 if not waiter.done():
@@ -430,8 +441,22 @@ class AuctionClient:
 
         return await asyncio.wait_for(until(), timeout)
 
+    async def subscribe_me(self, timeout: float | None = None) -> Me:
+        """Open the bidder's own channel: returns its `Me` (the bidder's lots with their standing,
+        and the watchlist). Private frames (`Outbid`, `Won`, `Lost`, `Counter`, and the ending-soon
+        `Notice`, which comes only to a bidder) arrive in `private()`. Re-opened on reconnect."""
+        self._me_wanted = True
+        waiter = asyncio.get_running_loop().create_future()
+        self._me_waiters.append(waiter)
+        await self._send(self._subscribe_frame(ME, None))
+        timeout = self.ack_timeout if timeout is None else timeout
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            raise ClientError("timeout", f"no answer on the bidder's channel within {timeout}s") from None
+
     async def private(self) -> AsyncIterator[PrivateFrame]:
-        """This bidder's outbid / won / lost frames, for every lot."""
+        """This bidder's outbid / won / lost / counter frames and ending-soon notices, for every lot."""
         while (frame := await self._private.get()) is not _END:
             yield frame
 
@@ -578,6 +603,19 @@ class AuctionClient:
     def _on_private(self, frame: PrivateFrame) -> None:
         self._private.put_nowait(frame)
 
+    def _on_me(self, frame: Me) -> None:
+        self.me = frame
+        for waiter in self._me_waiters:
+            if not waiter.done():
+                waiter.set_result(frame)
+        self._me_waiters.clear()
+
+    def _fail_me(self, exc: ClientError) -> None:
+        for waiter in self._me_waiters:
+            if not waiter.done():
+                waiter.set_exception(exc)
+        self._me_waiters.clear()
+
     def _on_pong(self, frame: Pong) -> None:
         received = wall_ms()
         entry = self._pings.get(frame.t)
@@ -590,6 +628,9 @@ class AuctionClient:
         pending = self._pending.pop(str(frame.extra.get("id")), None)
         if pending is not None and not pending[1].done():
             pending[1].set_exception(exc)
+        if frame.extra.get("lot") == ME:  # the channel is a bidder's: `not_allowed` for anyone else
+            self._me_wanted = False
+            self._fail_me(exc)
         watch = self._watches.get(str(frame.extra.get("lot")))
         if watch is not None:
             for waiter in watch.snapshot_waiters:
@@ -600,7 +641,8 @@ class AuctionClient:
 
     _handlers: dict[type, Callable[[AuctionClient, Any], None]] = {
         Snapshot: _on_snapshot, Event: _on_event, Ack: _on_ack, Outbid: _on_private,
-        Won: _on_private, Lost: _on_private, Pong: _on_pong, Error: _on_error,
+        Won: _on_private, Lost: _on_private, Counter: _on_private, Notice: _on_private, Me: _on_me,
+        Pong: _on_pong, Error: _on_error,
     }
 
     # -- HTTP --------------------------------------------------------------------------------

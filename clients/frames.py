@@ -122,6 +122,28 @@ class Counter:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """A private alert on the bidder's own channel. `kind` "ending_soon": a lot the bidder bid on or
+    watches ends at `ends_at` (sent once per lot and end; an extension sends it again)."""
+
+    kind: str
+    lot: str
+    ends_at: int | None
+    title: str = ""
+    server_time: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Me:
+    """The answer to `subscribe` to `me`: each lot the bidder bid on (their view of it, with
+    `standing` and, for a lot they won, `settlement`) and their watchlist."""
+
+    lots: tuple[LotState, ...]
+    watchlist: tuple[str, ...]
+    server_time: int
+
+
+@dataclass(frozen=True, slots=True)
 class Pong:
     t: int
     server_time: int
@@ -134,9 +156,9 @@ class Error:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-Frame = Welcome | Snapshot | Event | Ack | Outbid | Won | Lost | Counter | Pong | Error
+Frame = Welcome | Snapshot | Event | Ack | Outbid | Won | Lost | Counter | Notice | Me | Pong | Error
 LotFrame = Snapshot | Event
-PrivateFrame = Outbid | Won | Lost | Counter
+PrivateFrame = Outbid | Won | Lost | Counter | Notice
 
 
 class _Fields:
@@ -179,6 +201,20 @@ class _Fields:
             raise BadFrame(f"{self.raw.get('type')}: {key!r} must be a map", self.raw)
         return value
 
+    def items(self, key: str, kind: type) -> tuple[Any, ...]:
+        """A list whose every item is a `kind` (a map, a string)."""
+        value = self._get(key, False)
+        if not isinstance(value, list) or not all(isinstance(v, kind) for v in value):
+            raise BadFrame(f"{self.raw.get('type')}: {key!r} must be a list of {kind.__name__}", self.raw)
+        return tuple(value)
+
+
+def _notice(f: _Fields) -> Notice:
+    kind = f.text("kind")
+    assert kind is not None
+    return Notice(kind=kind, lot=f.text("lot"), ends_at=f.integer("ends_at", kind != "ending_soon"),
+                  title=f.text("title", True) or "", server_time=f.integer("server_time", True))
+
 
 def _ack(f: _Fields) -> Ack:
     ok = f.flag("ok")
@@ -203,6 +239,9 @@ _PARSERS = {
     "lost": lambda f: Lost(lot=f.text("lot")),
     "counter": lambda f: Counter(lot=f.text("lot"), seq=f.integer("seq"), amount=f.integer("amount"),
                                  expires_at=f.integer("expires_at")),
+    "notice": _notice,
+    "me": lambda f: Me(lots=f.items("lots", Mapping), watchlist=f.items("watchlist", str),
+                       server_time=f.integer("server_time")),
     "pong": lambda f: Pong(t=f.integer("t"), server_time=f.integer("server_time")),
     "error": lambda f: Error(code=f.text("code"), message=f.text("message", True) or "",
                              extra={k: v for k, v in f.raw.items()

@@ -29,6 +29,8 @@ BUILT: list[tuple[str, dict[str, Any], type[Any]]] = [
     ("won", server.notice_frame("L1", 9, Won("b1", 5200)), client.Won),
     ("lost", server.notice_frame("L1", 9, Lost("b2")), client.Lost),
     ("counter", server.notice_frame("L1", 10, CounterOffer("b1", 11000, 87_010_000)), client.Counter),
+    ("ending soon", server.ending_soon_frame("L1", "Kia K5", 90_000, 30_000), client.Notice),
+    ("me", server.me_frame([{**STATE, "standing": "leading", "settlement": None}], ["L2"], 1000), client.Me),
     ("error", server.error_frame("unknown_lot", "no lot 'X'", lot="X"), client.Error),
     ("slow consumer", server.slow_consumer_frame(16), client.Error),
 ]

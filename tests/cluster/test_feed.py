@@ -68,3 +68,30 @@ async def test_a_change_to_a_bidder_is_heard_by_every_other_node_and_moves_no_lo
     finally:
         await owner.stop()
         await other.stop()
+
+
+async def test_notices_alone_reach_the_other_nodes_bidders_and_move_no_lot(cluster_client: Any) -> None:
+    """An ending-soon alert (`alerts.py`) is announced with no lot: heard once, and no lot moves."""
+    notices: list[tuple[str, dict[str, Any]]] = []
+    moved: list[tuple[str, int]] = []
+
+    async def on_moved(lot: str, seq: int) -> None:
+        moved.append((lot, seq))
+
+    owner = Feed(cluster_client, "node-e", on_moved, lambda b, f: None, block_ms=200)
+    other = Feed(cluster_client, "node-f", on_moved, lambda b, f: notices.append((b, f)), block_ms=200)
+    await owner.start()
+    await other.start()
+    try:
+        alert = {"type": "notice", "kind": "ending_soon", "lot": "L11", "title": "Kia K5", "ends_at": 9000, "server_time": 1}
+        await owner.announce_notices([("dealer-8", alert), ("dealer-9", alert)])
+        await owner.announce("L12", 1, [])  # a later move: once it is heard, the notices were too
+        for _ in range(50):
+            if moved:
+                break
+            await asyncio.sleep(0.05)
+        assert notices == [("dealer-8", alert), ("dealer-9", alert)]
+        assert moved == [("L12", 1)]
+    finally:
+        await owner.stop()
+        await other.stop()

@@ -1,0 +1,122 @@
+"""Ending-soon alerts, pushed by the server on each bidder's own channel (issue 13 item 10).
+
+The room used to work them out itself from the clocks of the lots it kept subscribed, so a page
+that was closed, asleep or watching other lots said nothing. Now the node that writes a lot (the
+only one that runs its timers) checks its open lots twice a second and, for a lot whose `ends_at`
+comes within `ending_soon_s`, tells every bidder with a bid on it and every watcher
+(`bidding.notices.ending_soon` decides who) a `{type: "notice", kind: "ending_soon"}` frame, on
+every connection of theirs here and, through the feed, on every other node.
+
+Once per lot and `ends_at`: a Redis `SET NX` on a key holding both claims the alert, so a lot
+handed to another node, or an engine restarted, does not send it twice; an extension is a new
+`ends_at` and so a new alert. A scan, not a timer per lot: a few thousand open lots cost well
+under a millisecond per pass, and an alert is at most half a second late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from bidding.notices import ending_soon, ends_within
+from bidding.spec import LotSpec
+from bidding.state import LotState
+
+from .bidder_lots import members, watchers_key
+from .clock import Clock
+from .fanout import Hub
+from .frames import Outgoing, ending_soon_frame
+
+logger = logging.getLogger(__name__)
+
+SCAN_S = 0.5
+CLAIM_SLACK_MS = 60_000  # the claim outlives its `ends_at` by this much, then Redis forgets it
+
+Notices = list[tuple[str, dict[str, Any]]]
+Announce = Callable[[Notices], None]
+
+
+class Lot(Protocol):
+    """What the scan reads of a lot's actor."""
+
+    lot: str
+    spec: LotSpec
+    state: LotState
+
+
+def claim_key(lot: str, ends_at: int) -> str:
+    return f"auction:{{{lot}}}:ending:{ends_at}"
+
+
+class EndingSoonAlerts:
+    """Scans this node's own lots; `announce` (scale-out) carries the frames to the other nodes."""
+
+    def __init__(self, redis: Any, hub: Hub, clock: Clock, lots: Callable[[], Iterable[Lot]], window_ms: int,
+                 announce: Announce | None = None) -> None:
+        self.redis = redis
+        self.hub = hub
+        self.clock = clock
+        self.lots = lots
+        self.window_ms = window_ms
+        self.announce = announce
+        self._sent: dict[str, int] = {}  # lot -> the ends_at already alerted (or claimed elsewhere)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.window_ms > 0:
+            self._task = asyncio.create_task(self._run(), name="ending-soon")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.scan()
+            except Exception:
+                logger.warning("ending-soon scan failed; next pass in %.1f s", SCAN_S, exc_info=True)
+            await asyncio.sleep(SCAN_S)
+
+    async def scan(self) -> None:
+        """One pass: alert each lot now inside the window and not yet alerted for its `ends_at`."""
+        now = self.clock.now_ms()
+        for actor in list(self.lots()):
+            ends_at = actor.state.ends_at
+            if ends_at is None or self._sent.get(actor.lot) == ends_at:
+                continue
+            if not ends_within(actor.state, now, self.window_ms):
+                continue
+            try:
+                await self._alert(actor, ends_at, now)
+            except Exception:  # Redis did not answer: tried again next pass, the other lots go on
+                logger.warning("lot %s: ending-soon alert not sent yet", actor.lot, exc_info=True)
+                continue
+            self._sent[actor.lot] = ends_at
+        self._forget(now)
+
+    async def _alert(self, actor: Lot, ends_at: int, now: int) -> None:
+        lot = actor.lot
+        claimed = await self.redis.set(claim_key(lot, ends_at), b"1", nx=True,
+                                       px=max(1, ends_at - now) + CLAIM_SLACK_MS)
+        if not claimed:
+            return  # sent already, before a hand-over or a restart
+        watchers = set(await members(self.redis, watchers_key(lot)))
+        frame = ending_soon_frame(lot, actor.spec.title, ends_at, now)
+        notices: Notices = [(told.bidder, frame) for told in ending_soon(actor.state, now, self.window_ms, watchers)]
+        out = Outgoing(frame)
+        for bidder, _ in notices:
+            self.hub.to_bidder(bidder, out)
+        if notices and self.announce is not None:
+            self.announce(notices)
+
+    def _forget(self, now: int) -> None:
+        """Drop what lots already ended: the map holds only lots inside their window."""
+        for lot, ends_at in list(self._sent.items()):
+            if ends_at < now:
+                del self._sent[lot]
