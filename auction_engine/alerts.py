@@ -7,10 +7,11 @@ comes within `ending_soon_s`, tells every bidder with a bid on it and every watc
 (`bidding.notices.ending_soon` decides who) a `{type: "notice", kind: "ending_soon"}` frame, on
 every connection of theirs here and, through the feed, on every other node.
 
-Once per lot and `ends_at`: a Redis `SET NX` on a key holding both claims the alert, so a lot
-handed to another node, or an engine restarted, does not send it twice; an extension is a new
-`ends_at` and so a new alert. A scan, not a timer per lot: a few thousand open lots cost well
-under a millisecond per pass, and an alert is at most half a second late.
+Once per bidder, lot and `ends_at`: each bidder told is claimed in a Redis set keyed by the lot
+and its end, so a lot handed to another node, or an engine restarted, tells no one twice; an
+extension is a new `ends_at` and so a new alert. A scan, not a timer per lot: a pass over a few
+thousand open lots costs well under a millisecond plus one Redis read (the watchers) per lot
+inside its window, and an alert is at most half a second late.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .frames import Outgoing, ending_soon_frame
 logger = logging.getLogger(__name__)
 
 SCAN_S = 0.5
-CLAIM_SLACK_MS = 60_000  # the claim outlives its `ends_at` by this much, then Redis forgets it
+CLAIM_SLACK_MS = 60_000  # the claims outlive their `ends_at` by this much, then Redis forgets them
 
 Notices = list[tuple[str, dict[str, Any]]]
 Announce = Callable[[Notices], None]
@@ -62,7 +63,7 @@ class EndingSoonAlerts:
         self.lots = lots
         self.window_ms = window_ms
         self.announce = announce
-        self._sent: dict[str, int] = {}  # lot -> the ends_at already alerted (or claimed elsewhere)
+        self._told: dict[str, tuple[int, set[str]]] = {}  # lot -> (ends_at, bidders told or claimed elsewhere)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -84,31 +85,39 @@ class EndingSoonAlerts:
             await asyncio.sleep(SCAN_S)
 
     async def scan(self) -> None:
-        """One pass: alert each lot now inside the window and not yet alerted for its `ends_at`."""
+        """One pass: each lot now inside the window alerts whoever it has not told for this `ends_at`."""
         now = self.clock.now_ms()
         for actor in list(self.lots()):
             ends_at = actor.state.ends_at
-            if ends_at is None or self._sent.get(actor.lot) == ends_at:
-                continue
-            if not ends_within(actor.state, now, self.window_ms):
+            if ends_at is None or not ends_within(actor.state, now, self.window_ms):
                 continue
             try:
                 await self._alert(actor, ends_at, now)
             except Exception:  # Redis did not answer: tried again next pass, the other lots go on
                 logger.warning("lot %s: ending-soon alert not sent yet", actor.lot, exc_info=True)
-                continue
-            self._sent[actor.lot] = ends_at
         self._forget(now)
 
     async def _alert(self, actor: Lot, ends_at: int, now: int) -> None:
+        """Tell the lot's bidders and watchers not yet told of this end: a bidder who first bids, or
+        starts watching, inside the window is told then. Each is claimed in Redis first (one set per
+        lot and end), so a hand-over or a restart tells no one twice."""
         lot = actor.lot
-        claimed = await self.redis.set(claim_key(lot, ends_at), b"1", nx=True,
-                                       px=max(1, ends_at - now) + CLAIM_SLACK_MS)
-        if not claimed:
-            return  # sent already, before a hand-over or a restart
+        known = self._told.get(lot)
+        if known is None or known[0] != ends_at:
+            known = self._told[lot] = (ends_at, set())
         watchers = set(await members(self.redis, watchers_key(lot)))
+        due = [n.bidder for n in ending_soon(actor.state, now, self.window_ms, watchers) if n.bidder not in known[1]]
+        if not due:
+            return
+        key = claim_key(lot, ends_at)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for bidder in due:
+                pipe.sadd(key, bidder)
+            pipe.pexpire(key, max(1, ends_at - now) + CLAIM_SLACK_MS)
+            added = (await pipe.execute())[:-1]
+        known[1].update(due)
         frame = ending_soon_frame(lot, actor.spec.title, ends_at, now)
-        notices: Notices = [(told.bidder, frame) for told in ending_soon(actor.state, now, self.window_ms, watchers)]
+        notices: Notices = [(bidder, frame) for bidder, new in zip(due, added, strict=True) if new]
         out = Outgoing(frame)
         for bidder, _ in notices:
             self.hub.to_bidder(bidder, out)
@@ -117,6 +126,6 @@ class EndingSoonAlerts:
 
     def _forget(self, now: int) -> None:
         """Drop what lots already ended: the map holds only lots inside their window."""
-        for lot, ends_at in list(self._sent.items()):
+        for lot, (ends_at, _) in list(self._told.items()):
             if ends_at < now:
-                del self._sent[lot]
+                del self._told[lot]

@@ -7,7 +7,6 @@ import { initLanguage, t } from "/static/i18n.js";
 
 const TOKEN_KEY = "auction.room.token";
 const CONFIRM_KEY = "auction.room.confirm"; // "off" when the bidder turned confirmation off for quick bids
-const ENDING_SOON_MS = 120000;
 const ALERTS_KEY = "auction.room.alerts"; // "on": browser notification (when allowed) and a sound with each alert
 const MAX_WATCHED = 100;
 const $ = (id) => document.getElementById(id);
@@ -24,7 +23,6 @@ const room = {
   watchlist: new Set(),     // lots the bidder watches (server-side, /api/me/watchlist)
   message: null,            // {lot, seq}: the bid message describes the lot at seq; a later seq clears it
   unsent: null,             // {lot, params}: a bid clicked while offline, never sent
-  alerted: new Set(),       // "lot:ends_at" ending-soon alerts already shown
   lastEnds: new Map(),      // lot -> {ends_at, extensions} to spot extensions
   maxima: new Map(),        // lot -> this bidder's standing maximum (bidder snapshots, acks)
   detail: null,             // lot shown in detail
@@ -61,7 +59,10 @@ function connect() {
     },
     onLot: (frame, state) => onLotState(frame.lot, state, frame),
     onPrivate: onPrivate,
-    onFrame: (f) => { if (f.type === "me") onMe(f); },
+    onFrame: (f) => {
+      if (f.type === "me") onMe(f);
+      else if (f.type === "notice") onNotice(f);
+    },
     onError: (f) => {
       if (f.code === "slow_consumer") return;
       showBidMessage(messageFor(f.code, f.message), "error");
@@ -107,7 +108,7 @@ function signInLost(why) {
 function watchedLots() {
   const lots = room.list.slice(0, MAX_WATCHED).map((s) => s.lot);
   if (room.detail && !lots.includes(room.detail)) lots.push(room.detail);
-  for (const lot of [...room.watchlist, ...room.myLots.keys()]) {  // ending-soon alerts need their clocks
+  for (const lot of [...room.watchlist, ...room.myLots.keys()]) {  // live in My auctions and on the lot page
     const s = room.states.get(lot);
     if (!lots.includes(lot) && s?.status !== "closed") lots.push(lot);
   }
@@ -142,7 +143,6 @@ function onLotState(lot, state, frame) {
   updateCard(lot);
   if (lot === room.detail) renderDetail();
   if (room.unsent?.lot === lot) offerUnsent();
-  endingSoon(lot, state);
 }
 
 /** Status, fair warning, extension and result changes of the open lot, for screen readers. */
@@ -194,6 +194,15 @@ async function loadMine() {
     $("mine-message").textContent = e.human ?? e.message;
   }
   renderMine();
+}
+
+/** The watchlist as the server keeps it: another device may have changed it since the `me` snapshot. */
+async function loadWatchlist() {
+  if (!room.token || !room.paddle) return;
+  try {
+    room.watchlist = new Set((await api("GET", "/api/me/watchlist", { token: room.token })).lots);
+  } catch { return; /* the last known list stays */ }
+  renderDetail();
 }
 
 const STANDING_TEXT = { leading: "Leading", outbid: "Outbid", bidding: "Sealed bid in", won: "Won", lost: "Lost", pending: "Pending approval" };
@@ -261,14 +270,13 @@ function beep() {
   } catch { /* no audio */ }
 }
 
-function endingSoon(lot, state) {
-  if (!room.paddle || (!room.mine.has(lot) && !room.watchlist.has(lot)) || state.status !== "open" || !state.ends_at) return;
-  const left = state.ends_at - room.clock.now();
-  const key = `${lot}:${state.ends_at}`;
-  if (left > 0 && left <= ENDING_SOON_MS && !room.alerted.has(key) && lot !== room.detail) {
-    room.alerted.add(key);
-    alertBidder(lot, `Ending soon: ${state.title} closes in ${formatRemaining(left)}`);
-  }
+/** The server's ending-soon alert, on the bidder's own channel: sent once per lot and end to its
+ * bidders and watchers, whatever this page watches (a page on that lot already shows its clock). */
+function onNotice(f) {
+  if (f.kind !== "ending_soon" || f.lot === room.detail) return;
+  const title = f.title || room.states.get(f.lot)?.title || f.lot;
+  const left = Math.max(0, f.ends_at - room.clock.now());
+  alertBidder(f.lot, `Ending soon: ${title} closes in ${formatRemaining(left)}`);
 }
 
 const currencyOf = (lot) => room.states.get(lot)?.currency ?? "CNY";
@@ -472,6 +480,7 @@ function route() {
   if (mineView) loadMine();
   if (room.detail) {
     loadHistory();
+    loadWatchlist();
     requestAnimationFrame(() => $("d-title").focus());
     room.socket.subscribe(room.detail);
     const known = room.lastEnds.has(room.detail);
@@ -932,5 +941,4 @@ loadCatalogue().then(route);
 countdown(room.clock, () => room.detail && room.states.get(room.detail), tickDetail);
 setInterval(() => {
   if (!room.detail) for (const s of room.list) updateCard(s.lot);
-  for (const [lot, s] of room.states) endingSoon(lot, s);
 }, 500);

@@ -12,7 +12,7 @@ from playwright.async_api import expect
 
 from clients.client import AuctionClient
 
-from ..conftest import SECRET
+from ..conftest import SECRET, EngineProcess
 from .support import make_lot, require_chromium
 from .test_room import bidders, confirm, connected
 
@@ -182,9 +182,21 @@ async def test_catalogue_cards_resort_as_lots_extend_and_close(engine, admin, ne
     assert await order() == [later, sooner, third]  # closed lots leave the top of "ending soonest"
 
 
-async def test_a_watched_lot_is_kept_server_side_and_alerts_when_ending_soon(engine, admin, new_page):
-    lot = (await make_lot(admin, title="Buick Verano 2019", duration_s=110))["lot"]  # inside the 2-minute alert
-    (alice,) = await bidders(admin, "alice")
+@pytest.fixture
+def alerting_engine(tmp_path, redis_url):
+    """An engine that alerts 300 s ahead: further than the room ever looked by itself (2 minutes)."""
+    proc = EngineProcess(tmp_path, redis_url, env_extra={"AUCTION_ENDING_SOON_S": "300"}).start()
+    yield proc
+    proc.stop()
+
+
+async def test_a_watched_lot_is_kept_server_side_and_the_server_alerts_when_it_ends_soon(alerting_engine, new_page):
+    engine = alerting_engine
+    async with AuctionClient(engine.url, engine.auctioneer_token) as admin:
+        lot = (await make_lot(admin, title="Buick Verano 2019", duration_s=200))["lot"]
+        (alice,) = await bidders(admin, "alice")
+    other = await new_page(f"{engine.url}/?token={alice}")  # another device, off the lot page
+    await connected(other)
     page = await new_page(f"{engine.url}/?token={alice}#lot={lot}")
     await connected(page)
     watch = page.get_by_test_id("watch-toggle")
@@ -193,8 +205,10 @@ async def test_a_watched_lot_is_kept_server_side_and_alerts_when_ending_soon(eng
     await expect(watch).to_have_text("★ Watching")
     await expect(watch).to_have_attribute("aria-pressed", "true")
 
-    other = await new_page(f"{engine.url}/?token={alice}")  # another device, off the lot page
-    await connected(other)
-    await expect(other.get_by_test_id("alert-banner")).to_contain_text("Ending soon: Buick Verano 2019 closes in 1:")
+    # The server's notice on alice's own channel: the room's own clocks would say nothing at 3:20.
+    await expect(other.get_by_test_id("alert-banner")).to_contain_text("Ending soon: Buick Verano 2019 closes in 3:")
+    assert (await other.title()).startswith("(!) Ending soon")
+    await expect(page.get_by_test_id("alert-banner")).to_be_hidden()  # the lot page shows its own clock
     await other.get_by_test_id("alert-link").click()
     await expect(other.get_by_test_id("watch-toggle")).to_have_text("★ Watching")
+    assert other.errors == [] and page.errors == []

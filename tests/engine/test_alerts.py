@@ -69,6 +69,9 @@ async def test_bidders_and_watchers_are_told_once_per_end_and_again_after_an_ext
             told = await _notices(clients[name], 1.5)
             assert [n.ends_at for n in told] == [extended], name  # once per end: the first is not repeated
         assert await _notices(clients["bystander"], 0.5) == []  # neither bid nor watched; `far` ends later
+        async with api(engine, "bidder", "bystander") as client:  # watching inside the window: told then
+            assert (await client.put(f"/api/me/watchlist/{lot}")).status_code == 200
+        assert [n.ends_at for n in await _notices(clients["bystander"], 1.5)] == [extended]
     finally:
         for client in clients.values():
             await client.close()
