@@ -228,6 +228,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from bidding.log import verify
+    from bidding.rules import winning_report
     from bidding.views import public_view
 
     token = args.token or os.environ.get("AUCTION_TOKEN")
@@ -261,8 +262,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if mismatch:
         print(f"FAIL lot {args.lot}: the engine's {', '.join(mismatch)} differ from the replayed log")
         return 1
+    seen = winning_report(report.state) if report.state.result in ("sold", "pending_approval") else None
     print(f"OK lot {args.lot}: {report.entries} entries, hash chain and every decision re-checked; "
-          f"status {state['status']}, result {state['result'] or 'none yet'}, price {state['price']}")
+          f"status {state['status']}, result {state['result'] or 'none yet'}, price {state['price']}"
+          + ("" if seen is None else f", the winning bid saw report version {seen}"))
     return 0
 
 

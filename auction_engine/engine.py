@@ -24,6 +24,7 @@ from bidding.commands import Bid, BuyNow, Command, ExtendBy
 from bidding.log import create_lot
 from bidding.money import is_bid_value
 from bidding.reasons import Reason
+from bidding.rules import winning_report
 from bidding.sales import group_extensions
 from bidding.spec import LotSpec, SpecError
 from bidding.state import CLOSED, PENDING_APPROVAL, SOLD, UNSOLD, WITHDRAWN
@@ -534,6 +535,7 @@ class Engine:
         paddle = state.paddles.get(winner) if winner else None
         price = state.price if winner else None
         final_seq, head_hash, currency = state.seq, state.head_hash.hex(), actor.spec.currency
+        report = winning_report(state) if winner else None
         reopen_by = state.reopen_by  # a live lot's escrow hand-off waits out its reopen window
 
         async def write() -> None:
@@ -545,6 +547,7 @@ class Engine:
                         lot=lot, result=result, winner=winner, winner_paddle=paddle, price=price, currency=currency,
                         closed_at=closed_at, final_seq=final_seq, head_hash=head_hash,
                         hold_until=0 if reopen_by is None else reopen_by + REOPEN_HOLD_MARGIN_MS,
+                        report_version=report,
                     )
                     await self.store.record_head(lot, final_seq, head_hash)
                     if result in FINAL_RESULTS:

@@ -116,7 +116,7 @@ SCHEMAS: dict[str, Schema] = {
         "premium": _nullable(MONEY), "total_due": _nullable(MONEY), "currency": STR, "closed_at": TIME_MS,
         "decided_at": TIME_MS, "final_seq": SEQ, "head_hash": STR, "payment_due_at": _nullable(TIME_MS),
         "paid_at": _nullable(TIME_MS),
-    }),
+    }, {"report_version": _nullable({"type": "integer", "minimum": 1})}),
     "SettlementList": _obj({"settlements": {"type": "array", "items": ref("Settlement")}}),
     "Payment": _obj({"lot": ID, "settlement_id": STR, "amount_paid": MONEY, "paid_at": TIME_MS}),
     "Health": _obj({"ok": BOOL, "redis": BOOL, "database": BOOL, "quarantined": {"type": "object", "additionalProperties": STR}},

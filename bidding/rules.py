@@ -122,6 +122,14 @@ def suspended(state: LotState, bidder: str) -> bool:
     return state.seen.get(bidder, current) < current
 
 
+def winning_report(state: LotState) -> int | None:
+    """The report version the winning bid saw (docs/rules.md "Inspection versions"): the version
+    the leader's standing maximum was placed on, else (a buy-now, no bid before it) the current
+    one; None without a leader."""
+    leader = state.leader
+    return None if leader is None else state.seen.get(leader, state.inspection_version)
+
+
 def dutch_price(spec: LotSpec, state: LotState, t: int) -> int:
     """RULES.md: max(floor, start_price - step * floor_div(t - opened_at, tick_s * 1000))."""
     d = spec.dutch

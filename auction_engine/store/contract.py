@@ -85,7 +85,8 @@ class Facts:
         s, v = self.settlement, self.vehicle
         found = v.get("inspection")
         inspection: dict[str, Any] = found if isinstance(found, dict) else {}
-        version = inspection.get("version") or inspection.get("report_url") or "-"
+        # The version the winning bid was placed on (the ledger's), else the one the lot was created with.
+        version = s.report_version or inspection.get("version") or inspection.get("report_url") or "-"
         return [
             ("拍品 Lot", s.lot),
             ("卖方 Seller", str(v.get("seller") or "-")),

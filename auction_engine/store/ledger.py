@@ -88,6 +88,7 @@ async def record(
     payment_days: int,
     now: int,
     hold_until: int = 0,
+    report_version: int | None = None,
 ) -> tuple[Settlement, bool]:
     """Write (or find) the lot's record; returns it and whether an outbox row was added (its
     first attempt not before `hold_until`)."""
@@ -111,6 +112,7 @@ async def record(
         "head_hash": head_hash,
         "payment_due_at": due,
         "paid_at": None,
+        "report_version": report_version,
         "created_at": now,
         "updated_at": now,
     }
@@ -138,6 +140,7 @@ async def record(
         "final_seq": final_seq,
         "head_hash": head_hash,
         "payment_due_at": decided_at + payment_days * DAY_MS if result == "sold" else None,
+        "report_version": report_version,
         "updated_at": now,
     }
     decide = (

@@ -45,6 +45,9 @@ class Settlement:
     head_hash: str
     payment_due_at: int | None
     paid_at: int | None
+    report_version: int | None = None
+    """The condition report version the winning bid was placed on (docs/rules.md "Inspection
+    versions"); None without a winner, and for records written before it was kept."""
 
     @property
     def paid(self) -> bool:

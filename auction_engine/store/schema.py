@@ -97,6 +97,7 @@ settlements = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.Column("contract_sha256", sa.String(64), nullable=True),  # the stored contract PDF's digest (hex)
+    sa.Column("report_version", sa.BigInteger, nullable=True),  # the inspection report the winning bid saw
     sa.Index("ix_settlements_closed", "closed_at", "lot"),
     sa.Index("ix_settlements_winner", "winner", "result", "paid_at"),
 )

@@ -225,6 +225,7 @@ class Store:
         final_seq: int,
         head_hash: str,
         hold_until: int = 0,
+        report_version: int | None = None,
     ) -> Settlement:
         """Write the lot's settlement once (see `ledger`); a sold result is queued for escrow in
         the same transaction, its first attempt not before `hold_until`. A repeat returns the stored record."""
@@ -244,6 +245,7 @@ class Store:
                 payment_days=self.payment_days,
                 now=now_ms(),
                 hold_until=hold_until,
+                report_version=report_version,
             )
         if queued:
             self.outbox.wake()

@@ -4,6 +4,7 @@ suspends older maxima until their bidders reconfirm."""
 from bidding import PublishInspection, Reason, Reconfirm, auctioneer_view, bidder_view, next_min
 from bidding.commands import RetractLast
 from bidding.log import verify
+from bidding.rules import winning_report
 from tests.bidding.bidding_harness import RULES_LADDER, Lot, accepted, refused
 
 WORKED_EXAMPLE = [
@@ -75,3 +76,19 @@ def test_a_retraction_gives_back_the_version_the_earlier_maximum_stood_on():
     assert lot.state.seen["A"] == 2
     assert accepted(lot.do(RetractLast(at=4, reason="raise in error")))
     assert (lot.state.maxima["A"], lot.state.seen["A"], bidder_view(lot.spec, lot.state, "A")["suspended"]) == (9000, 1, True)
+
+
+def test_the_winner_is_bound_to_the_report_their_winning_bid_saw():
+    """The settlement names `winning_report`: the version the winner's standing maximum was placed
+    on, even when a newer report came out and they never reconfirmed; a buy-now's is the current one."""
+    lot = Lot(increments=RULES_LADDER, start_price=5000)
+    lot.open(0)
+    assert winning_report(lot.state) is None
+    lot.bid(1, "A", max=9000)
+    lot.do(PublishInspection(at=2, version=2))
+    lot.hammer(3)
+    assert (lot.state.result, winning_report(lot.state)) == ("sold", 1)
+    bought = Lot(increments=RULES_LADDER, start_price=5000, buy_now=20000)
+    bought.open(0)
+    bought.do(PublishInspection(at=1, version=4))
+    assert accepted(bought.buy_now(2, "B")) and winning_report(bought.state) == 4

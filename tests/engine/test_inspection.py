@@ -51,3 +51,22 @@ async def test_a_newer_report_suspends_older_maxima_until_a_reconfirm(engine):
     assert result.returncode == 0, result.stdout + result.stderr
     for peer in (a, b, watcher):
         await peer.close()
+
+
+async def test_the_settlement_names_the_report_version_the_winning_bid_saw(engine):
+    lot = (await new_lot(engine, increments=EXAMPLE_LADDER,
+                         vehicle={"make": "BYD", "inspection": {"grade": "4", "version": 1}}))["lot"]
+    a = await Peer.open(engine.ws_url, engine.token("bidder", "A"))
+    assert (await a.bid(lot, "a1", maximum=9000))["ok"]
+    async with api(engine) as clerk:
+        assert (await clerk.post(f"/api/lots/{lot}/inspection", json={"version": 2})).status_code == 200
+        assert (await clerk.post(f"/api/lots/{lot}/close")).status_code == 200
+        for _ in range(100):  # the record is written just after the close
+            rows = [s for s in (await clerk.get("/api/settlements")).json()["settlements"] if s["lot"] == lot]
+            if rows:
+                break
+            await asyncio.sleep(0.05)
+    assert (rows[0]["result"], rows[0]["winner"], rows[0]["report_version"]) == ("sold", "A", 1)  # A never reconfirmed
+    result = await asyncio.to_thread(verify, engine, lot)
+    assert result.returncode == 0 and "the winning bid saw report version 1" in result.stdout, result.stdout
+    await a.close()

@@ -10,6 +10,7 @@ from auction_engine.store import (
     UnknownSettlement,
     export_settlements_csv,
 )
+from auction_engine.store.ledger import body_of
 from auction_engine.store.outbox import OutboxWorker
 
 DAY = 86_400_000
@@ -170,3 +171,15 @@ def test_backoff_is_full_jitter_bounded_by_cap():
         delays = [worker.backoff_s(attempts) for _ in range(200)]
         assert all(0 <= d <= bound for d in delays)
         assert max(delays) > bound / 2
+
+
+async def test_the_record_names_the_report_version_the_winning_bid_saw_and_escrow_is_told(store):
+    """docs/rules.md "Inspection versions": the ledger column (migration 0004) and the hand-off body."""
+    s = await store.record_settlement(**sale(), report_version=3)
+    assert s.report_version == 3 and (await store.get_settlement("L1")).report_version == 3
+    assert '"report_version":3' in body_of(s) and await store.outbox_entry("L1") is not None
+    pending = await store.record_settlement(**sale(lot="L2", result="pending_approval"), report_version=2)
+    approved = await store.record_settlement(**sale(lot="L2", closed_at=2_000_000), report_version=2)
+    assert (pending.report_version, approved.report_version) == (2, 2)
+    unsold = await store.record_settlement(**sale(lot="L3", result="unsold", winner=None, paddle=None, price=None))
+    assert unsold.report_version is None
