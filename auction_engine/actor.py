@@ -18,6 +18,7 @@ import collections
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,7 +115,7 @@ class _Decided:
     expected: int
     done: list[_Done] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
-    answers: dict[bytes, Ack | Refusal] = field(default_factory=dict)
+    answers: dict[bytes, Answer] = field(default_factory=dict)
     stored: dict[bytes, bytes] = field(default_factory=dict)
     refusals: dict[bytes, bytes] = field(default_factory=dict)
     closing: bool = False
@@ -133,6 +134,12 @@ def view_for(spec: LotSpec, state: LotState, role: str, bidder: str | None, now:
     if role == "bidder" and bidder:
         return bidder_view(spec, state, bidder, now)
     return public_view(spec, state, now)
+
+
+def staff_key() -> bytes:
+    """A new idempotency key for one staff command sent to another node: never a `bid_key`, which
+    starts with a digit."""
+    return b"staff:" + uuid.uuid4().hex.encode()
 
 
 def bid_key(bidder: str, bid_id: str) -> bytes:
@@ -389,8 +396,9 @@ class LotActor:
                     break
             yield work
 
-    def _first_answer(self, key: bytes, decided: _Decided) -> Ack | Refusal | None:
-        """The answer already given to this bid key, in this batch or before: a retry gets it again."""
+    def _first_answer(self, key: bytes, decided: _Decided) -> Answer | None:
+        """The answer already given to this key (a bid's, a forwarded staff command's), in this
+        batch or before: a retry gets it again."""
         first = decided.answers.get(key)
         if first is not None:
             return first
@@ -427,6 +435,9 @@ class LotActor:
                 stored = decided.stored[work.key] = pack_answer(answer)
         elif work.reply is not None:
             answer = Applied(entry.seq, kind)
+            if work.key:  # a forwarded staff command: stored with its entry, as a bid's ack is
+                decided.answers[work.key] = answer
+                stored = decided.stored[work.key] = pack_answer(answer)
         public_bytes = pack_public(kind, cmd.at, public)
         event = Outgoing(event_frame(self.lot, entry.seq, kind, cmd.at, public))
         done = _Done(entry.seq, work.reply, answer, event, public_bytes)

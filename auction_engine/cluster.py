@@ -28,14 +28,14 @@ from bidding.state import LotState
 from bidding.views import public_view
 
 from . import metrics
-from .actor import RING, Book, LotActor, Work, view_for
-from .answers import Ack, Answer, Applied, Refusal, Unwritten
+from .actor import RING, Book, LotActor, Work, staff_key, view_for
+from .answers import Answer, Refusal, Unwritten
 from .clock import Clock
 from .config import Config
 from .credit import CreditLedger
 from .fanout import Hub
 from .feed import Feed
-from .frames import Outgoing, event_from_public
+from .frames import Outgoing, answer_of, answer_record, event_from_public
 from .mirror import LotMirror, MirrorBroken
 from .node import NOT_OWNER, Node
 from .ownership import Lease
@@ -92,32 +92,6 @@ class Replica:
 
     def view_for(self, role: str, bidder: str | None, now: int | None = None) -> dict[str, Any]:
         return view_for(self.spec, self.state, role, bidder, now)
-
-
-def encode_answer(answer: Answer) -> dict[str, Any]:
-    """An answer as a forwarded command's reply carries it (msgpack-able)."""
-    if isinstance(answer, Ack):
-        return {"t": "ack", "lot": answer.lot, "id": answer.id, "seq": answer.seq, "leading": answer.leading,
-                "price": answer.price, "your_max": answer.your_max}
-    if isinstance(answer, Refusal):
-        return {"t": "refusal", "lot": answer.lot, "id": answer.id, "reason": answer.reason.value, "next_min": answer.next_min}
-    if isinstance(answer, Applied):
-        return {"t": "applied", "seq": answer.seq, "kind": answer.kind}
-    return {"t": "unwritten", "message": answer.message}
-
-
-def decode_answer(body: dict[str, Any] | None) -> Answer:
-    """The owner's answer; `Unwritten` (retry with the same id) when nobody answered."""
-    kind = body.get("t") if body else None
-    if body is None or kind is None:
-        return Unwritten("no node holding the lot answered in time; retry with the same id")
-    if kind == "ack":
-        return Ack(body["lot"], body["id"], body["seq"], body["leading"], body["price"], body["your_max"])
-    if kind == "refusal":
-        return Refusal(body["lot"], body["id"], Reason(body["reason"]), body["next_min"])
-    if kind == "applied":
-        return Applied(body["seq"], body["kind"])
-    return Unwritten(str(body.get("message") or "the owner could not write the lot"))
 
 
 class Cluster:
@@ -219,13 +193,13 @@ class Cluster:
         try:
             command = command_from_dict(body["c"])
         except (KeyError, TypeError, ValueError):
-            return {"t": "unwritten", "message": "malformed forwarded command"}
+            return answer_record(Unwritten("malformed forwarded command"))
         if not self.owns(lot):
             return _not_owner()
         answer = await self.engine.call_here(lot, command, bytes(body.get("k") or b""))
         if isinstance(answer, Unwritten) and not self.owns(lot):
             return _not_owner()  # handed over meanwhile: the sender asks the new owner
-        return encode_answer(answer)
+        return answer_record(answer)
 
     async def placeable_lots(self) -> list[str]:
         await self.refresh_lots()
@@ -250,9 +224,12 @@ class Cluster:
         if not known:
             return _unknown(lot, command)
         started = time.perf_counter()
-        body = {"c": command_to_dict(command), "k": key}
+        # A staff command gets a key of its own here: a resend to a new owner after the first one
+        # wrote it and died unanswered gets the stored answer instead of running it again (a
+        # second `retract_last` would take off another bid). A bid's key is its bid id's.
+        body = {"c": command_to_dict(command), "k": key or staff_key()}
         reply = await self.node.forward(lot, body, timeout or self.config.forward_timeout_s)
-        answer = decode_answer(reply)
+        answer = answer_of(reply)
         metrics.FORWARDED.labels("answered" if reply is not None else "no_owner").inc()
         metrics.FORWARD_SECONDS.observe(time.perf_counter() - started)
         return answer

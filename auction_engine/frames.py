@@ -247,18 +247,37 @@ def answer_frame(answer: Answer) -> dict[str, Any]:
     return ack_frame(answer)
 
 
-def pack_answer(answer: Ack | Refusal) -> bytes:
-    """An answer as the log's id index (and the refusal memory) keep it: its ack frame, msgpacked."""
-    packed: bytes = msgpack.packb(ack_frame(answer))
+def answer_record(answer: Answer) -> dict[str, Any]:
+    """An answer as plain data, the one form it is kept and passed in: the log's id index, the
+    refusal memory and a forwarded command's reply. A bid's answer is its ack frame."""
+    if isinstance(answer, Applied):
+        return {"type": "applied", "seq": answer.seq, "kind": answer.kind}
+    if isinstance(answer, Unwritten):
+        return {"type": "unwritten", "message": answer.message}
+    return ack_frame(answer)
+
+
+def answer_of(record: dict[str, Any] | None) -> Answer:
+    """`answer_record` read back. Anything else (no reply, a node's error) is `Unwritten`: nothing
+    is known to be decided, so the client retries with the same id."""
+    kind = record.get("type") if record else None
+    if record is None or kind not in ("ack", "applied"):
+        message = record.get("message") if record else None
+        return Unwritten(str(message or "no node holding the lot answered in time; retry with the same id"))
+    if kind == "applied":
+        return Applied(record["seq"], record["kind"])
+    if record["ok"]:
+        return Ack(record["lot"], record["id"], record["seq"], record["leading"], record["price"], record.get("your_max"))
+    return Refusal(record["lot"], record["id"], Reason(record["reason"]), record.get("next_min"))
+
+
+def pack_answer(answer: Answer) -> bytes:
+    packed: bytes = msgpack.packb(answer_record(answer))
     return packed
 
 
-def unpack_answer(blob: bytes) -> Ack | Refusal:
-    """The first answer to a bid id, read back from `pack_answer`'s bytes."""
-    frame = msgpack.unpackb(blob, raw=False)
-    if frame["ok"]:
-        return Ack(frame["lot"], frame["id"], frame["seq"], frame["leading"], frame["price"], frame.get("your_max"))
-    return Refusal(frame["lot"], frame["id"], Reason(frame["reason"]), frame.get("next_min"))
+def unpack_answer(blob: bytes) -> Answer:
+    return answer_of(msgpack.unpackb(blob, raw=False))
 
 
 def encode_json(frame: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from auction_engine.answers import Ack, Applied, Refusal, Unwritten
-from auction_engine.cluster import decode_answer, encode_answer
+from auction_engine.frames import answer_of, answer_record, pack_answer, unpack_answer
 from bidding.reasons import Reason
 
 
@@ -19,10 +19,11 @@ from bidding.reasons import Reason
     Applied(9, "opened"),
     Unwritten("the lot moved"),
 ])
-def test_every_answer_crosses_the_mailbox_unchanged(answer: object) -> None:
-    assert decode_answer(encode_answer(answer)) == answer  # type: ignore[arg-type]
+def test_every_answer_crosses_the_mailbox_and_the_id_index_unchanged(answer: object) -> None:
+    assert answer_of(answer_record(answer)) == answer  # type: ignore[arg-type]
+    assert unpack_answer(pack_answer(answer)) == answer  # type: ignore[arg-type]
 
 
 def test_no_answer_and_a_nodes_error_are_unwritten_so_the_client_retries_with_the_same_id() -> None:
-    assert isinstance(decode_answer(None), Unwritten)
-    assert isinstance(decode_answer({"type": "error", "code": "unavailable", "message": "boom"}), Unwritten)
+    assert isinstance(answer_of(None), Unwritten)
+    assert answer_of({"type": "error", "code": "unavailable", "message": "boom"}) == Unwritten("boom")

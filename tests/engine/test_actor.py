@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from auction_engine.actor import Book, LotActor, LotDeps, Work, bid_key, public_frame_bytes
+from auction_engine.actor import Book, LotActor, LotDeps, Work, bid_key, public_frame_bytes, staff_key
 from auction_engine.answers import Ack, Answer, Applied, Refusal, Unwritten
 from auction_engine.auth import Principal
 from auction_engine.clock import Clock
@@ -21,7 +21,7 @@ from auction_engine.credit import CreditLedger
 from auction_engine.fanout import Connection, Hub
 from auction_engine.frames import JSON
 from auction_engine.stream import RedisLog
-from bidding.commands import Bid, Command, Hammer, Open
+from bidding.commands import Bid, Command, Hammer, Open, RetractLast
 from bidding.log import create_lot, replay
 from bidding.reasons import Reason
 from bidding.spec import LotSpec
@@ -162,6 +162,27 @@ async def test_a_retried_id_gets_its_first_answer_in_the_same_batch_or_later(rig
     assert isinstance(refused, Refusal) and refused.reason is Reason.TOO_LOW
     assert await rig.bid("B", "b1", amount=6000) == refused  # an id names one decision
     assert rig.actor.state.seq == 3
+
+
+async def test_a_staff_command_resent_to_the_next_writer_gets_its_stored_answer_and_runs_once(rig: Rig) -> None:
+    # A forwarded retract_last written by an owner that died before answering is sent again, with
+    # the same key, to whoever writes the lot next: that writer reads the answer back from the log's
+    # id index instead of taking off a second bid.
+    for bidder, amount in (("A", 5000), ("B", 5100), ("C", 5200)):
+        assert isinstance(await rig.bid(bidder, f"{bidder}1", amount=amount), Ack)
+    key = staff_key()
+    retract = RetractLast(at=rig.actor.deps.clock.now_ms(), reason="clerk keyed C's paddle by mistake")
+    first = await rig.submit(retract, key)
+    assert isinstance(first, Applied) and first.kind == "retracted"
+    await rig.actor.stop()
+    spec, state, epoch, acks = await rig.actor.deps.reload(LOT)
+    rig.actor = LotActor(rig.actor.deps, spec, state, epoch, acks)  # the next writer, from the log alone
+    rig.actor.start()
+    again = await rig.submit(retract, key)
+    assert again == first
+    assert rig.actor.state.leader == "B" and rig.actor.state.price == 5100  # one bid taken off, not two
+    assert [r.seq for r in await rig.stream.read(LOT)][-1] == first.seq
+    assert staff_key() != key and not key[:1].isdigit()  # never a bid's key, which starts with a digit
 
 
 async def test_credit_is_checked_before_the_rules_and_the_hammer_reports_the_result(rig: Rig) -> None:
