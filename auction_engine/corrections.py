@@ -10,7 +10,6 @@ unsent record (`Store.void_settlement`), so escrow never hears of a sale that wa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -137,16 +136,13 @@ async def _reopen_here(engine: Engine, actor: LotActor, command: Reopen) -> Answ
     state, lot = actor.state, actor.lot
     if state.status != CLOSED or state.reopen_by is None or command.at >= state.reopen_by:
         return await engine.call(lot, command)  # the rules refuse it; nothing to undo
-    writing = engine._settling.get(lot)
-    if writing is not None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(writing), 5)
+    await engine.settlement_written(lot, timeout=5)
     # Not settled first: a lot left out of the set is only woken at the next start, harmless.
     await engine.redis.srem(SETTLED_KEY, lot)
     if not await engine.store.void_settlement(lot, state.reopen_by + REOPEN_HOLD_MARGIN_MS):
         engine.lot_result(actor)  # idempotent: marks it settled again
         return Refusal(lot, None, Reason.NOT_ALLOWED)  # escrow may have it: too late to reopen
-    engine._read_back.pop(lot, None)  # an open lot is never put back to sleep
+    engine.keep_awake(lot)  # an open lot is never put back to sleep
     try:
         return await engine.call(lot, command)
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from typing import Any
 
@@ -589,6 +590,18 @@ class Engine:
     def _forget_settling(self, lot: str, task: asyncio.Task[None]) -> None:
         if self._settling.get(lot) is task:
             del self._settling[lot]
+
+    async def settlement_written(self, lot: str, timeout: float) -> None:
+        """Wait (at most `timeout` s) for a settlement write of `lot` in flight, if any; a failed
+        or slow one is left to its own retries."""
+        writing = self._settling.get(lot)
+        if writing is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(writing), timeout)
+
+    def keep_awake(self, lot: str) -> None:
+        """A settled lot about to be reopened: no longer one of the read-back lots put to sleep."""
+        self._read_back.pop(lot, None)
 
     def mark_paid(self, lot: str) -> None:
         self.credit.mark_paid(lot)
