@@ -36,6 +36,7 @@ ROOT = SCRIPTS.parent
 sys.path.insert(0, str(SCRIPTS))
 sys.path.insert(0, str(ROOT))
 
+import _bench_baselines  # noqa: E402
 import _bench_fanout  # noqa: E402
 import _bench_machine  # noqa: E402
 import _bench_metrics  # noqa: E402
@@ -181,26 +182,6 @@ async def _real_item(redis_url: str, lot: str) -> tuple[bytes, bytes, bytes, byt
     return (record.entry, record.hash, record.public, b"", ack)
 
 
-def start_baseline_server(work: Path, frame: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    path = work / "frame.json"
-    path.write_text(frame)
-    with open(work / "baseline.log", "wb") as log:  # closed here once the child has its own descriptor
-        proc = subprocess.Popen([sys.executable, str(SCRIPTS / "_bench_fanout.py"), "serve", "--port", str(port),
-                                 "--frame", str(path)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
-    CHILDREN.append(proc)
-    deadline = time.monotonic() + 15
-    import socket
-
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, f"ws://127.0.0.1:{port}/"
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("baseline server did not start")
-
-
 # -- scenarios -------------------------------------------------------------------------------------
 
 
@@ -247,6 +228,90 @@ def engine_stages(engine: Engine) -> list[dict[str, Any]]:
             for s in _bench_metrics.stage_latencies(text)]
 
 
+class ServerCpu:
+    """A baseline server's CPU seconds (its process and children) over the measured window."""
+
+    def __init__(self, server: _bench_baselines.Server) -> None:
+        self.server = server
+        self.marks: dict[str, tuple[float, float]] = {}
+
+    def __call__(self, phase: str) -> None:
+        self.marks[phase] = (self.server.cpu_s(), time.perf_counter())
+
+    @property
+    def utilisation(self) -> float:
+        (c0, t0), (c1, t1) = self.marks["start"], self.marks["stop"]
+        return (c1 - c0) / max(1e-9, t1 - t0)
+
+
+BASELINE_DIALECT = {"bare": "engine", "nchan": "nchan", "socketio": "socketio"}
+
+
+def fanout(engine: Engine, signer: TokenSigner, work: Path, watchers: int, duration: float,
+           baselines: list[str]) -> dict[str, Any]:
+    """The engine, then each baseline, driven by the same generator (_bench_fanout.measure): one
+    lot, `watchers` full-feed watchers, events as fast as the slowest watcher keeps within 300."""
+    http = httpx.Client(base_url=engine.url, headers={"Authorization": f"Bearer {signer.issue('auctioneer')}"})
+    lot = f"FAN{watchers}"
+    http.post("/api/lots", json={"lot": lot, "title": "fan-out", "currency": "EUR", "start_price": 1000,
+                                 "duration_s": 3600}).raise_for_status()
+    http.post(f"/api/lots/{lot}/open").raise_for_status()
+    token = register_bidder(http, "fan-d0", "FD0")
+    cpu = CpuWatch(engine.pid)
+    e = _bench_fanout.measure(_bench_fanout.Target("engine", engine.url.replace("http", "ws", 1), token), lot, watchers,
+                              duration, on_go=cpu)
+    engine.stop()
+    e["server_cpu"] = cpu.utilisation
+    e["server"] = "auction-engine"
+    frame = e.pop("sample") or ""
+    out: dict[str, Any] = {"watchers": watchers, "engine": e, "baselines": {}, "skipped": {},
+                           "frame_bytes": len(frame), "load": os.getloadavg()}
+    starts = {"bare": lambda: _bench_baselines.start_bare(work, frame), "nchan": lambda: _bench_baselines.start_nchan(work),
+              "socketio": lambda: _bench_baselines.start_socketio(work, frame)}
+    for name in baselines:
+        server = starts[name]()
+        if isinstance(server, _bench_baselines.Skip):
+            print(f"fan-out baseline {server.name} skipped: {server.reason}", flush=True)
+            out["skipped"][name] = server.reason
+            continue
+        CHILDREN.append(server.proc)
+        bcpu = ServerCpu(server)
+        try:
+            b = _bench_fanout.measure(_bench_fanout.Target(BASELINE_DIALECT[name], server.base, template=frame), lot,
+                                      watchers, duration, on_go=bcpu)
+        finally:
+            server.stop()
+        b.pop("sample")
+        b["server_cpu"] = bcpu.utilisation
+        b["server"] = server.version
+        out["baselines"][name] = b
+    return out
+
+
+def fanout_rows(fan: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows of the table: the engine against each baseline, frames/s and frames per server CPU-second."""
+    w, e = fan["watchers"], fan["engine"]
+
+    def per_cpu(r: dict[str, Any]) -> float:
+        return float(r["frames_per_s"]) / max(float(r["server_cpu"]), 1e-9)
+
+    rows = [(f"fan-out {w:,} watchers: engine frames/s, server CPU, frames per CPU-second",
+             f"{e['frames_per_s']:,.0f}, {e['server_cpu']:.0%}, {per_cpu(e):,.0f}", "", ""),
+            (f"fan-out {w:,}: engine events/s, gaps, dropped; generator CPU (of which kernel)",
+             f"{e['events_per_s']:,.0f}, {e['gaps']}, {e['closed']}; {e['generator_cpu']:.2f} "
+             f"({sum(e['reader_cpu_system']):.2f})", "", "")]
+    for name, b in fan["baselines"].items():
+        rows += [(f"fan-out {w:,} vs {b['server']}: frames/s", f"{e['frames_per_s']:,.0f}", f"{b['frames_per_s']:,.0f}",
+                  f"{e['frames_per_s'] / max(b['frames_per_s'], 1e-9):.2f}x"),
+                 (f"fan-out {w:,} vs {name}: server CPU, frames per CPU-second", f"{e['server_cpu']:.0%}, {per_cpu(e):,.0f}",
+                  f"{b['server_cpu']:.0%}, {per_cpu(b):,.0f}", f"{per_cpu(e) / max(per_cpu(b), 1e-9):.2f}x"),
+                 (f"fan-out {w:,} vs {name}: events/s, gaps, dropped; generator CPU", "",
+                  f"{b['events_per_s']:,.0f}, {b['gaps']}, {b['closed']}; {b['generator_cpu']:.2f}", "")]
+    for name, why in fan["skipped"].items():
+        rows.append((f"fan-out {w:,} vs {name}", "", f"skipped: {why}", ""))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a short smoke version, scaled down")
@@ -256,7 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile-sale", action="store_true", help="py-spy the engine during the sale day")
     p.add_argument("--keep", action="store_true", help="keep the work dir with the engine logs")
     p.add_argument("--only", help="comma-separated scenarios: hot,commit,paced,fanout,sale,soak")
+    p.add_argument("--baselines", default="bare,nchan,socketio",
+                   help="fan-out baselines, comma-separated: bare (websockets), nchan, socketio")
     args = p.parse_args(argv)
+    baselines = [b for b in args.baselines.split(",") if b]
     loadtest.raise_nofile()
     q = args.quick
     only = set(args.only.split(",")) if args.only else {"hot", "commit", "paced", "fanout", "sale", "soak"}
@@ -349,38 +417,9 @@ def main(argv: list[str] | None = None) -> int:
         if "fanout" in only:
             results["fanout"] = []
             for watchers in scale((1000, 5000), (200,)):
-                engine = fresh_engine()
-                http = httpx.Client(base_url=engine.url, headers={"Authorization": f"Bearer {signer.issue('auctioneer')}"})
-                lot = f"FAN{watchers}"
-                http.post("/api/lots", json={"lot": lot, "title": "fan-out", "currency": "EUR", "start_price": 1000,
-                                             "duration_s": 3600}).raise_for_status()
-                http.post(f"/api/lots/{lot}/open").raise_for_status()
-                tokens = [register_bidder(http, f"fan-d{i}", f"FD{i}") for i in range(2)]
-                cpu = CpuWatch(engine.pid)
-                e = _bench_fanout.measure(engine.url.replace("http", "ws", 1) + "/ws",
-                                          lot, watchers, tokens, scale(10, 3), on_go=cpu)
-                engine.stop()
-                e["server_cpu"] = cpu.utilisation
-                frame = json.loads(e.pop("sample"))
-                server, url = start_baseline_server(work, json.dumps(frame))
-                bcpu = CpuWatch(server.pid)
-                b = _bench_fanout.measure(url, lot, watchers, ["x", "x"], scale(10, 3), on_go=bcpu)
-                b["server_cpu"] = bcpu.utilisation
-                b.pop("sample")
-                server.terminate()
-                server.wait()
-                results["fanout"].append({"engine": e, "baseline": b,
-                                          "frame_bytes": len(json.dumps(frame, separators=(",", ":")))})
-                e_per_cpu = e["frames_per_s"] / max(e["server_cpu"], 1e-9)
-                b_per_cpu = b["frames_per_s"] / max(b["server_cpu"], 1e-9)
-                rows += [
-                    (f"fan-out {watchers:,} watchers: frames/s", f"{e['frames_per_s']:,.0f}", f"{b['frames_per_s']:,.0f}",
-                     f"{e['frames_per_s'] / b['frames_per_s']:.2f}x"),
-                    (f"fan-out {watchers:,}: server CPU, frames per CPU-second", f"{e['server_cpu']:.0%}, {e_per_cpu:,.0f}",
-                     f"{b['server_cpu']:.0%}, {b_per_cpu:,.0f}", f"{e_per_cpu / b_per_cpu:.2f}x"),
-                    (f"fan-out {watchers:,}: events/s, gaps, dropped", f"{e['events_per_s']:,.0f}, {e['gaps']}, {e['closed']}",
-                     f"{b['events_per_s']:,.0f}, {b['gaps']}, {b['closed']}", ""),
-                ]
+                fan = fanout(fresh_engine(), signer, work, watchers, scale(10, 3), baselines)
+                results["fanout"].append(fan)
+                rows += fanout_rows(fan)
         if "sale" in only:
             engine = fresh_engine()
             duration = scale(40, 12)

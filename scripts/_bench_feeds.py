@@ -1,0 +1,326 @@
+"""Bulk watchers: many WebSocket feeds read by one process in timed sweeps, not per readiness.
+
+Why not asyncio: at 200 events/s a watcher gets one frame every 5 ms, and the server writes it as
+soon as it has it, so an event-driven reader pays a wake-up, a recv and a Python callback per frame:
+200,000 of them per second for 1,000 watchers, more than a core on its own. A reader that sweeps its
+sockets every `period` seconds (epoll, level-triggered, then `recv` on each ready one) gets every
+frame that arrived meanwhile in one read, and walks them with `_bench_frames.split` and one pattern
+match per chunk. The price is that a bulk watcher's receipt time is late by up to `period`; so bulk
+watchers measure counts, seqs, gaps and the final state, and delivery latency is measured by a few
+event-driven watchers elsewhere (loadtest's workers keep some).
+
+One feed speaks one of three dialects (`Dialect`): the engine's own protocol (also the bare
+`websockets` baseline's), Nchan's (a plain WebSocket subscriber; every message is an event frame),
+and Socket.IO's (Engine.IO v4 packets over a WebSocket: `0` open, `40` connect, `2` ping, `42[...]`).
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import contextlib
+import json
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from _bench_frames import EVENT, MARK, PING_1, SEQ, scan, split
+from _bench_ws import frame
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a feed of one server subscribes and what its event frames start with."""
+
+    name: str
+    path: str  # URL path, `{lot}` filled in
+    subprotocol: str | None
+    event_prefix: bytes
+
+
+ENGINE = Dialect("engine", "/ws", "auction.v1.json", b'{"type":"event"')
+NCHAN = Dialect("nchan", "/sub/{lot}", None, b'{"type":"event"')
+SOCKETIO = Dialect("socketio", "/socket.io/?EIO=4&transport=websocket", None, b'42["event",{"type":"event"')
+DIALECTS = {d.name: d for d in (ENGINE, NCHAN, SOCKETIO)}
+
+
+@dataclass
+class ReaderSpec:
+    """One reader process: `watchers` feeds of `lots` (watcher i watches lots[i % len]) at `base`."""
+
+    index: int
+    base: str  # ws://host:port
+    dialect: str
+    lots: list[str]
+    watchers: int
+    duration: float  # seconds of measuring after `go`
+    period: float = 0.02  # sweep interval while measuring
+    connect_batch: int = 64
+
+
+@dataclass
+class Feed:
+    sock: socket.socket
+    lot: bytes
+    buf: bytes = b""
+    last: int = 0
+    ready: bool = False
+    closed: bool = False
+    frames: int = 0
+    gaps: int = 0
+    dups: int = 0
+
+
+@dataclass
+class LotTally:
+    highest: int = 0
+    payload: bytes = b""
+    frames: int = 0
+
+
+@dataclass
+class Reader:
+    spec: ReaderSpec
+    dialect: Dialect = field(init=False)
+    feeds: dict[int, Feed] = field(default_factory=dict)
+    lots: dict[bytes, LotTally] = field(default_factory=dict)
+    counting: bool = False
+    fast: bool = False  # once every feed is subscribed: `scan`, no frame walk (see `_bench_frames.scan`)
+
+    def __post_init__(self) -> None:
+        self.dialect = DIALECTS[self.spec.dialect]
+
+    # -- connecting --
+
+    def connect_all(self, poller: select.epoll) -> None:
+        """Open, upgrade and subscribe every feed, `connect_batch` at a time (the upgrade is blocking)."""
+        parts = urlsplit(self.spec.base)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        lots = self.spec.lots
+        for start in range(0, self.spec.watchers, self.spec.connect_batch):
+            batch: list[tuple[socket.socket, str]] = []
+            for i in range(start, min(self.spec.watchers, start + self.spec.connect_batch)):
+                lot = lots[(self.spec.index * 7919 + i) % len(lots)]
+                sock = socket.create_connection((host, port), timeout=120)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.sendall(self._upgrade(host, port, lot))
+                batch.append((sock, lot))
+            for sock, lot in batch:
+                rest = self._read_head(sock)
+                sock.setblocking(False)
+                feed = Feed(sock, lot.encode())
+                self.feeds[sock.fileno()] = feed
+                self.lots.setdefault(feed.lot, LotTally())
+                poller.register(sock.fileno(), select.EPOLLIN)
+                if self.dialect is ENGINE:
+                    self._send(feed, json.dumps({"type": "subscribe", "lot": lot}).encode())
+                elif self.dialect is NCHAN:
+                    feed.ready = True
+                if rest:
+                    self.received(feed, rest, time.perf_counter())
+
+    def _upgrade(self, host: str, port: int, lot: str) -> bytes:
+        key = base64.b64encode(os.urandom(16)).decode()
+        offer = f"Sec-WebSocket-Protocol: {self.dialect.subprotocol}\r\n" if self.dialect.subprotocol else ""
+        return (f"GET {self.dialect.path.format(lot=lot)} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n").encode()
+
+    @staticmethod
+    def _read_head(sock: socket.socket) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed during the upgrade")
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise ConnectionError(head.split(b"\r\n", 1)[0].decode(errors="replace"))
+        return rest
+
+    @staticmethod
+    def _send(feed: Feed, payload: bytes, opcode: int = 1) -> None:
+        with contextlib.suppress(OSError):
+            feed.sock.send(frame(opcode, payload))
+
+    # -- reading --
+
+    def sweep(self, poller: select.epoll, timeout: float) -> int:
+        """Read every feed with data waiting; returns how many were read."""
+        ready = poller.poll(timeout)
+        now = time.perf_counter()
+        for fd, _ in ready:
+            feed = self.feeds[fd]
+            try:
+                data = feed.sock.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                self.drop(poller, fd, feed)
+                continue
+            self.received(feed, data, now)
+        return len(ready)
+
+    def drop(self, poller: select.epoll, fd: int, feed: Feed) -> None:
+        feed.closed = True
+        poller.unregister(fd)
+        feed.sock.close()
+
+    def received(self, feed: Feed, data: bytes, now: float) -> None:
+        buf = feed.buf + data if feed.buf else data
+        if self.fast:
+            events, feed.buf, start = scan(buf)
+            if events:
+                self.events(feed, events, buf, start)
+            if self.dialect is SOCKETIO and PING_1 in data:
+                self._send(feed, b"3")
+            return
+        n, others, used, last_start, last_end = split(buf, self.dialect.event_prefix)
+        if n:
+            self.events(feed, EVENT.findall(buf, 0, used), buf, buf.rfind(MARK, last_start, last_end) - 1)
+        for opcode, start, end in others:
+            self.other(feed, opcode, buf[start:end])
+        feed.buf = buf[used:]
+
+    def events(self, feed: Feed, events: list[tuple[bytes, bytes]], buf: bytes, start: int) -> None:
+        """Gap and duplicate checks per chunk: contiguous seqs need only the first and the last."""
+        first, last = int(events[0][1]), int(events[-1][1])
+        expected = feed.last + 1 if feed.last else first
+        if first == expected and last - first + 1 == len(events):
+            feed.last = last  # a feed watches one lot: every event here is of feed.lot
+        else:
+            self._one_by_one(feed, events)
+        if self.counting:
+            feed.frames += len(events)
+        tally = self.lots[feed.lot]
+        if feed.last > tally.highest:
+            tally.highest = feed.last
+            tally.payload = buf[start:]  # the last event's JSON object and whatever follows it
+
+    @staticmethod
+    def _one_by_one(feed: Feed, events: list[tuple[bytes, bytes]]) -> None:
+        for _, digits in events:
+            seq = int(digits)
+            if seq <= feed.last:
+                feed.dups += 1
+                continue
+            if feed.last and seq != feed.last + 1:
+                feed.gaps += 1
+            feed.last = seq
+
+    def other(self, feed: Feed, opcode: int, payload: bytes) -> None:
+        if opcode == 9:
+            self._send(feed, payload, 10)
+        elif opcode == 8:
+            feed.closed = True
+        elif self.dialect is SOCKETIO:
+            self._socketio(feed, payload)
+        elif payload.startswith(b'{"type":"snapshot"'):
+            m = SEQ.search(payload)
+            feed.last = int(m.group(1)) if m else 0
+            feed.ready = True
+
+    def _socketio(self, feed: Feed, payload: bytes) -> None:
+        if payload == b"2":  # Engine.IO ping: answer pong or the server closes the connection
+            self._send(feed, b"3")
+        elif payload.startswith(b"0{"):  # Engine.IO open: connect to the default namespace
+            self._send(feed, b"40")
+        elif payload.startswith(b"40"):  # namespace connected: join the lot's room
+            self._send(feed, b'42["subscribe",%s]' % json.dumps(feed.lot.decode()).encode())
+        elif payload.startswith(b'42["snapshot"'):
+            m = SEQ.search(payload)
+            feed.last = int(m.group(1)) if m else 0
+            feed.ready = True
+
+    # -- the report --
+
+    def result(self, cpu: tuple[float, float], window: float, sweeps: list[float]) -> dict[str, Any]:
+        """Per lot: watchers, gaps, duplicates, frames, closed feeds, last seqs, the final state and
+        event; the process's CPU over the window (user + system, and system alone: the kernel's
+        receive path per TCP segment is most of a bulk reader's cost)."""
+        per_lot: dict[str, dict[str, Any]] = {}
+        for feed in self.feeds.values():
+            agg = per_lot.setdefault(feed.lot.decode(), {"watchers": 0, "gaps": 0, "dups": 0, "frames": 0, "closed": 0,
+                                                         "lasts": collections.Counter(), "final": None})
+            agg["watchers"] += 1
+            agg["gaps"] += feed.gaps
+            agg["dups"] += feed.dups
+            agg["frames"] += feed.frames
+            agg["closed"] += feed.closed
+            agg["lasts"][feed.last] += 1
+        for lot, agg in per_lot.items():
+            agg["lasts"] = {str(k): v for k, v in agg["lasts"].items()}
+            tally = self.lots[lot.encode()]
+            event = final_event(tally.payload) if tally.payload else None
+            if event is not None:
+                agg["final"], agg["event"] = event["state"], event
+        sweeps.sort()
+        return {"index": self.spec.index, "cpu": cpu[0], "cpu_system": cpu[1], "window_s": window, "lots": per_lot,
+                "frames": sum(f.frames for f in self.feeds.values()),
+                "sweep_p99_ms": sweeps[int(len(sweeps) * 0.99)] * 1000 if sweeps else 0.0,
+                "sweep_max_ms": sweeps[-1] * 1000 if sweeps else 0.0}
+
+
+def final_event(payload: bytes) -> dict[str, Any] | None:
+    """The last event seen: `payload` starts with its JSON object (decoded once, at the end)."""
+    try:
+        event, _ = json.JSONDecoder().raw_decode(payload.decode(errors="replace"))
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and isinstance(event.get("state"), dict) else None
+
+
+def reader_main(spec: ReaderSpec, out: Any, go: Any, stop: Any, lows: Any) -> None:
+    """A reader process: connect, say ready, sweep; publish the lowest watcher seq into `lows[index]`
+    (drivers pace by it); measure CPU over `duration` after `go`; after `stop`, report."""
+    try:
+        from loadtest import raise_nofile
+
+        raise_nofile()
+        reader = Reader(spec)
+        poller = select.epoll()
+        reader.connect_all(poller)
+        deadline = time.monotonic() + 120
+        while not all(f.ready or f.closed for f in reader.feeds.values()) and time.monotonic() < deadline:
+            reader.sweep(poller, 0.01)
+        out.put(("ready", spec.index))
+        while not go.is_set():
+            reader.sweep(poller, 0.005)
+        reader.counting = reader.fast = True
+        sweeps: list[float] = []
+        t0, times0 = time.perf_counter(), os.times()
+        cpu: tuple[float, float] | None = None
+        window = 0.0
+
+        def used() -> tuple[float, float]:
+            now = os.times()
+            spent = now.user - times0.user + now.system - times0.system
+            return spent / max(window, 1e-9), (now.system - times0.system) / max(window, 1e-9)
+
+        while not stop.is_set():
+            started = time.perf_counter()
+            reader.sweep(poller, 0)
+            ended = time.perf_counter()
+            sweeps.append(ended - started)
+            live = [f.last for f in reader.feeds.values() if not f.closed]
+            lows[spec.index] = min(live) if live else 0
+            if cpu is None and ended - t0 >= spec.duration:
+                window = ended - t0
+                cpu = used()
+                reader.counting = False
+            time.sleep(max(0.0, spec.period - (time.perf_counter() - started)))
+        if cpu is None:
+            window = time.perf_counter() - t0
+            cpu = used()
+        out.put(("done", spec.index, reader.result(cpu, window, sweeps)))
+        for fd, feed in list(reader.feeds.items()):
+            if not feed.closed:
+                reader.drop(poller, fd, feed)
+    except BaseException as exc:  # noqa: BLE001 - the parent reports it
+        out.put(("failed", spec.index, f"{type(exc).__name__}: {exc}"))

@@ -1,0 +1,83 @@
+"""The load generator's cheap frame reader finds every event's seq in the engine's own frames, read
+in pieces cut anywhere, without decoding them; and it tells events from the other frames."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+from _bench_feeds import final_event  # noqa: E402
+from _bench_frames import ack_id_of, scan, seq_of, split  # noqa: E402
+
+from auction_engine.answers import Ack  # noqa: E402
+from auction_engine.frames import Outgoing, ack_frame, event_frame, snapshot_frame  # noqa: E402
+
+JSON = "auction.v1.json"
+
+
+def state(seq: int) -> dict[str, object]:
+    return {"lot": "HOT-0", "title": "Car \"quoted\" é", "status": "open", "price": 1_000_000 + seq, "next_min": 1_000_100 + seq,
+            "leader": "P7", "bids": seq, "ends_at": 1_795_667_991_000, "extensions": 0, "seq": seq}
+
+
+def events(first: int, count: int, pad: int = 0) -> bytes:
+    """Real event frames on the wire, as the engine writes them (one lot, seqs first..)."""
+    return b"".join(Outgoing(event_frame("HOT-0", s, "bid_placed", 1_795_667_491_000,
+                                         {**state(s), "title": "x" * pad} if pad else state(s))).wire(JSON)
+                    for s in range(first, first + count))
+
+
+def read_in_pieces(wire: bytes, cuts: list[int]) -> list[int]:
+    seqs: list[int] = []
+    carry = b""
+    for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True):
+        found, carry, _ = scan(carry + wire[a:b])
+        seqs += [int(seq) for _, seq in found]
+    return seqs
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 300), st.data())
+def test_every_seq_is_found_once_however_the_reads_cut_the_frames(count: int, pad: int, data: st.DataObject) -> None:
+    wire = events(98, count, pad)
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(wire) - 1), max_size=12)))
+    assert read_in_pieces(wire, cuts) == list(range(98, 98 + count))
+
+
+def test_a_read_ending_inside_the_digits_of_a_seq_waits_for_the_rest() -> None:
+    wire = events(12345, 2)
+    cut = wire.index(b'"seq":12346') + len(b'"seq":123')
+    first, carry, _ = scan(wire[:cut])
+    assert [int(s) for _, s in first] == [12345]
+    rest, _, _ = scan(carry + wire[cut:])
+    assert [int(s) for _, s in rest] == [12346]
+
+
+def test_the_last_event_of_a_read_decodes_to_the_engine_s_frame() -> None:
+    wire = events(7, 3)
+    _, _, start = scan(wire)
+    event = final_event(wire[start:])
+    assert event is not None and event["seq"] == 9 and event["state"] == state(9)
+
+
+def test_split_tells_events_from_snapshots_pings_and_a_cut_frame() -> None:
+    snapshot = Outgoing(snapshot_frame("HOT-0", state(6), 1_795_667_491_000)).wire(JSON)
+    ping = bytes([0x89, 0x01]) + b"p"
+    wire = snapshot + events(7, 2) + ping + events(9, 1)
+    n, others, used, last_start, last_end = split(wire + events(10, 1)[:-5], b'{"type":"event"')
+    assert n == 3 and used == len(wire)
+    assert [(opcode, wire[a:b][:18]) for opcode, a, b in others] == [(1, b'{"type":"snapshot"'), (9, b"p")]
+    assert seq_of(wire[last_start:last_end]) == 9
+
+
+def test_seq_and_ack_id_come_from_the_frame_s_own_fields() -> None:
+    ack = Outgoing(ack_frame(Ack("HOT-0", "b-17", 42, True, 1_000_000, 2_000_000))).for_subprotocol(JSON)
+    assert isinstance(ack, str)
+    assert ack_id_of(ack.encode()) == "b-17"
+    assert seq_of(ack.encode()) == 42
+    assert ack_id_of(events(1, 1)) is None
