@@ -5,6 +5,10 @@ class StoreError(Exception):
     """Base of every store error."""
 
 
+class WriterClosed(StoreError):
+    """A write was handed to the SQL writer thread after it closed (`offloop.py`): nothing was written."""
+
+
 class BidderExists(StoreError):
     """The bidder id or the paddle is already registered (409)."""
 

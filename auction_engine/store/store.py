@@ -1,10 +1,15 @@
-"""`Store`: the engine's SQL side (bidders, catalogue, settlement ledger, escrow outbox)."""
+"""`Store`: the engine's SQL side (bidders, catalogue, settlement ledger, escrow outbox).
+
+The writes a sale makes while bids are acked (the catalogue flush, settlements, log heads) run on
+the store's `WriterThread` (`offloop.py`), never on the caller's event loop; everything else
+(bidder registration, queries, payment reports) runs on the caller's loop as before.
+"""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -15,11 +20,22 @@ from .db import make_engine, normalise_url, now_ms, write_options
 from .errors import BidderExists, NoSuchBidder
 from .migrate import upgrade_to_head
 from .models import Bidder, Settlement
+from .offloop import WriterThread
 from .outbox import HttpSink, JsonlSink, OutboxWorker, Sink
 from .premium import DEFAULT_CNY, PremiumSchedule
 from .schema import bidders, lots, outbox
 
 ESCROW_FILE = "escrow.jsonl"
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def _writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One write transaction (`BEGIN IMMEDIATE` on SQLite) on a connection of `engine`."""
+    async with engine.connect() as conn:
+        await write_options(conn)
+        async with conn.begin():
+            yield conn
 
 
 class Store:
@@ -36,8 +52,10 @@ class Store:
         premium: PremiumSchedule,
         payment_days: int,
         worker_options: dict[str, Any],
+        writer: WriterThread | None = None,
     ) -> None:
         self.engine = engine
+        self.writer = writer
         self.data_dir = data_dir
         self.premium = premium
         self.payment_days = payment_days
@@ -76,7 +94,13 @@ class Store:
             HttpSink(escrow_url, escrow_secret, http_timeout_s) if escrow_url else JsonlSink(data_dir / ESCROW_FILE)
         )
         options = {"retry_base_s": retry_base_s, "retry_cap_s": retry_cap_s, "poll_s": poll_s, "lease_s": lease_s}
-        return cls(engine, data_dir, sink, premium or DEFAULT_CNY, payment_days, options)
+        writer = WriterThread(engine.url.render_as_string(hide_password=False))
+        try:
+            writer.start()
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, data_dir, sink, premium or DEFAULT_CNY, payment_days, options, writer)
 
     async def close(self) -> None:
         """Stop the worker and release connections. Safe to call twice."""
@@ -85,6 +109,8 @@ class Store:
         self._closed = True
         await self.outbox.stop()
         await self.sink.aclose()
+        if self.writer is not None:
+            await self.writer.close()
         await self.engine.dispose()
 
     async def __aenter__(self) -> "Store":
@@ -93,12 +119,19 @@ class Store:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            await write_options(conn)
-            async with conn.begin():
-                yield conn
+    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return _writing(self.engine)
+
+    async def _off_loop(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run `job` in one write transaction on the writer thread (on this loop without one)."""
+
+        async def in_transaction(engine: AsyncEngine) -> T:
+            async with _writing(engine) as conn:
+                return await job(conn)
+
+        if self.writer is None:
+            return await in_transaction(self.engine)
+        return await self.writer.run(in_transaction)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -161,17 +194,16 @@ class Store:
     # catalogue
 
     async def upsert_lot(self, public_state: dict[str, Any]) -> None:
-        async with self._write() as conn:
-            await catalogue.upsert(conn, [public_state], now_ms())
+        await self._off_loop(lambda conn: catalogue.upsert(conn, [public_state], now_ms()))
 
     async def upsert_lots(self, states: list[dict[str, Any]]) -> None:
         """Bulk form of `upsert_lot` (seeding, benchmarks)."""
-        async with self._write() as conn:
-            await catalogue.upsert(conn, states, now_ms())
+        await self._off_loop(lambda conn: catalogue.upsert(conn, states, now_ms()))
 
     async def update_lots(self, states: list[dict[str, Any]]) -> None:
-        async with self._write() as conn:
-            await catalogue.update(conn, states, now_ms())
+        """Merge the lots' public states into the catalogue, on the writer thread: a sale-day flush
+        of 500 rows (their JSON, SQLAlchemy's compilation) never runs on the engine's loop."""
+        await self._off_loop(lambda conn: catalogue.update(conn, states, now_ms()))
 
     async def query_lots(
         self,
@@ -204,8 +236,7 @@ class Store:
 
     async def record_head(self, lot: str, seq: int, head_hash: str) -> None:
         """Remember the lot's log head (seq, hex hash); an older head than the stored one is ignored."""
-        async with self._write() as conn:
-            await heads.record(conn, lot, seq, head_hash, now_ms())
+        await self._off_loop(lambda conn: heads.record(conn, lot, seq, head_hash, now_ms()))
 
     async def lot_heads(self) -> dict[str, heads.Head]:
         async with self._read() as conn:
@@ -228,9 +259,11 @@ class Store:
         report_version: int | None = None,
     ) -> Settlement:
         """Write the lot's settlement once (see `ledger`); a sold result is queued for escrow in
-        the same transaction, its first attempt not before `hold_until`. A repeat returns the stored record."""
-        async with self._write() as conn:
-            settlement, queued = await ledger.record(
+        the same transaction, its first attempt not before `hold_until`. A repeat returns the stored record.
+        Written on the writer thread: a burst of closes never holds the engine's loop."""
+
+        def write(conn: AsyncConnection) -> Awaitable[tuple[Settlement, bool]]:
+            return ledger.record(
                 conn,
                 lot=lot,
                 result=result,
@@ -247,6 +280,8 @@ class Store:
                 hold_until=hold_until,
                 report_version=report_version,
             )
+
+        settlement, queued = await self._off_loop(write)
         if queued:
             self.outbox.wake()
         return settlement
