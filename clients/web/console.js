@@ -74,6 +74,9 @@ function connect() {
 
 function onLot(frame, state) {
   if ("reserve" in state) con.reserves.set(frame.lot, state.reserve);
+  const prev = con.lots.get(frame.lot);  // public events leave out the auctioneer's counter-offer
+  if (!("counter" in state) && prev?.counter && state.result === "pending_approval") state = { ...state, counter: prev.counter };
+  if (frame.type === "event" && frame.kind === "countered" && frame.lot === con.selected) refreshSelected(frame.lot);
   con.lots.set(frame.lot, state);
   renderRow(frame.lot);
   if (frame.lot !== con.selected) return;
@@ -107,7 +110,7 @@ async function loadLots() {
 
 /** Forms and actions only look usable with an auctioneer token. */
 function usable(yes) {
-  for (const node of document.querySelectorAll("main form, #actions")) {
+  for (const node of document.querySelectorAll("main form, #actions, #corrections")) {
     node.querySelectorAll("input, select, button").forEach((b) => { b.disabled = !yes; });
   }
   document.body.dataset.signedIn = String(yes);
@@ -158,6 +161,14 @@ async function select(lot) {
   loadFeedDetails();
 }
 
+async function refreshSelected(lot) {
+  try {
+    const state = await api("GET", `/api/lots/${encodeURIComponent(lot)}`, { token: con.token });
+    con.lots.set(lot, { ...con.lots.get(lot), ...state });
+  } catch { return; }
+  if (lot === con.selected) renderSelected();
+}
+
 function renderSelected() {
   const s = con.lots.get(con.selected);
   if (!s) return;
@@ -182,6 +193,16 @@ function renderSelected() {
   };
   const signedIn = document.body.dataset.signedIn === "true";
   for (const b of $("actions").querySelectorAll("button")) b.disabled = !signedIn || !can[b.dataset.action];
+  const running = s.status === "open" || s.status === "paused";
+  const reopenable = s.mode === "live" && s.status === "closed" && s.result !== "withdrawn" && s.closed_at && con.clock.now() < s.closed_at + REOPEN_MS;
+  const mend = {
+    retract_last: running && s.format === "english" && (s.bids ?? 0) > 0, asking: running && s.mode === "live",
+    counter: s.result === "pending_approval" && !s.counter, reopen: reopenable, inspection: s.status !== "closed",
+  };
+  for (const b of $("corrections").querySelectorAll("button")) b.disabled = !signedIn || !mend[b.dataset.do];
+  $("s-offer").textContent = s.counter
+    ? `Counter-offer ${formatMoney(s.counter.amount, cur)} stands until ${new Date(s.counter.expires_at).toLocaleString()}`
+    : s.correction ? `Last correction: ${s.correction.kind}${s.correction.reason ? ` (${s.correction.reason})` : ""}` : `Report v${s.inspection_version ?? 1}`;
   $("floor-form").querySelector("button").disabled = !signedIn || s.status !== "open";
 }
 
@@ -228,6 +249,54 @@ async function loadFeedDetails() {
     const what = c.amount ? formatMoney(c.amount, cur) : c.max ? `max ${formatMoney(c.max, cur)}` : "";
     const detail = c.paddle ? `paddle ${c.paddle}${c.floor ? " (floor)" : ""} bid ${what}` : null;
     addFeedRow(item.seq, { at: item.at ?? c.at, price: item.state?.price, leader: item.state?.leader, detail });
+  }
+}
+
+// Corrections and offers (docs/rules.md): each is a lot action with a body, answered by the auctioneer's view.
+const REOPEN_MS = 60000;
+const MEND_BODY = {
+  retract_last: (f) => (f.reason.value.trim() ? { reason: f.reason.value.trim() } : { error: ["reason", "say why the bid is taken back"] }),
+  asking: (f) => moneyBody(f.correction_amount),
+  counter: (f) => moneyBody(f.correction_amount),
+  reopen: () => ({}),
+  inspection: (f) => {
+    const version = Number(f.report_version.value);
+    if (!Number.isSafeInteger(version) || version < 1) return { error: ["report_version", "enter the new report's version number"] };
+    const url = f.report_url.value.trim();
+    return url ? { version, report_url: url } : { version };
+  },
+};
+
+function moneyBody(input) {
+  const amount = parseYuan(input.value);
+  return amount === null ? { error: [input.name, "enter an amount in yuan"] } : { amount };
+}
+
+async function mend(action) {
+  const lot = con.selected;
+  const fields = Object.fromEntries([...$("corrections").querySelectorAll("input")].map((i) => [i.name, i]));
+  const body = MEND_BODY[action](fields);
+  const msg = $("s-message");
+  if (body.error) {
+    showError(Object.assign(new ApiError("bad_request", `${body.error[0]}: ${body.error[1]}`, body.error[0], 0)));
+    return;
+  }
+  if (action === "retract_last" || action === "reopen") {
+    const s = con.lots.get(lot);
+    const text = action === "reopen" ? `Reopen lot ${lot} (${s?.title})? It runs again from ${formatMoney(s?.price, s?.currency)}.`
+      : `Take back the last bid on lot ${lot} (${formatMoney(s?.price, s?.currency)}, paddle ${s?.leader ?? "—"})?`;
+    if (!(await ask(text))) return;
+  }
+  try {
+    const state = await call("POST", `/api/lots/${encodeURIComponent(lot)}/${action}`, body);
+    if ("reserve" in state) con.reserves.set(lot, state.reserve);
+    con.lots.set(lot, { ...con.lots.get(lot), ...state });
+    msg.textContent = `${action.replace("_", " ")}: done`;
+    msg.dataset.kind = "ok";
+    renderSelected();
+  } catch (e) {
+    msg.textContent = `${action.replace("_", " ")} refused: ${e.human ?? e.message}`;
+    msg.dataset.kind = "error";
   }
 }
 
@@ -324,6 +393,10 @@ function wire() {
   $("actions").addEventListener("click", (e) => {
     const action = e.target.closest("button")?.dataset.action;
     if (action) act(action);
+  });
+  $("corrections").addEventListener("click", (e) => {
+    const action = e.target.closest("button")?.dataset.do;
+    if (action) mend(action);
   });
   $("floor-form").addEventListener("submit", async (e) => {
     e.preventDefault();

@@ -25,6 +25,7 @@ const room = {
   unsent: null,             // {lot, params}: a bid clicked while offline, never sent
   lastEnds: new Map(),      // lot -> {ends_at, extensions} to spot extensions
   maxima: new Map(),        // lot -> this bidder's standing maximum (bidder snapshots, acks)
+  own: new Map(),           // lot -> {counter, suspended}: what only this bidder's view holds (snapshots, GET, me, frames)
   detail: null,             // lot shown in detail
   makes: new Set(),
   clock: new Clock(),       // kept across sockets (a token change opens a new one)
@@ -62,6 +63,7 @@ function connect() {
     onFrame: (f) => {
       if (f.type === "me") onMe(f);
       else if (f.type === "notice") onNotice(f);
+      else if (f.type === "counter") onCounter(f);
     },
     onError: (f) => {
       if (f.code === "slow_consumer") return;
@@ -127,6 +129,8 @@ function onLotState(lot, state, frame) {
   const before = room.lastEnds.get(lot);
   room.states.set(lot, state);
   if (frame?.type === "snapshot" && state.your_max !== undefined) room.maxima.set(lot, state.your_max);
+  noteOwn(lot, state);
+  if (frame?.type === "event" && ["inspection", "reconfirmed", "countered", "reopened"].includes(frame.kind) && room.paddle) loadOwnView(lot);
   adopt(lot, state);
   if (room.message?.lot === lot && state.seq > room.message.seq) showBidMessage("");
   if (state.vehicle?.make) room.makes.add(state.vehicle.make);
@@ -137,7 +141,7 @@ function onLotState(lot, state, frame) {
   if (frame?.type === "event" && frame.kind === "bid" && lot === room.detail && room.paddle && state.leader === room.paddle && room.mine.get(lot) === "outbid") {
     room.mine.set(lot, "bid");
   }
-  if (frame?.type === "event" && frame.kind === "bid" && lot === room.detail) loadHistory();
+  if (frame?.type === "event" && (frame.kind === "bid" || CORRECTION_TEXT[frame.kind]) && lot === room.detail) loadHistory();
   if (lot === room.detail) announceLot(state, before);
   if (before && (state.ends_at !== before.ends_at || (state.status === "closed") !== (before.status === "closed"))) resortSoon();
   updateCard(lot);
@@ -179,6 +183,7 @@ function noteMine(item) {
   room.myLots.set(item.lot, item);
   if (!room.states.has(item.lot)) room.states.set(item.lot, item);
   if (item.your_max !== null && item.your_max !== undefined) room.maxima.set(item.lot, item.your_max);
+  noteOwn(item.lot, item);
   room.mine.set(item.lot, item.standing === "won" ? { won: item.price } : STANDING_TO_MINE[item.standing] ?? "bid");
 }
 
@@ -195,6 +200,35 @@ async function loadMine() {
   }
   renderMine();
 }
+
+/** What only this bidder's own view of a lot holds (a counter-offer made to them, a maximum
+ * suspended by a newer report): public events leave these keys out, so they are kept apart. */
+function noteOwn(lot, state) {
+  const own = room.own.get(lot) ?? {};
+  if ("counter" in state) own.counter = state.counter;
+  if ("suspended" in state) own.suspended = state.suspended;
+  if (state.result !== undefined && state.result !== "pending_approval") own.counter = null;
+  room.own.set(lot, own);
+}
+
+/** The bidder's own view again (GET /api/lots/{lot}): after an entry that changes what only it holds. */
+async function loadOwnView(lot) {
+  try {
+    noteOwn(lot, await api("GET", `/api/lots/${encodeURIComponent(lot)}`, { token: room.token }));
+  } catch { return; }
+  if (lot === room.detail) renderDetail();
+}
+
+function onCounter(f) {
+  noteOwn(f.lot, { counter: { amount: f.amount, expires_at: f.expires_at } });
+  if (f.lot !== room.detail) {
+    const title = room.states.get(f.lot)?.title ?? f.lot;
+    alertBidder(f.lot, `Counter-offer on ${title}: ${formatMoney(f.amount, currencyOf(f.lot))}, answer by ${whenText(f.expires_at)}`);
+  }
+  renderDetail();
+}
+
+const whenText = (ms) => new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
 
 /** The watchlist as the server keeps it: another device may have changed it since the `me` snapshot. */
 async function loadWatchlist() {
@@ -296,11 +330,13 @@ function myStatus(lot, state) {
   const leads = !!room.paddle && state.leader === room.paddle;
   if (state.status === "closed" && leads && state.result === "sold") return ["won", `You won at ${formatMoney(state.price, state.currency)}`];
   if (state.status === "closed" && leads && state.result === "pending_approval") return ["pending", `Pending approval: your ${formatMoney(state.price, state.currency)} is the high bid`];
-  if (mine && typeof mine === "object") return ["won", `You won at ${formatMoney(mine.won ?? state.price, state.currency)}`];
-  if (mine === "lost") return ["lost", t("You did not win this lot")];
+  const closed = state.status === "closed";  // a reopened lot's earlier won/lost no longer holds
+  if (closed && mine && typeof mine === "object") return ["won", `You won at ${formatMoney(mine.won ?? state.price, state.currency)}`];
+  if (closed && mine === "lost") return ["lost", t("You did not win this lot")];
   if (state.status === "closed") return mine ? ["lost", t("You did not win this lot")] : ["none", t(room.token ? "You did not bid on this lot" : "Closed")];
   const sealed = state.format.startsWith("sealed");
   if (sealed && mine) return ["sealed", t("Your sealed bid is in")];
+  if (state.status === "scheduled" && mine) return ["sealed", t("Your pre-bid is in")];
   if ((room.paddle && state.leader === room.paddle) || state.leading === true) return ["leading", t("You are leading")];
   if (mine === "outbid" || mine === "bid") return ["outbid", t("Outbid")];
   return ["none", t(room.token ? "No bids from you yet" : "Watching")];
@@ -553,13 +589,30 @@ function renderDetail() {
   const [cls, text] = myStatus(lot, state);
   $("d-bid-status").dataset.state = cls;
   $("d-bid-status").textContent = text;
+  const own = room.own.get(lot) ?? {};
+  const counter = cls === "pending" ? own.counter : null;
   const explain = $("d-explain");
   explain.hidden = cls !== "pending";
   if (cls === "pending") {
     explain.textContent = "The hammer fell below the seller's reserve, so the seller decides whether to accept your bid. " +
-      "It stays binding until the auctioneer approves (you win at this price) or rejects it (you owe nothing). " +
-      "The decision is shown here and in My auctions as soon as it is made.";
+      "It stays binding until the auctioneer approves (you win at this price), rejects it (you owe nothing) or makes " +
+      "you a counter-offer, which you may accept or decline before its deadline (no answer by then is a decline). " +
+      (counter ? "" : "This lot sets the seller no deadline for that decision: it can come at any time, and is shown here and in My auctions as soon as it is made.");
   }
+  $("d-counter").hidden = !counter;
+  if (counter) {
+    $("d-counter-text").textContent = `The seller offers to sell at ${formatMoney(counter.amount, cur)} (your bid: ${formatMoney(state.price, cur)}). ` +
+      `Answer by ${whenText(counter.expires_at)} (${formatRemaining(Math.max(0, counter.expires_at - now))} left).`;
+  }
+  const suspended = !!own.suspended && state.status !== "closed";
+  $("d-reconfirm").hidden = !suspended;
+  if (suspended) {
+    $("d-reconfirm-text").textContent = `The inspection report is now version ${state.inspection_version}. Your maximum` +
+      `${room.maxima.get(lot) ? ` of ${formatMoney(room.maxima.get(lot), cur)}` : ""} was placed on an earlier report and bids nothing until you confirm it.`;
+  }
+  const correction = state.correction;
+  $("d-correction").hidden = !correction || state.status === "scheduled";
+  if (correction) $("d-correction").textContent = correctionText(correction, cur);
 
   const result = $("d-result");
   result.hidden = state.status !== "closed";
@@ -587,7 +640,10 @@ function renderDetail() {
     });
   }
   for (const b of buttons) b.disabled = !canBid || !open || !b.dataset.amount;
-  $("bid-button").disabled = $("proxy-button").disabled = !canBid || !open;
+  const preBid = state.status === "scheduled" && state.format === "english";  // a maximum before the open
+  $("bid-button").disabled = !canBid || !open;
+  $("proxy-button").disabled = !canBid || !(open || preBid);
+  $("proxy-label").textContent = t(preBid ? "Pre-bid maximum (proxy, ¥)" : "Maximum (proxy, ¥)");
   $("proxy-form").hidden = sealed || dutch;
   const buyNow = $("buy-now");
   buyNow.hidden = state.buy_now === null || state.buy_now === undefined || !open;
@@ -628,6 +684,18 @@ function flashExtension(byMs, count) {
   flashTimer = setTimeout(() => { flash.hidden = true; }, 4000);
 }
 
+// The auctioneer's corrections, in the public history and above the price (docs/rules.md "Clerk corrections").
+const CORRECTION_TEXT = {
+  retracted: (c) => `Correction: the last bid was taken back${c.reason ? ` (${c.reason})` : ""}`,
+  reopened: () => "Correction: the auctioneer reopened the lot",
+  asking: (c, cur) => `The auctioneer asks ${formatMoney(c.amount, cur)}`,
+};
+
+function correctionText(correction, cur) {
+  const text = CORRECTION_TEXT[correction.kind];
+  return text ? `${text(correction, cur)} · ${new Date(correction.at).toLocaleTimeString()}` : "";
+}
+
 /** A message about the lot as it stood at `seq`: it expires when a later entry changes the lot. */
 function showBidMessage(text, kind = "info", seq = null) {
   const node = $("d-bid-message");
@@ -652,6 +720,11 @@ async function loadHistory() {
   const names = new Map();
   const rows = [];
   for (const item of pageItems(data, "events").items) {
+    if (CORRECTION_TEXT[item.kind] && item.state?.correction) {
+      rows.push(el("li", { class: "correction", dataset: { testid: "history-row", kind: "correction" },
+        text: correctionText(item.state.correction, item.state.currency) }));
+      continue;
+    }
     if (item.kind !== "bid" || !item.state) continue;
     const s = item.state;
     const paddle = s.leader;
@@ -780,7 +853,11 @@ async function place(params, asked = false) {
   try {
     const ack = await room.socket.bid(lot, params);
     const cur = state.currency;
-    if (ack.ok) {
+    if (ack.ok && state.status === "scheduled") {  // a pre-bid: placed as a proxy bid at the open
+      room.mine.set(lot, "bid");
+      if (ack.your_max) room.maxima.set(lot, ack.your_max);
+      showBidMessage(`Pre-bid recorded: your maximum ${formatMoney(ack.your_max ?? params.max, cur)} bids for you from the open.`, "ok", ack.seq);
+    } else if (ack.ok) {
       room.mine.set(lot, ack.leading === false ? "outbid" : "bid");
       const maxText = params.max !== undefined && ack.your_max ? ` (your maximum ${formatMoney(ack.your_max, cur)})` : "";
       showBidMessage(ack.leading === false
@@ -799,6 +876,18 @@ async function place(params, asked = false) {
     } else {
       showBidMessage(e.message, "error");
     }
+  }
+  renderDetail();
+}
+
+/** The bidder's own answers (docs/protocol.md): accept or decline a counter-offer, reconfirm a maximum. */
+async function ownAction(action, done) {
+  const lot = room.detail;
+  try {
+    noteOwn(lot, await api("POST", `/api/lots/${encodeURIComponent(lot)}/${action}`, { token: room.token }));
+    showBidMessage(done, "ok");
+  } catch (e) {
+    showBidMessage(`Refused: ${e.human ?? e.message}`, "error");
   }
   renderDetail();
 }
@@ -888,6 +977,10 @@ function wire() {
       try { await Notification.requestPermission(); } catch { /* refused or unavailable */ }
     }
   });
+  for (const [id, action, done] of [["counter-accept", "accept_counter", "Counter-offer accepted."],
+    ["counter-decline", "decline_counter", "Counter-offer declined."], ["reconfirm", "reconfirm", "Maximum confirmed on the new report."]]) {
+    $(id).addEventListener("click", () => ownAction(action, done));
+  }
   $("alert-close").addEventListener("click", () => {
     $("alert").hidden = true;
     document.title = "Used-car auction room";

@@ -7,7 +7,7 @@ from playwright.async_api import expect
 
 from clients.client import AuctionClient
 
-from .support import require_chromium
+from .support import make_lot, require_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 require_chromium()
@@ -124,4 +124,43 @@ async def test_suspending_a_bidder_turns_its_open_room_into_a_watcher(engine, ne
     await dave.get_by_test_id("mint-token").click()
     await room.goto(await dave.get_by_test_id("room-link").get_attribute("href"))
     await expect(room.get_by_test_id("who")).to_have_text("Bidder dave · paddle 404")
+    assert console.errors == [] and room.errors == []
+
+
+async def test_the_clerk_retracts_sets_asking_and_reopens_and_the_room_shows_each_correction(engine, admin, new_page):
+    lot = (await make_lot(admin, mode="live", duration_s=None, title="Nissan Sylphy 2020"))["lot"]
+    alice = (await admin.register_bidder("alice", "77"))["token"]
+    bob = (await admin.register_bidder("bob", "88"))["token"]
+    console = await new_page(f"{engine.url}/console?token={engine.auctioneer_token}", height=1600)
+    await expect(console.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+    room = await new_page(f"{engine.url}/?token={alice}#lot={lot}")
+    await expect(room.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+    async with AuctionClient(engine.url, alice) as a, AuctionClient(engine.url, bob) as b:
+        assert (await a.bid(lot, amount=13_500_000)).ok
+        assert (await b.bid(lot, amount=13_600_000)).ok
+    await console.locator(f'[data-testid=lot-row][data-lot="{lot}"]').click()
+    await expect(console.get_by_test_id("selected-leader")).to_have_text("Paddle 88")
+
+    await console.get_by_test_id("retract-reason").fill("paddle 88 bid by mistake")
+    await console.get_by_test_id("action-retract_last").click()
+    await console.get_by_test_id("confirm-action-yes").click()
+    await expect(console.get_by_test_id("selected-leader")).to_have_text("Paddle 77")
+    await expect(room.get_by_test_id("correction-banner")).to_contain_text("Correction: the last bid was taken back (paddle 88 bid by mistake)")
+    await expect(room.get_by_test_id("bid-status")).to_have_text("You are leading")
+    correction = room.locator('[data-testid=history-row][data-kind="correction"]')
+    await expect(correction).to_contain_text("taken back")
+
+    await console.get_by_test_id("correction-amount").fill("140000")
+    await console.get_by_test_id("action-asking").click()
+    await expect(room.get_by_test_id("next-min")).to_have_text("¥140,000")
+    await expect(room.get_by_test_id("correction-banner")).to_contain_text("The auctioneer asks ¥140,000")
+
+    await console.get_by_test_id("action-close").click()
+    await console.get_by_test_id("confirm-action-yes").click()
+    await expect(room.get_by_test_id("bid-status")).to_have_text("You won at ¥135,000")
+    await console.get_by_test_id("action-reopen").click()  # within 60 s of the hammer
+    await console.get_by_test_id("confirm-action-yes").click()
+    await expect(console.get_by_test_id("selected-status")).to_contain_text("open")
+    await expect(room.get_by_test_id("correction-banner")).to_contain_text("Correction: the auctioneer reopened the lot")
+    await expect(room.get_by_test_id("bid-status")).to_have_text("You are leading")
     assert console.errors == [] and room.errors == []

@@ -6,6 +6,7 @@ the bid history. Each test failed before its fix."""
 import re
 import time
 
+import httpx
 import jwt
 import pytest
 from playwright.async_api import expect
@@ -212,3 +213,36 @@ async def test_a_watched_lot_is_kept_server_side_and_the_server_alerts_when_it_e
     await other.get_by_test_id("alert-link").click()
     await expect(other.get_by_test_id("watch-toggle")).to_have_text("★ Watching")
     assert other.errors == [] and page.errors == []
+
+
+async def test_pre_bid_reconfirm_and_counter_offer_are_the_bidders_own_screens(engine, admin, new_page):
+    lot = (await make_lot(admin, open_now=False, reserve=20_000_000, title="Haval H6 2021"))["lot"]
+    (alice,) = await bidders(admin, "alice")
+    page = await new_page(f"{engine.url}/?token={alice}#lot={lot}")
+    await connected(page)
+    await expect(page.get_by_test_id("proxy-form")).to_contain_text("Pre-bid maximum")
+    await page.get_by_test_id("proxy-max").fill("150000")  # a scheduled lot takes a maximum, never a bid
+    await page.get_by_test_id("proxy-button").click()
+    await confirm(page)
+    await expect(page.get_by_test_id("bid-message")).to_contain_text("Pre-bid recorded: your maximum ¥150,000")
+    await expect(page.get_by_test_id("bid-status")).to_have_text("Your pre-bid is in")
+    await admin.action(lot, "open")
+    await expect(page.get_by_test_id("bid-status")).to_have_text("You are leading")
+
+    staff = {"Authorization": f"Bearer {engine.auctioneer_token}"}
+    async with httpx.AsyncClient(base_url=engine.url, headers=staff) as http:
+        assert (await http.post(f"/api/lots/{lot}/inspection", json={"version": 2})).status_code == 200
+        await expect(page.get_by_test_id("reconfirm-text")).to_contain_text("The inspection report is now version 2")
+        await page.get_by_test_id("reconfirm-button").click()
+        await expect(page.get_by_test_id("reconfirm-panel")).to_be_hidden()
+        await expect(page.get_by_test_id("bid-message")).to_have_text("Maximum confirmed on the new report.")
+
+        await admin.action(lot, "close")
+        await expect(page.get_by_test_id("bid-explain")).to_contain_text("sets the seller no deadline")
+        assert (await http.post(f"/api/lots/{lot}/counter", json={"amount": 16_000_000})).status_code == 200
+    await expect(page.get_by_test_id("counter-text")).to_contain_text("The seller offers to sell at ¥160,000 (your bid: ¥135,000). Answer by")
+    await expect(page.get_by_test_id("bid-explain")).not_to_contain_text("no deadline")
+    await page.get_by_test_id("counter-accept").click()
+    await expect(page.get_by_test_id("bid-status")).to_have_text("You won at ¥160,000")
+    await expect(page.get_by_test_id("counter-panel")).to_be_hidden()
+    assert page.errors == []
