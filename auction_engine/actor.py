@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgpack
@@ -31,11 +31,12 @@ from bidding.notices import notices
 from bidding.reasons import Reason
 from bidding.rules import Accepted, Refused, decide, due_by, due_tick, next_deadline, next_min
 from bidding.spec import LotSpec
-from bidding.state import CLOSED, LotState
+from bidding.state import CLOSED, PENDING_APPROVAL, SOLD, LotState
 from bidding.views import auctioneer_view, bidder_view, exposure, public_view
 
 from . import metrics
 from .answers import Ack, Answer, Applied, Refusal, Unwritten
+from .budget import BudgetLedger
 from .clock import Clock
 from .credit import CreditLedger
 from .fanout import Hub
@@ -63,6 +64,8 @@ class Work:
     received: float = field(default_factory=time.perf_counter)
     over_limit: bool = False
     """Scale-out: the shared ledger refused to stand this bid; it is refused `credit_limit`."""
+    over_budget: bool = False
+    """The bidder's budget for the lot's sale refused to stand this bid; it is refused `budget`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,11 @@ class LotDeps:
     extended: Callable[[str, list[str], int], None] | None = None
     """After an append in which the lot's own anti-sniping moved it, in a sale with group soft
     close: (lot, the sale's lots, its running total `snipe_ms`), for the later lots to follow."""
+    budget: BudgetLedger | None = None
+    """Budgets across a sale's lots (docs/rules.md "Budgets"), stood before and set after each batch."""
+    lots_reached: Callable[[str, str, list[str]], None] | None = None
+    """After a batch in which a bidder won the last lot their budget allows: (bidder, lot, the sale's
+    lots), for their maxima on the other lots to be withdrawn."""
 
 
 @dataclass(slots=True)
@@ -247,6 +255,11 @@ class LotActor:
         started = time.perf_counter()
         for work in batch:
             metrics.STAGE_SECONDS.labels("queued").observe(started - work.received)
+        budget, sale = self.deps.budget, self.state.sale
+        held = exposure(self.spec, self.state) if budget is not None and sale is not None else None
+        won_before = self._winner()
+        if budget is not None and sale is not None:
+            await self._stand_budgets(batch, budget, sale["sale"])
         if self.deps.reserve is not None:
             await self._reserve(batch, self.deps.reserve)
         decided = self._decide(batch)
@@ -259,6 +272,8 @@ class LotActor:
         _observe("answered", at)
         if self.deps.expose is not None:
             await self._share_exposure(self.deps.expose)
+        if budget is not None and sale is not None and held is not None:
+            await self._set_budgets(batch, budget, sale, held, won_before)
         await self._after(decided)
 
     # -- the stages -----------------------------------------------------------------
@@ -271,7 +286,7 @@ class LotActor:
             if first is not None:
                 decided.done.append(_Done(0, work.reply, first))
                 continue
-            outcome = self._precheck(work.command, work.over_limit) or decide(self.spec, self.state, work.command)
+            outcome = self._precheck(work) or decide(self.spec, self.state, work.command)
             if isinstance(outcome, Refused):
                 self._refuse(work, outcome, decided)
             else:
@@ -320,6 +335,47 @@ class LotActor:
         if cmd.floor or type(value) is not int:
             return None
         return max(value, held.get(cmd.bidder, 0))
+
+    async def _stand_budgets(self, batch: list[Work], ledger: BudgetLedger, sale: str) -> None:
+        """Budgets (docs/rules.md "Budgets"): stand each bid's value on its bidder's budget for the
+        sale, in order, before deciding; a proxy maximum the budget caps is placed capped (the log
+        holds the capped bid), a refused one marks the work `over_budget`. No budget: unchanged."""
+        for work in batch:
+            cmd = work.command
+            if not isinstance(cmd, Bid) or cmd.floor or (work.key and self.knows(work.key)):
+                continue
+            proxy = cmd.max is not None
+            value = cmd.max if proxy else cmd.amount
+            if type(value) is not int or value <= 0:
+                continue  # the rules refuse it `bad_amount`
+            placed = await ledger.reserve(cmd.bidder, sale, self.lot, value, proxy)
+            if placed is None:
+                work.over_budget = True
+            elif placed != value:
+                work.command = replace(cmd, max=placed)
+
+    def _winner(self) -> str | None:
+        """Who won the lot (or holds it pending approval), if it closed so."""
+        state = self.state
+        return state.leader if state.status == CLOSED and state.result in (SOLD, PENDING_APPROVAL) else None
+
+    async def _set_budgets(self, batch: list[Work], ledger: BudgetLedger, sale: dict[str, Any],
+                           held: dict[str, int], won_before: str | None) -> None:
+        """After the answers: the lot's true commitment for every bidder whose commitment here
+        changed or who stood a bid, and whether they won it. A bidder who just won the last lot
+        their budget allows is passed on (`lots_reached`). A failure is logged: the reservation
+        stays (erring safe) until the next batch writes it."""
+        now = exposure(self.spec, self.state)
+        winner = self._winner()
+        bidders = {b for b in set(held) | set(now) if held.get(b) != now.get(b)}
+        bidders |= {w.command.bidder for w in batch if isinstance(w.command, Bid) and not w.command.floor}
+        try:
+            for bidder in sorted(bidders):
+                reached = await ledger.expose(bidder, sale["sale"], self.lot, now.get(bidder, 0), bidder == winner)
+                if reached and bidder == winner and winner != won_before and self.deps.lots_reached:
+                    self.deps.lots_reached(bidder, self.lot, list(sale["lots"]))
+        except Exception:
+            logger.warning("lot %s: budgets of sale %s not updated", self.lot, sale["sale"], exc_info=True)
 
     async def _share_exposure(self, expose: Callable[[str, dict[str, int]], Awaitable[None]]) -> None:
         """Scale-out, after the answers and before the next batch: write the lot's true exposure
@@ -456,9 +512,12 @@ class LotActor:
         while len(self.refusals) > REFUSALS:
             del self.refusals[next(iter(self.refusals))]
 
-    def _precheck(self, cmd: Command, over_limit: bool = False) -> Refused | None:
+    def _precheck(self, work: Work) -> Refused | None:
         """The engine's own refusals, before the rules see the command; `over_limit`: the shared
-        ledger (scale-out) already refused to stand it."""
+        ledger (scale-out) already refused to stand it; `over_budget`: the bidder's budget did."""
+        cmd, over_limit = work.command, work.over_limit
+        if work.over_budget:
+            return Refused(Reason.BUDGET, next_min(self.spec, self.state))
         credit = self.deps.credit
         if isinstance(cmd, Bid) and not cmd.floor:
             value = cmd.max if cmd.max is not None else cmd.amount

@@ -12,11 +12,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from bidding.budget import Budget
 from bidding.commands import JoinSale
 from bidding.ids import ID_RULE, is_id
+from bidding.money import is_money
 from bidding.sales import MAX_SALE_LOTS, MAX_STAGGER_S, staggered_ends
 from bidding.spec import MAX_TIME_MS
-from bidding.state import OPEN, SCHEDULED
+from bidding.state import CLOSED, OPEN, PENDING_APPROVAL, SCHEDULED, SOLD
+from bidding.views import exposure
 
 from .answers import Applied, Refusal
 from .engine import Engine
@@ -123,3 +126,48 @@ async def read_sale(engine: Engine, sale: str) -> dict[str, Any]:
         lots.append({"lot": lot, "ends_at": ends_at, "status": view["status"], "result": view["result"],
                      "extensions": view["extensions"]})
     return {**record, "lots": lots, "server_time": now}
+
+
+def parse_budget(body: dict[str, Any]) -> Budget:
+    """The body of `PUT /api/sales/{id}/budget`: `max_total` (minor units) and/or `max_lots`."""
+    unknown = set(body) - {"max_total", "max_lots"}
+    if unknown:
+        raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", sorted(unknown)[0])
+    total, lots = body.get("max_total"), body.get("max_lots")
+    if total is None and lots is None:
+        raise BadRequest("give `max_total`, `max_lots` or both", "max_total")
+    if total is not None and not is_money(total):
+        raise BadRequest("`max_total` must be a non-negative integer in minor units", "max_total")
+    if lots is not None and (type(lots) is not int or not 1 <= lots <= MAX_SALE_LOTS):
+        raise BadRequest(f"`max_lots` must be an integer from 1 to {MAX_SALE_LOTS}", "max_lots")
+    return Budget(total, lots)
+
+
+async def set_budget(engine: Engine, bidder: str, sale: str, budget: Budget) -> dict[str, Any]:
+    """Replace the bidder's budget for the sale, counting what they already hold on its lots
+    (docs/rules.md "Budgets": it restricts bids from now on and takes nothing back)."""
+    held = []
+    for lot in await _sale_lots(engine, sale):
+        face = await engine.actor(lot)
+        state = face.state
+        won = state.status == CLOSED and state.result in (SOLD, PENDING_APPROVAL) and state.leader == bidder
+        held.append((lot, exposure(face.spec, state).get(bidder, 0), won))
+    await engine.budgets.set(bidder, sale, budget, held)
+    return await read_budget(engine, bidder, sale)
+
+
+async def read_budget(engine: Engine, bidder: str, sale: str) -> dict[str, Any]:
+    """The bidder's own budget for the sale and how much of it their bids hold (`committed`, `won`)."""
+    await _sale_lots(engine, sale)
+    standing = await engine.budgets.standing(bidder, sale)
+    budget = standing.budget or Budget()
+    return {"sale": sale, "bidder": bidder, "max_total": budget.max_total, "max_lots": budget.max_lots,
+            "committed": standing.committed, "won": standing.won}
+
+
+async def _sale_lots(engine: Engine, sale: str) -> list[str]:
+    raw = await engine.redis.get(sale_key(sale))
+    if raw is None:
+        raise NotFound(f"no sale {sale!r}", "sale")
+    lots: list[str] = json.loads(raw)["lots"]
+    return lots

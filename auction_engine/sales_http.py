@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .http import checked_id, engine_of, json_body, principal_of
-from .sales import create_sale, parse_sale, read_sale
+from .sales import create_sale, parse_budget, parse_sale, read_budget, read_sale, set_budget
 
 
 async def post_sale(request: Request) -> JSONResponse:
@@ -26,7 +26,28 @@ async def get_sale(request: Request) -> JSONResponse:
     return JSONResponse(await read_sale(engine, checked_id("sale", request.path_params["sale"])))
 
 
+async def put_budget(request: Request) -> JSONResponse:
+    """Set the calling bidder's budget for the sale, `{max_total?, max_lots?}` (docs/rules.md
+    "Budgets"): a proxy maximum that would break it is capped, a bid past it refused `budget`."""
+    principal = principal_of(request).require("bidder")
+    engine = engine_of(request)
+    budget = parse_budget(await json_body(request))
+    sale = checked_id("sale", request.path_params["sale"])
+    assert principal.bidder is not None  # a bidder token names its bidder
+    return JSONResponse(await set_budget(engine, principal.bidder, sale, budget))
+
+
+async def get_budget(request: Request) -> JSONResponse:
+    """The calling bidder's budget for the sale and what their bids hold of it."""
+    principal = principal_of(request).require("bidder")
+    assert principal.bidder is not None
+    sale = checked_id("sale", request.path_params["sale"])
+    return JSONResponse(await read_budget(engine_of(request), principal.bidder, sale))
+
+
 ROUTES = [
     Route("/api/sales", post_sale, methods=["POST"]),
     Route("/api/sales/{sale}", get_sale, methods=["GET"]),
+    Route("/api/sales/{sale}/budget", put_budget, methods=["PUT"]),
+    Route("/api/sales/{sale}/budget", get_budget, methods=["GET"]),
 ]

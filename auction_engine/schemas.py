@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .frames import MAX_CONFLATE_MS, MIN_CONFLATE_MS
+
 Schema = dict[str, Any]
 
 REF = "#/components/schemas/"
@@ -170,6 +172,9 @@ SCHEMAS: dict[str, Schema] = {
                   "group_soft_close": BOOL, "server_time": TIME_MS,
                   "lots": {"type": "array", "items": _obj({"lot": ID, "ends_at": _nullable(TIME_MS), "status": STATUS,
                                                            "result": RESULT, "extensions": SEQ})}}),
+    "BudgetAsk": _obj({}, {"max_total": MONEY, "max_lots": {"type": "integer", "minimum": 1}}),
+    "Budget": _obj({"sale": ID, "bidder": ID, "max_total": _nullable(MONEY),
+                    "max_lots": _nullable({"type": "integer", "minimum": 1}), "committed": MONEY, "won": SEQ}),
     "Purchases": _obj({"purchases": {"type": "array", "items": {"type": "object"}}}),
     # -- WebSocket frames, server -> client (PROTOCOL.md, frames.py) --
     "WelcomeFrame": _obj({"type": _const("welcome"), "role": ROLE, "server_time": TIME_MS},
@@ -191,7 +196,9 @@ SCHEMAS: dict[str, Schema] = {
         "CounterFrame", "MeFrame", "NoticeFrame",
     )]},
     # -- client -> server --
-    "SubscribeFrame": _obj({"type": _const("subscribe"), "lot": ID}, {"since": SEQ}),
+    "SubscribeFrame": _obj({"type": _const("subscribe"), "lot": ID},
+                           {"since": SEQ, "conflate_ms": {"type": "integer", "minimum": MIN_CONFLATE_MS,
+                                                          "maximum": MAX_CONFLATE_MS}}),
     "UnsubscribeFrame": _obj({"type": _const("unsubscribe"), "lot": ID}),
     "BidFrame": {**_obj({"type": _const("bid"), "lot": ID, "id": ID}, {"amount": MONEY, "max": MONEY}),
                  "oneOf": [{"required": ["amount"]}, {"required": ["max"]}]},

@@ -216,15 +216,26 @@ class ExtendBy:
     total: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WithdrawMax:
+    """The engine's: the bidder has won all the lots their budget for the sale allows, so their
+    standing maximum here, where they do not lead, is withdrawn (docs/rules.md "Budgets")."""
+
+    kind: ClassVar[str] = "withdraw_max"
+    at: int
+    bidder: str
+
+
 Command = (
     Create | Open | Pause | Resume | FairWarning | Hammer | Withdraw | Approve | Reject | Bid | BuyNow | Tick | Outage
     | RetractLast | Reopen | Asking | Counter | AcceptCounter | DeclineCounter | PublishInspection | Reconfirm
-    | JoinSale | ExtendBy
+    | JoinSale | ExtendBy | WithdrawMax
 )
 
 _REGISTRY: Registry[Command] = Registry(
     (Create, Open, Pause, Resume, FairWarning, Hammer, Withdraw, Approve, Reject, Bid, BuyNow, Tick, Outage,
-     RetractLast, Reopen, Asking, Counter, AcceptCounter, DeclineCounter, PublishInspection, Reconfirm, JoinSale, ExtendBy)
+     RetractLast, Reopen, Asking, Counter, AcceptCounter, DeclineCounter, PublishInspection, Reconfirm, JoinSale, ExtendBy,
+     WithdrawMax)
 )
 _STRINGS = ("bidder", "paddle", "id", "reason", "sale", "source")
 _SPANS = ("outage_ms", "grace_ms")

@@ -241,16 +241,25 @@ class Extended:
     ends_at: int | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaxWithdrawn:
+    """The bidder's non-leading maximum, sealed bid or pre-bids here are gone (docs/rules.md "Budgets")."""
+
+    kind: ClassVar[str] = "max_withdrawn"
+    at: int
+    bidder: str
+
+
 Event = (
     Created | Opened | BidPlaced | BuyNowTaken | Paused | Resumed | FairWarningGiven | Closed | Approved | Rejected
     | OutageExtended | OutagePaused | Retracted | Reopened | AskingSet | Countered | CounterAccepted | CounterDeclined
-    | PreBidPlaced | InspectionPublished | Reconfirmed | SaleJoined | Extended
+    | PreBidPlaced | InspectionPublished | Reconfirmed | SaleJoined | Extended | MaxWithdrawn
 )
 
 _REGISTRY: Registry[Event] = Registry(
     (Created, Opened, BidPlaced, BuyNowTaken, Paused, Resumed, FairWarningGiven, Closed, Approved, Rejected,
      OutageExtended, OutagePaused, Retracted, Reopened, AskingSet, Countered, CounterAccepted, CounterDeclined,
-     PreBidPlaced, InspectionPublished, Reconfirmed, SaleJoined, Extended)
+     PreBidPlaced, InspectionPublished, Reconfirmed, SaleJoined, Extended, MaxWithdrawn)
 )
 
 

@@ -14,4 +14,5 @@ class Reason(StrEnum):
     NOT_ALLOWED = "not_allowed"
     BAD_AMOUNT = "bad_amount"
     UNKNOWN_LOT = "unknown_lot"
+    BUDGET = "budget"  # past the bidder's own budget for the sale (docs/rules.md "Budgets")
     UNAVAILABLE = "unavailable"  # the engine's: the lot is quarantined (its log is damaged)

@@ -8,6 +8,7 @@ deadline (`next_deadline`) that fell due by then, so the same log always gives t
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -37,6 +38,7 @@ from .commands import (
     RetractLast,
     Tick,
     Withdraw,
+    WithdrawMax,
 )
 from .events import (
     Approved,
@@ -52,6 +54,7 @@ from .events import (
     Extended,
     FairWarningGiven,
     InspectionPublished,
+    MaxWithdrawn,
     Opened,
     OutageExtended,
     OutagePaused,
@@ -74,6 +77,7 @@ from .state import (
     OPEN,
     PAUSED,
     PENDING_APPROVAL,
+    RETRACT_DEPTH,
     SCHEDULED,
     SOLD,
     UNSOLD,
@@ -534,6 +538,8 @@ def _retract_last(spec: LotSpec, st: LotState, cmd: RetractLast) -> Decision:
     if spec.format != "english" or not st.undo or not isinstance(reason, str) or not 0 < len(reason) <= MAX_REASON:
         return _NOT_ALLOWED
     bidder, paddle, bid_id, _, _, price, leader, leader_paddle = st.undo[-1][:8]
+    if leader is not None and leader != bidder and leader not in st.maxima:
+        return _NOT_ALLOWED  # the earlier leader's maximum was withdrawn (docs/rules.md "Budgets")
     return Accepted((Retracted(at=cmd.at, reason=reason, bidder=bidder, paddle=paddle, id=bid_id, price=price,
                                leader=leader, leader_paddle=leader_paddle),))
 
@@ -662,6 +668,17 @@ def _extend_by(spec: LotSpec, st: LotState, cmd: ExtendBy) -> Decision:
     return Accepted((Extended(at=cmd.at, source=cmd.source, total=total, ms=ms, ends_at=ends_at),))
 
 
+def _withdraw_max(spec: LotSpec, st: LotState, cmd: WithdrawMax) -> Decision:
+    """docs/rules.md "Budgets": the bidder's maximum, sealed bid or pre-bids, where they do not lead."""
+    status, bidder = st.status, cmd.bidder
+    if status == CLOSED or (status == OPEN and st.ends_at is not None and cmd.at >= st.ends_at):
+        return _LOT_CLOSED
+    holds = bidder in st.maxima or any(record[0] == bidder for record in st.pre_bids)
+    if bidder == st.leader or not holds:
+        return _NOT_ALLOWED
+    return Accepted((MaxWithdrawn(at=cmd.at, bidder=bidder),))
+
+
 def _tick(spec: LotSpec, st: LotState, cmd: Tick) -> Decision:
     """Everything due by cmd.at, each stamped with when it fell due rather than when the timer
     fired: a lot whose end passed while the engine was down closes as of its ends_at."""
@@ -761,6 +778,7 @@ _DECIDE: dict[type, Callable[[LotSpec, LotState, Any], Decision]] = {
     Reconfirm: _reconfirm,
     JoinSale: _join_sale,
     ExtendBy: _extend_by,
+    WithdrawMax: _withdraw_max,
 }
 
 
@@ -961,6 +979,15 @@ def _apply_extended(spec: LotSpec, st: LotState, ev: Extended) -> None:
         st.sale_end += ms
 
 
+def _apply_max_withdrawn(spec: LotSpec, st: LotState, ev: MaxWithdrawn) -> None:
+    bidder = ev.bidder
+    st.maxima.pop(bidder, None)
+    st.seen.pop(bidder, None)
+    st.pre_bids = [record for record in st.pre_bids if record[0] != bidder]
+    # No retraction may bring it back: each kept bid's record forgets the bidder's earlier maximum.
+    st.undo = deque((tuple(r[:3]) + (None,) + tuple(r[4:]) if r[0] == bidder else r for r in st.undo), RETRACT_DEPTH)
+
+
 _APPLY: dict[type, Callable[[LotSpec, LotState, Any], None]] = {
     BidPlaced: _apply_bid,
     Created: _apply_created,
@@ -985,4 +1012,5 @@ _APPLY: dict[type, Callable[[LotSpec, LotState, Any], None]] = {
     Reconfirmed: _apply_reconfirmed,
     SaleJoined: _apply_sale_joined,
     Extended: _apply_extended,
+    MaxWithdrawn: _apply_max_withdrawn,
 }

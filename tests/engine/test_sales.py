@@ -56,3 +56,55 @@ async def test_a_late_bid_on_the_first_lot_moves_every_later_lot_of_a_group_sale
         assert result.returncode == 0, result.stdout + result.stderr
     for peer in (a, watcher):
         await peer.close()
+
+
+async def test_a_budget_caps_a_proxy_refuses_past_it_and_withdraws_maxima_once_its_lots_are_won(engine):
+    """docs/rules.md "Budgets", rows 1 to 3, 7 and 8 of the worked example, over the WebSocket."""
+    names = [(await new_lot(engine, open_it=False, start_price=1000, increments=[[0, 100]]))["lot"] for _ in range(3)]
+    async with api(engine) as clerk:
+        made = await clerk.post("/api/sales", json={"id": "S-budget", "lots": names,
+                                                    "first_end_at": int(time.time() * 1000) + 60_000, "stagger_s": 30})
+        assert made.status_code == 201, made.text
+        for lot in names:
+            assert (await clerk.post(f"/api/lots/{lot}/open")).status_code == 200
+    async with api(engine, "bidder", "A") as mine:
+        bad = await mine.put("/api/sales/S-budget/budget", json={"max_total": -1})
+        assert (bad.status_code, bad.json()["error"]["field"]) == (400, "max_total")
+        set_ = await mine.put("/api/sales/S-budget/budget", json={"max_total": 10_000, "max_lots": 1})
+        assert set_.status_code == 200 and set_.json() == {"sale": "S-budget", "bidder": "A", "max_total": 10_000,
+                                                           "max_lots": 1, "committed": 0, "won": 0}
+    async with api(engine) as clerk:
+        assert (await clerk.put("/api/sales/S-budget/budget", json={"max_lots": 1})).status_code == 403
+
+    a = await Peer.open(engine.ws_url, engine.token("bidder", "A"))
+    watcher = await Peer.open(engine.ws_url)
+    await watcher.send({"type": "subscribe", "lot": names[0]})
+    await watcher.next(lambda f: f["type"] == "snapshot")
+    assert (await a.bid(names[0], "a1", maximum=7000))["your_max"] == 7000
+    capped = await a.bid(names[1], "a2", maximum=7000)
+    assert (capped["ok"], capped["leading"], capped["your_max"]) == (True, True, 3000)  # 10000 - 7000 left
+    refused = await a.bid(names[2], "a3", amount=4000)
+    assert (refused["ok"], refused["reason"]) == (False, "budget")
+    async with api(engine, "bidder", "A") as mine:
+        assert (await mine.get("/api/sales/S-budget/budget")).json()["committed"] == 10_000
+    b = await Peer.open(engine.ws_url, engine.token("bidder", "B"))
+    assert (await b.bid(names[0], "b1", maximum=9000))["leading"] is True  # A's 7000 no longer leads
+
+    async with api(engine) as clerk:
+        assert (await clerk.post(f"/api/lots/{names[1]}/close")).status_code == 200  # A wins its one lot
+    withdrawn = await watcher.next(event("max_withdrawn"))
+    assert withdrawn["lot"] == names[0] and withdrawn["state"]["leader"] != "A"
+    for _ in range(50):  # the close's commitment reaches the budget just after its answer
+        async with api(engine, "bidder", "A") as mine:
+            held = (await mine.get("/api/sales/S-budget/budget")).json()
+        if held["won"] == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert (held["won"], held["committed"]) == (1, 1000)
+    late = await a.bid(names[2], "a4", maximum=2000)
+    assert (late["ok"], late["reason"]) == (False, "budget")
+    for lot in names:
+        result = await asyncio.to_thread(verify, engine, lot)
+        assert result.returncode == 0, result.stdout + result.stderr
+    for peer in (a, b, watcher):
+        await peer.close()
