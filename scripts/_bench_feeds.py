@@ -59,6 +59,7 @@ class ReaderSpec:
     watchers: int
     duration: float  # seconds of measuring after `go`
     period: float = 0.02  # sweep interval while measuring
+    settle: float = 0.0  # after `stop`: read on until no data came for 0.5 s, at most this long
     connect_batch: int = 64
 
 
@@ -318,6 +319,10 @@ def reader_main(spec: ReaderSpec, out: Any, go: Any, stop: Any, lows: Any) -> No
         if cpu is None:
             window = time.perf_counter() - t0
             cpu = used()
+        deadline, quiet_since = time.perf_counter() + spec.settle, time.perf_counter()
+        while time.perf_counter() < deadline and time.perf_counter() - quiet_since < 0.5:
+            if reader.sweep(poller, 0.05):
+                quiet_since = time.perf_counter()
         out.put(("done", spec.index, reader.result(cpu, window, sweeps)))
         for fd, feed in list(reader.feeds.items()):
             if not feed.closed:

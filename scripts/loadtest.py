@@ -36,12 +36,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_ws import open_watcher  # noqa: E402
+from _bench_feeds import ReaderSpec, reader_main  # noqa: E402
+from _bench_frames import FeedWatcher, open_feed  # noqa: E402
+from _bench_ws import RawWatcher, open_watcher  # noqa: E402
 
 JSON = "auction.v1.json"
 MSGPACK = "auction.v1.msgpack"
 HIST_MAX_US = 120_000_000
 STRATEGIES = ("increment", "proxy", "sniper", "escalate")
+FINAL_KEYS = ("seq", "status", "result", "price", "leader", "bids", "ends_at", "extensions")
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Options:
     mix: str = "increment=5,proxy=4,sniper=1"
     lots_per_bidder: int = 3
     lots_per_watcher: int = 1
+    readers: int = 2  # bulk-reader processes for watchers beyond `precise` per generator process (0: none)
+    precise: int = 25  # event-driven watchers per generator process: they measure delivery latency
     lot_duration: float | None = None
     anti_snipe: str | None = None
     snipe_window: float = 3.0
@@ -169,6 +174,8 @@ class Worker:
         self.counts: collections.Counter[str] = collections.Counter()
         self.errors: collections.Counter[str] = collections.Counter()
         self.watched: list[dict[str, Watched]] = []
+        self.latest: dict[str, tuple[int, dict[str, Any]]] = {}  # lot -> the newest state this process decoded
+        self.lot_names = {lot.encode(): lot for lot in opts.lot_ids}
         self.bidding = False
         self.running = True
         self.t0 = 0.0
@@ -220,11 +227,16 @@ class Worker:
         self.watched.append(seen)
         handle = self.watcher_frame
         while self.running:
-            ws = None
+            ws: RawWatcher | FeedWatcher | None = None
             for attempt in range(20):
                 try:
                     async with self._sem:
-                        ws = await open_watcher(self.ws, self.proto, lambda raw, now: handle(seen, raw, now))
+                        if self.msgpack:
+                            ws = await open_watcher(self.ws, self.proto, lambda raw, now: handle(seen, raw, now))
+                        else:
+                            ws = await open_feed(self.ws, self.proto, lambda events, last, now: self.watcher_events(
+                                seen, events, last, now), lambda opcode, payload, now: handle(
+                                seen, payload.decode() if opcode == 1 else payload, now))
                     break
                 except Exception as exc:  # noqa: BLE001 - counted and retried
                     self.errors[f"connect:{type(exc).__name__}"] += 1
@@ -252,6 +264,38 @@ class Worker:
                 self.counts["watcher_reconnects"] += 1
                 await asyncio.sleep(0.1)
 
+    def watcher_events(self, seen: dict[str, Watched], events: list[tuple[bytes, bytes]], last: bytes, now: float) -> None:
+        """A chunk's event frames (JSON), seqs found without decoding them (`_bench_frames`); the last one
+        is decoded only if no watcher of this process has seen its seq yet (the bidders' view of the lot)."""
+        self.counts["watcher_frames"] += len(events)
+        for lot_bytes, digits in events:
+            lot, seq = self.lot_names.get(lot_bytes) or lot_bytes.decode(), int(digits)
+            w = seen[lot]
+            w.frames += 1
+            if seq <= w.last:
+                w.dups += 1
+                continue
+            if w.last and seq != w.last + 1:
+                w.gaps += 1
+            if w.first is None:
+                w.first = seq
+            w.last = seq
+            t = self.sent_at[lot].get(seq)
+            if t is not None:
+                self.delivery_hist.record_value(max(1, int((now - t) * 1e6)))
+            elif seq > self.views[lot].acked_seq - 64:
+                self.early[lot].setdefault(seq, []).append(now)
+        lot = self.lot_names.get(events[-1][0]) or events[-1][0].decode()
+        seq = int(events[-1][1])
+        if seq > self.latest.get(lot, (0, {}))[0]:
+            state = json.loads(last)["state"]
+            self.latest[lot] = (seq, state)
+            v = self.views[lot]
+            if state.get("next_min") is not None and state["next_min"] > v.next_min:
+                v.next_min = state["next_min"]
+            v.ends_at = state.get("ends_at")
+            v.status = state["status"]
+
     def watcher_frame(self, seen: dict[str, Watched], raw: str | bytes, now: float) -> None:
         f = self.decode(raw)
         kind = f.get("type")
@@ -269,6 +313,8 @@ class Worker:
                 w.first = seq
             w.last = seq
             state = w.final = f["state"]
+            if seq > self.latest.get(lot, (0, {}))[0]:
+                self.latest[lot] = (seq, state)
             v = self.views[lot]
             if state.get("next_min") is not None and state["next_min"] > v.next_min:
                 v.next_min = state["next_min"]
@@ -284,6 +330,8 @@ class Worker:
             w = seen[lot]
             w.last = f["seq"]
             w.final = f["state"]
+            if w.last > self.latest.get(lot, (0, {}))[0]:
+                self.latest[lot] = (w.last, f["state"])
             self.note_state(lot, f["state"])
         elif kind == "error":
             self.errors[f"watcher_error:{f.get('code')}"] += 1
@@ -535,9 +583,9 @@ class Worker:
                 agg["gaps"] += w.gaps
                 agg["dups"] += w.dups
                 agg["lasts"][w.last] += 1
-                if w.final is not None and (agg["final"] is None or w.last >= agg["final"]["seq"]):
-                    agg["final"] = {k: w.final.get(k) for k in
-                                    ("seq", "status", "result", "price", "leader", "bids", "ends_at", "extensions")}
+        for lot, (_, state) in self.latest.items():
+            if lot in per_lot:
+                per_lot[lot]["final"] = {k: state.get(k) for k in FINAL_KEYS}
         for agg in per_lot.values():
             agg["lasts"] = {str(k): v for k, v in agg["lasts"].items()}
         return {
@@ -645,9 +693,13 @@ def run(o: Options, progress: Any = None, on_phase: Any = None) -> dict[str, Any
     out, go = ctx.Queue(), ctx.Event()
     procs = []
     n = max(1, o.procs)
+    in_workers = o.watchers
+    if o.readers and o.subprotocol == "json" and o.lots_per_watcher == 1:
+        in_workers = min(o.watchers, o.precise * n)
+    bulk = Readers(o, ctx, go, o.watchers - in_workers, offset)
     for i in range(n):
         share = tokens[i::n]
-        watchers = o.watchers // n + (1 if i < o.watchers % n else 0)
+        watchers = in_workers // n + (1 if i < in_workers % n else 0)
         p = ctx.Process(target=_worker_main, args=(o, i, share, watchers, out, go, offset), daemon=True)
         p.start()
         procs.append(p)
@@ -671,6 +723,7 @@ def run(o: Options, progress: Any = None, on_phase: Any = None) -> dict[str, Any
                 if msg[0] == "ready":
                     ready.add(msg[1])
                     if len(ready) == n:
+                        bulk.wait_ready()
                         if o.create:  # opened only now, so lot durations count from the start of bidding
                             for lot in o.lot_ids:
                                 http.post(f"/api/lots/{lot}/open").raise_for_status()
@@ -688,30 +741,80 @@ def run(o: Options, progress: Any = None, on_phase: Any = None) -> dict[str, Any
                 live.update(stats, started, len(ready), n)
         if on_phase:
             on_phase("stop")
+        readers = bulk.finish()
     finally:
+        bulk.stop()
         if live is not None:
             live.stop()
         for p in procs:
             p.join(timeout=10)
             if p.is_alive():
                 p.kill()
-    report = merge(o, list(results.values()), failed, http)
+    report = merge(o, list(results.values()), failed, http, readers)
     http.close()
     return report
 
 
-def merge(o: Options, results: list[dict[str, Any]], failed: dict[int, str], http: httpx.Client) -> dict[str, Any]:
+class Readers:
+    """Bulk watchers (`_bench_feeds.py`) in `o.readers` processes of their own: they count frames and
+    check seqs and the final state, at a fraction of an event-driven watcher's cost; the workers keep
+    `o.precise` event-driven watchers each, which measure delivery latency."""
+
+    def __init__(self, o: Options, ctx: Any, go: Any, watchers: int, offset_ms: float) -> None:
+        self.out, self.stop_event = ctx.Queue(), ctx.Event()
+        self.procs: list[Any] = []
+        k = min(o.readers, watchers) if watchers else 0
+        lows = ctx.Array("q", max(1, k), lock=False)
+        base = ws_url(o.urls[0] if o.urls else o.url).removesuffix("/ws")
+        for i in range(k):
+            spec = ReaderSpec(i, base, "engine", o.lot_ids, watchers // k + (1 if i < watchers % k else 0), o.duration,
+                              settle=o.settle)
+            p = ctx.Process(target=reader_main, args=(spec, self.out, go, self.stop_event, lows), daemon=True)
+            p.start()
+            self.procs.append(p)
+
+    def wait_ready(self) -> None:
+        for _ in self.procs:
+            msg = self.out.get(timeout=300)
+            if msg[0] != "ready":
+                raise RuntimeError(f"bulk reader {msg[1]} failed: {msg[2]}")
+
+    def finish(self) -> list[dict[str, Any]]:
+        """After the workers: the readers read on until quiet, then report."""
+        self.stop_event.set()
+        results = []
+        for _ in self.procs:
+            msg = self.out.get(timeout=120)
+            if msg[0] != "done":
+                raise RuntimeError(f"bulk reader {msg[1]} failed: {msg[2]}")
+            results.append(msg[2])
+        return results
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for p in self.procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+
+
+def merge(o: Options, results: list[dict[str, Any]], failed: dict[int, str], http: httpx.Client,
+          readers: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     counts: collections.Counter[str] = collections.Counter()
     errors: collections.Counter[str] = collections.Counter()
     for r in results:
         counts.update(r["counts"])
         errors.update(r["errors"])
+    readers = readers or []
+    for b in readers:
+        counts["watcher_frames"] += b["frames"]
+        counts["watchers_dropped"] += sum(agg["closed"] for agg in b["lots"].values())
     window = max((r["window_s"] for r in results), default=o.duration) or o.duration
     ack = merge_hist([r["ack_hist"] for r in results])
     delivery = merge_hist([r["delivery_hist"] for r in results])
     problems: list[str] = [f"generator process {i} failed: {why}" for i, why in failed.items()]
     lots: dict[str, dict[str, Any]] = {}
-    for r in results:
+    for r in [*results, *readers]:
         for lot, agg in r["lots"].items():
             m = lots.setdefault(lot, {"watchers": 0, "gaps": 0, "dups": 0, "lasts": collections.Counter(), "final": None})
             m["watchers"] += agg["watchers"]
@@ -757,7 +860,11 @@ def merge(o: Options, results: list[dict[str, Any]], failed: dict[int, str], htt
         "refused_per_s": round(counts["refused"] / window, 1),
         "ack": hist_summary(ack),
         "delivery": hist_summary(delivery),
-        "generator_cpu": [round(r.get("cpu", 0), 2) for r in results],
+        "generator_cpu": [round(r.get("cpu", 0), 2) for r in results] + [round(b["cpu"], 2) for b in readers],
+        "generator_cpu_total": round(sum(r.get("cpu", 0) for r in results) + sum(b["cpu"] for b in readers), 2),
+        "bulk_watchers": sum(agg["watchers"] for b in readers for agg in b["lots"].values()),
+        "reader_sweep_p99_ms": max((b["sweep_p99_ms"] for b in readers), default=0.0),
+        "watchers_dropped": counts["watchers_dropped"],
         "generator_loop_lag": hist_summary(merge_hist([r.get("lag_hist") for r in results])),
         "watcher_frames": frames,
         "frames_per_s": round(frames / window, 1),
@@ -865,6 +972,11 @@ def main(argv: list[str] | None = None) -> int:
                         "above all before it: nearly always accepted) measures the commit path")
     p.add_argument("--lots-per-bidder", type=int, default=3)
     p.add_argument("--lots-per-watcher", type=int, default=1)
+    p.add_argument("--readers", type=int, default=Options.readers,
+                   help="processes of bulk watchers (timed sweeps, no per-frame decode) for the watchers beyond "
+                        "--precise per generator process; 0 keeps every watcher event-driven in the generator processes")
+    p.add_argument("--precise", type=int, default=Options.precise,
+                   help="event-driven watchers per generator process (these measure delivery latency)")
     p.add_argument("--lot-duration", type=float, help="with --create: duration_s of the lots (default: the run + 600)")
     p.add_argument("--anti-snipe", help="with --create: window_s,extend_s[,max_extensions]")
     p.add_argument("--snipe-window", type=float, default=3.0, help="snipers bid in the last N seconds")
