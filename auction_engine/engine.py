@@ -335,6 +335,10 @@ class Engine:
         actor.start()
         if state.result is not None and lot not in self._settling:
             self.lot_result(actor)  # idempotent: covers a crash between the close and the settlement write
+        sale = state.sale
+        if sale is not None and sale["group"] and state.snipe_ms > 0 and state.status != CLOSED:
+            # Idempotent too: an extend_by its last writer died before sending reaches the later lots now.
+            self.group_extended(lot, list(sale["lots"]), state.snipe_ms)
         return actor
 
     async def actor(self, lot: str) -> LotActor | Replica:

@@ -108,3 +108,31 @@ async def test_a_budget_caps_a_proxy_refuses_past_it_and_withdraws_maxima_once_i
         assert result.returncode == 0, result.stdout + result.stderr
     for peer in (a, b, watcher):
         await peer.close()
+
+
+async def test_after_a_kill_9_the_later_lot_has_moved_exactly_once(engine):
+    """The writer sends `extend_by` after its append; killed around then, the restarted engine sends
+    the running total again when it wakes the lot (`Engine.wake`): the later lot ends up moved once,
+    whether the first send got there or not."""
+    names = [(await new_lot(engine, open_it=False, anti_snipe=SNIPE))["lot"] for _ in range(2)]
+    first_end = int(time.time() * 1000) + 30_000
+    async with api(engine) as clerk:
+        made = await clerk.post("/api/sales", json={"id": "S-kill", "lots": names, "first_end_at": first_end,
+                                                    "stagger_s": 20, "group_soft_close": True})
+        assert made.status_code == 201, made.text
+        for lot in names:
+            assert (await clerk.post(f"/api/lots/{lot}/open")).status_code == 200
+    a = await Peer.open(engine.ws_url, engine.token("bidder", "A"))
+    assert (await a.bid(names[0], "a1", amount=5000))["ok"]
+    await a.close()
+    engine.kill()
+    engine.start()
+    async with api(engine, "watcher") as anyone:
+        for _ in range(100):
+            lots = (await anyone.get("/api/sales/S-kill")).json()["lots"]
+            if lots[1]["ends_at"] != first_end + 20_000:
+                break
+            await asyncio.sleep(0.05)
+        history = (await anyone.get(f"/api/lots/{names[1]}/events")).json()["events"]
+    assert lots[1]["ends_at"] - lots[0]["ends_at"] == 20_000 and lots[0]["ends_at"] > first_end
+    assert [item["kind"] for item in history].count("extended") == 1
