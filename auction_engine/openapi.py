@@ -79,6 +79,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         None, (*_LOT, 409, 503)),
     ("GET", "/api/settlements"): Operation("The settlement ledger", STAFF, (200, "SettlementList"), None, (400, *_AUTH), query={
         "result": STR_QUERY, "paid": {"enum": ["true", "false"]}, "winner": STR_QUERY, "limit": INT_QUERY}),
+    ("POST", "/api/settlements/{lot}/mark_paid"): Operation(
+        "Staff mark a sold lot paid (who in `by`, recorded in its history); idempotent", ("auctioneer",), (200, "Settlement"),
+        "MarkPaid", (400, 401, 403, 404, 409)),
     ("POST", "/api/settlements/{lot}/paid"): Operation(
         "Escrow's signed callback (X-Signature, never a token)", ("escrow",), (200, "Settlement"), "Payment",
         (401, 404, 409, 413, 422)),

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from . import catalogue, heads, ledger
+from . import catalogue, handoff, heads, ledger
 from .db import make_engine, normalise_url, now_ms, write_options
 from .errors import BidderExists, NoSuchBidder
 from .migrate import upgrade_to_head
@@ -301,6 +301,19 @@ class Store:
         `UnknownSettlement` if the lot has no record, `NotPayable` if it was not sold."""
         async with self._write() as conn:
             return await ledger.mark_paid(conn, lot, now_ms())
+
+    async def mark_paid_by_staff(self, lot: str, by: str) -> tuple[Settlement, bool]:
+        """Staff record a payment escrow did not report (a transfer seen on the statement, cash at
+        the desk): paid once, and who marked it and when go into the settlement's history in the
+        same transaction. A repeat changes nothing and answers False. `UnknownSettlement` if the lot
+        has no record, `NotPayable` if it was not sold."""
+        async with self._write() as conn:
+            before = await ledger.get(conn, lot)
+            record = await ledger.mark_paid(conn, lot, now_ms())
+            first = before is not None and before.paid_at is None
+            if first and record.paid_at is not None:
+                await handoff.record_event(conn, lot, "marked_paid", record.paid_at, by=by)
+            return record, first
 
     async def list_settlements(
         self,

@@ -394,6 +394,7 @@ function wire() {
     const action = e.target.closest("button")?.dataset.action;
     if (action) act(action);
   });
+  $("paid-form").addEventListener("submit", (e) => e.preventDefault());
   $("corrections").addEventListener("click", (e) => {
     const action = e.target.closest("button")?.dataset.do;
     if (action) mend(action);
@@ -548,8 +549,22 @@ async function loadSettlements() {
     el("td", { class: "num", text: formatMoney(r.hammer_price, r.currency) }),
     el("td", { class: "num", text: formatMoney(r.total_due, r.currency) }),
     el("td", { text: r.winner ?? "—" }), el("td", { text: r.winner_paddle ?? "—" }),
-    el("td", { text: when(r.decided_at ?? r.closed_at) }), el("td", { text: r.paid_at ? when(r.paid_at) : "no" }))));
+    el("td", { text: when(r.decided_at ?? r.closed_at) }),
+    el("td", { dataset: { testid: "settlement-paid" } }, r.paid_at ? when(r.paid_at) : r.result === "sold"
+      ? el("button", { type: "button", dataset: { testid: "mark-paid" }, text: "Mark paid", onclick: () => markPaid(r.lot) }) : "no"))));
   return records;
+}
+
+/** A payment escrow did not report (at the desk, a transfer on the statement): who marks it is recorded. */
+async function markPaid(lot) {
+  const by = $("paid-form").elements.by.value.trim();
+  if (!by) return showError(new ApiError("bad_request", "Marked paid by: enter your name first", "by", 0));
+  try {
+    await call("POST", `/api/settlements/${encodeURIComponent(lot)}/mark_paid`, { by });
+  } catch {
+    return;
+  }
+  loadSettlements();
 }
 
 // The ledger is written just after the close event goes out: look again a few times.

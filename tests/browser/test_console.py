@@ -1,6 +1,7 @@
 """The auctioneer console in headless chromium against the real engine, with a bidder room open."""
 
 import re
+import time
 
 import pytest
 from playwright.async_api import expect
@@ -71,6 +72,15 @@ async def test_console_runs_a_live_lot_and_the_room_shows_the_hammer(engine, adm
     settlement = console.locator(f'[data-testid=settlement-row][data-lot="{lot}"]')
     await expect(settlement).to_contain_text("¥216,000")
     await expect(settlement).to_contain_text("alice")
+
+    await settlement.get_by_test_id("mark-paid").click()  # who marks it is recorded: a name first
+    await expect(console.get_by_test_id("console-error")).to_contain_text("enter your name")
+    await console.get_by_test_id("paid-by").fill("clerk Li")
+    await settlement.get_by_test_id("mark-paid").click()
+    await expect(settlement.get_by_test_id("mark-paid")).to_have_count(0)
+    await expect(settlement.get_by_test_id("settlement-paid")).to_contain_text(str(time.localtime().tm_year))
+    record = (await admin.http.get(f"/api/settlements/{lot}")).json()
+    assert [h["by"] for h in record["history"] if h["kind"] == "marked_paid"] == ["clerk Li"]
     assert console.errors == [] and room.errors == []
 
 
@@ -145,7 +155,8 @@ async def test_the_clerk_retracts_sets_asking_and_reopens_and_the_room_shows_eac
     await console.get_by_test_id("action-retract_last").click()
     await console.get_by_test_id("confirm-action-yes").click()
     await expect(console.get_by_test_id("selected-leader")).to_have_text("Paddle 77")
-    await expect(room.get_by_test_id("correction-banner")).to_contain_text("Correction: the last bid was taken back (paddle 88 bid by mistake)")
+    banner = room.get_by_test_id("correction-banner")
+    await expect(banner).to_contain_text("Correction: the last bid was taken back (paddle 88 bid by mistake)")
     await expect(room.get_by_test_id("bid-status")).to_have_text("You are leading")
     correction = room.locator('[data-testid=history-row][data-kind="correction"]')
     await expect(correction).to_contain_text("taken back")

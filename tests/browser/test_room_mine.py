@@ -240,7 +240,8 @@ async def test_pre_bid_reconfirm_and_counter_offer_are_the_bidders_own_screens(e
         await admin.action(lot, "close")
         await expect(page.get_by_test_id("bid-explain")).to_contain_text("sets the seller no deadline")
         assert (await http.post(f"/api/lots/{lot}/counter", json={"amount": 16_000_000})).status_code == 200
-    await expect(page.get_by_test_id("counter-text")).to_contain_text("The seller offers to sell at ¥160,000 (your bid: ¥135,000). Answer by")
+    offer = "The seller offers to sell at ¥160,000 (your bid: ¥135,000). Answer by"
+    await expect(page.get_by_test_id("counter-text")).to_contain_text(offer)
     await expect(page.get_by_test_id("bid-explain")).not_to_contain_text("no deadline")
     await page.get_by_test_id("counter-accept").click()
     await expect(page.get_by_test_id("bid-status")).to_have_text("You won at ¥160,000")
