@@ -23,7 +23,7 @@ TOKEN_SUBPROTOCOL = "auction.token."
 
 REFUSAL_REASONS = frozenset({
     "too_low", "already_leading", "lot_not_open", "lot_paused", "lot_closed", "credit_limit",
-    "rate_limited", "not_allowed", "bad_amount", "unknown_lot",
+    "rate_limited", "not_allowed", "bad_amount", "unknown_lot", "budget",
 })
 
 LotState = Mapping[str, Any]

@@ -77,6 +77,7 @@ export const MESSAGES = {
   lot_paused: "Bidding on this lot is paused.",
   lot_closed: "This lot has closed.",
   credit_limit: "This bid would exceed your credit limit (deposit).",
+  budget: "This bid would break the budget you set for this sale.",
   rate_limited: "Too many bids at once; wait a moment and try again.",
   not_allowed: "You are not allowed to do that.",
   bad_amount: "Enter a whole amount in yuan (up to 2 decimals) above zero, and only one of bid or maximum.",
