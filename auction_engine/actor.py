@@ -339,20 +339,30 @@ class LotActor:
     async def _stand_budgets(self, batch: list[Work], ledger: BudgetLedger, sale: str) -> None:
         """Budgets (docs/rules.md "Budgets"): stand each bid's value on its bidder's budget for the
         sale, in order, before deciding; a proxy maximum the budget caps is placed capped (the log
-        holds the capped bid), a refused one marks the work `over_budget`. No budget: unchanged."""
+        holds the capped bid), a refused one marks the work `over_budget`. No budget: unchanged.
+        One round trip per bid, each bidder's in order, the bidders side by side."""
+        mine: dict[str, list[Work]] = {}
         for work in batch:
             cmd = work.command
-            if not isinstance(cmd, Bid) or cmd.floor or (work.key and self.knows(work.key)):
-                continue
-            proxy = cmd.max is not None
-            value = cmd.max if proxy else cmd.amount
-            if type(value) is not int or value <= 0:
-                continue  # the rules refuse it `bad_amount`
-            placed = await ledger.reserve(cmd.bidder, sale, self.lot, value, proxy)
-            if placed is None:
-                work.over_budget = True
-            elif placed != value:
-                work.command = replace(cmd, max=placed)
+            if isinstance(cmd, Bid) and not cmd.floor and not (work.key and self.knows(work.key)):
+                mine.setdefault(cmd.bidder, []).append(work)
+
+        async def stand(works: list[Work]) -> None:
+            for work in works:
+                cmd = work.command
+                assert isinstance(cmd, Bid)
+                proxy = cmd.max is not None
+                value = cmd.max if proxy else cmd.amount
+                if type(value) is not int or value <= 0:
+                    continue  # the rules refuse it `bad_amount`
+                placed = await ledger.reserve(cmd.bidder, sale, self.lot, value, proxy)
+                if placed is None:
+                    work.over_budget = True
+                elif placed != value:
+                    work.command = replace(cmd, max=placed)
+
+        if mine:
+            await asyncio.gather(*(stand(works) for works in mine.values()))
 
     def _winner(self) -> str | None:
         """Who won the lot (or holds it pending approval), if it closed so."""
@@ -370,9 +380,12 @@ class LotActor:
         bidders = {b for b in set(held) | set(now) if held.get(b) != now.get(b)}
         bidders |= {w.command.bidder for w in batch if isinstance(w.command, Bid) and not w.command.floor}
         try:
-            for bidder in sorted(bidders):
-                reached = await ledger.expose(bidder, sale["sale"], self.lot, now.get(bidder, 0), bidder == winner)
-                if reached and bidder == winner and winner != won_before and self.deps.lots_reached:
+            ordered = sorted(bidders)
+            reached = await asyncio.gather(*(
+                ledger.expose(bidder, sale["sale"], self.lot, now.get(bidder, 0), bidder == winner) for bidder in ordered
+            ))
+            for bidder, done in zip(ordered, reached, strict=True):
+                if done and bidder == winner and winner != won_before and self.deps.lots_reached:
                     self.deps.lots_reached(bidder, self.lot, list(sale["lots"]))
         except Exception:
             logger.warning("lot %s: budgets of sale %s not updated", self.lot, sale["sale"], exc_info=True)
