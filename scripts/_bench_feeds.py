@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from _bench_frames import EVENT, MARK, PING_1, SEQ, scan, split
+from _bench_frames import ENGINE_PING, EVENT, MARK, PING_1, SEQ, scan, split
 from _bench_ws import frame
 
 
@@ -60,6 +60,7 @@ class ReaderSpec:
     duration: float  # seconds of measuring after `go`
     period: float = 0.02  # sweep interval while measuring
     settle: float = 0.0  # after `stop`: read on until no data came for 0.5 s, at most this long
+    conflate_ms: int = 0  # engine feeds subscribe conflated: seqs skip, only order is checked
     connect_batch: int = 64
 
 
@@ -118,7 +119,10 @@ class Reader:
                 self.lots.setdefault(feed.lot, LotTally())
                 poller.register(sock.fileno(), select.EPOLLIN)
                 if self.dialect is ENGINE:
-                    self._send(feed, json.dumps({"type": "subscribe", "lot": lot}).encode())
+                    subscribe: dict[str, Any] = {"type": "subscribe", "lot": lot}
+                    if self.spec.conflate_ms:
+                        subscribe["conflate_ms"] = self.spec.conflate_ms
+                    self._send(feed, json.dumps(subscribe).encode())
                 elif self.dialect is NCHAN:
                     feed.ready = True
                 if rest:
@@ -181,6 +185,9 @@ class Reader:
                 self.events(feed, events, buf, start)
             if self.dialect is SOCKETIO and PING_1 in data:
                 self._send(feed, b"3")
+            elif b"\x89" in data:  # unanswered pings close the connection (the engine's ping_timeout)
+                for payload in ENGINE_PING.findall(buf):
+                    self._send(feed, payload, 10)
             return
         n, others, used, last_start, last_end = split(buf, self.dialect.event_prefix)
         if n:
@@ -193,10 +200,10 @@ class Reader:
         """Gap and duplicate checks per chunk: contiguous seqs need only the first and the last."""
         first, last = int(events[0][1]), int(events[-1][1])
         expected = feed.last + 1 if feed.last else first
-        if first == expected and last - first + 1 == len(events):
+        if first == expected and last - first + 1 == len(events) and not self.spec.conflate_ms:
             feed.last = last  # a feed watches one lot: every event here is of feed.lot
         else:
-            self._one_by_one(feed, events)
+            self._one_by_one(feed, events, gaps=not self.spec.conflate_ms)
         if self.counting:
             feed.frames += len(events)
         tally = self.lots[feed.lot]
@@ -205,13 +212,14 @@ class Reader:
             tally.payload = buf[start:]  # the last event's JSON object and whatever follows it
 
     @staticmethod
-    def _one_by_one(feed: Feed, events: list[tuple[bytes, bytes]]) -> None:
+    def _one_by_one(feed: Feed, events: list[tuple[bytes, bytes]], gaps: bool = True) -> None:
+        """Seq by seq: a seq at or below the last is a duplicate; a skipped one a gap (unless conflated)."""
         for _, digits in events:
             seq = int(digits)
             if seq <= feed.last:
                 feed.dups += 1
                 continue
-            if feed.last and seq != feed.last + 1:
+            if gaps and feed.last and seq != feed.last + 1:
                 feed.gaps += 1
             feed.last = seq
 

@@ -7,9 +7,13 @@ uvloop when installed) on loopback; the load generator runs in separate processe
 and scripts/_bench_fanout.py) on the SAME machine, so engine, Redis and generator share its cores.
 
 Scenarios: hot lot (1 lot, 200 bidders, 1,000 watchers; baseline: the same fenced Lua append issued
-one at a time from redis-py), hot lot commit path (same, no watchers), fan-out to 1,000 and 5,000
-watchers (baseline: a bare `websockets` broadcast server), sale day (500 lots, 2,000 bidders, 5,000
-watchers, anti-sniping storms), idle soak (10,000 watchers: engine RSS per connection and per lot).
+one at a time from redis-py), the same with watchers at `conflate_ms` 100, hot lot commit path (same,
+no watchers), open loop (no watchers, 5,000 commands/s offered), fan-out to 1,000 and 5,000 watchers
+(baselines, each installed and started by the bench, skipped with the reason when it cannot be: a
+bare `websockets` broadcast server, Nchan on nginx, a Socket.IO room; `_bench_baselines.py`), sale
+day (500 lots, 2,000 bidders, 5,000 watchers, anti-sniping storms), idle soak (10,000 watchers:
+engine RSS per connection and per lot). Watchers beyond a few per generator process are bulk
+readers (`_bench_feeds.py`); every load figure carries the generator's own CPU beside it.
 """
 
 from __future__ import annotations
@@ -327,14 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--docs", action="store_true", help="write docs/perf/latency.png for docs/performance.md")
     p.add_argument("--profile-sale", action="store_true", help="py-spy the engine during the sale day")
     p.add_argument("--keep", action="store_true", help="keep the work dir with the engine logs")
-    p.add_argument("--only", help="comma-separated scenarios: hot,commit,open,paced,fanout,sale,soak")
+    p.add_argument("--only", help="comma-separated scenarios: hot,conflated,commit,open,paced,fanout,sale,soak")
     p.add_argument("--baselines", default="bare,nchan,socketio",
                    help="fan-out baselines, comma-separated: bare (websockets), nchan, socketio")
     args = p.parse_args(argv)
     baselines = [b for b in args.baselines.split(",") if b]
     loadtest.raise_nofile()
     q = args.quick
-    only = set(args.only.split(",")) if args.only else {"hot", "commit", "open", "paced", "fanout", "sale", "soak"}
+    only = set(args.only.split(",")) if args.only else {"hot", "conflated", "commit", "open", "paced", "fanout", "sale",
+                                                        "soak"}
     scale = (lambda full, quick: quick if q else full)  # noqa: E731
     work = Path(tempfile.mkdtemp(prefix="auction-bench-"))
     redis = RedisServer(work / "redis", fsync="always")
@@ -400,6 +405,19 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['accepted_per_s'] / lua['appends_per_s']:.2f}x" if lua else ""),
                      ("hot lot, no watchers: ack p50 / p99 ms, engine CPU",
                       f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}, {r['engine_cpu']:.0%}", "", "")]
+        if "conflated" in only:
+            engine = fresh_engine()
+            r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(20, 5),
+                             mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="CONFL", conflate_ms=100)
+            engine.stop()
+            hists["hot lot, conflate_ms 100, ack"] = r.pop("_ack_hist")
+            r.pop("_delivery_hist")
+            results["hot_conflated"] = r
+            rows += [("hot lot, 1,000 watchers at conflate_ms 100: accepted bids/s, ack p50 / p99 ms",
+                      f"{r['accepted_per_s']:,.0f}, {r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}", "", ""),
+                     ("  frames/s, engine CPU, consistency",
+                      f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
+                     ("  generator CPU (per process), loop lag p99, reader sweep p99", generator_cell(r), "", "")]
         if "open" in only:
             engine = fresh_engine()
             offered = scale(5000, 1000)

@@ -67,6 +67,7 @@ class Options:
     lots_per_watcher: int = 1
     readers: int = 2  # bulk-reader processes for watchers beyond `precise` per generator process (0: none)
     precise: int = 25  # event-driven watchers per generator process: they measure delivery latency
+    conflate_ms: int = 0  # watchers subscribe with conflate_ms (docs/protocol.md): skipped seqs are no gap
     lot_duration: float | None = None
     anti_snipe: str | None = None
     snipe_window: float = 3.0
@@ -248,6 +249,8 @@ class Worker:
             try:
                 for lot in lots:
                     frame: dict[str, Any] = {"type": "subscribe", "lot": lot}
+                    if self.o.conflate_ms:
+                        frame["conflate_ms"] = self.o.conflate_ms
                     if seen[lot].last:
                         frame["since"] = seen[lot].last
                     data = self.encode(frame)
@@ -275,7 +278,7 @@ class Worker:
             if seq <= w.last:
                 w.dups += 1
                 continue
-            if w.last and seq != w.last + 1:
+            if w.last and seq != w.last + 1 and not self.o.conflate_ms:  # a conflated feed skips seqs
                 w.gaps += 1
             if w.first is None:
                 w.first = seq
@@ -307,7 +310,7 @@ class Worker:
             if seq <= w.last:
                 w.dups += 1
                 return
-            if w.last and seq != w.last + 1:
+            if w.last and seq != w.last + 1 and not self.o.conflate_ms:  # a conflated feed skips seqs
                 w.gaps += 1
             if w.first is None:
                 w.first = seq
@@ -768,7 +771,7 @@ class Readers:
         base = ws_url(o.urls[0] if o.urls else o.url).removesuffix("/ws")
         for i in range(k):
             spec = ReaderSpec(i, base, "engine", o.lot_ids, watchers // k + (1 if i < watchers % k else 0), o.duration,
-                              settle=o.settle)
+                              settle=o.settle, conflate_ms=o.conflate_ms)
             p = ctx.Process(target=reader_main, args=(spec, self.out, go, self.stop_event, lows), daemon=True)
             p.start()
             self.procs.append(p)
@@ -975,6 +978,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readers", type=int, default=Options.readers,
                    help="processes of bulk watchers (timed sweeps, no per-frame decode) for the watchers beyond "
                         "--precise per generator process; 0 keeps every watcher event-driven in the generator processes")
+    p.add_argument("--conflate-ms", type=int, default=0,
+                   help="watchers subscribe with conflate_ms N (at most one event per N ms per lot, the latest)")
     p.add_argument("--precise", type=int, default=Options.precise,
                    help="event-driven watchers per generator process (these measure delivery latency)")
     p.add_argument("--lot-duration", type=float, help="with --create: duration_s of the lots (default: the run + 600)")

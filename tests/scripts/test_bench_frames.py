@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from _bench_feeds import final_event  # noqa: E402
-from _bench_frames import ack_id_of, scan, seq_of, split  # noqa: E402
+from _bench_frames import ENGINE_PING, ack_id_of, scan, seq_of, split  # noqa: E402
 
 from auction_engine.answers import Ack  # noqa: E402
 from auction_engine.frames import Outgoing, ack_frame, event_frame, snapshot_frame  # noqa: E402
@@ -81,3 +81,12 @@ def test_seq_and_ack_id_come_from_the_frame_s_own_fields() -> None:
     assert ack_id_of(ack.encode()) == "b-17"
     assert seq_of(ack.encode()) == 42
     assert ack_id_of(events(1, 1)) is None
+
+
+def test_the_engine_s_keepalive_ping_is_found_between_events_without_walking_frames() -> None:
+    from websockets.frames import Frame, Opcode
+
+    ping = Frame(Opcode.PING, b"\x89\x04\x00\xff").serialize(mask=False, extensions=[])
+    wire = events(1, 3) + ping + events(4, 2)
+    assert ENGINE_PING.findall(wire) == [b"\x89\x04\x00\xff"]
+    assert [int(s) for _, s in scan(wire)[0]] == [1, 2, 3, 4, 5]
