@@ -75,6 +75,20 @@ class WriterThread:
             loop.run_until_complete(self._engine.dispose())
             loop.close()
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The writer's own loop: for a task that should live there (the escrow outbox worker)."""
+        if self._loop is None:
+            raise WriterClosed("the SQL writer thread is not running")
+        return self._loop
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The writer's own pool: only for code that runs on `loop`."""
+        if self._engine is None:
+            raise WriterClosed("the SQL writer thread is not running")
+        return self._engine
+
     async def run(self, job: Callable[[AsyncEngine], Coroutine[Any, Any, T]]) -> T:
         """Run `job(engine)` on the writer's loop and return (or raise) what it does. Cancelling the
         caller cancels the job. Raises WriterClosed after `close`."""

@@ -9,6 +9,7 @@ schedules the retry with exponential backoff and full jitter:
 """
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fcntl
 import json
@@ -141,18 +142,32 @@ class OutboxWorker:
         self.batch = batch
         self._wake = asyncio.Event()
         self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Future[None] | concurrent.futures.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def backoff_s(self, attempts: int) -> float:
         return random.uniform(0, min(self.retry_cap_s, self.retry_base_s * 2 ** max(attempts - 1, 0)))
 
     def wake(self) -> None:
-        self._wake.set()
+        """Look for due rows now. Safe from any thread: the worker may run on another loop."""
+        loop = self._loop
+        if loop is None or _running_loop() is loop:
+            self._wake.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nothing left to wake
+                loop.call_soon_threadsafe(self._wake.set)
 
-    def start(self) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Run on `loop` (another thread's: the store's writer, so deliveries never take the
+        engine's loop), or on the caller's."""
         if self._task is None or self._task.done():
             self._stopping = False
-            self._task = asyncio.create_task(self._run(), name=f"outbox-{self.destination}")
+            if loop is None:
+                self._loop = asyncio.get_running_loop()
+                self._task = asyncio.create_task(self._run(), name=f"outbox-{self.destination}")
+            else:
+                self._loop = loop
+                self._task = asyncio.run_coroutine_threadsafe(self._run(), loop)
 
     @property
     def running(self) -> bool:
@@ -164,9 +179,10 @@ class OutboxWorker:
         if task is None:
             return
         self._stopping = True
-        self._wake.set()
+        self.wake()
+        waiter = task if isinstance(task, asyncio.Future) else asyncio.wrap_future(task)
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(task, grace_s)
+            await asyncio.wait_for(waiter, grace_s)
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -244,3 +260,10 @@ class OutboxWorker:
             )
             return
         await self._update((outbox.c.id == row.id,), attempts=attempts, delivered_at=now_ms(), last_error=None)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -60,7 +60,8 @@ class Store:
         self.premium = premium
         self.payment_days = payment_days
         self.sink = sink
-        self.outbox = OutboxWorker(engine, sink, **worker_options)
+        # The escrow hand-offs of a sale's closes are delivered on the writer thread too.
+        self.outbox = OutboxWorker(writer.engine if writer else engine, sink, **worker_options)
         self._closed = False
 
     @classmethod
@@ -108,9 +109,11 @@ class Store:
             return
         self._closed = True
         await self.outbox.stop()
-        await self.sink.aclose()
         if self.writer is not None:
+            await self.writer.run(lambda _: self.sink.aclose())  # the sink's client lives on the writer's loop
             await self.writer.close()
+        else:
+            await self.sink.aclose()
         await self.engine.dispose()
 
     async def __aenter__(self) -> "Store":
@@ -228,6 +231,11 @@ class Store:
         async with self._read() as conn:
             return (await conn.execute(sa.select(lots.c.state).where(lots.c.lot == lot))).scalar()
 
+    async def catalogue_makes(self) -> list[dict[str, Any]]:
+        """Each make in the catalogue once (`catalogue.makes`): the room's make filter."""
+        async with self._read() as conn:
+            return await catalogue.makes(conn)
+
     async def lot_ids(self, open_only: bool = True) -> list[str]:
         async with self._read() as conn:
             return await catalogue.lot_ids(conn, open_only)
@@ -337,7 +345,8 @@ class Store:
     # escrow outbox
 
     def start_outbox_worker(self) -> None:
-        self.outbox.start()
+        """Deliver the escrow hand-offs, on the writer thread's loop (this loop without one)."""
+        self.outbox.start(self.writer.loop if self.writer else None)
 
     async def outbox_entry(self, lot: str) -> dict[str, Any] | None:
         """The hand-off's delivery state: attempts, delivered_at, last_error, next_attempt_at."""
