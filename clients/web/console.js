@@ -446,6 +446,24 @@ function wire() {
       loadBidders();
     } catch { /* shown */ }
   });
+  $("sale-form").addEventListener("submit", async (e) => {
+    // docs/rules.md "Sales": the lots end one after another, `stagger_s` apart.
+    e.preventDefault();
+    const f = e.currentTarget.elements;
+    const body = {
+      id: f.id.value.trim(),
+      lots: f.lots.value.split(",").map((lot) => lot.trim()).filter(Boolean),
+      first_end_at: Math.round(con.clock.now() + Number(f.first_end_min.value) * 60_000),
+      stagger_s: Number(f.stagger_s.value),
+      group_soft_close: f.group_soft_close.checked,
+    };
+    try {
+      const sale = await call("POST", "/api/sales", body);
+      $("sale-lots").replaceChildren(...sale.lots.map((lot) => el("li", { dataset: { testid: "sale-end" } },
+        `${lot.lot} ends ${new Date(lot.ends_at).toLocaleTimeString()}`)));
+      await loadLots();
+    } catch { /* shown */ }
+  });
   $("lot-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     const form = e.currentTarget;

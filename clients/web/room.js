@@ -585,6 +585,8 @@ function renderDetail() {
   status.textContent = t(state.status === "open" && state.fair_warning ? "Fair warning!" : state.status);
   status.dataset.state = state.fair_warning && state.status === "open" ? "fair_warning" : state.status;
   $("d-extensions").textContent = String(state.extensions ?? 0);
+  $("budget-form").hidden = !(state.sale && room.paddle);  // docs/rules.md "Budgets": a bidder's own, per sale
+  $("budget-sale").textContent = state.sale ?? "";
 
   const [cls, text] = myStatus(lot, state);
   $("d-bid-status").dataset.state = cls;
@@ -927,6 +929,24 @@ function wire() {
     e.preventDefault();
     const max = readAmount($("proxy-max"));
     if (max !== null) place({ max }).then(() => { $("proxy-max").value = ""; });
+  });
+  $("budget-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const sale = room.states.get(room.detail)?.sale;
+    const body = {};
+    if ($("budget-total").value.trim()) {
+      body.max_total = readAmount($("budget-total"));
+      if (body.max_total === null) return;
+    }
+    if ($("budget-lots").value) body.max_lots = Number($("budget-lots").value);
+    try {
+      const b = await api("PUT", `/api/sales/${encodeURIComponent(sale)}/budget`, { token: room.token, body });
+      const cur = room.states.get(room.detail)?.currency;
+      $("budget-state").textContent = `Budget ${b.max_total === null ? "any amount" : formatMoney(b.max_total, cur)}`
+        + `${b.max_lots === null ? "" : `, ${b.max_lots} lot${b.max_lots === 1 ? "" : "s"}`}: your bids hold ${formatMoney(b.committed, cur)}, won ${b.won}`;
+    } catch (err) {
+      $("budget-state").textContent = `Refused: ${err.human ?? err.message}`;
+    }
   });
   $("buy-now").addEventListener("click", async () => {
     const lot = room.detail;
