@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from ..schema_check import check_response
 from .helpers import EXAMPLE_LADDER, api, new_lot
 from .test_corrections import event
 from .test_recovery import verify
@@ -27,6 +28,10 @@ async def test_a_late_bid_on_the_first_lot_moves_every_later_lot_of_a_group_sale
         assert [lot["ends_at"] for lot in made.json()["lots"]] == [first_end, first_end + 10_000, first_end + 20_000]
         again = await clerk.post("/api/sales", json={"id": "S2", "lots": names[:1], "first_end_at": first_end})
         assert again.status_code == 409  # a lot ends in one sale
+        unknown = await clerk.get("/api/sales/nope")
+        assert unknown.status_code == 404
+        for answer in (bad, made, again, unknown):
+            check_response(answer)  # every answer fits the served /openapi.json
         for lot in names:
             assert (await clerk.post(f"/api/lots/{lot}/open")).status_code == 200
 
@@ -47,7 +52,9 @@ async def test_a_late_bid_on_the_first_lot_moves_every_later_lot_of_a_group_sale
         assert told[lot]["ends_at"] == first_end + offset + moved  # order and gaps kept
         assert told[lot]["extensions"] == 0  # a group move is no anti-snipe of its own
     async with api(engine, "watcher") as anyone:
-        sale = (await anyone.get("/api/sales/S1")).json()
+        read = await anyone.get("/api/sales/S1")
+        check_response(read)
+        sale = read.json()
     assert [lot["ends_at"] for lot in sale["lots"]] == [first_end + moved, first_end + 10_000 + moved,
                                                          first_end + 20_000 + moved]
     assert sale["group_soft_close"] is True
@@ -73,8 +80,13 @@ async def test_a_budget_caps_a_proxy_refuses_past_it_and_withdraws_maxima_once_i
         set_ = await mine.put("/api/sales/S-budget/budget", json={"max_total": 10_000, "max_lots": 1})
         assert set_.status_code == 200 and set_.json() == {"sale": "S-budget", "bidder": "A", "max_total": 10_000,
                                                            "max_lots": 1, "committed": 0, "won": 0}
+        missing = await mine.get("/api/sales/none/budget")
+        assert missing.status_code == 404
     async with api(engine) as clerk:
-        assert (await clerk.put("/api/sales/S-budget/budget", json={"max_lots": 1})).status_code == 403
+        staff = await clerk.put("/api/sales/S-budget/budget", json={"max_lots": 1})
+        assert staff.status_code == 403
+    for answer in (bad, set_, missing, staff):
+        check_response(answer)
 
     a = await Peer.open(engine.ws_url, engine.token("bidder", "A"))
     watcher = await Peer.open(engine.ws_url)
@@ -86,7 +98,9 @@ async def test_a_budget_caps_a_proxy_refuses_past_it_and_withdraws_maxima_once_i
     refused = await a.bid(names[2], "a3", amount=4000)
     assert (refused["ok"], refused["reason"]) == (False, "budget")
     async with api(engine, "bidder", "A") as mine:
-        assert (await mine.get("/api/sales/S-budget/budget")).json()["committed"] == 10_000
+        held = await mine.get("/api/sales/S-budget/budget")
+        check_response(held)
+        assert held.json()["committed"] == 10_000
     b = await Peer.open(engine.ws_url, engine.token("bidder", "B"))
     assert (await b.bid(names[0], "b1", maximum=9000))["leading"] is True  # A's 7000 no longer leads
 
