@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from .replication import ReplicatedAppends
+from .tickpipe import TickPipeline
 
 LOTS_KEY = "auction:lots"
 SETTLED_KEY = "auction:settled"  # lots with a final result whose settlement is written: loaded on demand
@@ -102,6 +103,9 @@ class RedisLog:
         source = resources.files(__package__).joinpath("append.lua").read_text()
         self._append = redis.register_script(source)
         self.replicated = ReplicatedAppends(redis, *replicated, source) if replicated and replicated[1] > 0 else None
+        # One round trip per loop tick for every lot's append (a plain Redis; a Cluster's lots
+        # are on several masters and keep one call each).
+        self._tick = TickPipeline(redis, self._append) if isinstance(redis, Redis) and self.replicated is None else None
 
     async def claim(self, lot: str) -> int:
         """Take the lot for this writer: the new epoch fences every earlier writer."""
@@ -114,6 +118,8 @@ class RedisLog:
         keys = [log_key(lot), meta_key(lot), ids_key(lot)]
         if self.replicated is not None:
             seq, detail = await self.replicated.run(keys, args)
+        elif self._tick is not None:
+            seq, detail = await self._tick.run(keys, args)
         else:
             seq, detail = await self._append(keys=keys, args=args)
         if seq == -1:

@@ -1,0 +1,78 @@
+"""One Redis round trip per turn of the event loop for the appends of every lot that has work.
+
+Each lot's actor awaits its own fenced append (`append.lua`). Sent one by one, 500 lots closing
+together made 500 round trips, each a connection taken from the pool, a command packed, a write
+and a read: about 90 us of the engine's loop per append in redis-py, against about 20 us when the
+same appends share one pipeline (a burst of 500, measured with a throwaway script in issue 18;
+docs/performance.md, "Sale day and the disk"). Here the appends queued during one turn of the loop
+go out together at the start of the next, as one non-transactional pipeline of `EVALSHA` calls.
+
+Each append stays its own script call, so its atomicity, its fencing and its answer are the lot's
+own: one lot refused (`Fenced`, `SeqMismatch`) or failing does not touch another's. Redis already
+shares one fsync among the commands it reads in one turn; the pipeline makes them arrive in one.
+A lost connection fails every append of the pipeline, as it would have failed each of them: every
+such lot answers `unavailable` and reloads from the log (`actor.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+
+Pending = tuple[list[str], list[Any], "asyncio.Future[Any]"]
+
+
+class TickPipeline:
+    """`await run(keys, args)`: the script's reply, as `script(keys=keys, args=args)` would give it."""
+
+    def __init__(self, redis: Redis, script: AsyncScript) -> None:
+        self.redis = redis
+        self.script = script
+        self._waiting: list[Pending] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def run(self, keys: list[str], args: list[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((keys, args, future))
+        if len(self._waiting) == 1:  # the first of this turn: send them all once the turn is over
+            loop.call_soon(self._send)
+        return await future
+
+    def _send(self) -> None:
+        batch, self._waiting = self._waiting, []
+        task = asyncio.create_task(self._flush(batch), name="append-pipeline")
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _flush(self, batch: list[Pending]) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for keys, args, _ in batch:
+                pipe.evalsha(self.script.sha, len(keys), *keys, *args)
+            replies = await pipe.execute(raise_on_error=False)
+        except asyncio.CancelledError:
+            for _, _, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # the connection, not a lot: every append of the batch fails alike
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (keys, args, future), reply in zip(batch, replies, strict=True):
+            if isinstance(reply, NoScriptError):  # Redis restarted or was flushed: the script loads it again
+                try:
+                    reply = await self.script(keys=keys, args=args)
+                except Exception as exc:
+                    reply = exc
+            if future.done():
+                continue
+            if isinstance(reply, BaseException):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)

@@ -1,0 +1,86 @@
+"""auction_engine/tickpipe.py against the real redis-server: the appends of many lots made in one
+turn of the loop reach Redis in one round trip, and each keeps its own fencing and answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from auction_engine.stream import Fenced, RedisLog, SeqMismatch
+from bidding.log import create_lot
+from bidding.spec import LotSpec
+
+LOTS = [f"P{i}" for i in range(40)]
+
+
+def item(lot: str, n: int) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+    return b"entry %s %d" % (lot.encode(), n), b"hash %d" % n, b"public %d" % n, b"", b""
+
+
+@pytest.fixture
+async def admin(redis_url: str) -> AsyncIterator[Redis]:
+    redis = Redis.from_url(redis_url)
+    yield redis
+    await redis.aclose()
+
+
+async def created(redis_url: str) -> dict[str, int]:
+    """Every lot of LOTS with its create entry, through a client of its own; lot -> epoch."""
+    redis = Redis.from_url(redis_url)
+    log, epochs = RedisLog(redis), {}
+    for lot in LOTS:
+        _spec, _state, entry, raw = create_lot(LotSpec(lot=lot, title="Skoda Octavia", start_price=100, duration_s=600), at=1_000)
+        epochs[lot] = await log.create(lot, [(raw, entry.hash, b"public 1", b"", b"")])
+    await redis.aclose()
+    return epochs
+
+
+async def connections(admin: Redis) -> int:
+    return int((await admin.info("stats"))["total_connections_received"])
+
+
+async def test_forty_lots_appending_in_one_turn_use_one_connection_and_each_gets_its_own_seq(
+    redis_url: str, admin: Redis
+) -> None:
+    epochs = await created(redis_url)
+    redis = Redis.from_url(redis_url)  # a fresh pool: each connection it opens is one Redis counts
+    log = RedisLog(redis)
+    before = await connections(admin)
+    seqs = await asyncio.gather(*(log.append(lot, 1, epochs[lot], [item(lot, 2), item(lot, 3)]) for lot in LOTS))
+    opened = await connections(admin) - before - 1  # less the INFO's own connection, reused
+    assert seqs == [3] * len(LOTS)
+    assert opened <= 1, f"{opened} connections for one turn's appends"
+    for lot in LOTS:
+        assert [r.entry for r in await log.read(lot, after=1)] == [item(lot, 2)[0], item(lot, 3)[0]]
+    await redis.aclose()
+
+
+async def test_a_fenced_or_stale_lot_in_the_same_turn_fails_alone(redis_url: str) -> None:
+    epochs = await created(redis_url)
+    redis = Redis.from_url(redis_url)
+    log = RedisLog(redis)
+    stale, fenced, good = LOTS[0], LOTS[1], LOTS[2:]
+    await log.claim(fenced)  # a newer writer took it: the old epoch is fenced
+    results = await asyncio.gather(
+        log.append(stale, 5, epochs[stale], [item(stale, 2)]),
+        log.append(fenced, 1, epochs[fenced], [item(fenced, 2)]),
+        *(log.append(lot, 1, epochs[lot], [item(lot, 2)]) for lot in good),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], SeqMismatch) and isinstance(results[1], Fenced)
+    assert results[2:] == [2] * len(good)
+    assert await log.last_seq(stale) == 1 and await log.last_seq(fenced) == 1
+    await redis.aclose()
+
+
+async def test_appends_go_on_after_redis_forgot_the_script(redis_url: str, admin: Redis) -> None:
+    epochs = await created(redis_url)
+    redis = Redis.from_url(redis_url)
+    log = RedisLog(redis)
+    await admin.script_flush()
+    seqs = await asyncio.gather(*(log.append(lot, 1, epochs[lot], [item(lot, 2)]) for lot in LOTS[:5]))
+    assert seqs == [2] * 5
+    await redis.aclose()
