@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 import msgpack
 
@@ -156,6 +156,11 @@ def bid_key(bidder: str, bid_id: str) -> bytes:
     id "c" replay bidder "a"'s ack for id "b\\0c")."""
     who = bidder.encode()
     return b"%d:%s%s" % (len(who), who, bid_id.encode())
+
+
+def _spends(cmd: Command) -> TypeGuard[Bid | BuyNow]:
+    """A bidder's own bid or buy-now (not a clerk's floor bid): what a budget or credit counts."""
+    return isinstance(cmd, BuyNow) or (isinstance(cmd, Bid) and not cmd.floor)
 
 
 def _observe(stage: str, since: float) -> float:
@@ -344,21 +349,24 @@ class LotActor:
         mine: dict[str, list[Work]] = {}
         for work in batch:
             cmd = work.command
-            if isinstance(cmd, Bid) and not cmd.floor and not (work.key and self.knows(work.key)):
+            if _spends(cmd) and not (work.key and self.knows(work.key)):
                 mine.setdefault(cmd.bidder, []).append(work)
 
         async def stand(works: list[Work]) -> None:
             for work in works:
                 cmd = work.command
-                assert isinstance(cmd, Bid)
-                proxy = cmd.max is not None
-                value = cmd.max if proxy else cmd.amount
+                if isinstance(cmd, BuyNow):  # exactly the buy-now price: nothing to cap
+                    proxy, value = False, self.spec.buy_now
+                else:
+                    assert isinstance(cmd, Bid)
+                    proxy = cmd.max is not None
+                    value = cmd.max if proxy else cmd.amount
                 if type(value) is not int or value <= 0:
                     continue  # the rules refuse it `bad_amount`
                 placed = await ledger.reserve(cmd.bidder, sale, self.lot, value, proxy)
                 if placed is None:
                     work.over_budget = True
-                elif placed != value:
+                elif placed != value and isinstance(cmd, Bid):
                     work.command = replace(cmd, max=placed)
 
         if mine:
@@ -378,7 +386,7 @@ class LotActor:
         now = exposure(self.spec, self.state)
         winner = self._winner()
         bidders = {b for b in set(held) | set(now) if held.get(b) != now.get(b)}
-        bidders |= {w.command.bidder for w in batch if isinstance(w.command, Bid) and not w.command.floor}
+        bidders |= {w.command.bidder for w in batch if _spends(w.command)}
         try:
             ordered = sorted(bidders)
             reached = await asyncio.gather(*(

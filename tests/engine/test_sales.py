@@ -67,7 +67,8 @@ async def test_a_late_bid_on_the_first_lot_moves_every_later_lot_of_a_group_sale
 
 async def test_a_budget_caps_a_proxy_refuses_past_it_and_withdraws_maxima_once_its_lots_are_won(engine):
     """docs/rules.md "Budgets", rows 1 to 3, 7 and 8 of the worked example, over the WebSocket."""
-    names = [(await new_lot(engine, open_it=False, start_price=1000, increments=[[0, 100]]))["lot"] for _ in range(3)]
+    names = [(await new_lot(engine, open_it=False, start_price=1000, increments=[[0, 100]], buy_now=20_000))["lot"]
+             for _ in range(3)]
     async with api(engine) as clerk:
         made = await clerk.post("/api/sales", json={"id": "S-budget", "lots": names,
                                                     "first_end_at": int(time.time() * 1000) + 60_000, "stagger_s": 30})
@@ -97,6 +98,8 @@ async def test_a_budget_caps_a_proxy_refuses_past_it_and_withdraws_maxima_once_i
     assert (capped["ok"], capped["leading"], capped["your_max"]) == (True, True, 3000)  # 10000 - 7000 left
     refused = await a.bid(names[2], "a3", amount=4000)
     assert (refused["ok"], refused["reason"]) == (False, "budget")
+    await a.send({"type": "buy_now", "lot": names[2], "id": "a3b"})
+    assert (await a.ack("a3b"))["reason"] == "budget"  # a buy-now is exactly its price: past the budget
     async with api(engine, "bidder", "A") as mine:
         held = await mine.get("/api/sales/S-budget/budget")
         check_response(held)
