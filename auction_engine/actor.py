@@ -21,11 +21,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeGuard
+from typing import Any
 
 import msgpack
 
-from bidding.commands import Bid, BuyNow, Command, Tick
+from bidding.commands import AcceptCounter, Bid, BuyNow, Command, Reconfirm, Tick
 from bidding.log import apply_entry, make_entry
 from bidding.notices import notices
 from bidding.reasons import Reason
@@ -156,11 +156,6 @@ def bid_key(bidder: str, bid_id: str) -> bytes:
     id "c" replay bidder "a"'s ack for id "b\\0c")."""
     who = bidder.encode()
     return b"%d:%s%s" % (len(who), who, bid_id.encode())
-
-
-def _spends(cmd: Command) -> TypeGuard[Bid | BuyNow]:
-    """A bidder's own bid or buy-now (not a clerk's floor bid): what a budget or credit counts."""
-    return isinstance(cmd, BuyNow) or (isinstance(cmd, Bid) and not cmd.floor)
 
 
 def _observe(stage: str, since: float) -> float:
@@ -346,31 +341,43 @@ class LotActor:
         sale, in order, before deciding; a proxy maximum the budget caps is placed capped (the log
         holds the capped bid), a refused one marks the work `over_budget`. No budget: unchanged.
         One round trip per bid, each bidder's in order, the bidders side by side."""
-        mine: dict[str, list[Work]] = {}
+        mine: dict[str, list[tuple[Work, str, int, bool]]] = {}
         for work in batch:
-            cmd = work.command
-            if _spends(cmd) and not (work.key and self.knows(work.key)):
-                mine.setdefault(cmd.bidder, []).append(work)
+            ask = self._budget_ask(work.command)
+            if ask is not None and not (work.key and self.knows(work.key)):
+                mine.setdefault(ask[0], []).append((work, *ask))
 
-        async def stand(works: list[Work]) -> None:
-            for work in works:
-                cmd = work.command
-                if isinstance(cmd, BuyNow):  # exactly the buy-now price: nothing to cap
-                    proxy, value = False, self.spec.buy_now
-                else:
-                    assert isinstance(cmd, Bid)
-                    proxy = cmd.max is not None
-                    value = cmd.max if proxy else cmd.amount
-                if type(value) is not int or value <= 0:
-                    continue  # the rules refuse it `bad_amount`
-                placed = await ledger.reserve(cmd.bidder, sale, self.lot, value, proxy)
+        async def stand(works: list[tuple[Work, str, int, bool]]) -> None:
+            for work, bidder, value, proxy in works:
+                placed = await ledger.reserve(bidder, sale, self.lot, value, proxy)
                 if placed is None:
                     work.over_budget = True
-                elif placed != value and isinstance(cmd, Bid):
-                    work.command = replace(cmd, max=placed)
+                elif placed != value and isinstance(work.command, Bid):
+                    work.command = replace(work.command, max=placed)
 
         if mine:
             await asyncio.gather(*(stand(works) for works in mine.values()))
+
+    def _budget_ask(self, cmd: Command) -> tuple[str, int, bool] | None:
+        """(bidder, value, may it be capped) that `cmd` would commit its bidder to here, for the
+        budget: a bid (a proxy may be capped), a buy-now at its price, a non-leader's `reconfirm`
+        placing their maximum again, an `accept_counter` at the counter amount; None otherwise."""
+        state = self.state
+        value: int | None = None
+        proxy = False
+        if isinstance(cmd, Bid) and not cmd.floor:
+            proxy = cmd.max is not None
+            value = cmd.max if proxy else cmd.amount
+        elif isinstance(cmd, BuyNow):
+            value = self.spec.buy_now
+        elif isinstance(cmd, Reconfirm) and cmd.bidder != state.leader:
+            value = state.maxima.get(cmd.bidder)
+        elif isinstance(cmd, AcceptCounter):
+            value = state.counter
+        if type(value) is not int or value <= 0:
+            return None  # nothing spent here (a bad amount is the rules' `bad_amount`)
+        assert isinstance(cmd, Bid | BuyNow | Reconfirm | AcceptCounter)  # only these set `value`
+        return cmd.bidder, value, proxy
 
     def _winner(self) -> str | None:
         """Who won the lot (or holds it pending approval), if it closed so."""
@@ -386,7 +393,7 @@ class LotActor:
         now = exposure(self.spec, self.state)
         winner = self._winner()
         bidders = {b for b in set(held) | set(now) if held.get(b) != now.get(b)}
-        bidders |= {w.command.bidder for w in batch if _spends(w.command)}
+        bidders |= {ask[0] for w in batch if (ask := self._budget_ask(w.command)) is not None}
         try:
             ordered = sorted(bidders)
             reached = await asyncio.gather(*(

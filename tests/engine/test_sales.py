@@ -153,3 +153,24 @@ async def test_after_a_kill_9_the_later_lot_has_moved_exactly_once(engine):
         history = (await anyone.get(f"/api/lots/{names[1]}/events")).json()["events"]
     assert lots[1]["ends_at"] - lots[0]["ends_at"] == 20_000 and lots[0]["ends_at"] > first_end
     assert [item["kind"] for item in history].count("extended") == 1
+
+
+async def test_taking_a_counter_offer_past_the_budget_is_refused(engine):
+    """docs/rules.md "Budgets": accepting a counter-offer commits the counter amount, so the budget
+    counts it like a bid."""
+    lot = (await new_lot(engine, open_it=False, start_price=1000, increments=[[0, 100]], reserve=5000))["lot"]
+    async with api(engine) as clerk:
+        made = await clerk.post("/api/sales", json={"id": "S-counter", "lots": [lot],
+                                                    "first_end_at": int(time.time() * 1000) + 60_000})
+        assert made.status_code == 201, made.text
+        assert (await clerk.post(f"/api/lots/{lot}/open")).status_code == 200
+    async with api(engine, "bidder", "A") as mine:
+        assert (await mine.put("/api/sales/S-counter/budget", json={"max_total": 3000})).status_code == 200
+        assert (await mine.post(f"/api/lots/{lot}/bids", json={"id": "a1", "amount": 2000})).json()["ok"]
+    async with api(engine) as clerk:
+        assert (await clerk.post(f"/api/lots/{lot}/close")).json()["result"] == "pending_approval"
+        assert (await clerk.post(f"/api/lots/{lot}/counter", json={"amount": 4000})).status_code == 200
+    async with api(engine, "bidder", "A") as mine:
+        taken = await mine.post(f"/api/lots/{lot}/accept_counter")
+        assert (taken.status_code, taken.json()["error"]["code"]) == (409, "budget")  # 4000 > 3000
+        assert (await mine.post(f"/api/lots/{lot}/decline_counter")).status_code == 200
