@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import http, me, openapi, sales_http, staff_paid, ws
+from . import http, makes_http, me, openapi, sales_http, staff_paid, ws
 from .aftersale_http import open_aftersale
 from .aftersale_http import routes as aftersale_routes
 from .auth import TokenSigner, load_secret
@@ -185,6 +185,7 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
         Route("/api/settlements", http.list_settlements, methods=["GET"]),
         Route("/api/settlements/{lot}/paid", http.settlement_paid, methods=["POST"]),
         *staff_paid.ROUTES,
+        *makes_http.ROUTES,
         Route("/metrics", http.metrics_endpoint),
         Route("/healthz", http.healthz),
         Route("/api/cluster", http.cluster_info),

@@ -79,6 +79,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         None, (*_LOT, 409, 503)),
     ("GET", "/api/settlements"): Operation("The settlement ledger", STAFF, (200, "SettlementList"), None, (400, *_AUTH), query={
         "result": STR_QUERY, "paid": {"enum": ["true", "false"]}, "winner": STR_QUERY, "limit": INT_QUERY}),
+    ("GET", "/api/makes"): Operation("The catalogue's makes, each once, with English and Chinese names", ANY,
+                                     (200, "MakeList")),
     ("POST", "/api/settlements/{lot}/mark_paid"): Operation(
         "Staff mark a sold lot paid (who in `by`, recorded in its history); idempotent", ("auctioneer",), (200, "Settlement"),
         "MarkPaid", (400, 401, 403, 404, 409)),

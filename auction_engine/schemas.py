@@ -120,6 +120,7 @@ SCHEMAS: dict[str, Schema] = {
         "paid_at": _nullable(TIME_MS),
     }, {"report_version": _nullable({"type": "integer", "minimum": 1})}),
     "SettlementList": _obj({"settlements": {"type": "array", "items": ref("Settlement")}}),
+    "MakeList": _obj({"makes": {"type": "array", "items": _obj({"make": STR, "en": STR, "zh": STR, "lots": SEQ})}}),
     "MarkPaid": _obj({"by": {"type": "string", "minLength": 1, "maxLength": 64}}),
     "Payment": _obj({"lot": ID, "settlement_id": STR, "amount_paid": MONEY, "paid_at": TIME_MS}),
     "Health": _obj({"ok": BOOL, "redis": BOOL, "database": BOOL, "quarantined": {"type": "object", "additionalProperties": STR}},

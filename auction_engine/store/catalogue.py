@@ -25,6 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bidding.makes import canonical_make, make_names, spellings
+
 from .db import insert
 from .errors import BadQuery
 from .models import STATUSES
@@ -82,7 +84,7 @@ def row_from_state(state: dict[str, Any], now: int) -> dict[str, Any]:
         "inspection_report_url": inspection.get("report_url"),
         "photos": vehicle.get("photos"),
         "search_text": " ".join(str(t) for t in text if t).lower(),
-        "make_key": (make or "").strip().casefold(),
+        "make_key": canonical_make(make),  # Toyota, TOYOTA and 丰田 are one filter entry (bidding/makes.py)
         "ending_key": NO_END if state.get("ends_at") is None else int(state["ends_at"]),
         "price_key": start_price if price is None else int(price),
         "year_key": int(year) if year is not None else 0,
@@ -200,8 +202,9 @@ def build_query(
         if bad:
             raise BadQuery("status", f"unknown status {bad[0]!r}")
         stmt = stmt.where(lots.c.status == wanted[0] if len(wanted) == 1 else lots.c.status.in_(wanted))
-    if make:
-        stmt = stmt.where(lots.c.make_key == make.strip().casefold())
+    if make:  # any spelling of the make, also in rows keyed before the spelling joined the table
+        keys = sorted(spellings(make))
+        stmt = stmt.where(lots.c.make_key == keys[0] if len(keys) == 1 else lots.c.make_key.in_(keys))
     # On year_key, so a year range is a range of the year indexes; 0 (no year) never matches.
     if (v := _int("year_min", year_min)) is not None:
         stmt = stmt.where(lots.c.year_key >= max(v, 1))
@@ -243,6 +246,22 @@ async def query(conn: AsyncConnection, **filters: Any) -> tuple[list[dict[str, A
         return [r.state for r in rows], None
     rows = rows[:limit]
     return [r.state for r in rows], encode_cursor(sort, rows[-1].sort_key, rows[-1].lot)
+
+
+async def makes(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Each make in the catalogue once, `{make, en, zh, lots}`, by its canonical key (rows keyed
+    by an older spelling fold in), sorted by English name."""
+    stmt = (sa.select(lots.c.make_key, sa.func.min(lots.c.make), sa.func.count()).where(lots.c.make_key != "")
+            .group_by(lots.c.make_key))
+    found: dict[str, dict[str, Any]] = {}
+    for key, typed, count in (await conn.execute(stmt)).all():
+        canonical = canonical_make(key)
+        entry = found.get(canonical)
+        if entry is None:
+            en, zh = make_names(canonical, typed)
+            entry = found[canonical] = {"make": canonical, "en": en, "zh": zh, "lots": 0}
+        entry["lots"] += int(count)
+    return sorted(found.values(), key=lambda m: (m["en"].casefold(), m["make"]))
 
 
 async def lot_ids(conn: AsyncConnection, open_only: bool = True) -> list[str]:

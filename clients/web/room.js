@@ -3,7 +3,7 @@ import {
   AuctionSocket, Clock, RESULT_TEXT, api, countdown, el, fetchLots, formatMileage, formatMoney, formatRemaining,
   forgetToken, messageFor, pageItems, parseYuan, readToken, remainingMs, safeHref, stepsAbove, yuanInput,
 } from "/static/common.js";
-import { initLanguage, t } from "/static/i18n.js";
+import { initLanguage, language, t } from "/static/i18n.js";
 
 const TOKEN_KEY = "auction.room.token";
 const CONFIRM_KEY = "auction.room.confirm"; // "off" when the bidder turned confirmation off for quick bids
@@ -27,7 +27,7 @@ const room = {
   maxima: new Map(),        // lot -> this bidder's standing maximum (bidder snapshots, acks)
   own: new Map(),           // lot -> {counter, suspended}: what only this bidder's view holds (snapshots, GET, me, frames)
   detail: null,             // lot shown in detail
-  makes: new Set(),
+  makes: [],                // GET /api/makes: each make once, {make, en, zh, lots}
   clock: new Clock(),       // kept across sockets (a token change opens a new one)
   signinLost: null,         // why the token was refused, while the room watches instead
 };
@@ -133,7 +133,6 @@ function onLotState(lot, state, frame) {
   if (frame?.type === "event" && ["inspection", "reconfirmed", "countered", "reopened"].includes(frame.kind) && room.paddle) loadOwnView(lot);
   adopt(lot, state);
   if (room.message?.lot === lot && state.seq > room.message.seq) showBidMessage("");
-  if (state.vehicle?.make) room.makes.add(state.vehicle.make);
   const extended = before && state.extensions > before.extensions && state.ends_at > before.ends_at;
   const fairWarningMoved = before && frame?.type === "event" && state.mode === "live" && before.ends_at && state.ends_at > before.ends_at;
   room.lastEnds.set(lot, { ends_at: state.ends_at, extensions: state.extensions ?? 0, status: state.status });
@@ -402,7 +401,6 @@ async function loadCatalogue() {
     const lots = await fetchLots(room.token, params);
     for (const s of lots) {
       if (!room.socket.state(s.lot)) room.states.set(s.lot, s);
-      if (s.vehicle?.make) room.makes.add(s.vehicle.make);
     }
     room.list = lots;
     sortList();
@@ -418,15 +416,27 @@ async function loadCatalogue() {
     message.textContent = e.human ?? e.message;
     return;
   }
-  fillMakes();
+  loadMakes();
   renderCards();
   syncSubscriptions();
 }
 
+/** The make filter from the server's list: Toyota, TOYOTA and 丰田 are one entry (bidding/makes.py). */
+async function loadMakes() {
+  try {
+    room.makes = (await api("GET", "/api/makes", { token: room.token })).makes ?? [];
+  } catch { return; /* the filter keeps what it had */ }
+  fillMakes();
+}
+
+/** Each make once, named in the current language; the chosen one stays chosen. */
 function fillMakes() {
   const select = $("filters").elements.make;
-  const have = new Set([...select.options].map((o) => o.value));
-  for (const make of [...room.makes].sort()) if (!have.has(make)) select.append(el("option", { value: make, text: make }));
+  const chosen = select.value;
+  const zh = language() === "zh-CN";
+  const names = room.makes.map((m) => [m.make, zh ? m.zh : m.en]).sort((a, b) => a[1].localeCompare(b[1], zh ? "zh-CN" : "en"));
+  select.replaceChildren(select.options[0], ...names.map(([value, text]) => el("option", { value, text })));
+  select.value = names.some(([value]) => value === chosen) ? chosen : "";
 }
 
 function carSvg(seed) {
@@ -1042,6 +1052,7 @@ function wire() {
 }
 
 initLanguage($("lang"), () => {
+  fillMakes();
   for (const s of room.list) updateCard(s.lot);
   if (room.socket) $("conn").textContent = connLabel(room.socket.status);
   renderMine();

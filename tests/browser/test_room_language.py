@@ -13,13 +13,21 @@ require_chromium()
 
 async def test_a_chinese_browser_gets_the_room_in_chinese_and_can_switch(engine, admin, new_page):
     lot = (await make_lot(admin, start_price=18_300_000))["lot"]
+    for make in ("丰田", "TOYOTA"):  # one make typed two ways: one filter entry
+        await make_lot(admin, title=f"{make} 卡罗拉 2020", vehicle={"make": make, "year": 2020})
     (alice,) = await bidders(admin, "alice")
     page = await new_page(f"{engine.url}/?token={alice}", locale="zh-CN", width=375, height=740)
     await connected(page)
     assert await page.evaluate("document.documentElement.lang") == "zh-CN"
     card = page.locator(f'[data-testid=lot-card][data-lot="{lot}"]')
     await expect(card).to_contain_text("4.10万公里")
-    await expect(page.get_by_test_id("filter-make").locator("xpath=..")).to_contain_text("品牌")
+    makes = page.get_by_test_id("filter-make")
+    await expect(makes.locator("xpath=..")).to_contain_text("品牌")
+    await expect(makes.locator("option")).to_have_count(3)  # Any, 本田, 丰田
+    await makes.select_option("丰田")
+    await expect(page.get_by_test_id("lot-card")).to_have_count(2)
+    await makes.select_option("")
+    await expect(page.get_by_test_id("lot-card")).to_have_count(3)
     await card.click()
     await expect(page.get_by_test_id("price")).to_have_text("¥18.30万")
     await expect(page.locator("#d-price-label")).to_have_text("起拍价")
@@ -29,6 +37,7 @@ async def test_a_chinese_browser_gets_the_room_in_chinese_and_can_switch(engine,
     assert await page.evaluate("document.documentElement.lang") == "en"
     await expect(page.get_by_test_id("price")).to_have_text("¥183,000")
     await expect(page.locator("#d-price-label")).to_have_text("Starting price")
+    await expect(page.get_by_test_id("filter-make").locator("option")).to_have_text(["Any", "Honda", "Toyota"])
     await page.reload()  # the choice is kept over the browser's language
     await expect(page.get_by_test_id("price")).to_have_text("¥183,000")
     assert page.errors == []
