@@ -1,8 +1,10 @@
-"""Fan-out to WebSocket connections, with a bounded queue per connection.
+"""Fan-out to WebSocket connections: each connection's private frames in a bounded queue, each
+lot's public frames in one buffer shared by its watchers (lotfeed.py).
 
-The lot actor hands a frame to the hub and moves on: publishing is a few appends to
-in-memory queues, never an await on a socket. A connection whose queue passes its bound
-is told `slow_consumer` and dropped, so one stuck watcher never delays the lot.
+The lot actor hands a frame to the hub and moves on: publishing is one append to the lot's
+feed, never an await on a socket. A connection whose backlog (private frames plus its position
+behind each lot's head) passes its bound is told `slow_consumer` and dropped, so one stuck
+watcher never delays the lot.
 """
 
 from __future__ import annotations
@@ -10,17 +12,51 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from .auth import Principal
 from .frames import SLOW_CONSUMER_CLOSE, Outgoing, slow_consumer_frame
+from .lotfeed import LotFeed, Subscription, tick
 
 logger = logging.getLogger(__name__)
 
-# Frames handed to the socket in one write: one syscall instead of one per frame, while a hot
-# lot's burst still waits in the bounded queue, where the slow-consumer check can see it.
+# Frames handed to the socket in one write by the writer: one syscall instead of one per frame,
+# while a stalled watcher's backlog still shows as its position, where the bound can see it.
 WRITE_BATCH = 64
+_LAST = 1 << 62  # a tick no frame reaches: "everything the feed holds"
+
+
+class Private:
+    """A connection's private frames, (tick, frame), first in first out: a list and a read index,
+    because an empty `collections.deque` is ~760 bytes and most connections have nothing queued."""
+
+    __slots__ = ("items", "head")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[int, Outgoing]] = []
+        self.head = 0
+
+    def __len__(self) -> int:
+        return len(self.items) - self.head
+
+    def __iter__(self) -> Iterator[tuple[int, Outgoing]]:
+        return iter(self.items[self.head:])
+
+    def append(self, item: tuple[int, Outgoing]) -> None:
+        self.items.append(item)
+
+    def first(self) -> tuple[int, Outgoing]:
+        return self.items[self.head]
+
+    def popleft(self) -> None:
+        self.head += 1
+        if self.head == len(self.items):
+            self.clear()
+
+    def clear(self) -> None:
+        self.items = []
+        self.head = 0
 
 
 class Connection:
@@ -37,84 +73,144 @@ class Connection:
         abort: Callable[[], None] = lambda: None,
         grace_s: float = 1.0,
         send_many: Callable[[list[Outgoing]], Awaitable[None]] | None = None,
+        write_now: Callable[[list[Outgoing]], bool] | None = None,
     ) -> None:
         self.principal = principal
         self.subprotocol = subprotocol
         self.limit = limit
-        self.queue: collections.deque[Outgoing] = collections.deque()
+        self.queue = Private()
+        self.subs: dict[str, Subscription] = {}
         self.closed = False
         self.slow = False
-        self._wake = asyncio.Event()
+        self._idle = False
+        self._woken = False
+        self._waiter: asyncio.Future[None] | None = None  # not an asyncio.Event: its deque is ~760 bytes
         self._send_text = send_text
         self._send_bytes = send_bytes
         self._send_many = send_many
+        self._write_now = write_now
         self._close = close
         self._abort = abort
         self._grace_s = grace_s
         self.ended = False
         self.close_code: int | None = None
-        # lot -> buffered (seq, frame) while the subscription's history is being sent, else None
-        self.pending: dict[str, list[tuple[int, Outgoing]] | None] = {}
-        # lot -> highest event seq queued to this connection
-        self.sent_seq: dict[str, int] = {}
 
     def send(self, out: Outgoing) -> bool:
         if self.closed:
             return False
-        if len(self.queue) >= self.limit:
-            self._overflow()
+        if self.backlog() >= self.limit:
+            self.overflow()
             return False
-        self.queue.append(out)
-        self._wake.set()
+        self.queue.append((tick(), out))
+        self.wake()
         return True
 
     def send_frame(self, frame: dict[str, Any]) -> bool:
         return self.send(Outgoing(frame))
 
-    def deliver_event(self, lot: str, seq: int, out: Outgoing) -> None:
-        """An event frame of a watched lot: buffered while history is in flight, deduplicated by seq."""
-        buffered = self.pending.get(lot)
-        if buffered is not None:
-            buffered.append((seq, out))
-            return
-        if seq <= self.sent_seq.get(lot, 0):
-            return
-        self.sent_seq[lot] = seq
-        self.send(out)
+    def backlog(self) -> int:
+        """Frames waiting for this connection: private ones and its distance behind each lot's head."""
+        return len(self.queue) + sum(sub.lag for sub in self.subs.values())
 
-    def _overflow(self) -> None:
+    # -- what a lot's feed asks (lotfeed.Reader) -------------------------------------------
+
+    def idle(self) -> bool:
+        return self._idle and not self.queue and not self.closed
+
+    def write_now(self, frames: list[Outgoing]) -> bool:
+        return self._write_now is not None and self._write_now(frames)
+
+    def wake(self) -> None:
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _sleep(self) -> None:
+        """Until `wake` (at once if it came while the writer was busy)."""
+        if not self._woken:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        self._woken = False
+
+    def overflow(self) -> None:
+        if self.closed:
+            return
         self.slow = True
+        self._let_go()
         self.queue.clear()
-        self.queue.append(Outgoing(slow_consumer_frame(self.limit)))
+        self.queue.append((tick(), Outgoing(slow_consumer_frame(self.limit))))
         self.closed = True
-        self._wake.set()
+        self.wake()
         # A watcher that stopped reading also stops the close handshake: cut it off if it
         # has not taken the error frame within the grace period.
         asyncio.get_running_loop().call_later(self._grace_s, self._abort_if_stuck)
+
+    def _let_go(self) -> None:
+        """Stop holding any lot's frames: a closing connection reads no more of them."""
+        for sub in self.subs.values():
+            sub.feed.unsubscribe(sub)
+        self.subs.clear()
 
     def _abort_if_stuck(self) -> None:
         if not self.ended:
             self._abort()
 
+    # -- the writer --------------------------------------------------------------------------
+
+    def _take(self, room: int) -> list[Outgoing]:
+        """Up to `room` frames in the order they were handed over: each private frame after the
+        lots' frames published before it (an ack before the events after it)."""
+        out: list[Outgoing] = []
+        subs = self.subs.values()
+        queue = self.queue
+        while len(out) < room and queue:
+            before, frame = queue.first()
+            for sub in subs:
+                sub.take(before, room - len(out), out)
+            if len(out) >= room:
+                return out
+            queue.popleft()
+            out.append(frame)
+        for sub in subs:
+            if len(out) >= room:
+                break
+            sub.take(_LAST, room - len(out), out)
+        return out
+
+    def _park(self) -> None:
+        for sub in self.subs.values():
+            sub.feed.park(sub)
+
+    async def _write(self, batch: list[Outgoing]) -> None:
+        if self._send_many is not None:
+            await self._send_many(batch)
+            return
+        for out in batch:
+            data = out.for_subprotocol(self.subprotocol)
+            await (self._send_bytes(data) if isinstance(data, bytes) else self._send_text(data))
+
     async def writer(self) -> None:
-        """Drains the queue onto the socket until the connection ends."""
+        """Writes what waits for this connection until it ends; idle, the lots write directly."""
         try:
             while True:
-                await self._wake.wait()
-                self._wake.clear()
-                while self.queue:
-                    if self._send_many is None:
-                        data = self.queue.popleft().for_subprotocol(self.subprotocol)
-                        await (self._send_bytes(data) if isinstance(data, bytes) else self._send_text(data))
-                        continue
-                    batch = [self.queue.popleft() for _ in range(min(len(self.queue), WRITE_BATCH))]
-                    await self._send_many(batch)
+                while batch := self._take(WRITE_BATCH):
+                    await self._write(batch)
                 if self.closed:
                     break
+                self._park()
+                self._idle = True
+                await self._sleep()
+                self._idle = False
         except Exception:  # the peer went away; the receive loop notices too
             logger.debug("writer ended", exc_info=True)
         finally:
+            self._idle = False
             self.closed = True
+            self._let_go()
             self.ended = not self.slow
             if self.slow:
                 try:
@@ -130,23 +226,23 @@ class Connection:
 
     def shutdown(self) -> None:
         self.closed = True
-        self._wake.set()
+        self.wake()
 
     def end(self, frame: dict[str, Any], code: int) -> None:
         """Send `frame` after what is queued, then close with `code` (a suspended bidder's socket)."""
         if self.closed:
             return
-        self.queue.append(Outgoing(frame))
+        self.queue.append((_LAST, Outgoing(frame)))  # after every lot frame already published
         self.close_code = code
         self.closed = True
-        self._wake.set()
+        self.wake()
 
 
 class Hub:
-    """Who watches which lot, and which connections belong to which bidder."""
+    """Who watches which lot (each lot's shared feed), and which connections belong to which bidder."""
 
     def __init__(self) -> None:
-        self.watchers: dict[str, set[Connection]] = collections.defaultdict(set)
+        self.watchers: dict[str, LotFeed] = {}  # a lot is here while someone on this node watches it
         self.bidders: dict[str, set[Connection]] = collections.defaultdict(set)
         self.connections: set[Connection] = set()
 
@@ -157,7 +253,7 @@ class Hub:
 
     def remove(self, conn: Connection) -> None:
         self.connections.discard(conn)
-        for lot in list(conn.pending):
+        for lot in list(conn.subs):
             self.unwatch(conn, lot)
         if conn.principal.bidder:
             conns = self.bidders.get(conn.principal.bidder)
@@ -166,22 +262,29 @@ class Hub:
                 if not conns:
                     del self.bidders[conn.principal.bidder]
 
-    def watch(self, conn: Connection, lot: str) -> None:
-        conn.pending[lot] = []
-        self.watchers[lot].add(conn)
+    def watch(self, conn: Connection, lot: str, conflate_ms: int | None = None) -> Subscription:
+        """A new watch of `lot`, held (nothing is sent) until its snapshot or history is queued and
+        `Subscription.release` is called; an earlier watch of the lot by `conn` ends."""
+        self.unwatch(conn, lot)
+        feed = self.watchers.get(lot)
+        if feed is None:
+            feed = self.watchers[lot] = LotFeed(lot, conn.limit)
+        feed.limit = min(feed.limit, conn.limit)
+        sub = conn.subs[lot] = feed.subscribe(conn, conflate_ms)
+        return sub
 
     def unwatch(self, conn: Connection, lot: str) -> None:
-        conn.pending.pop(lot, None)
-        conn.sent_seq.pop(lot, None)
-        watchers = self.watchers.get(lot)
-        if watchers is not None:
-            watchers.discard(conn)
-            if not watchers:
-                del self.watchers[lot]
+        sub = conn.subs.pop(lot, None)
+        feed = self.watchers.get(lot)
+        if sub is not None:
+            sub.feed.unsubscribe(sub)
+        if feed is not None and not feed:
+            del self.watchers[lot]
 
     def publish(self, lot: str, seq: int, out: Outgoing) -> None:
-        for conn in tuple(self.watchers.get(lot, ())):
-            conn.deliver_event(lot, seq, out)
+        feed = self.watchers.get(lot)
+        if feed is not None:
+            feed.append(seq, out)
 
     def end_bidder(self, bidder: str, frame: dict[str, Any], code: int) -> None:
         """Close every connection of `bidder` with `frame` and `code`."""
@@ -193,4 +296,4 @@ class Hub:
             conn.send(out)
 
     def queued(self) -> int:
-        return sum(len(c.queue) for c in self.connections)
+        return sum(c.backlog() for c in self.connections)

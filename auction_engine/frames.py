@@ -34,12 +34,17 @@ FORBIDDEN_ORIGIN_CLOSE = 4403  # before the handshake completes: the client sees
 MAX_FRAME = 4096
 MAX_ID = 64
 MAX_PING_T = 2**53  # echoed in the pong: an integer every JSON reader holds exactly
+# A conflated feed's period (docs/protocol.md): below 50 ms it saves a watcher little; above a
+# minute a lot's clock would go stale on the watcher's screen.
+MIN_CONFLATE_MS = 50
+MAX_CONFLATE_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
 class Subscribe:
     lot: str
     since: int | None
+    conflate_ms: int | None = None  # at most one `event` per this many ms, the latest (lotfeed.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,13 @@ def _id(data: dict[str, Any]) -> str:
     return ident
 
 
+def _conflate_ms(data: dict[str, Any]) -> int | None:
+    conflate = data.get("conflate_ms")
+    if conflate is not None and (type(conflate) is not int or not MIN_CONFLATE_MS <= conflate <= MAX_CONFLATE_MS):
+        raise BadFrame(f"`conflate_ms` must be an integer from {MIN_CONFLATE_MS} to {MAX_CONFLATE_MS}", "conflate_ms")
+    return conflate
+
+
 def parse(data: dict[str, Any]) -> ClientFrame:
     kind = data.get("type")
     if kind == "bid":
@@ -124,7 +136,7 @@ def parse(data: dict[str, Any]) -> ClientFrame:
         since = data.get("since")
         if since is not None and (type(since) is not int or since < 0):
             raise BadFrame("`since` must be a non-negative integer", "since")
-        return Subscribe(_lot(data), since)
+        return Subscribe(_lot(data), since, _conflate_ms(data))
     if kind == "unsubscribe":
         return Unsubscribe(_lot(data))
     if kind == "buy_now":

@@ -88,6 +88,7 @@ async def endpoint(websocket: WebSocket) -> None:
     conn = Connection(
         principal, subprotocol, _counted(websocket.send_text), _counted(websocket.send_bytes), websocket.close,
         engine.config.send_queue_limit, abort=lambda: abort(websocket), send_many=batch_sender(websocket, subprotocol),
+        write_now=direct_writer(websocket, subprotocol),
     )
     engine.hub.add(conn)
     metrics.CONNECTIONS.inc()
@@ -166,6 +167,25 @@ def batch_sender(websocket: WebSocket, subprotocol: str) -> Callable[[list[Outgo
     return send_many
 
 
+def direct_writer(websocket: WebSocket, subprotocol: str) -> Callable[[list[Outgoing]], bool] | None:
+    """`batch_sender` without the wait, for a lot's feed writing to an idle watcher (lotfeed.py):
+    False (nothing written) when the transport is paused or the connection is closing. None where
+    the server does not offer the engine's extension."""
+    extension = _frames_extension(websocket)
+    if extension is None:
+        return None
+    write_frames_now = extension["write_frames_now"]
+    counted = metrics.WS_FRAMES.labels("batched")
+
+    def write_now(frames: list[Outgoing]) -> bool:
+        if not write_frames_now([out.wire(subprotocol) for out in frames]):
+            return False
+        counted.inc(len(frames))
+        return True
+
+    return write_now
+
+
 class Session:
     """What one connection may do, frame by frame."""
 
@@ -182,7 +202,7 @@ class Session:
         try:
             frame = parse(decode(raw, self.conn.subprotocol))
         except EngineError as exc:
-            self.error(exc.code, exc.message)
+            self.error(exc.code, exc.message, **({"field": exc.field} if exc.field else {}))
             return
         if isinstance(frame, BidFrame):
             self.bid(frame)
@@ -227,30 +247,28 @@ class Session:
         except NotFound:
             self.error("unknown_lot", f"no lot {frame.lot!r}", lot=frame.lot)
             return
-        await subscribe(self.engine, self.conn, actor, frame.since)
+        await subscribe(self.engine, self.conn, actor, frame.since, frame.conflate_ms)
 
 
-async def subscribe(engine: Engine, conn: Connection, actor: LotActor | Replica, since: int | None) -> None:
-    """Watch a lot: the events after `since`, gapless, then live; or a snapshot."""
-    hub, lot = engine.hub, actor.lot
-    hub.unwatch(conn, lot)
-    hub.watch(conn, lot)
+async def subscribe(engine: Engine, conn: Connection, actor: LotActor | Replica, since: int | None,
+                    conflate_ms: int | None = None) -> None:
+    """Watch a lot: the events after `since`, gapless, then live; or a snapshot. With
+    `conflate_ms`, live means the latest event at most once per that many ms (lotfeed.py)."""
+    lot = actor.lot
+    sub = engine.hub.watch(conn, lot, conflate_ms)  # held: live events are kept, not sent, until released
     upto = actor.published_seq
+    sent = since or 0
     if since is None or since > upto:
         now = engine.clock.now_ms()
         state = actor.view_for(conn.principal.role, conn.principal.bidder, now)
         conn.send_frame(snapshot_frame(lot, state, now))
-        conn.sent_seq[lot] = state["seq"]
+        sent = state["seq"]
     else:
         for seq, out in await history(engine, actor, since, upto):
-            conn.sent_seq[lot] = seq
+            sent = seq
             conn.send(out)
-    buffered = conn.pending.get(lot)
-    if buffered is None:  # unsubscribed meanwhile
-        return
-    conn.pending[lot] = None
-    for seq, out in buffered:
-        conn.deliver_event(lot, seq, out)
+    if conn.subs.get(lot) is sub:  # not unsubscribed (or subscribed again) meanwhile
+        sub.release(sent)
 
 
 async def history(engine: Engine, actor: LotActor | Replica, since: int, upto: int) -> list[tuple[int, Outgoing]]:

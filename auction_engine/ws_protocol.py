@@ -11,6 +11,9 @@ adds), under `FRAMES_EXTENSION`:
 - `write_frames(frames)`: whole WebSocket frames, already framed (`frames.Outgoing.wire`, built
   once per event and shared by every watcher), written with one `transport.write` after waiting
   for the transport's flow control;
+- `write_frames_now(frames)`: the same without waiting, when the transport takes it at once (not
+  paused by flow control, the connection OPEN); False otherwise, and nothing is written. A lot's
+  feed (`lotfeed.py`) writes an idle watcher's new frames this way, without waking its writer;
 - `abort()`: drop the TCP connection at once (ASGI has no abort), for a watcher that stopped
   reading and so also stopped the close handshake.
 
@@ -47,6 +50,7 @@ class FramesExtension(TypedDict):
     """What `scope["extensions"][FRAMES_EXTENSION]` holds."""
 
     write_frames: Callable[[list[bytes]], Awaitable[None]]
+    write_frames_now: Callable[[list[bytes]], bool]
     abort: Callable[[], None]
 
 
@@ -66,9 +70,13 @@ class EngineWebSocket(asyncio.Protocol):
         self.default_headers = server_state.default_headers
         self.ws = ServerProtocol(max_size=config.ws_max_size, logger=logger)
         self.transport: asyncio.Transport | None = None
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.writable = asyncio.Event()
-        self.writable.set()
+        # What `receive` hands the app, and the paused transport's waiters: a list and bare futures
+        # rather than asyncio.Queue and Event (four deques of ~760 bytes each per idle connection:
+        # docs/performance.md, "Idle watchers").
+        self.inbox: list[dict[str, Any]] = []
+        self.inbox_waiter: asyncio.Future[None] | None = None
+        self.paused = False
+        self.drain_waiters: list[asyncio.Future[None]] = []
         self.response: Response | None = None  # the 101 the handshake would get, sent on the app's accept
         self.handshake_done = False  # the app accepted (101 sent) or refused (403 sent)
         self.told_disconnect = False
@@ -108,15 +116,35 @@ class EngineWebSocket(asyncio.Protocol):
         self._stop_keepalive()
         self._cancel_close_timer()
         self.lost = True
-        self.writable.set()  # a writer waiting on a paused transport must wake and see it is gone
+        self._drained()  # a writer waiting on a paused transport must wake and see it is gone
         self._tell_disconnect(1006)
         self.connections.discard(self)
 
     def pause_writing(self) -> None:
-        self.writable.clear()
+        self.paused = True
 
     def resume_writing(self) -> None:
-        self.writable.set()
+        self.paused = False
+        self._drained()
+
+    def _drained(self) -> None:
+        waiters, self.drain_waiters = self.drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _writable(self) -> None:
+        """Wait while the transport's buffer is over its high-water mark (and the peer is there)."""
+        while self.paused and not self.lost:
+            waiter = asyncio.get_running_loop().create_future()
+            self.drain_waiters.append(waiter)
+            await waiter
+
+    def _put(self, message: dict[str, Any]) -> None:
+        self.inbox.append(message)
+        waiter, self.inbox_waiter = self.inbox_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: close 1012 (service restart) to an open connection."""
@@ -138,7 +166,7 @@ class EngineWebSocket(asyncio.Protocol):
             self._close_transport()
             return
         self.response = accepted
-        self.queue.put_nowait({"type": "websocket.connect"})
+        self._put({"type": "websocket.connect"})
         task = asyncio.get_running_loop().create_task(self._run_asgi(self._scope(request)))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -170,14 +198,14 @@ class EngineWebSocket(asyncio.Protocol):
             return
         if self.fragment_text:
             try:
-                self.queue.put_nowait({"type": "websocket.receive", "text": data.decode()})
+                self._put({"type": "websocket.receive", "text": data.decode()})
             except UnicodeDecodeError:
                 self.ws.fail(1007, "invalid UTF-8")
                 self._flush()
                 self._tell_disconnect(1007)
                 return
         else:
-            self.queue.put_nowait({"type": "websocket.receive", "bytes": data})
+            self._put({"type": "websocket.receive", "bytes": data})
         if not self.read_paused and self.transport is not None:  # one message at a time, as uvicorn reads
             self.read_paused = True
             self.transport.pause_reading()
@@ -197,7 +225,8 @@ class EngineWebSocket(asyncio.Protocol):
         assert self.transport is not None
         raw_path, _, query = request.path.partition("?")
         offered = [p.strip() for header in request.headers.get_all("Sec-WebSocket-Protocol") for p in header.split(",")]
-        extension: FramesExtension = {"write_frames": self.write_frames, "abort": self.abort}
+        extension: FramesExtension = {"write_frames": self.write_frames, "write_frames_now": self.write_frames_now,
+                                      "abort": self.abort}
         return {
             "type": "websocket",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -230,14 +259,17 @@ class EngineWebSocket(asyncio.Protocol):
             self._close_transport()
 
     async def receive(self) -> dict[str, Any]:
-        message = await self.queue.get()
-        if self.read_paused and self.queue.empty() and self.transport is not None:
+        while not self.inbox:
+            self.inbox_waiter = asyncio.get_running_loop().create_future()
+            await self.inbox_waiter
+        message = self.inbox.pop(0)
+        if self.read_paused and not self.inbox and self.transport is not None:
             self.read_paused = False
             self.transport.resume_reading()
         return message
 
     async def send(self, message: dict[str, Any]) -> None:
-        await self.writable.wait()
+        await self._writable()
         kind = message["type"]
         if self.lost:
             raise ConnectionResetError("the peer went away")
@@ -283,6 +315,7 @@ class EngineWebSocket(asyncio.Protocol):
         response.headers.update(headers)
         self.handshake_done = True
         self.ws.send_response(response)
+        self.response = None  # its headers were ~4 KiB per idle connection
         self._flush()
         self._schedule_ping()
 
@@ -296,12 +329,22 @@ class EngineWebSocket(asyncio.Protocol):
 
     async def write_frames(self, frames: list[bytes]) -> None:
         """Whole, unmasked frames with no extension bits, in one write (flow control as `send`)."""
-        await self.writable.wait()
+        await self._writable()
         if self.lost or self.transport is None:
             raise ConnectionResetError("the peer went away")
         if self.ws.state is not State.OPEN:
             raise ConnectionResetError("the WebSocket is closing")
         self.transport.write(b"".join(frames))
+
+    def write_frames_now(self, frames: list[bytes]) -> bool:
+        """`write_frames` if it would not wait: True when written, False (nothing written) if the
+        transport is paused or gone or the WebSocket is no longer OPEN."""
+        if self.paused or self.lost or self.transport is None or self.ws.state is not State.OPEN:
+            return False
+        if self.transport.is_closing():
+            return False
+        self.transport.write(b"".join(frames))
+        return True
 
     def abort(self) -> None:
         if self.transport is not None:
@@ -321,7 +364,7 @@ class EngineWebSocket(asyncio.Protocol):
     def _tell_disconnect(self, code: int, reason: str = "") -> None:
         if not self.told_disconnect:
             self.told_disconnect = True
-            self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+            self._put({"type": "websocket.disconnect", "code": code, "reason": reason})
 
     def _close_transport(self) -> None:
         self._cancel_close_timer()

@@ -96,6 +96,7 @@ class _Watch:
     seq: int | None
     keep_frames: bool
     state: LotState | None = None
+    conflate_ms: int | None = None  # a conflated feed: seqs rise with gaps, each event the latest state
     resyncing: bool = False
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -314,7 +315,7 @@ class AuctionClient:
             await self._send(self._subscribe_frame(ME, None))
         for watch in list(self._watches.values()):
             watch.resyncing = watch.seq is None
-            await self._send(self._subscribe_frame(watch.lot, watch.seq))
+            await self._send(self._subscribe_frame(watch.lot, watch.seq, watch.conflate_ms))
         for frame, fut in list(self._pending.values()):
             if not fut.done():
                 self.stats.resent_bids += 1
@@ -367,25 +368,29 @@ class AuctionClient:
     # -- lots --------------------------------------------------------------------------------
 
     @staticmethod
-    def _subscribe_frame(lot: str, since: int | None) -> dict:
+    def _subscribe_frame(lot: str, since: int | None, conflate_ms: int | None = None) -> dict:
         frame: dict[str, Any] = {"type": "subscribe", "lot": lot}
         if since is not None:
             frame["since"] = since
+        if conflate_ms is not None:
+            frame["conflate_ms"] = conflate_ms
         return frame
 
     async def subscribe(self, lot: str, since: int | None = None, *, keep_frames: bool = True,
-                        timeout: float | None = None) -> Snapshot | None:
+                        timeout: float | None = None, conflate_ms: int | None = None) -> Snapshot | None:
         """Watch a lot. Without `since`, waits for and returns the snapshot; with it, returns at
         once and the events after `since` arrive in `frames(lot)`. `keep_frames=False` keeps only
-        the latest state (`state(lot)`, `wait_state`), for bidders that never read the stream."""
-        watch = _Watch(lot=lot, seq=since, keep_frames=keep_frames)
+        the latest state (`state(lot)`, `wait_state`), for bidders that never read the stream.
+        `conflate_ms` (50 to 60,000): at most one event per that many ms, carrying the latest state;
+        its seqs rise with gaps, which are not resynced (docs/protocol.md, "Conflated feeds")."""
+        watch = _Watch(lot=lot, seq=since, keep_frames=keep_frames, conflate_ms=conflate_ms)
         self._watches[lot] = watch
         if since is not None:
-            await self._send(self._subscribe_frame(lot, since))
+            await self._send(self._subscribe_frame(lot, since, conflate_ms))
             return None
         waiter = asyncio.get_running_loop().create_future()
         watch.snapshot_waiters.append(waiter)
-        await self._send(self._subscribe_frame(lot, None))
+        await self._send(self._subscribe_frame(lot, None, conflate_ms))
         timeout = self.ack_timeout if timeout is None else timeout
         try:
             return await asyncio.wait_for(waiter, timeout)
@@ -580,7 +585,7 @@ class AuctionClient:
         if frame.seq <= watch.seq:
             self.stats.duplicates_dropped += 1
             return
-        if frame.seq != watch.seq + 1:
+        if frame.seq != watch.seq + 1 and watch.conflate_ms is None:
             self.stats.gaps += 1
             log.warning("gap on %s: held %d, got %d; resyncing from a snapshot",
                         frame.lot, watch.seq, frame.seq)
@@ -592,8 +597,9 @@ class AuctionClient:
             watch.queue.put_nowait(frame)
 
     async def _resync(self, lot: str) -> None:
+        watch = self._watches.get(lot)
         await self._send({"type": "unsubscribe", "lot": lot})
-        await self._send(self._subscribe_frame(lot, None))
+        await self._send(self._subscribe_frame(lot, None, watch.conflate_ms if watch else None))
 
     def _on_ack(self, frame: Ack) -> None:
         pending = self._pending.pop(frame.id, None)

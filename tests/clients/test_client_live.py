@@ -236,3 +236,17 @@ async def test_the_vehicle_stays_in_the_state_after_events(engine):
         await alice.wait_state(lot, lambda s: s["seq"] == ack.seq)
         assert alice.state(lot)["vehicle"] == {"make": "Toyota", "year": 2019}
     await admin.close()
+
+
+async def test_a_conflated_subscription_follows_the_latest_state_without_resyncing_on_its_gaps(engine):
+    admin, lot, tokens = await setup_sale(engine, increments=[[0, 100]])
+    async with (AuctionClient(engine.url, tokens["alice"]) as alice,
+                AuctionClient(engine.url, tokens["bob"]) as bob,
+                AuctionClient(engine.url, None) as watcher):
+        await watcher.subscribe(lot, conflate_ms=100)
+        acks = [await (alice if i % 2 == 0 else bob).bid(lot, amount=9_500_000 + 100 * i) for i in range(30)]
+        assert all(a.ok for a in acks)
+        frames = await collect(watcher, lot, acks[-1].seq)
+        assert seqs(frames) == sorted(set(seqs(frames))) and len(frames) < 30
+        assert frames[-1].state["price"] == 9_500_000 + 100 * 29
+        assert watcher.stats.gaps == 0  # gaps are what conflation is: no resync from a snapshot

@@ -61,8 +61,7 @@ class Rig:
         wire = Wire()
         conn = Connection(principal, JSON, wire.send_text, wire.send_bytes, wire.close)
         self.hub.add(conn)
-        self.hub.watch(conn, LOT)
-        conn.pending[LOT] = None  # watching live, no history in flight
+        self.hub.watch(conn, LOT).release(0)  # watching live, no history in flight
         self.tasks.append(asyncio.create_task(conn.writer()))
         return wire
 

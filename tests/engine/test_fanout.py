@@ -20,6 +20,8 @@ class Socket:
     def __init__(self) -> None:
         self.texts: list[str] = []
         self.batches: list[int] = []
+        self.direct: list[int] = []
+        self.times: list[float] = []  # the loop time each frame reached the socket
         self.closed_with: int | None = None
         self.aborted = False
         self.stall = asyncio.Event()
@@ -42,6 +44,16 @@ class Socket:
         await self.stall.wait()
         self.batches.append(len(frames))
         self.texts.extend(str(out.for_subprotocol(JSON)) for out in frames)
+        self.times.extend([asyncio.get_running_loop().time()] * len(frames))
+
+    def write_now(self, frames: list[Outgoing]) -> bool:
+        """The transport's write without waiting: refused while the socket stalls."""
+        if not self.stall.is_set():
+            return False
+        self.direct.append(len(frames))
+        self.texts.extend(str(out.for_subprotocol(JSON)) for out in frames)
+        self.times.extend([asyncio.get_running_loop().time()] * len(frames))
+        return True
 
     def frames(self) -> list[dict[str, Any]]:
         return [json.loads(text) for text in self.texts]
@@ -50,7 +62,8 @@ class Socket:
 def connect(sock: Socket, limit: int = 1024, batched: bool = False, bidder: str | None = None) -> Connection:
     principal = Principal("bidder" if bidder else "watcher", bidder, bidder)
     return Connection(principal, JSON, sock.send_text, sock.send_bytes, sock.close, limit, abort=sock.abort,
-                      grace_s=0.05, send_many=sock.send_many if batched else None)
+                      grace_s=0.05, send_many=sock.send_many if batched else None,
+                      write_now=sock.write_now if batched else None)
 
 
 def event(lot: str, seq: int) -> Outgoing:
@@ -102,22 +115,24 @@ async def test_a_watcher_past_its_bound_is_told_slow_consumer_closed_and_aborted
     assert sock.closed_with == SLOW_CONSUMER_CLOSE
 
 
-async def test_deliver_event_drops_repeats_and_holds_events_while_history_is_sent() -> None:
+async def test_a_watch_holds_live_events_while_its_history_is_sent_and_drops_what_the_history_held() -> None:
     sock = Socket()
     conn = connect(sock)
     hub = Hub()
     hub.add(conn)
-    hub.watch(conn, "L1")  # subscribing: history in flight, live events are held
+    writer = asyncio.create_task(conn.writer())
+    sub = hub.watch(conn, "L1")  # subscribing: history in flight, live events are kept, not sent
+    hub.publish("L1", 2, event("L1", 2))
     hub.publish("L1", 3, event("L1", 3))
-    held = conn.pending["L1"]
-    assert list(conn.queue) == [] and held is not None and [seq for seq, _ in held] == [3]
-    conn.sent_seq["L1"] = 2
-    conn.pending["L1"] = None  # history sent up to 2: the held event goes out now (as ws.subscribe does)
-    for seq, out in held:
-        conn.deliver_event("L1", seq, out)
+    await asyncio.sleep(0.01)
+    assert sock.frames() == [] and sub.lag == 2
+    conn.send(event("L1", 2))  # the history, up to seq 2, as ws.subscribe queues it
+    sub.release(2)
     hub.publish("L1", 3, event("L1", 3))  # a repeat of seq 3
     hub.publish("L1", 4, event("L1", 4))
-    assert [out.frame["seq"] for out in conn.queue] == [3, 4]
+    await asyncio.sleep(0.01)
+    await settle(conn, writer)
+    assert [f["seq"] for f in sock.frames()] == [2, 3, 4]
 
 
 async def test_the_hub_routes_a_lots_events_to_its_watchers_and_a_bidders_frames_to_that_bidder() -> None:
@@ -126,18 +141,21 @@ async def test_the_hub_routes_a_lots_events_to_its_watchers_and_a_bidders_frames
     w, b, o = connect(watcher), connect(bidder, bidder="b1"), connect(other, bidder="b2")
     for conn in (w, b, o):
         hub.add(conn)
-    hub.watch(w, "L1")
-    w.pending["L1"] = None
+    hub.watch(w, "L1").release(0)
     hub.publish("L1", 1, event("L1", 1))
     hub.publish("L2", 1, event("L2", 1))
     hub.to_bidder("b1", Outgoing({"type": "outbid", "lot": "L1"}))
-    assert [out.frame["lot"] for out in w.queue] == ["L1"]
-    assert [out.frame["type"] for out in b.queue] == ["outbid"]
-    assert list(o.queue) == []
+    assert w.backlog() == 1 and [out.frame["type"] for _, out in b.queue] == ["outbid"]
+    assert o.backlog() == 0
     assert hub.queued() == 2
+    writers = [asyncio.create_task(c.writer()) for c in (w, b, o)]
+    await asyncio.sleep(0.01)
+    assert [f["lot"] for f in watcher.frames()] == ["L1"] and other.frames() == []
     hub.remove(w)
     hub.remove(b)
     assert "L1" not in hub.watchers and "b1" not in hub.bidders
+    for conn, task in zip((w, b, o), writers, strict=True):
+        await settle(conn, task)
 
 
 async def test_end_bidder_sends_its_frame_last_then_closes_with_the_code() -> None:
@@ -152,3 +170,104 @@ async def test_end_bidder_sends_its_frame_last_then_closes_with_the_code() -> No
     assert [f["type"] for f in sock.frames()] == ["pong", "error"]
     assert sock.closed_with == 4401
     assert not conn.send(Outgoing({"type": "pong", "t": 1, "server_time": 2}))
+
+
+async def live(hub: Hub, sock: Socket, lot: str = "L1", limit: int = 1024, bidder: str | None = None,
+               conflate_ms: int | None = None) -> tuple[Connection, asyncio.Task[None]]:
+    """A connection watching `lot` live (no history), its writer running and idle."""
+    conn = connect(sock, limit, batched=True, bidder=bidder)
+    hub.add(conn)
+    hub.watch(conn, lot, conflate_ms).release(0)
+    writer = asyncio.create_task(conn.writer())
+    await asyncio.sleep(0)
+    return conn, writer
+
+
+async def test_a_lots_burst_reaches_each_idle_watcher_in_one_direct_write_and_is_then_forgotten() -> None:
+    hub = Hub()
+    socks = [Socket() for _ in range(3)]
+    conns = [await live(hub, sock) for sock in socks]
+    for seq in range(1, 11):
+        hub.publish("L1", seq, event("L1", seq))
+    feed = hub.watchers["L1"]
+    assert len(feed.entries) == 10  # once for all three watchers, not one copy each
+    await asyncio.sleep(0)
+    for sock in socks:
+        assert sock.direct == [10] and sock.batches == []  # one write, no writer woken
+        assert [f["seq"] for f in sock.frames()] == list(range(1, 11))
+    assert feed.entries == []  # everyone has everything: nothing kept
+    for conn, writer in conns:
+        await settle(conn, writer)
+
+
+async def test_an_ack_goes_before_the_events_after_it_and_after_the_events_before_it() -> None:
+    hub = Hub()
+    sock = Socket()
+    conn, writer = await live(hub, sock, bidder="b1")
+    hub.publish("L1", 1, event("L1", 1))
+    conn.send_frame({"type": "ack", "id": "x", "lot": "L1", "ok": True, "seq": 2})  # the actor: ack, then event
+    hub.publish("L1", 2, event("L1", 2))
+    hub.to_bidder("b1", Outgoing({"type": "outbid", "lot": "L1", "seq": 3}))
+    hub.publish("L1", 3, event("L1", 3))
+    await asyncio.sleep(0.01)
+    await settle(conn, writer)
+    assert [(f["type"], f["seq"]) for f in sock.frames()] == [
+        ("event", 1), ("ack", 2), ("event", 2), ("outbid", 3), ("event", 3)]
+
+
+async def test_a_watcher_that_stops_reading_is_cut_off_past_its_bound_and_the_buffer_stays_bounded() -> None:
+    hub = Hub()
+    healthy, stalled = Socket(), Socket()
+    h_conn, h_writer = await live(hub, healthy, limit=8)
+    s_conn, s_writer = await live(hub, stalled, limit=8)
+    stalled.stall.clear()
+    feed = hub.watchers["L1"]
+    for seq in range(1, 31):
+        hub.publish("L1", seq, event("L1", seq))
+        await asyncio.sleep(0)
+        assert len(feed.entries) <= 9
+    assert s_conn.slow and s_conn.closed and not h_conn.slow
+    await asyncio.sleep(0.1)
+    assert stalled.aborted  # it took no close either
+    assert [f["seq"] for f in healthy.frames()] == list(range(1, 31))
+    stalled.stall.set()
+    await asyncio.wait_for(s_writer, 2)
+    assert stalled.frames()[-1]["code"] == "slow_consumer" and stalled.closed_with == SLOW_CONSUMER_CLOSE
+    assert len(feed) == 1
+    await settle(h_conn, h_writer)
+
+
+async def test_a_conflated_watcher_gets_the_latest_event_at_most_once_per_period_and_the_last_one_always() -> None:
+    hub = Hub()
+    full_sock, conflated_sock = Socket(), Socket()
+    full = await live(hub, full_sock)
+    conflated = await live(hub, conflated_sock, conflate_ms=50)
+    for seq in range(1, 41):  # 40 events over ~200 ms
+        hub.publish("L1", seq, event("L1", seq))
+        await asyncio.sleep(0.005)
+    last_change = asyncio.get_running_loop().time()
+    await asyncio.sleep(0.1)
+    seqs = [f["seq"] for f in conflated_sock.frames()]
+    times = conflated_sock.times
+    assert seqs == sorted(set(seqs)) and seqs[-1] == 40  # never older after newer; the last one delivered
+    assert 3 <= len(seqs) <= 6  # ~200 ms at one per 50 ms, not 40
+    assert all(b - a >= 0.049 for a, b in zip(times, times[1:], strict=False))
+    assert times[-1] - last_change <= 0.05 + 0.02  # within the period (+ a loop turn's slack)
+    assert [f["seq"] for f in full_sock.frames()] == list(range(1, 41))  # the full feed is untouched
+    for conn, writer in (full, conflated):
+        await settle(conn, writer)
+
+
+async def test_an_event_reaches_every_watcher_when_one_writer_wakes_for_its_own_ack_first() -> None:
+    hub = Hub()
+    bidder_sock, watcher_sock = Socket(), Socket()
+    bidder = await live(hub, bidder_sock, bidder="b1")
+    watcher = await live(hub, watcher_sock)
+    for seq in (1, 2):
+        bidder[0].send_frame({"type": "ack", "id": f"a{seq}", "lot": "L1", "ok": True, "seq": seq})
+        hub.publish("L1", seq, event("L1", seq))  # the bidder's writer runs before the lot's flush
+        await asyncio.sleep(0.01)
+    assert [(f["type"], f["seq"]) for f in bidder_sock.frames()] == [("ack", 1), ("event", 1), ("ack", 2), ("event", 2)]
+    assert [f["seq"] for f in watcher_sock.frames()] == [1, 2]
+    for conn, writer in (bidder, watcher):
+        await settle(conn, writer)

@@ -1,0 +1,255 @@
+"""One lot's event frames on this node, appended once and shared by every watcher of the lot.
+
+Why: a hot lot sends each event to every watcher. Copying each frame into each watcher's queue
+and waking each watcher's writer once per event was about 40% of the fan-out CPU
+(docs/performance.md, "Profile"). Here an event is appended once; a watcher's backlog is its
+position in the buffer, not a copy of it; and once per event-loop turn the feed writes what each
+idle watcher has not had yet straight to its socket: one write per watcher per turn, however many
+events the lot published in it.
+
+The bound of invariant 8 is unchanged: a watcher more than `limit` frames behind (its position,
+plus its private frames) is cut off as a slow consumer, and the buffer never keeps more than
+`limit` frames behind the head for anyone.
+
+A conflated subscription (`conflate_ms`) holds no position: it gets the latest frame at most once
+per period, and always within one period of the last change (a timer per group of watchers that
+were sent to together, not one per event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Protocol
+
+from .frames import Outgoing
+
+Entry = tuple[int, int, Outgoing]
+"""(tick, seq, frame). The tick orders a lot's frame among the connection's private frames."""
+
+_TICKS = itertools.count(1)
+
+
+def tick() -> int:
+    """A number that grows with every frame handed to the fan-out, private or public."""
+    return next(_TICKS)
+
+
+class Reader(Protocol):
+    """What the feed needs of a connection (fanout.Connection)."""
+
+    def idle(self) -> bool:
+        """Its writer is waiting and it has no private frame queued: a direct write keeps order."""
+
+    def write_now(self, frames: list[Outgoing]) -> bool:
+        """Write at once if the socket takes it without waiting; False leaves it to the writer."""
+
+    def wake(self) -> None:
+        """Let the writer take what the feed holds for it."""
+
+    def send(self, out: Outgoing) -> bool:
+        """Queue a frame as a private one (after what is queued), within the bound."""
+
+    def overflow(self) -> None:
+        """Past the bound: tell it `slow_consumer` and cut it off."""
+
+
+class Subscription:
+    """One connection's watch of one lot."""
+
+    __slots__ = ("feed", "reader", "pos", "held", "skip", "floor", "conflate_s", "due", "sent_seq", "active")
+
+    def __init__(self, feed: LotFeed, reader: Reader, conflate_ms: int | None) -> None:
+        self.feed = feed
+        self.reader = reader
+        self.pos = feed.head  # next frame this watcher gets (full feed only)
+        self.held = True  # snapshot or history on its way: the feed keeps frames but sends nothing
+        self.skip = 0  # frames up to this seq were in the snapshot or history
+        self.floor = 0  # frames below this tick go after the history queued before it
+        self.conflate_s = conflate_ms / 1000 if conflate_ms else None
+        self.due = 0.0  # conflated: loop time at which the next frame may go
+        self.sent_seq = 0
+        self.active = True
+
+    @property
+    def lag(self) -> int:
+        """Frames of the lot this watcher has yet to get (0 for a conflated one: it never queues)."""
+        return 0 if self.conflate_s is not None else self.feed.head - self.pos
+
+    def take(self, before: int, room: int, out: list[Outgoing]) -> None:
+        """Frames for the writer, in order: those older than tick `before`, at most `room`."""
+        if self.held or self.conflate_s is not None or self.floor >= before:
+            return
+        self.feed.take(self, before, room, out)
+
+    def release(self, sent_seq: int) -> None:
+        """The snapshot or history up to `sent_seq` is queued: from here on, the live frames."""
+        self.held = False
+        self.skip = sent_seq
+        self.sent_seq = sent_seq
+        self.floor = tick()
+        self.feed.released(self)
+
+
+class LotFeed:
+    """The shared, append-only frame buffer of one lot; positions are absolute (`base` + index)."""
+
+    def __init__(self, lot: str, limit: int) -> None:
+        self.lot = lot
+        self.limit = limit
+        self.entries: list[Entry] = []
+        self.base = 0
+        self.last_seq = 0
+        self.latest: Outgoing | None = None
+        self.full: set[Subscription] = set()
+        self.conflated: set[Subscription] = set()
+        self.parked: set[Subscription] = set()  # full, at the head, their writer idle: written directly
+        self.waiting: set[Subscription] = set()  # conflated, caught up, no timer
+        self._flush_due = False
+
+    def __len__(self) -> int:
+        return len(self.full) + len(self.conflated)
+
+    @property
+    def head(self) -> int:
+        return self.base + len(self.entries)
+
+    def subscribe(self, reader: Reader, conflate_ms: int | None) -> Subscription:
+        sub = Subscription(self, reader, conflate_ms)
+        (self.full if sub.conflate_s is None else self.conflated).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        sub.active = False
+        self.full.discard(sub)
+        self.conflated.discard(sub)
+        self.parked.discard(sub)
+        self.waiting.discard(sub)
+        if not self.full:
+            self._forget()
+
+    def append(self, seq: int, out: Outgoing) -> None:
+        """A published event; a seq already appended (a replica catching up twice) is dropped."""
+        if seq <= self.last_seq:
+            return
+        self.last_seq = seq
+        self.latest = out
+        if self.full:
+            self.entries.append((tick(), seq, out))
+            if len(self.entries) > self.limit:
+                self._trim()
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def take(self, sub: Subscription, before: int, room: int, out: list[Outgoing]) -> None:
+        entries, i = self.entries, sub.pos - self.base
+        if sub.skip:
+            i = self._skip(sub, i)
+        end = min(len(entries), i + room)
+        while i < end and entries[i][0] < before:
+            out.append(entries[i][2])
+            i += 1
+        sub.pos = self.base + i
+
+    def _skip(self, sub: Subscription, i: int) -> int:
+        """Past the frames the snapshot or history already held (the book can run ahead of the log)."""
+        entries = self.entries
+        while i < len(entries) and entries[i][1] <= sub.skip:
+            i += 1
+        if self.last_seq >= sub.skip:
+            sub.skip = 0
+        sub.pos = self.base + i
+        return i
+
+    def park(self, sub: Subscription) -> None:
+        """The writer of `sub` went idle with nothing left of this lot: later frames go directly."""
+        if sub.active and not sub.held and sub.conflate_s is None and sub.pos == self.head:
+            self.parked.add(sub)
+            if not self._flush_due and len(self.parked) == len(self.full):  # else some have not had the newest
+                self._forget()
+
+    def released(self, sub: Subscription) -> None:
+        if sub.conflate_s is not None:
+            if self.last_seq > sub.sent_seq:
+                self._send_latest(sub, asyncio.get_running_loop().time())
+            else:
+                self.waiting.add(sub)
+            return
+        sub.reader.wake()
+
+    # -- once per loop turn after an append ------------------------------------------------
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        if self.parked:
+            self._flush_parked()
+        if self.waiting:
+            self._flush_conflated(asyncio.get_running_loop().time())
+
+    def _flush_parked(self) -> None:
+        entries, head = self.entries, self.head
+        for sub in tuple(self.parked):
+            i = sub.pos - self.base
+            if sub.skip:
+                i = self._skip(sub, i)
+            if i >= len(entries):
+                continue
+            reader = sub.reader
+            if reader.idle() and reader.write_now([e[2] for e in entries[i:]]):
+                sub.pos = head
+                continue
+            self.parked.discard(sub)
+            reader.wake()
+        if len(self.parked) == len(self.full):
+            self._forget()
+
+    def _flush_conflated(self, now: float) -> None:
+        waiting, self.waiting = self.waiting, set()
+        later: dict[float, list[Subscription]] = {}
+        for sub in waiting:
+            if sub.due <= now:
+                self._send_latest(sub, now)
+            else:
+                later.setdefault(sub.due, []).append(sub)
+        loop = asyncio.get_running_loop()
+        for due, subs in later.items():
+            loop.call_at(due, self._due, subs)
+
+    def _due(self, subs: list[Subscription]) -> None:
+        now = asyncio.get_running_loop().time()
+        for sub in subs:
+            if not sub.active:
+                continue
+            if self.last_seq > sub.sent_seq:
+                self._send_latest(sub, now)
+            else:
+                self.waiting.add(sub)
+
+    def _send_latest(self, sub: Subscription, now: float) -> None:
+        """The newest frame, directly if the writer is idle, else after the private frames queued."""
+        assert self.latest is not None and sub.conflate_s is not None
+        sub.sent_seq = self.last_seq
+        sub.due = now + sub.conflate_s
+        reader, out = sub.reader, self.latest
+        if not (reader.idle() and reader.write_now([out])) and not reader.send(out):
+            return  # cut off as a slow consumer
+        self.waiting.add(sub)
+
+    # -- keeping the buffer bounded ------------------------------------------------------------
+
+    def _forget(self) -> None:
+        """Everyone has everything: nothing needs keeping."""
+        self.base = self.head
+        self.entries.clear()
+
+    def _trim(self) -> None:
+        """Cut off watchers more than `limit` behind and drop what no one still needs."""
+        head = low = self.head
+        for sub in tuple(self.full):
+            if head - sub.pos > self.limit:
+                sub.reader.overflow()  # the connection lets go of its subscriptions
+            else:
+                low = min(low, sub.pos)
+        del self.entries[:low - self.base]
+        self.base = low
