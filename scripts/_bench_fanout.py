@@ -47,8 +47,9 @@ class Driver:
     """Sends one event's cause at a time through the server's own route, keeping at most `inflight`
     unanswered and the slowest watcher within `window` events of the last answer."""
 
-    def __init__(self, target: Target, lot: str, window: int, lows: Any, inflight: int = 16) -> None:
+    def __init__(self, target: Target, lot: str, window: int, lows: Any, inflight: int = 16, rate: float = 0.0) -> None:
         self.target, self.lot, self.window, self.lows, self.limit = target, lot, window, lows, inflight
+        self.rate = rate  # events/s at most (0: as fast as the window allows)
         self.answered = self.sent = self.refused = self.inflight = 0
         self.wake = asyncio.Event()
 
@@ -69,7 +70,9 @@ class Driver:
         started = time.perf_counter()
         t0_us = time.time_ns() // 1000
         while time.perf_counter() - started < duration:
-            if self.may_send():
+            if self.rate and self.sent >= (time.perf_counter() - started) * self.rate:
+                await asyncio.sleep(max(0.0, started + (self.sent + 1) / self.rate - time.perf_counter()))
+            elif self.may_send():
                 self.sent += 1
                 self.inflight += 1
                 await self.send(self.sent, time.time_ns() // 1000 - t0_us)
@@ -182,7 +185,8 @@ class SocketIODriver(Driver):
 DRIVERS: dict[str, type[Driver]] = {"engine": EngineDriver, "nchan": NchanDriver, "socketio": SocketIODriver}
 
 
-def _driver_main(target: Target, lot: str, duration: float, window: int, lows: Any, out: Any, go: Any) -> None:
+def _driver_main(target: Target, lot: str, duration: float, window: int, lows: Any, out: Any, go: Any,
+                 rate: float) -> None:
     try:
         import uvloop
 
@@ -191,7 +195,7 @@ def _driver_main(target: Target, lot: str, duration: float, window: int, lows: A
         pass
 
     async def main() -> dict[str, Any]:
-        driver = DRIVERS[target.dialect](target, lot, window, lows)
+        driver = DRIVERS[target.dialect](target, lot, window, lows, rate=rate)
         while not go.is_set():
             await asyncio.sleep(0.005)
         cpu0 = time.process_time()
@@ -206,9 +210,10 @@ def _driver_main(target: Target, lot: str, duration: float, window: int, lows: A
 
 
 def measure(target: Target, lot: str, watchers: int, duration: float, readers: int = 2, window: int = 300,
-            on_go: Any = None, period: float = 0.02) -> dict[str, Any]:
+            on_go: Any = None, period: float = 0.02, rate: float = 0.0) -> dict[str, Any]:
     """Frames per second delivered to `watchers` watchers of `lot` (bulk readers in `readers`
-    processes), one driver process; with the generator's own CPU (readers + driver)."""
+    processes), one driver process sending at most `rate` events/s (0: as fast as the slowest
+    watcher keeps within `window`); with the generator's own CPU (readers + driver)."""
     ctx = mp.get_context("spawn")
     out, go, stop = ctx.Queue(), ctx.Event(), ctx.Event()
     lows = ctx.Array("q", readers, lock=False)
@@ -217,7 +222,7 @@ def measure(target: Target, lot: str, watchers: int, duration: float, readers: i
         share = watchers // readers + (1 if i < watchers % readers else 0)
         spec = ReaderSpec(i, target.base, target.dialect, [lot], share, duration, period=period)
         ps.append(ctx.Process(target=reader_main, args=(spec, out, go, stop, lows), daemon=True))
-    ps.append(ctx.Process(target=_driver_main, args=(target, lot, duration, window, lows, out, go), daemon=True))
+    ps.append(ctx.Process(target=_driver_main, args=(target, lot, duration, window, lows, out, go, rate), daemon=True))
     for p in ps:
         p.start()
     ready = 0
@@ -253,6 +258,7 @@ def measure(target: Target, lot: str, watchers: int, duration: float, readers: i
     lots = [r["lots"][lot] for r in results if lot in r["lots"]]
     return {
         "dialect": target.dialect,
+        "offered_events_per_s": rate or None,
         "watchers": watchers,
         "frames": frames,
         "frames_per_s": frames / elapsed,

@@ -258,21 +258,32 @@ class ServerCpu:
 BASELINE_DIALECT = {"bare": "engine", "nchan": "nchan", "socketio": "socketio"}
 
 
-def fanout(engine: Engine, signer: TokenSigner, work: Path, watchers: int, duration: float,
-           baselines: list[str]) -> dict[str, Any]:
+def fanout(engine: Engine, redis_pid: int, signer: TokenSigner, work: Path, watchers: int, duration: float,
+           baselines: list[str], frames_per_s: float = 0.0) -> dict[str, Any]:
     """The engine, then each baseline, driven by the same generator (_bench_fanout.measure): one
-    lot, `watchers` full-feed watchers, events as fast as the slowest watcher keeps within 300."""
+    lot, `watchers` full-feed watchers, events as fast as the slowest watcher keeps within 300.
+    The engine's server CPU is its process plus its redis-server's (a baseline's counts its own
+    storage too: Nchan keeps messages in nginx's shared memory). With `frames_per_s`, every server is
+    offered the same events/s (frames_per_s / watchers) instead: the same load, so the CPU each
+    spends on it compares directly."""
+    rate = frames_per_s / watchers
     http = httpx.Client(base_url=engine.url, headers={"Authorization": f"Bearer {signer.issue('auctioneer')}"})
     lot = f"FAN{watchers}"
     http.post("/api/lots", json={"lot": lot, "title": "fan-out", "currency": "EUR", "start_price": 1000,
                                  "duration_s": 3600}).raise_for_status()
     http.post(f"/api/lots/{lot}/open").raise_for_status()
     token = register_bidder(http, "fan-d0", "FD0")
-    cpu = CpuWatch(engine.pid)
+    cpu, redis_cpu = CpuWatch(engine.pid), CpuWatch(redis_pid)
+
+    def on_go(phase: str) -> None:
+        cpu(phase)
+        redis_cpu(phase)
+
     e = _bench_fanout.measure(_bench_fanout.Target("engine", engine.url.replace("http", "ws", 1), token), lot, watchers,
-                              duration, on_go=cpu)
+                              duration, on_go=on_go, rate=rate)
     engine.stop()
-    e["server_cpu"] = cpu.utilisation
+    e["engine_cpu"], e["redis_cpu"] = cpu.utilisation, redis_cpu.utilisation
+    e["server_cpu"] = cpu.utilisation + redis_cpu.utilisation
     e["server"] = "auction-engine"
     frame = e.pop("sample") or ""
     out: dict[str, Any] = {"watchers": watchers, "engine": e, "baselines": {}, "skipped": {},
@@ -289,7 +300,7 @@ def fanout(engine: Engine, signer: TokenSigner, work: Path, watchers: int, durat
         bcpu = ServerCpu(server)
         try:
             b = _bench_fanout.measure(_bench_fanout.Target(BASELINE_DIALECT[name], server.base, template=frame), lot,
-                                      watchers, duration, on_go=bcpu)
+                                      watchers, duration, on_go=bcpu, rate=rate)
         finally:
             server.stop()
         b.pop("sample")
@@ -301,25 +312,26 @@ def fanout(engine: Engine, signer: TokenSigner, work: Path, watchers: int, durat
 
 def fanout_rows(fan: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Rows of the table: the engine against each baseline, frames/s and frames per server CPU-second."""
-    w, e = fan["watchers"], fan["engine"]
+    e = fan["engine"]
+    w = f"{fan['watchers']:,}" + (f" at {e['offered_events_per_s']:,.0f} events/s offered" if e["offered_events_per_s"] else "")
 
     def per_cpu(r: dict[str, Any]) -> float:
         return float(r["frames_per_s"]) / max(float(r["server_cpu"]), 1e-9)
 
-    rows = [(f"fan-out {w:,} watchers: engine frames/s, server CPU, frames per CPU-second",
-             f"{e['frames_per_s']:,.0f}, {e['server_cpu']:.0%}, {per_cpu(e):,.0f}", "", ""),
-            (f"fan-out {w:,}: engine events/s, gaps, dropped; generator CPU (of which kernel)",
+    rows = [(f"fan-out {w} watchers: engine frames/s, CPU engine + redis, frames per CPU-second",
+             f"{e['frames_per_s']:,.0f}, {e['engine_cpu']:.0%} + {e['redis_cpu']:.0%}, {per_cpu(e):,.0f}", "", ""),
+            (f"fan-out {w}: engine events/s, gaps, dropped; generator CPU (of which kernel)",
              f"{e['events_per_s']:,.0f}, {e['gaps']}, {e['closed']}; {e['generator_cpu']:.2f} "
              f"({sum(e['reader_cpu_system']):.2f})", "", "")]
     for name, b in fan["baselines"].items():
-        rows += [(f"fan-out {w:,} vs {b['server']}: frames/s", f"{e['frames_per_s']:,.0f}", f"{b['frames_per_s']:,.0f}",
+        rows += [(f"fan-out {w} vs {b['server']}: frames/s", f"{e['frames_per_s']:,.0f}", f"{b['frames_per_s']:,.0f}",
                   f"{e['frames_per_s'] / max(b['frames_per_s'], 1e-9):.2f}x"),
-                 (f"fan-out {w:,} vs {name}: server CPU, frames per CPU-second", f"{e['server_cpu']:.0%}, {per_cpu(e):,.0f}",
+                 (f"fan-out {w} vs {name}: server CPU, frames per CPU-second", f"{e['server_cpu']:.0%}, {per_cpu(e):,.0f}",
                   f"{b['server_cpu']:.0%}, {per_cpu(b):,.0f}", f"{per_cpu(e) / max(per_cpu(b), 1e-9):.2f}x"),
-                 (f"fan-out {w:,} vs {name}: events/s, gaps, dropped; generator CPU", "",
+                 (f"fan-out {w} vs {name}: events/s, gaps, dropped; generator CPU", "",
                   f"{b['events_per_s']:,.0f}, {b['gaps']}, {b['closed']}; {b['generator_cpu']:.2f}", "")]
     for name, why in fan["skipped"].items():
-        rows.append((f"fan-out {w:,} vs {name}", "", f"skipped: {why}", ""))
+        rows.append((f"fan-out {w} vs {name}", "", f"skipped: {why}", ""))
     return rows
 
 
@@ -332,10 +344,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile-sale", action="store_true", help="py-spy the engine during the sale day")
     p.add_argument("--keep", action="store_true", help="keep the work dir with the engine logs")
     p.add_argument("--only", help="comma-separated scenarios: hot,conflated,commit,open,paced,fanout,sale,soak")
+    p.add_argument("--fanout-rate", type=float, default=0.0,
+                   help="fan-out: offer every server the same frames/s (events/s = this / watchers) instead of as many "
+                        "as the slowest watcher keeps up with")
     p.add_argument("--baselines", default="bare,nchan,socketio",
                    help="fan-out baselines, comma-separated: bare (websockets), nchan, socketio")
     args = p.parse_args(argv)
     baselines = [b for b in args.baselines.split(",") if b]
+    if args.fanout_rate < 0:
+        p.error("--fanout-rate is frames/s offered, 0 or more")
     loadtest.raise_nofile()
     q = args.quick
     only = set(args.only.split(",")) if args.only else {"hot", "conflated", "commit", "open", "paced", "fanout", "sale",
@@ -413,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             hists["hot lot, conflate_ms 100, ack"] = r.pop("_ack_hist")
             r.pop("_delivery_hist")
             results["hot_conflated"] = r
-            rows += [("hot lot, 1,000 watchers at conflate_ms 100: accepted bids/s, ack p50 / p99 ms",
+            rows += [(f"hot lot, {scale(1000, 100):,} watchers at conflate_ms 100: accepted bids/s, ack p50 / p99 ms",
                       f"{r['accepted_per_s']:,.0f}, {r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}", "", ""),
                      ("  frames/s, engine CPU, consistency",
                       f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
@@ -456,7 +473,9 @@ def main(argv: list[str] | None = None) -> int:
         if "fanout" in only:
             results["fanout"] = []
             for watchers in scale((1000, 5000), (200,)):
-                fan = fanout(fresh_engine(), signer, work, watchers, scale(10, 3), baselines)
+                assert redis.process is not None
+                fan = fanout(fresh_engine(), redis.process.pid, signer, work, watchers, scale(10, 3), baselines,
+                             args.fanout_rate)
                 results["fanout"].append(fan)
                 rows += fanout_rows(fan)
         if "sale" in only:
