@@ -70,6 +70,10 @@ def parse_sale(body: dict[str, Any], now: int) -> Sale:
         raise BadRequest(f"`stagger_s` must be an integer from 0 to {MAX_STAGGER_S}", "stagger_s")
     if type(group) is not bool:
         raise BadRequest("`group_soft_close` must be true or false", "group_soft_close")
+    if group and stagger < 1 and len(lots) > 1:
+        # An extension reaches the later lots a few ms after the bid: lots ending at the same instant
+        # could close before it arrives (docs/rules.md "Sales").
+        raise BadRequest("group soft close needs `stagger_s` of at least 1", "stagger_s")
     return Sale(sale, tuple(lots), first, stagger, group)
 
 

@@ -22,6 +22,9 @@ async def test_a_late_bid_on_the_first_lot_moves_every_later_lot_of_a_group_sale
     async with api(engine) as clerk:
         bad = await clerk.post("/api/sales", json={"id": "S-bad", "lots": names, "first_end_at": 5, "stagger_s": 10})
         assert (bad.status_code, bad.json()["error"]["field"]) == (400, "first_end_at")
+        same = await clerk.post("/api/sales", json={"id": "S-bad", "lots": names, "first_end_at": first_end,
+                                                    "group_soft_close": True})
+        assert (same.status_code, same.json()["error"]["field"]) == (400, "stagger_s")  # lots ending at one instant
         made = await clerk.post("/api/sales", json={"id": "S1", "lots": names, "first_end_at": first_end, "stagger_s": 10,
                                                     "group_soft_close": True})
         assert made.status_code == 201, made.text
