@@ -257,6 +257,9 @@ const AUTH_CODES = new Set(["unauthorized", "unknown_bidder", "suspended"]);
  * duplicates across reconnects: re-subscribes with `since` = last seq held, drops seq <= held, and
  * on a gap re-subscribes without `since` for a fresh snapshot. A bid whose ack has not come is sent
  * again after a reconnect with the SAME id (the server answers a repeat with the first ack).
+ * `subscribe(lot, {conflateMs})` asks for a conflated feed (docs/protocol.md): at most one event per
+ * that many ms, the newest, whose skipped seqs are not gaps; subscribing again without it (or with
+ * another period) switches the lot's feed, resuming from the seq held.
  *
  * Handlers: onStatus("connecting"|"connected"|"reconnecting"|"unauthorized", why), onWelcome(frame),
  * onLot(frame, state), onPrivate(frame) for outbid/won/lost, onError(frame); `clock` (optional).
@@ -268,7 +271,7 @@ export class AuctionSocket {
     this.token = token;
     this.h = handlers;
     this.clock = handlers.clock ?? new Clock(); // a page may keep one clock across sockets
-    this.lots = new Map(); // lot -> { seq, state, resyncing }
+    this.lots = new Map(); // lot -> { seq, state, resyncing, conflateMs }
     this.pending = new Map(); // id -> { frame, resolve, reject, timer }
     this.pings = new Map(); // t -> sent
     this.welcome = null;
@@ -340,7 +343,7 @@ export class AuctionSocket {
     this.setStatus("connected");
     for (const [lot, w] of this.lots) {
       w.resyncing = w.seq === null;
-      this.send(w.seq === null ? { type: "subscribe", lot } : { type: "subscribe", lot, since: w.seq });
+      this.send(this.subscribeFrame(lot, w));
     }
     for (const p of this.pending.values()) this.send(p.frame);
     this.ping();
@@ -356,10 +359,23 @@ export class AuctionSocket {
     if (!this.send({ type: "ping", t })) this.pings.delete(t);
   }
 
-  subscribe(lot) {
-    if (this.lots.has(lot)) return;
-    this.lots.set(lot, { seq: null, state: null, resyncing: false });
-    this.send({ type: "subscribe", lot });
+  subscribe(lot, { conflateMs = null } = {}) {
+    const w = this.lots.get(lot);
+    if (w && w.conflateMs === conflateMs) return;
+    if (w) { // the same lot, another feed: resume from what is held
+      w.conflateMs = conflateMs;
+      this.send(this.subscribeFrame(lot, w));
+      return;
+    }
+    this.lots.set(lot, { seq: null, state: null, resyncing: false, conflateMs });
+    this.send(this.subscribeFrame(lot, this.lots.get(lot)));
+  }
+
+  subscribeFrame(lot, w) {
+    const frame = { type: "subscribe", lot };
+    if (w.seq !== null && !w.resyncing) frame.since = w.seq;
+    if (w.conflateMs) frame.conflate_ms = w.conflateMs;
+    return frame;
   }
 
   unsubscribe(lot) {
@@ -425,10 +441,10 @@ export class AuctionSocket {
   onEvent(f) {
     const w = this.lots.get(f.lot);
     if (!w || w.resyncing || w.seq === null || f.seq <= w.seq) return;
-    if (f.seq !== w.seq + 1) {
+    if (f.seq !== w.seq + 1 && !w.conflateMs) {
       w.resyncing = true;
       this.send({ type: "unsubscribe", lot: f.lot });
-      this.send({ type: "subscribe", lot: f.lot });
+      this.send(this.subscribeFrame(f.lot, w));
       return;
     }
     Object.assign(w, { seq: f.seq, state: withStatic(f.state, w.state) });

@@ -9,6 +9,10 @@ const TOKEN_KEY = "auction.room.token";
 const CONFIRM_KEY = "auction.room.confirm"; // "off" when the bidder turned confirmation off for quick bids
 const ALERTS_KEY = "auction.room.alerts"; // "on": browser notification (when allowed) and a sound with each alert
 const MAX_WATCHED = 100;
+// Lots only watched in the catalogue get a conflated feed: the newest state at most every 100 ms
+// (docs/protocol.md "Conflated feeds"); the open lot's page gets every event.
+const CATALOGUE_CONFLATE_MS = 100;
+const feedOf = (lot) => (lot === room.detail ? {} : { conflateMs: CATALOGUE_CONFLATE_MS });
 const $ = (id) => document.getElementById(id);
 
 const room = {
@@ -71,7 +75,7 @@ function connect() {
     },
   });
   room.socket = socket;
-  for (const lot of watchedLots()) socket.subscribe(lot);
+  for (const lot of watchedLots()) socket.subscribe(lot, feedOf(lot));
   socket.connect();
 }
 
@@ -120,7 +124,7 @@ function watchedLots() {
 function syncSubscriptions() {
   const want = new Set(watchedLots());
   for (const lot of [...room.socket.lots.keys()]) if (!want.has(lot)) room.socket.unsubscribe(lot);
-  for (const lot of want) room.socket.subscribe(lot);
+  for (const lot of want) room.socket.subscribe(lot, feedOf(lot));
 }
 
 // -- state ------------------------------------------------------------------------------------
@@ -528,7 +532,7 @@ function route() {
     loadHistory();
     loadWatchlist();
     requestAnimationFrame(() => $("d-title").focus());
-    room.socket.subscribe(room.detail);
+    room.socket.subscribe(room.detail, feedOf(room.detail));
     const known = room.lastEnds.has(room.detail);
     if (!known && room.states.get(room.detail)) {
       const s = room.states.get(room.detail);

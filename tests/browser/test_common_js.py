@@ -121,3 +121,30 @@ async def test_every_refusal_reason_has_a_message(common):
 async def test_safe_href_refuses_javascript_urls(common):
     assert await common("m.safeHref('javascript:alert(1)')") is None
     assert (await common("m.safeHref('/static/inspection.html?vin=X')")).endswith("/static/inspection.html?vin=X")
+
+
+async def test_a_conflated_lot_takes_skipped_seqs_and_switching_feeds_resumes_from_the_seq_held(common):
+    """AuctionSocket without a server: what it would send, and which events it hands on."""
+    script = """(() => {
+      const sent = [], seen = [];
+      const s = new m.AuctionSocket(null, { onLot: (f) => seen.push(f.seq) });
+      s.send = (f) => { sent.push(f); return true; };
+      const event = (lot, seq) => s.receive(JSON.stringify({ type: "event", lot, seq, kind: "bid", at: 1, state: { seq } }));
+      s.subscribe("L1", { conflateMs: 100 });
+      s.subscribe("L2");
+      s.receive(JSON.stringify({ type: "snapshot", lot: "L1", seq: 3, state: { seq: 3 }, server_time: 1 }));
+      s.receive(JSON.stringify({ type: "snapshot", lot: "L2", seq: 3, state: { seq: 3 }, server_time: 1 }));
+      event("L1", 7); event("L1", 5); event("L1", 9);
+      event("L2", 6);
+      s.subscribe("L1", { conflateMs: 100 });
+      s.subscribe("L1");
+      return { sent, seen };
+    })()"""
+    out = await common(f"({script})")
+    assert out["seen"] == [3, 3, 7, 9]  # L1's skips taken, its older 5 dropped; L2's gap not handed on
+    assert out["sent"] == [
+        {"type": "subscribe", "lot": "L1", "conflate_ms": 100},
+        {"type": "subscribe", "lot": "L2"},
+        {"type": "unsubscribe", "lot": "L2"}, {"type": "subscribe", "lot": "L2"},  # a gap on the full feed: resync
+        {"type": "subscribe", "lot": "L1", "since": 9},  # the open lot's full feed, from the seq held
+    ]
