@@ -79,7 +79,10 @@ class Store:
         poll_s: float = 2.0,
         lease_s: float = 60.0,
         http_timeout_s: float = 10.0,
+        off_loop: bool = True,
     ) -> "Store":
+        """`off_loop=False` keeps every write on the caller's loop, as before issue 18: only for the
+        A/B of `scripts/bench_sql_loop.py`."""
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(normalise_url(database_url, data_dir))
@@ -95,9 +98,10 @@ class Store:
             HttpSink(escrow_url, escrow_secret, http_timeout_s) if escrow_url else JsonlSink(data_dir / ESCROW_FILE)
         )
         options = {"retry_base_s": retry_base_s, "retry_cap_s": retry_cap_s, "poll_s": poll_s, "lease_s": lease_s}
-        writer = WriterThread(engine.url.render_as_string(hide_password=False))
+        writer = WriterThread(engine.url.render_as_string(hide_password=False)) if off_loop else None
         try:
-            writer.start()
+            if writer is not None:
+                writer.start()
         except BaseException:
             await engine.dispose()
             raise
