@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             engine = fresh_engine()
             offered = scale(5000, 1000)
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=0, duration=scale(10, 3), rate=offered,
-                             mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="OPEN")
+                             open_loop=True, mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="OPEN")
             engine.stop()
             hists[f"{offered:,} commands/s offered, ack"] = r.pop("_ack_hist")
             r.pop("_delivery_hist")

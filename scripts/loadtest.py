@@ -68,6 +68,7 @@ class Options:
     readers: int = 2  # bulk-reader processes for watchers beyond `precise` per generator process (0: none)
     precise: int = 25  # event-driven watchers per generator process: they measure delivery latency
     conflate_ms: int = 0  # watchers subscribe with conflate_ms (docs/protocol.md): skipped seqs are no gap
+    open_loop: bool = False  # with `rate`: a bidder does not wait for its ack before its next bid
     lot_duration: float | None = None
     anti_snipe: str | None = None
     snipe_window: float = 3.0
@@ -353,6 +354,7 @@ class Worker:
         reader = asyncio.create_task(self.read_bidder(ws, pending, leading))
         rng = random.Random(f"{self.index}:{bidder}")
         per_bidder_rate = self.o.rate / max(1, self.o.bidders) if self.o.rate else 0.0
+        open_loop = self.o.open_loop and per_bidder_rate > 0
         n = 0
         try:
             while not self.bidding and self.running:
@@ -396,6 +398,8 @@ class Worker:
                 pending[bid_id] = (time.perf_counter(), lot, fut)
                 self.counts["sent"] += 1
                 await ws.send(self.encode(frame))
+                if open_loop:
+                    continue  # the next bid goes at its own time; the reader matches the ack by id
                 try:
                     await asyncio.wait_for(fut, 15)
                 except TimeoutError:
@@ -978,6 +982,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readers", type=int, default=Options.readers,
                    help="processes of bulk watchers (timed sweeps, no per-frame decode) for the watchers beyond "
                         "--precise per generator process; 0 keeps every watcher event-driven in the generator processes")
+    p.add_argument("--open-loop", action="store_true",
+                   help="with --rate: bidders send at their own times, not waiting for the last ack (the offered rate holds "
+                        "whatever the latency)")
     p.add_argument("--conflate-ms", type=int, default=0,
                    help="watchers subscribe with conflate_ms N (at most one event per N ms per lot, the latest)")
     p.add_argument("--precise", type=int, default=Options.precise,
