@@ -38,11 +38,14 @@ from bidding.commands import (
     Bid,
     Counter,
     DeclineCounter,
+    ExtendBy,
+    JoinSale,
     Outage,
     PublishInspection,
     Reconfirm,
     Reopen,
     RetractLast,
+    WithdrawMax,
 )
 from bidding.events import Retracted
 from bidding.log import replay, verify
@@ -262,6 +265,31 @@ class LotMachine(RuleBasedStateMachine):
         was_suspended = suspended(self.state, bidder) and bidder in self.state.maxima
         if accepted(self.run(Reconfirm(at=self.now, bidder=bidder, paddle=f"P-{bidder}", id="r"))):
             assert was_suspended and not suspended(self.state, bidder)
+
+    @rule(ends=st.integers(-5_000, 900_000), group=st.booleans(), last=st.booleans())
+    def join_sale(self, ends: int, group: bool, last: bool) -> None:
+        """docs/rules.md "Sales": this lot (P1) first or last of a two-lot sale."""
+        lots = ("P0", "P1") if last else ("P1", "P2")
+        if accepted(self.run(JoinSale(at=self.now, sale="S", ends_at=self.now + ends, group=group, lots=lots))):
+            assert self.state.sale == {"sale": "S", "group": group, "lots": list(lots)}
+
+    @rule(source=st.sampled_from(["P0", "P2"]), total=st.integers(-1, 300_000))
+    def extend_by(self, source: str, total: int) -> None:
+        before = self.state.copy()
+        if accepted(self.run(ExtendBy(at=self.now, source=source, total=total))):
+            moved = total - before.group_in.get(source, 0)
+            assert source == "P0" and moved > 0 and self.state.group_in[source] == total
+            if before.ends_at is not None:
+                assert self.state.ends_at == before.ends_at + moved
+
+    @rule(bidder=st.sampled_from(BIDDERS))
+    def withdraw_max(self, bidder: str) -> None:
+        """docs/rules.md "Budgets": a non-leading maximum withdrawn; no retraction brings it back."""
+        leader = self.state.leader
+        if accepted(self.run(WithdrawMax(at=self.now, bidder=bidder))):
+            assert bidder != leader and bidder not in self.state.maxima
+            for snapshot in self.standing:
+                snapshot[3].pop(bidder, None)
 
     @rule()
     def tick_now(self) -> None:
