@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 
+import msgpack
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
@@ -77,6 +78,14 @@ def _records(rows: Iterable[tuple[bytes | str | None, Mapping[bytes | str, bytes
     return [_record(stream_id, fields) for stream_id, fields in rows or ()]
 
 
+def pack_items(items: list[Item]) -> bytes:
+    """A batch as ONE argument of append.lua: redis-py encodes each argument of a call on its own
+    (5 per entry before, ~1.5-6% of the hot lot's engine CPU in `writelines`). msgpack's str type,
+    not bin: Redis's Lua `cmsgpack` reads no bin, and its strings are binary-safe."""
+    packed: bytes = msgpack.packb([field for item in items for field in item], use_bin_type=False)
+    return packed
+
+
 def log_key(lot: str) -> str:
     return f"auction:{{{lot}}}:log"
 
@@ -112,9 +121,7 @@ class RedisLog:
         return int(await self.redis.hincrby(meta_key(lot), "epoch", 1))
 
     async def append(self, lot: str, expected_seq: int, epoch: int, items: list[Item]) -> int:
-        args: list[bytes | int | str] = [expected_seq, epoch]
-        for item in items:
-            args += item
+        args: list[bytes | int | str] = [expected_seq, epoch, pack_items(items)]
         keys = [log_key(lot), meta_key(lot), ids_key(lot)]
         if self.replicated is not None:
             seq, detail = await self.replicated.run(keys, args)
