@@ -14,13 +14,17 @@ job over (`run`) and is woken with its result; it never runs a line of SQLAlchem
 The job is the same code the loop would run (`catalogue.update`, `ledger.record`, `heads.record`),
 so what is written, and the ledger's once-per-lot guarantee, do not change. A database that does
 not answer (a held SQLite write lock, a PostgreSQL `LOCK TABLE`) holds this thread's job, never the
-loop. Python's GIL still interleaves the two threads, but in slices of at most
-`sys.getswitchinterval()` (5 ms), not one whole flush at a time.
+loop. Python's GIL still interleaves the two threads: while this thread runs Python, the loop waits
+up to the interpreter's switch interval each time it takes the GIL back (after every poll, every
+callback from uvloop). At the default 5 ms a 1 ms sleep on the loop woke 6 ms late at p50 and 25 ms
+at p99 beside a busy thread, against 1 and 5 ms at 0.5 ms (`scripts/bench_sql_loop.py` prints this
+probe), so starting a writer lowers the process's switch interval to `SWITCH_INTERVAL_S`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -32,6 +36,7 @@ from .errors import WriterClosed
 
 T = TypeVar("T")
 JOIN_S = 10.0  # how long `close` waits for the thread to dispose of its pool
+SWITCH_INTERVAL_S = 0.0005  # the GIL hand-over a writer thread needs; never raised, process-wide
 
 
 class WriterThread:
@@ -48,6 +53,7 @@ class WriterThread:
 
     def start(self) -> None:
         """Start the thread and wait until its loop runs and its engine exists (no connection yet)."""
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         self._thread.start()
         self._ready.wait()
         if self._failed is not None:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import re
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -32,7 +33,7 @@ from auction_engine.config import Config
 from auction_engine.engine import Engine
 from auction_engine.store import Store
 from auction_engine.store.errors import WriterClosed
-from auction_engine.store.offloop import WriterThread
+from auction_engine.store.offloop import SWITCH_INTERVAL_S, WriterThread
 from bidding.commands import Bid, Hammer, Open
 
 from .conftest import FAST
@@ -103,6 +104,7 @@ async def test_a_job_runs_on_the_writer_thread_and_its_error_comes_back(tmp_path
         raise LookupError("from the writer")
 
     assert await writer.run(where) not in (threading.get_ident(), None)
+    assert sys.getswitchinterval() <= SWITCH_INTERVAL_S, "the loop waits for the GIL at most this long"
     with pytest.raises(LookupError, match="from the writer"):
         await writer.run(fails)
     await writer.close()
