@@ -65,8 +65,8 @@ class Driver:
         self.wake.set()
 
     async def run(self, duration: float) -> float:
-        await self.open()
-        reader = asyncio.create_task(self.read())
+        """Cause events for `duration` seconds (the connection is opened before, by `open`, and its
+        answers read by `read` from then on: Socket.IO's pings come whether we send or not)."""
         started = time.perf_counter()
         t0_us = time.time_ns() // 1000
         while time.perf_counter() - started < duration:
@@ -80,10 +80,7 @@ class Driver:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), 0.002)
-        elapsed = time.perf_counter() - started
-        reader.cancel()
-        await self.close()
-        return elapsed
+        return time.perf_counter() - started
 
     async def open(self) -> None:
         raise NotImplementedError
@@ -196,11 +193,16 @@ def _driver_main(target: Target, lot: str, duration: float, window: int, lows: A
 
     async def main() -> dict[str, Any]:
         driver = DRIVERS[target.dialect](target, lot, window, lows, rate=rate)
+        await driver.open()  # before `go`: the measured window has no connect in it
+        reading = asyncio.create_task(driver.read())
         while not go.is_set():
             await asyncio.sleep(0.005)
         cpu0 = time.process_time()
         elapsed = await driver.run(duration)
-        return {"elapsed": elapsed, "cpu": (time.process_time() - cpu0) / elapsed, "answered": driver.answered,
+        cpu = time.process_time() - cpu0
+        reading.cancel()
+        await driver.close()
+        return {"elapsed": elapsed, "cpu": cpu / elapsed, "answered": driver.answered,
                 "refused": driver.refused}
 
     try:
