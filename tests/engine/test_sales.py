@@ -128,6 +128,7 @@ async def test_a_budget_caps_a_proxy_refuses_past_it_and_withdraws_maxima_once_i
         assert result.returncode == 0, result.stdout + result.stderr
     for peer in (a, b, watcher):
         await peer.close()
+    await _a_counter_offer_past_the_budget_is_refused(engine)  # same engine: one start fewer
 
 
 async def test_after_a_kill_9_the_later_lot_has_moved_exactly_once(engine):
@@ -158,7 +159,7 @@ async def test_after_a_kill_9_the_later_lot_has_moved_exactly_once(engine):
     assert [item["kind"] for item in history].count("extended") == 1
 
 
-async def test_taking_a_counter_offer_past_the_budget_is_refused(engine):
+async def _a_counter_offer_past_the_budget_is_refused(engine) -> None:
     """docs/rules.md "Budgets": accepting a counter-offer commits the counter amount, so the budget
     counts it like a bid."""
     lot = (await new_lot(engine, open_it=False, start_price=1000, increments=[[0, 100]], reserve=5000))["lot"]
@@ -167,13 +168,13 @@ async def test_taking_a_counter_offer_past_the_budget_is_refused(engine):
                                                     "first_end_at": int(time.time() * 1000) + 60_000})
         assert made.status_code == 201, made.text
         assert (await clerk.post(f"/api/lots/{lot}/open")).status_code == 200
-    async with api(engine, "bidder", "A") as mine:
+    async with api(engine, "bidder", "C") as mine:
         assert (await mine.put("/api/sales/S-counter/budget", json={"max_total": 3000})).status_code == 200
         assert (await mine.post(f"/api/lots/{lot}/bids", json={"id": "a1", "amount": 2000})).json()["ok"]
     async with api(engine) as clerk:
         assert (await clerk.post(f"/api/lots/{lot}/close")).json()["result"] == "pending_approval"
         assert (await clerk.post(f"/api/lots/{lot}/counter", json={"amount": 4000})).status_code == 200
-    async with api(engine, "bidder", "A") as mine:
+    async with api(engine, "bidder", "C") as mine:
         taken = await mine.post(f"/api/lots/{lot}/accept_counter")
         assert (taken.status_code, taken.json()["error"]["code"]) == (409, "budget")  # 4000 > 3000
         assert (await mine.post(f"/api/lots/{lot}/decline_counter")).status_code == 200
