@@ -242,17 +242,19 @@ async def test_a_conflated_watcher_gets_the_latest_event_at_most_once_per_period
     full_sock, conflated_sock = Socket(), Socket()
     full = await live(hub, full_sock)
     conflated = await live(hub, conflated_sock, conflate_ms=50)
-    for seq in range(1, 41):  # 40 events over ~200 ms
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for seq in range(1, 41):  # 40 events over ~200 ms (more on a loaded machine)
         hub.publish("L1", seq, event("L1", seq))
         await asyncio.sleep(0.005)
-    last_change = asyncio.get_running_loop().time()
-    await asyncio.sleep(0.1)
+    last_change = loop.time()
+    await asyncio.sleep(0.3)
     seqs = [f["seq"] for f in conflated_sock.frames()]
     times = conflated_sock.times
     assert seqs == sorted(set(seqs)) and seqs[-1] == 40  # never older after newer; the last one delivered
-    assert 3 <= len(seqs) <= 6  # ~200 ms at one per 50 ms, not 40
+    assert 2 <= len(seqs) <= (last_change - started) / 0.05 + 2  # one per 50 ms at most, not 40
     assert all(b - a >= 0.049 for a, b in zip(times, times[1:], strict=False))
-    assert times[-1] - last_change <= 0.05 + 0.02  # within the period (+ a loop turn's slack)
+    assert times[-1] - last_change <= 0.05 + 0.25  # within the period (+ a loaded loop's slack)
     assert [f["seq"] for f in full_sock.frames()] == list(range(1, 41))  # the full feed is untouched
     for conn, writer in (full, conflated):
         await settle(conn, writer)
