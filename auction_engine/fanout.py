@@ -62,6 +62,11 @@ class Private:
 class Connection:
     """One WebSocket's outbound side; `send` never blocks."""
 
+    # Slots: an idle watcher is mostly this object, its socket and its task (the instance dict was ~1 KiB).
+    __slots__ = ("principal", "subprotocol", "limit", "queue", "subs", "closed", "slow", "_idle", "_woken", "_waiter",
+                 "_send_text", "_send_bytes", "_send_many", "_write_now", "_close", "_abort", "_grace_s", "ended",
+                 "close_code")
+
     def __init__(
         self,
         principal: Principal,
