@@ -183,9 +183,11 @@ class Reader:
             events, feed.buf, start = scan(buf)
             if events:
                 self.events(feed, events, buf, start)
-            if self.dialect is SOCKETIO and PING_1 in data:
+            # Unanswered pings close the connection. `buf`, not `data`: a ping cut by the last read is in
+            # the carry; one found twice gets two answers, which both servers ignore.
+            if self.dialect is SOCKETIO and PING_1 in buf:
                 self._send(feed, b"3")
-            elif b"\x89" in data:  # unanswered pings close the connection (the engine's ping_timeout)
+            elif b"\x89" in buf:
                 for payload in ENGINE_PING.findall(buf):
                     self._send(feed, payload, 10)
             return
