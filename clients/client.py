@@ -724,6 +724,32 @@ class AuctionClient:
     async def lot(self, lot: str) -> dict:
         return await self._call("GET", f"/api/lots/{quote(lot, safe='')}")
 
+    async def create_sale(self, sale: str, lots: list[str], first_end_at: int, stagger_s: int = 0,
+                          group_soft_close: bool = False) -> dict:
+        """Auctioneer: lots that end one after another, `stagger_s` apart from `first_end_at` (server
+        ms); with group soft close a lot's anti-sniping extension moves every later lot (docs/rules.md
+        "Sales"). Returns the sale as `sale()` does."""
+        body = {"id": sale, "lots": list(lots), "first_end_at": first_end_at, "stagger_s": stagger_s,
+                "group_soft_close": group_soft_close}
+        return await self._call("POST", "/api/sales", json=body)
+
+    async def sale(self, sale: str) -> dict:
+        """`{sale, lots: [{lot, ends_at, status, result, extensions}], first_end_at, stagger_s, ...}`."""
+        return await self._call("GET", f"/api/sales/{quote(sale, safe='')}")
+
+    async def set_budget(self, sale: str, max_total: int | None = None, max_lots: int | None = None) -> dict:
+        """Bidder: their own budget for the sale (docs/rules.md "Budgets"); returns `budget()`'s answer."""
+        body: dict[str, Any] = {}
+        if max_total is not None:
+            body["max_total"] = _check_money(max_total, "max_total", minimum=0)
+        if max_lots is not None:
+            body["max_lots"] = max_lots
+        return await self._call("PUT", f"/api/sales/{quote(sale, safe='')}/budget", json=body)
+
+    async def budget(self, sale: str) -> dict:
+        """Bidder: `{sale, bidder, max_total, max_lots, committed, won}`."""
+        return await self._call("GET", f"/api/sales/{quote(sale, safe='')}/budget")
+
     async def lots_page(self, **filters: Any) -> tuple[list[dict], str | None]:
         """One page of public states and the cursor of the next (None at the end)."""
         params = {k: v for k, v in filters.items() if v is not None}

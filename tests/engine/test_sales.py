@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from clients.client import AuctionClient
+
 from ..schema_check import check_response
 from .helpers import EXAMPLE_LADDER, api, new_lot
 from .test_corrections import event
@@ -163,13 +165,14 @@ async def _a_counter_offer_past_the_budget_is_refused(engine) -> None:
     """docs/rules.md "Budgets": accepting a counter-offer commits the counter amount, so the budget
     counts it like a bid."""
     lot = (await new_lot(engine, open_it=False, start_price=1000, increments=[[0, 100]], reserve=5000))["lot"]
-    async with api(engine) as clerk:
-        made = await clerk.post("/api/sales", json={"id": "S-counter", "lots": [lot],
-                                                    "first_end_at": int(time.time() * 1000) + 60_000})
-        assert made.status_code == 201, made.text
-        assert (await clerk.post(f"/api/lots/{lot}/open")).status_code == 200
+    async with AuctionClient(engine.url, engine.auctioneer_token) as admin:  # the Python client's sale calls
+        made = await admin.create_sale("S-counter", [lot], await admin.time() + 60_000)
+        assert [row["lot"] for row in made["lots"]] == [lot] and (await admin.sale("S-counter"))["stagger_s"] == 0
+        await admin.action(lot, "open")
+    async with AuctionClient(engine.url, engine.token("bidder", "C")) as bidder_c:
+        assert (await bidder_c.set_budget("S-counter", max_total=3000))["max_total"] == 3000
+        assert (await bidder_c.budget("S-counter"))["committed"] == 0
     async with api(engine, "bidder", "C") as mine:
-        assert (await mine.put("/api/sales/S-counter/budget", json={"max_total": 3000})).status_code == 200
         assert (await mine.post(f"/api/lots/{lot}/bids", json={"id": "a1", "amount": 2000})).json()["ok"]
     async with api(engine) as clerk:
         assert (await clerk.post(f"/api/lots/{lot}/close")).json()["result"] == "pending_approval"
