@@ -67,6 +67,7 @@ _PUBLIC_CORE: dict[str, Schema] = {
 }
 # Keys another change is adding to public_view (clerk corrections): allowed, not yet required.
 _LANDING: dict[str, Schema] = {"correction": _nullable({"type": "object"}), "pre_bids": SEQ, "inspection_version": SEQ,
+                               "approve_by": _nullable(TIME_MS),
                                "sale": _nullable(ID)}
 _STATIC: dict[str, Schema] = {
     "vehicle": _nullable({"type": "object"}),

@@ -166,8 +166,10 @@ def next_deadline(spec: LotSpec, state: LotState) -> int | None:
     status = state.status
     if status == SCHEDULED:
         return spec.starts_at
+    if status == CLOSED:  # a counter-offer lapses, else the seller's time to decide runs out
+        return state.counter_until if state.counter_until is not None else approve_by(spec, state)
     if status != OPEN:
-        return state.counter_until if status == CLOSED else None  # a counter-offer lapses
+        return None
     deadline = state.ends_at
     auto = spec.auto_fair_warning_s
     if auto is not None and not state.fair_warning:
@@ -177,6 +179,18 @@ def next_deadline(spec: LotSpec, state: LotState) -> int | None:
         if deadline is None or due < deadline:
             deadline = due
     return deadline
+
+
+def approve_by(spec: LotSpec, state: LotState) -> int | None:
+    """docs/rules.md "Approval window": until when the seller may decide a close below the reserve
+    (approve, reject or counter); silence until then is a rejection. None without a window, once
+    decided, or while a counter-offer stands (its own deadline runs)."""
+    window = spec.approval_window_s
+    if window is None or state.status != CLOSED or state.result != PENDING_APPROVAL:
+        return None
+    if state.counter_until is not None or state.closed_at is None:
+        return None
+    return state.closed_at + window * 1000
 
 
 def due_tick(spec: LotSpec, state: LotState, at: int) -> Tick | None:
@@ -707,8 +721,8 @@ def _fall_due(spec: LotSpec, st: LotState, deadline: int) -> tuple[Event, ...]:
     lot on (opens it, closes it, or starts its one fair warning), so catching up ends."""
     if st.status == SCHEDULED:
         return _opening(spec, st, deadline)
-    if st.status == CLOSED:  # a closed lot's one deadline: its counter-offer lapses
-        return (CounterDeclined(at=deadline, lapsed=True),)
+    if st.status == CLOSED:  # a closed lot's deadline: its counter-offer lapses, or the seller's time to decide
+        return (CounterDeclined(at=deadline, lapsed=True),) if st.counter_until == deadline else (Rejected(at=deadline),)
     if st.ends_at == deadline:
         return (_closing(spec, st, deadline),)
     auto = spec.auto_fair_warning_s

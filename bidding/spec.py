@@ -156,6 +156,7 @@ class LotSpec:
     dutch: DutchSpec | None = None
     vehicle: dict[str, Any] | None = field(default=None, hash=False, compare=True)
     counter_window_s: int | None = None  # how long a counter-offer stands; None: COUNTER_WINDOW_S
+    approval_window_s: int | None = None  # how long the seller has to decide a close below the reserve; None: no limit
 
     def __post_init__(self) -> None:
         if not is_id(self.lot):
@@ -203,6 +204,8 @@ class LotSpec:
             object.__setattr__(self, "vehicle", vehicle)
         if self.counter_window_s is not None:
             _int_in("counter_window_s", self.counter_window_s, 1, MAX_COUNTER_WINDOW_S)
+        if self.approval_window_s is not None:
+            _int_in("approval_window_s", self.approval_window_s, 1, MAX_COUNTER_WINDOW_S)
         self._check_combination()
 
     @property
@@ -291,7 +294,8 @@ class LotSpec:
             "auto_fair_warning_s": self.auto_fair_warning_s,
             "dutch": None if du is None else {"step": du.step, "tick_s": du.tick_s, "floor": du.floor},
             "vehicle": self.vehicle_dict(),
-        } | ({} if self.counter_window_s is None else {"counter_window_s": self.counter_window_s})
+        } | ({} if self.counter_window_s is None else {"counter_window_s": self.counter_window_s}) | (
+            {} if self.approval_window_s is None else {"approval_window_s": self.approval_window_s})
 
 
 _FIELDS = frozenset(LotSpec.__dataclass_fields__)

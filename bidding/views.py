@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .rules import dutch_price, next_min, suspended
+from .rules import approve_by, dutch_price, next_min, suspended
 from .spec import LotSpec
 from .state import CLOSED, OPEN, PENDING_APPROVAL, SCHEDULED, SOLD, LotState
 
@@ -56,6 +56,7 @@ def public_view(spec: LotSpec, state: LotState, now: int | None = None, static: 
         "correction": state.correction,
         "pre_bids": len(state.pre_bids),
         "inspection_version": state.inspection_version,
+        "approve_by": approve_by(spec, state),
         "sale": None if state.sale is None else state.sale["sale"],
         "dutch": None
         if spec.dutch is None

@@ -202,6 +202,7 @@ function renderSelected() {
   for (const b of $("corrections").querySelectorAll("button")) b.disabled = !signedIn || !mend[b.dataset.do];
   $("s-offer").textContent = s.counter
     ? `Counter-offer ${formatMoney(s.counter.amount, cur)} stands until ${new Date(s.counter.expires_at).toLocaleString()}`
+    : s.approve_by ? `Pending approval: the seller decides by ${new Date(s.approve_by).toLocaleString()}, else unsold`
     : s.correction ? `Last correction: ${s.correction.kind}${s.correction.reason ? ` (${s.correction.reason})` : ""}` : `Report v${s.inspection_version ?? 1}`;
   $("floor-form").querySelector("button").disabled = !signedIn || s.status !== "open";
 }

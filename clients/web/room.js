@@ -613,7 +613,10 @@ function renderDetail() {
     explain.textContent = "The hammer fell below the seller's reserve, so the seller decides whether to accept your bid. " +
       "It stays binding until the auctioneer approves (you win at this price), rejects it (you owe nothing) or makes " +
       "you a counter-offer, which you may accept or decline before its deadline (no answer by then is a decline). " +
-      (counter ? "" : "This lot sets the seller no deadline for that decision: it can come at any time, and is shown here and in My auctions as soon as it is made.");
+      (counter ? "" : state.approve_by
+        ? `The seller has until ${whenText(state.approve_by)} (${formatRemaining(Math.max(0, state.approve_by - now))} left) to decide; ` +
+          "no decision by then means the lot is not sold and you owe nothing."
+        : "This lot sets the seller no deadline for that decision: it can come at any time, and is shown here and in My auctions as soon as it is made.");
   }
   $("d-counter").hidden = !counter;
   if (counter) {

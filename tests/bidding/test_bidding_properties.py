@@ -72,6 +72,8 @@ def lot_specs(draw, kind: str) -> LotSpec:
         fields["reserve"] = draw(st.one_of(st.none(), st.integers(1, 20_000)))
         if draw(st.booleans()):
             fields["buy_now"] = max(start, fields["reserve"] or 0, 1) + draw(st.integers(0, 20_000))
+        if fields["reserve"] is not None and draw(st.booleans()):  # docs/rules.md "Approval window"
+            fields["approval_window_s"] = draw(st.integers(1, 600))
     if kind == "english_live":
         fields.update(format="english", mode="live", fair_warning_s=draw(st.integers(1, 20)),
                       auto_fair_warning_s=draw(st.one_of(st.none(), st.integers(1, 60))))

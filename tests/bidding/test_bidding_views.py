@@ -8,7 +8,8 @@ from tests.bidding.bidding_harness import RULES_LADDER, Lot
 PUBLIC_KEYS = {
     "lot", "title", "format", "mode", "status", "result", "currency", "start_price", "price", "next_min",
     "leader", "bids", "buy_now", "starts_at", "opened_at", "ends_at", "remaining_ms", "closed_at",
-    "extensions", "fair_warning", "outage_ms", "correction", "pre_bids", "inspection_version", "sale", "dutch", "seq",
+    "extensions", "fair_warning", "outage_ms", "correction", "pre_bids", "inspection_version", "approve_by", "sale",
+    "dutch", "seq",
     "vehicle", "increments",
 }
 HIDDEN_KEYS = {"reserve", "maxima", "your_max", "leader_bidder", "leader_max", "max", "counter", "seen"}

@@ -216,7 +216,7 @@ async def test_a_watched_lot_is_kept_server_side_and_the_server_alerts_when_it_e
 
 
 async def test_pre_bid_reconfirm_and_counter_offer_are_the_bidders_own_screens(engine, admin, new_page):
-    lot = (await make_lot(admin, open_now=False, reserve=20_000_000, title="Haval H6 2021"))["lot"]
+    lot = (await make_lot(admin, open_now=False, reserve=20_000_000, title="Haval H6 2021", approval_window_s=86_400))["lot"]
     (alice,) = await bidders(admin, "alice")
     page = await new_page(f"{engine.url}/?token={alice}#lot={lot}")
     await connected(page)
@@ -238,11 +238,12 @@ async def test_pre_bid_reconfirm_and_counter_offer_are_the_bidders_own_screens(e
         await expect(page.get_by_test_id("bid-message")).to_have_text("Maximum confirmed on the new report.")
 
         await admin.action(lot, "close")
-        await expect(page.get_by_test_id("bid-explain")).to_contain_text("sets the seller no deadline")
+        deadline = re.compile(r"The seller has until .+ \((23:59|24:00):\d\d left\) to decide")
+        await expect(page.get_by_test_id("bid-explain")).to_contain_text(deadline)
         assert (await http.post(f"/api/lots/{lot}/counter", json={"amount": 16_000_000})).status_code == 200
     offer = "The seller offers to sell at ¥160,000 (your bid: ¥135,000). Answer by"
     await expect(page.get_by_test_id("counter-text")).to_contain_text(offer)
-    await expect(page.get_by_test_id("bid-explain")).not_to_contain_text("no deadline")
+    await expect(page.get_by_test_id("bid-explain")).not_to_contain_text("The seller has until")  # the counter's clock runs
     await page.get_by_test_id("counter-accept").click()
     await expect(page.get_by_test_id("bid-status")).to_have_text("You won at ¥160,000")
     await expect(page.get_by_test_id("counter-panel")).to_be_hidden()
