@@ -9,6 +9,8 @@ itself. Every route here reads the token's bidder only: there is no parameter na
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -23,6 +25,7 @@ from .errors import BadRequest
 from .frames import me_frame
 from .http import _int_param, checked_id, engine_of, principal_of
 
+logger = logging.getLogger(__name__)
 ME = "me"  # the `subscribe` target of a bidder's private channel: never a lot id (`create_lot` refuses it)
 MAX_WATCHED = 200  # per bidder: the room subscribes to each watched lot
 
@@ -119,8 +122,21 @@ async def premium_quote(request: Request) -> JSONResponse:
 
 async def me_snapshot(engine: Engine, bidder: str) -> dict[str, Any]:
     """What a `subscribe` to `me` answers first: the bidder's lots with their standing, and the
-    watchlist; `outbid`, `won` and `lost` then reach every connection of the bidder (`Hub.to_bidder`)."""
-    return me_frame(await my_lots(engine, bidder), await members(engine.redis, watch_key(bidder)), engine.clock.now_ms())
+    watchlist; `outbid`, `won` and `lost` then reach every connection of the bidder (`Hub.to_bidder`),
+    and ending-soon notices for lots they bid on or watch (`alerts.py`)."""
+    watchlist = await members(engine.redis, watch_key(bidder))
+    await _rewatch(engine.redis, bidder, watchlist)
+    return me_frame(await my_lots(engine, bidder), watchlist, engine.clock.now_ms())
+
+
+async def _rewatch(redis: Any, bidder: str, watchlist: list[str]) -> None:
+    """Each watched lot's reverse set names the bidder again: watches made before the reverse sets
+    existed (or a reverse write lost) still get their ending-soon alerts once the bidder connects.
+    SADD is idempotent; a failure is logged, never the channel's."""
+    try:
+        await asyncio.gather(*(redis.sadd(watchers_key(lot), bidder) for lot in watchlist))
+    except Exception:
+        logger.warning("watchers of %d lots not written again for bidder %s", len(watchlist), bidder, exc_info=True)
 
 
 ROUTES = [

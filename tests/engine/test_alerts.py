@@ -87,3 +87,22 @@ async def test_only_a_bidder_has_the_channel(engine) -> None:
 def test_the_notice_frame_fits_the_asyncapi_document() -> None:
     check_frame(ending_soon_frame("L1", "Kia K5", 90_000, 30_000))
 
+
+
+async def test_a_watch_kept_before_the_reverse_sets_alerts_once_its_bidder_connects(engine, redis_url) -> None:
+    from redis.asyncio import Redis
+
+    from auction_engine.bidder_lots import watch_key
+
+    lot = (await new_lot(engine, open_it=False, duration_s=45))["lot"]
+    engine.register("old-watcher", "old-watcher")
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.sadd(watch_key("old-watcher"), lot)  # as a watch was written before `auction:{L}:watchers`
+    finally:
+        await redis.aclose()
+    async with AuctionClient(engine.url, engine.token("bidder", "old-watcher")) as client:
+        assert (await client.subscribe_me()).watchlist == (lot,)
+        async with api(engine) as staff:
+            assert (await staff.post(f"/api/lots/{lot}/open")).status_code == 200
+        assert [n.lot for n in await _notices(client, 2)] == [lot]
