@@ -38,7 +38,8 @@ async def _notices(client: AuctionClient, timeout: float) -> list[Notice]:
     return got
 
 
-async def test_bidders_and_watchers_are_told_once_per_end_and_again_after_an_extension(engine) -> None:
+async def test_bidders_and_watchers_are_told_once_per_end_and_again_after_an_extension(module_engine) -> None:
+    engine = module_engine
     lot = (await new_lot(engine, open_it=False, duration_s=45, anti_snipe={"window_s": 50, "extend_s": 50}))["lot"]
     far = (await new_lot(engine, duration_s=600))["lot"]
     async with api(engine, "bidder", "alerted-a") as client:  # a pre-bid: a bidder of the lot at its open
@@ -66,18 +67,19 @@ async def test_bidders_and_watchers_are_told_once_per_end_and_again_after_an_ext
             extended = (await staff.get(f"/api/lots/{lot}")).json()["ends_at"]
         assert extended > opened["ends_at"]
         for name in ("alerted-a", "alerted-w", "alerted-b"):
-            told = await _notices(clients[name], 1.5)
+            told = await _notices(clients[name], 1.0)
             assert [n.ends_at for n in told] == [extended], name  # once per end: the first is not repeated
         assert await _notices(clients["bystander"], 0.5) == []  # neither bid nor watched; `far` ends later
         async with api(engine, "bidder", "bystander") as client:  # watching inside the window: told then
             assert (await client.put(f"/api/me/watchlist/{lot}")).status_code == 200
-        assert [n.ends_at for n in await _notices(clients["bystander"], 1.5)] == [extended]
+        assert [n.ends_at for n in await _notices(clients["bystander"], 1.0)] == [extended]
     finally:
         for client in clients.values():
             await client.close()
 
 
-async def test_only_a_bidder_has_the_channel(engine) -> None:
+async def test_only_a_bidder_has_the_channel(module_engine) -> None:
+    engine = module_engine
     async with AuctionClient(engine.url, engine.auctioneer_token) as staff:
         with pytest.raises(ClientError) as refused:
             await staff.subscribe_me(timeout=5)
@@ -89,14 +91,15 @@ def test_the_notice_frame_fits_the_asyncapi_document() -> None:
 
 
 
-async def test_a_watch_kept_before_the_reverse_sets_alerts_once_its_bidder_connects(engine, redis_url) -> None:
+async def test_a_watch_kept_before_the_reverse_sets_alerts_once_its_bidder_connects(module_engine) -> None:
+    engine = module_engine
     from redis.asyncio import Redis
 
     from auction_engine.bidder_lots import watch_key
 
     lot = (await new_lot(engine, open_it=False, duration_s=45))["lot"]
     engine.register("old-watcher", "old-watcher")
-    redis = Redis.from_url(redis_url)
+    redis = Redis.from_url(engine.redis_url)
     try:
         await redis.sadd(watch_key("old-watcher"), lot)  # as a watch was written before `auction:{L}:watchers`
     finally:
