@@ -29,6 +29,8 @@ const ZH = {
   "open": "竞拍中", "scheduled": "未开始", "paused": "已暂停", "closed": "已结束", "Fair warning!": "最后警告！",
   "Live: the auctioneer closes": "现场拍：由拍卖师落槌", "Leading": "领先", "Won": "已拍得", "Lost": "未拍得",
   "Sealed bid in": "暗标已提交", "Reserve met": "已达保留价", "Reserve not met": "未达保留价",
+  "Your pre-bid is in": "您的预出价已登记", "Pre-bid maximum (proxy, ¥)": "预出价最高价（¥）",
+  "Accept the counter-offer": "接受卖家还价", "Decline": "拒绝", "Keep my maximum on the new report": "按新检测报告保留我的最高价",
 };
 
 let current = "en";
