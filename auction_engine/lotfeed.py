@@ -208,7 +208,9 @@ class LotFeed:
         waiting, self.waiting = self.waiting, set()
         later: dict[float, list[Subscription]] = {}
         for sub in waiting:
-            if sub.due <= now:
+            if self.last_seq <= sub.sent_seq:  # the snapshot already held it (the book runs ahead of the log)
+                self.waiting.add(sub)
+            elif sub.due <= now:
                 self._send_latest(sub, now)
             else:
                 later.setdefault(sub.due, []).append(sub)

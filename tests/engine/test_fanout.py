@@ -273,3 +273,21 @@ async def test_an_event_reaches_every_watcher_when_one_writer_wakes_for_its_own_
     assert [f["seq"] for f in watcher_sock.frames()] == [1, 2]
     for conn, writer in (bidder, watcher):
         await settle(conn, writer)
+
+
+async def test_a_conflated_watcher_never_gets_the_seq_its_snapshot_already_held() -> None:
+    """The snapshot is the book, which may be ahead of the log: the entry in flight is published after."""
+    hub = Hub()
+    sock = Socket()
+    conn = connect(sock, batched=True)
+    hub.add(conn)
+    writer = asyncio.create_task(conn.writer())
+    sub = hub.watch(conn, "L1", conflate_ms=50)
+    conn.send_frame({"type": "snapshot", "lot": "L1", "seq": 5})  # the book at 5, seq 5 still being appended
+    sub.release(5)
+    hub.publish("L1", 5, event("L1", 5))
+    await asyncio.sleep(0.08)
+    hub.publish("L1", 6, event("L1", 6))
+    await asyncio.sleep(0.08)
+    await settle(conn, writer)
+    assert [(f["type"], f["seq"]) for f in sock.frames()] == [("snapshot", 5), ("event", 6)]
