@@ -85,6 +85,9 @@ function onLot(frame, state) {
     addFeedRow(frame.seq, { at: frame.at, price: state.price, leader: state.leader });
     scheduleFeedDetails();
   }
+  if (frame.type === "event" && FEED_NOTES[frame.kind]) {
+    addFeedRow(frame.seq, { at: frame.at, price: state.price, leader: state.leader, detail: FEED_NOTES[frame.kind](state) });
+  }
   if (frame.type === "event" && ["closed", "approved", "rejected"].includes(frame.kind)) awaitSettlement(frame.lot);
 }
 
@@ -212,6 +215,13 @@ function tickSelected() {
   if (s) $("s-left").textContent = leftText(s);
 }
 
+// Corrections and offers in the feed, beside the bids (the public history shows them too).
+const FEED_NOTES = {
+  retracted: (s) => `correction: last bid retracted${s.correction?.reason ? ` (${s.correction.reason})` : ""}`,
+  reopened: () => "correction: reopened", asking: (s) => `asking ${formatMoney(s.correction?.amount, s.currency)}`,
+  countered: () => "counter-offer made", inspection: (s) => `report v${s.inspection_version} published`,
+};
+
 // The public event says who leads after a bid; the auctioneer's full log also says who bid
 // what (a proxy can outbid the bidder at once), fetched in small debounced batches.
 function addFeedRow(seq, { at, price, leader, detail }) {
@@ -245,6 +255,10 @@ async function loadFeedDetails() {
   const cur = con.lots.get(lot)?.currency ?? "CNY";
   for (const item of pageItems(data, "events").items) {
     con.feedSeq = Math.max(con.feedSeq, item.seq);
+    if (FEED_NOTES[item.kind] && item.state) {
+      addFeedRow(item.seq, { at: item.at, price: item.state.price, leader: item.state.leader, detail: FEED_NOTES[item.kind](item.state) });
+      continue;
+    }
     if (item.kind !== "bid" && item.command?.kind !== "bid") continue;
     const c = item.command ?? {};
     const what = c.amount ? formatMoney(c.amount, cur) : c.max ? `max ${formatMoney(c.max, cur)}` : "";

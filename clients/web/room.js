@@ -248,7 +248,8 @@ function renderMine() {
     const state = room.states.get(item.lot) ?? item;
     const cur = state.currency;
     const owed = item.settlement;
-    const due = owed ? `${formatMoney(owed.hammer_price, cur)} + premium ${formatMoney(owed.premium, cur)} = ${formatMoney(owed.total_due, cur)}${owed.payment_due_at ? `, due by ${new Date(owed.payment_due_at).toLocaleDateString()}` : ""}${owed.paid_at ? " (paid)" : ""}` : "—";
+    const decides = item.standing === "pending" && state.approve_by ? `the seller decides by ${whenText(state.approve_by)}` : null;
+    const due = decides ? decides : owed ? `${formatMoney(owed.hammer_price, cur)} + premium ${formatMoney(owed.premium, cur)} = ${formatMoney(owed.total_due, cur)}${owed.payment_due_at ? `, due by ${new Date(owed.payment_due_at).toLocaleDateString()}` : ""}${owed.paid_at ? " (paid)" : ""}` : "—";
     return el("tr", { dataset: { testid: "my-lot", lot: item.lot, standing: item.standing } },
       el("td", {}, el("a", { href: `#lot=${encodeURIComponent(item.lot)}`, text: state.title })),
       el("td", { dataset: { testid: "my-standing" }, text: t(STANDING_TEXT[item.standing] ?? item.standing) }),

@@ -155,6 +155,8 @@ async def test_the_clerk_retracts_sets_asking_and_reopens_and_the_room_shows_eac
     await console.get_by_test_id("action-retract_last").click()
     await console.get_by_test_id("confirm-action-yes").click()
     await expect(console.get_by_test_id("selected-leader")).to_have_text("Paddle 77")
+    retracted = "correction: last bid retracted (paddle 88 bid by mistake)"
+    await expect(console.get_by_test_id("feed-row").first).to_contain_text(retracted)
     banner = room.get_by_test_id("correction-banner")
     await expect(banner).to_contain_text("Correction: the last bid was taken back (paddle 88 bid by mistake)")
     await expect(room.get_by_test_id("bid-status")).to_have_text("You are leading")

@@ -108,7 +108,7 @@ async def test_a_bid_clicked_offline_is_not_sent_until_asked_again(engine, admin
 
 
 async def test_messages_expire_when_the_lot_moves_and_pending_approval_is_explained(engine, admin, new_page):
-    lot = (await make_lot(admin, reserve=20_000_000))["lot"]
+    lot = (await make_lot(admin, reserve=20_000_000, approval_window_s=7200))["lot"]
     alice, bob = await bidders(admin, "alice", "bob")
     async with AuctionClient(engine.url, alice) as client:
         assert (await client.bid(lot, amount=13_500_000)).ok
@@ -135,6 +135,9 @@ async def test_messages_expire_when_the_lot_moves_and_pending_approval_is_explai
     await expect(page.get_by_test_id("bid-history").get_by_test_id("history-row")).to_have_count(3)
     history = await page.get_by_test_id("bid-history").inner_text()
     assert history.splitlines()[0].startswith("¥141,000 · You") and "Bidder 2" in history and "20,000,000" not in history
+    await page.get_by_test_id("nav-mine").click()  # My auctions says until when the seller may decide
+    row = page.locator(f'[data-testid=my-lot][data-lot="{lot}"]')
+    await expect(row.get_by_test_id("my-owed")).to_contain_text("the seller decides by")
     assert page.errors == []
 
 
