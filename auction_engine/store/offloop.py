@@ -99,7 +99,7 @@ class WriterThread:
         """Run `job(engine)` on the writer's loop and return (or raise) what it does. Cancelling the
         caller cancels the job. Raises WriterClosed after `close`."""
         loop, engine = self._loop, self._engine
-        if self._closed or loop is None or engine is None:
+        if self._closed or loop is None or engine is None or not self._thread.is_alive():
             raise WriterClosed("the SQL writer thread is closed")
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(job(engine), loop))
 
