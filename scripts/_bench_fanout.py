@@ -264,6 +264,7 @@ def measure(target: Target, lot: str, watchers: int, duration: float, readers: i
         "watchers": watchers,
         "frames": frames,
         "frames_per_s": frames / elapsed,
+        "events": driver["answered"],
         "events_per_s": driver["answered"] / elapsed,
         "gaps": sum(a["gaps"] + a["dups"] for a in lots),
         "closed": sum(a["closed"] for a in lots),

@@ -320,16 +320,17 @@ def fanout_rows(fan: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
     rows = [(f"fan-out {w} watchers: engine frames/s, CPU engine + redis, frames per CPU-second",
              f"{e['frames_per_s']:,.0f}, {e['engine_cpu']:.0%} + {e['redis_cpu']:.0%}, {per_cpu(e):,.0f}", "", ""),
-            (f"fan-out {w}: engine events/s, gaps, dropped; generator CPU (of which kernel)",
+            (f"fan-out {w}: engine events/s, gaps, dropped; generator CPU (of which kernel), reader sweep p99",
              f"{e['events_per_s']:,.0f}, {e['gaps']}, {e['closed']}; {e['generator_cpu']:.2f} "
-             f"({sum(e['reader_cpu_system']):.2f})", "", "")]
+             f"({sum(e['reader_cpu_system']):.2f}), {e['sweep_p99_ms']:.0f} ms", "", "")]
     for name, b in fan["baselines"].items():
         rows += [(f"fan-out {w} vs {b['server']}: frames/s", f"{e['frames_per_s']:,.0f}", f"{b['frames_per_s']:,.0f}",
                   f"{e['frames_per_s'] / max(b['frames_per_s'], 1e-9):.2f}x"),
                  (f"fan-out {w} vs {name}: server CPU, frames per CPU-second", f"{e['server_cpu']:.0%}, {per_cpu(e):,.0f}",
                   f"{b['server_cpu']:.0%}, {per_cpu(b):,.0f}", f"{per_cpu(e) / max(per_cpu(b), 1e-9):.2f}x"),
-                 (f"fan-out {w} vs {name}: events/s, gaps, dropped; generator CPU", "",
-                  f"{b['events_per_s']:,.0f}, {b['gaps']}, {b['closed']}; {b['generator_cpu']:.2f}", "")]
+                 (f"fan-out {w} vs {name}: events/s, gaps, dropped; generator CPU, reader sweep p99", "",
+                  f"{b['events_per_s']:,.0f}, {b['gaps']}, {b['closed']}; {b['generator_cpu']:.2f}, "
+                  f"{b['sweep_p99_ms']:.0f} ms", "")]
     for name, why in fan["skipped"].items():
         rows.append((f"fan-out {w} vs {name}", "", f"skipped: {why}", ""))
     return rows
