@@ -343,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="py-spy the engine during the hot lot")
     p.add_argument("--docs", action="store_true", help="write docs/perf/latency.png for docs/performance.md")
     p.add_argument("--profile-sale", action="store_true", help="py-spy the engine during the sale day")
+    p.add_argument("--plot", help="write the latency-by-percentile plot here (--docs: docs/perf/latency.png)")
     p.add_argument("--keep", action="store_true", help="keep the work dir with the engine logs")
     p.add_argument("--only", help="comma-separated scenarios: hot,conflated,commit,open,paced,fanout,sale,soak")
     p.add_argument("--fanout-rate", type=float, default=0.0,
@@ -561,8 +562,8 @@ def main(argv: list[str] | None = None) -> int:
     print_profiles(results)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2, default=str))
-    if args.docs:
-        plot(hists, ROOT / "docs" / "perf" / "latency.png")
+    if args.docs or args.plot:
+        plot(hists, Path(args.plot) if args.plot else ROOT / "docs" / "perf" / "latency.png")
     if args.keep:
         print(f"kept {work} (engine logs)")
     else:
