@@ -18,6 +18,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from . import http, makes_http, me, openapi, sales_http, staff_paid, ws
 from .aftersale_http import open_aftersale
@@ -28,13 +29,35 @@ from .config import Config
 from .engine import Engine
 from .errors import EngineError
 from .frames import error_body
-from .logs import RequestIds
+from .logs import RequestIds, bind, request_id_of
 from .replication import NotReplicated
 from .secret_file import load_or_create
 from .store import Store
 from .supervisor import redis_for
 
 logger = logging.getLogger(__name__)
+
+
+class WebSocketFirst:
+    """`/ws` straight to its endpoint, past the HTTP middlewares and the router.
+
+    Each layer an ASGI call passes through keeps a frame (and some a wrapped `send`) alive for
+    as long as the call runs, which for a WebSocket is the connection's whole life: about 8 KB per
+    idle watcher across RequestIds, SecurityHeaders, BodyLimit, the exception middleware and the
+    router, a third of what an idle watcher costs (docs/performance.md, idle soak). None of them
+    does anything for a socket except the request id its log lines carry, which is kept here."""
+
+    def __init__(self, app: ASGIApp, path: str, endpoint: Callable[[WebSocket], Awaitable[None]]) -> None:
+        self.app = app
+        self.path = path
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket" or scope.get("path") != self.path:
+            await self.app(scope, receive, send)
+            return
+        with bind(request_id=request_id_of(scope)):
+            await self.endpoint(WebSocket(scope, receive=receive, send=send))
 
 
 class BodyLimit:
@@ -194,7 +217,7 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
         Route("/asyncapi.json", openapi.asyncapi_endpoint),
         *me.ROUTES,
         *sales_http.ROUTES,
-        WebSocketRoute("/ws", ws.endpoint),
+        WebSocketRoute("/ws", ws.endpoint),  # served by WebSocketFirst; listed so the app's routes name it
         *aftersale_routes(),
         *_web_routes(web_dir),
     ]
@@ -206,6 +229,7 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
     )
     app.add_middleware(BodyLimit, limit=config.max_body)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(RequestIds)  # outermost: every line logged for a request carries its id
+    app.add_middleware(RequestIds)  # every line logged for a request carries its id
+    app.add_middleware(WebSocketFirst, path="/ws", endpoint=ws.endpoint)  # outermost: sockets skip the rest
     app.state.config = config
     return app

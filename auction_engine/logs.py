@@ -143,6 +143,12 @@ def logging_config(fmt: str, level: str = "warning", node: str | None = None) ->
     }
 
 
+def request_id_of(scope: Scope) -> str:
+    """The caller's `X-Request-Id` if tame, else a new id."""
+    given = dict(scope.get("headers", ())).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+
+
 class RequestIds:
     """Give each HTTP request and WebSocket an id: the caller's `X-Request-Id` if tame, else a new
     one; it is in every line logged while the request runs and in the answer's `X-Request-Id`."""
@@ -154,8 +160,7 @@ class RequestIds:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = dict(scope.get("headers", ())).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+        request_id = request_id_of(scope)
         path: str = scope.get("path", "")
         parts = path.split("/")
         lot = parts[3] if len(parts) > 3 and parts[1:3] == ["api", "lots"] else None
