@@ -13,6 +13,9 @@ import contextlib
 import functools
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -46,7 +49,22 @@ def _renderer() -> concurrent.futures.ProcessPoolExecutor:
     thread it held the GIL long enough to stall the engine's event loop (bids, acks) by 310-370 ms
     against 25 ms of the machine's own noise, in a spawned process 39-71 ms
     (scripts/bench_contract.py). `spawn`, not `fork`: the engine has threads and an event loop."""
-    return concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    return concurrent.futures.ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent, initargs=(os.getpid(),),
+    )
+
+
+def exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """In the renderer: end when the engine that started it is gone. An engine killed with -9 never
+    shuts its pool down, and the worker, holding both ends of its own call queue, would wait for
+    work forever (one idle renderer left behind per crash)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class AfterSale:
