@@ -14,6 +14,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -62,7 +63,7 @@ def exit_with_parent(parent: int, every_s: float = 1.0) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(every_s)
-        os._exit(0)
+        os.kill(os.getpid(), signal.SIGTERM)  # the default action: the process ends, as its engine did
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
