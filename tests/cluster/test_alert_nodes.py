@@ -7,33 +7,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-from redis.asyncio.cluster import RedisCluster
-
-from auction_engine.redis_cluster import LocalRedisCluster
 from tests.cluster.test_engine_nodes import Nodes, bidder, staff, wait_owner
 from tests.engine.wsclient import Peer
 
 
-@pytest.fixture
-def two_nodes(redis_cluster: LocalRedisCluster, tmp_path: Path) -> Iterator[Nodes]:
-    async def flush() -> None:
-        client = RedisCluster.from_url(redis_cluster.url)
-        await client.flushall(target_nodes=RedisCluster.PRIMARIES)
-        await client.aclose()
-
-    asyncio.run(flush())
-    group = Nodes(redis_cluster, tmp_path)
-    yield group
-    group.stop_all()
-
-
-def test_a_watcher_on_another_node_is_alerted_once_by_the_lots_writer(two_nodes: Nodes) -> None:
+def test_a_watcher_on_another_node_is_alerted_once_by_the_lots_writer(nodes: Nodes) -> None:
     window = {"AUCTION_ENDING_SOON_S": "3600"}  # every lot of the test is inside it once open
-    nodes = {"n1": two_nodes.start("n1", **window), "n2": two_nodes.start("n2", **window)}
+    nodes = {"n1": nodes.start("n1", **window), "n2": nodes.start("n2", **window)}
     lot = f"A{uuid.uuid4().hex[:6]}"
     with staff(nodes["n1"]) as http:
         reply = http.post("/api/lots", json={"lot": lot, "title": "Geely Xingyue L 2022", "start_price": 100_000,

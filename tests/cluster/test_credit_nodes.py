@@ -4,33 +4,14 @@ ledger (auction_engine/bidder_ledger.py) that each lot's writer reserves on befo
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
-from redis.asyncio.cluster import RedisCluster
 
-from auction_engine.redis_cluster import LocalRedisCluster
 from tests.cluster.test_engine_nodes import Nodes, bidder, create_open, place, wait_owner
 
 LIMIT = 200_000
-
-
-@pytest.fixture
-def two_nodes(redis_cluster: LocalRedisCluster, tmp_path: Path) -> Iterator[Nodes]:
-    async def flush() -> None:
-        client = RedisCluster.from_url(redis_cluster.url)
-        await client.flushall(target_nodes=RedisCluster.PRIMARIES)
-        await client.aclose()
-
-    asyncio.run(flush())
-    group = Nodes(redis_cluster, tmp_path)
-    yield group
-    group.stop_all()
 
 
 def lots_on_two_writers(nodes: Nodes) -> tuple[str, str]:
@@ -50,9 +31,9 @@ def lots_on_two_writers(nodes: Nodes) -> tuple[str, str]:
     raise AssertionError(f"twelve lots all on one node: {owners}")
 
 
-def test_a_limit_holds_across_lots_written_by_two_nodes_and_an_outbid_frees_it(two_nodes: Nodes) -> None:
-    a, b = two_nodes.start("n1"), two_nodes.start("n2")
-    first, second = lots_on_two_writers(two_nodes)
+def test_a_limit_holds_across_lots_written_by_two_nodes_and_an_outbid_frees_it(nodes: Nodes) -> None:
+    a, b = nodes.start("n1"), nodes.start("n2")
+    first, second = lots_on_two_writers(nodes)
     a.register("cr", "cr", LIMIT)  # registered on n1 only; n2 writes `second`
     with bidder(b, "cr") as cr_on_b, bidder(a, "cr") as cr_on_a, bidder(b, "rv") as rival:
         assert place(cr_on_b, first, "c1", 110_000)["ok"] is True  # on n1's lot, sent via n2

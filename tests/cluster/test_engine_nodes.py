@@ -83,19 +83,6 @@ class Nodes:
 
 
 @pytest.fixture
-def nodes(redis_cluster: LocalRedisCluster, tmp_path: Path) -> Iterator[Nodes]:
-    async def flush() -> None:
-        client = RedisCluster.from_url(redis_cluster.url)
-        await client.flushall(target_nodes=RedisCluster.PRIMARIES)
-        await client.aclose()
-
-    asyncio.run(flush())
-    group = Nodes(redis_cluster, tmp_path)
-    yield group
-    group.stop_all()
-
-
-@pytest.fixture
 def log_reader(redis_cluster: LocalRedisCluster) -> Iterator[LogReader]:
     yield LogReader(redis_cluster.url)
 

@@ -4,32 +4,12 @@ to its owner) and the bidder's own Redis slot. Real `serve` processes on the rea
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-from redis.asyncio.cluster import RedisCluster
-
-from auction_engine.redis_cluster import LocalRedisCluster
 from tests.cluster.test_engine_nodes import Nodes, bidder, staff, wait_owner
 
 SNIPE = {"window_s": 3600, "extend_s": 900}  # any bid in the test is "late": the lot moves to the bid + 900 s
-
-
-@pytest.fixture
-def two_nodes(redis_cluster: LocalRedisCluster, tmp_path: Path) -> Iterator[Nodes]:
-    async def flush() -> None:
-        client = RedisCluster.from_url(redis_cluster.url)
-        await client.flushall(target_nodes=RedisCluster.PRIMARIES)
-        await client.aclose()
-
-    asyncio.run(flush())
-    group = Nodes(redis_cluster, tmp_path)
-    yield group
-    group.stop_all()
 
 
 def lots_on_two_writers(nodes: Nodes) -> tuple[str, str]:
@@ -52,9 +32,9 @@ def lots_on_two_writers(nodes: Nodes) -> tuple[str, str]:
     raise AssertionError(f"twelve lots all on one node: {owners}")
 
 
-def test_group_soft_close_and_a_budget_reach_the_lot_another_node_writes(two_nodes: Nodes) -> None:
-    a, b = two_nodes.start("n1"), two_nodes.start("n2")
-    first, second = lots_on_two_writers(two_nodes)
+def test_group_soft_close_and_a_budget_reach_the_lot_another_node_writes(nodes: Nodes) -> None:
+    a, b = nodes.start("n1"), nodes.start("n2")
+    first, second = lots_on_two_writers(nodes)
     first_end = int(time.time() * 1000) + 300_000
     with staff(b) as http:
         made = http.post("/api/sales", json={"id": "GS", "lots": [first, second], "first_end_at": first_end,
