@@ -153,6 +153,20 @@ class Watched:
         self.frames = 0
         self.final: dict[str, Any] | None = None
 
+    def saw(self, seq: int, conflated: bool) -> bool:
+        """Count an event frame of seq `seq`; False for a duplicate or an older one (nothing else to do
+        with it). A conflated feed skips seqs by design, so only a full feed counts gaps."""
+        self.frames += 1
+        if seq <= self.last:
+            self.dups += 1
+            return False
+        if self.last and seq != self.last + 1 and not conflated:
+            self.gaps += 1
+        if self.first is None:
+            self.first = seq
+        self.last = seq
+        return True
+
 
 class Worker:
     def __init__(self, opts: Options, index: int, tokens: list[tuple[str, str, str]], watchers: int,
@@ -274,16 +288,8 @@ class Worker:
         self.counts["watcher_frames"] += len(events)
         for lot_bytes, digits in events:
             lot, seq = self.lot_names.get(lot_bytes) or lot_bytes.decode(), int(digits)
-            w = seen[lot]
-            w.frames += 1
-            if seq <= w.last:
-                w.dups += 1
+            if not seen[lot].saw(seq, bool(self.o.conflate_ms)):
                 continue
-            if w.last and seq != w.last + 1 and not self.o.conflate_ms:  # a conflated feed skips seqs
-                w.gaps += 1
-            if w.first is None:
-                w.first = seq
-            w.last = seq
             t = self.sent_at[lot].get(seq)
             if t is not None:
                 self.delivery_hist.record_value(max(1, int((now - t) * 1e6)))
@@ -307,15 +313,8 @@ class Worker:
         if kind == "event":
             lot, seq = f["lot"], f["seq"]
             w = seen[lot]
-            w.frames += 1
-            if seq <= w.last:
-                w.dups += 1
+            if not w.saw(seq, bool(self.o.conflate_ms)):
                 return
-            if w.last and seq != w.last + 1 and not self.o.conflate_ms:  # a conflated feed skips seqs
-                w.gaps += 1
-            if w.first is None:
-                w.first = seq
-            w.last = seq
             state = w.final = f["state"]
             if seq > self.latest.get(lot, (0, {}))[0]:
                 self.latest[lot] = (seq, state)
