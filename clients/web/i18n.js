@@ -7,6 +7,10 @@ const KEY = "auction.room.lang";
 export const LANGS = { en: "English", "zh-CN": "中文" };
 
 const ZH = {
+  "Bidder": "竞买人", "paddle": "号牌", "Grade": "车况等级", "Sealed": "密封", "bids": "次出价", "from": "起拍",
+  "english": "英式", "sealed first": "密封（最高价）", "sealed second": "密封（次高价）", "dutch": "荷兰式",
+  "sealed_first": "密封（最高价）", "sealed_second": "密封（次高价）", "live": "现场", "timed": "限时",
+  "Watching as watcher": "围观中", "Watching as auctioneer": "拍卖师观看中", "Watching as auditor": "审计观看中",
   "Used-car auction room": "二手车拍卖厅", "Watching (no token)": "围观（未登录）", "Token": "令牌",
   "Bidder token": "竞拍令牌", "Use token": "使用令牌", "Forget": "清除", "All lots": "全部车辆", "My auctions": "我的竞拍",
   "Make": "品牌", "Any": "不限", "Year from": "年份从", "to": "至", "Max price (¥)": "最高价（¥）", "Status": "状态",

@@ -59,7 +59,7 @@ function connect() {
       $("nav-mine").hidden = $("alerts").hidden = w.role !== "bidder";
       $("alerts").setAttribute("aria-pressed", String(alertsOn()));
       offerUnsent();
-      $("who").textContent = w.role === "bidder" ? `Bidder ${w.bidder} · paddle ${w.paddle}` : room.signinLost ?? `Watching as ${w.role}`;
+      $("who").textContent = w.role === "bidder" ? `${t("Bidder")} ${w.bidder} · ${t("paddle")} ${w.paddle}` : room.signinLost ?? t(`Watching as ${w.role}`);
       renderDetail();
     },
     onLot: (frame, state) => onLotState(frame.lot, state, frame),
@@ -469,7 +469,7 @@ function cardFor(state) {
     el("div", { class: "card-body" },
       el("h3", { text: state.title }),
       el("p", { class: "sub", text: [v.year, formatMileage(v.mileage_km), v.location].filter(Boolean).join(" · ") }),
-      el("p", { class: "sub" }, "Grade ", el("span", { class: "grade", text: v.inspection?.grade ?? "—" }), ` · ${state.format}${state.mode === "live" ? " · live" : ""}`),
+      el("p", { class: "sub" }, `${t("Grade")} `, el("span", { class: "grade", text: v.inspection?.grade ?? "—" }), ` · ${t(state.format)}${state.mode === "live" ? ` · ${t("live")}` : ""}`),
       el("div", { class: "card-price" },
         el("span", { class: "price", dataset: { testid: "card-price" } }),
         el("span", { class: "left", dataset: { testid: "card-time-left" } })),
@@ -498,7 +498,7 @@ function updateCard(lot) {
   const now = room.clock.now();
   const sealed = state.format.startsWith("sealed") && state.status !== "closed";
   const price = livePrice(state, now);
-  card.querySelector(".price").textContent = sealed ? `Sealed · ${state.bids} bids` : price === null ? `from ${formatMoney(state.start_price, state.currency)}` : formatMoney(price, state.currency);
+  card.querySelector(".price").textContent = sealed ? `${t("Sealed")} · ${state.bids} ${t("bids")}` : price === null ? `${t("from")} ${formatMoney(state.start_price, state.currency)}` : formatMoney(price, state.currency);
   card.querySelector(".left").textContent = timeLeftText(state, now);
   const [mineCls, mineText] = myStatus(lot, state);
   const [cls, text] = state.status === "closed" && !["won", "lost", "pending"].includes(mineCls) ? ["closed", t(RESULT_TEXT[state.result] ?? "Closed")] : [mineCls, mineText];
@@ -572,8 +572,8 @@ function renderDetail() {
   $("watch").setAttribute("aria-pressed", String(watching));
   $("watch").textContent = t(watching ? "★ Watching" : "☆ Watch");
   $("d-title").textContent = state.title;
-  $("d-lot").textContent = `Lot ${state.lot}`;
-  $("d-format").textContent = `${state.format.replace("_", " ")} · ${state.mode}`;
+  $("d-lot").textContent = `${t("Lot")} ${state.lot}`;
+  $("d-format").textContent = `${t(state.format.replace("_", " "))} · ${t(state.mode)}`;
   const specs = [
     ["Make", v.make], ["Model", v.model], ["Year", v.year], ["Mileage", v.mileage_km === undefined ? null : formatMileage(v.mileage_km)],
     ["Location", v.location], ["Fuel", v.fuel], ["Transmission", v.transmission], ["Colour", v.color], ["VIN", v.vin],
