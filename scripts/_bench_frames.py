@@ -70,6 +70,39 @@ def scan(buf: bytes) -> tuple[Events, bytes, int]:
     return events, buf[pos:], buf.rfind(MARK, 0, pos) - 1 if events else -1
 
 
+Counted = tuple[int, int, int, bytes, int]
+"""(complete event heads, first seq, last seq, the bytes to carry, offset of the last one's JSON or -1)."""
+
+
+def count_scan(buf: bytes) -> Counted:
+    """`scan` without a match per event: the complete event heads in `buf` are counted (`bytes.count`,
+    memchr speed) and only the first and the last are matched for their seqs.
+
+    At 700,000 frames/s a pattern match per event (`scan`) was most of a bulk reader's CPU. A feed
+    of one lot whose seqs run first..last with exactly last - first + 1 heads had no gap and no
+    duplicate unless one of each fell in the same read; the reader matches such a read in full
+    (`scan`) whenever the count and the ends disagree, and every `FULL_EVERY`-th read regardless."""
+    n = buf.count(MARK)
+    last = buf.rfind(MARK)
+    if last < 0:
+        return 0, 0, 0, buf[-(len(MARK) - 1):], -1
+    end = EVENT.match(buf, last)
+    if end is not None:
+        carry, start = buf[last + 1:], last - 1
+    else:  # the last head is cut by the read: it is matched next time, whole
+        carry, n = buf[last:], n - 1
+        last = buf.rfind(MARK, 0, last)
+        end = EVENT.match(buf, last) if last >= 0 else None
+        start = last - 1 if end is not None else -1
+    if n <= 0 or end is None:
+        return 0, 0, 0, carry, -1
+    first = EVENT.match(buf, buf.find(MARK))
+    return n, int(first.group(2)) if first else 0, int(end.group(2)), carry, start
+
+
+FULL_EVERY = 16
+
+
 def split(buf: bytes, event_prefix: bytes) -> tuple[int, list[tuple[int, int, int]], int, int, int]:
     """Walk the complete unmasked frames at the start of `buf`.
 

@@ -1,5 +1,6 @@
 """What the SQL side of a sale costs the event loop that acks bids: writes on the loop (as before
-issue 18) against writes on the store's writer thread (`auction_engine/store/offloop.py`).
+issue 18) against writes on the store's writer thread (`auction_engine/store/offloop.py`) and in
+its writer process (`auction_engine/store/writerproc.py`, the default).
 
 One process, no WebSockets and no load generator, so the figures are the engine's own: a real
 redis-server (AOF, `appendfsync always`) in a temp dir, the `Engine` on uvloop with SQLite in the
@@ -27,7 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import hdrh.histogram
 import uvloop
@@ -148,11 +149,15 @@ def summary(hist: hdrh.histogram.HdrHistogram) -> dict[str, float]:
             "p99": hist.get_value_at_percentile(99) / 1000, "max": hist.get_max_value() / 1000}
 
 
+WRITERS: dict[str, Literal["process", "thread", "loop"]] = {
+    "on the loop": "loop", "writer thread": "thread", "writer process": "process"}
+
+
 async def measure(mode: str, redis_url: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     data = work / mode.replace(" ", "-")
     if mode == "on the loop":
         sys.setswitchinterval(0.005)  # as before issue 18; a writer thread lowers it (offloop.SWITCH_INTERVAL_S)
-    store = await Store.open(args.database_url, data, off_loop=(mode == "writer thread"), poll_s=0.2)
+    store = await Store.open(args.database_url, data, writer=WRITERS[mode], poll_s=0.2)
     redis = Redis.from_url(redis_url)
     await redis.flushall()
     engine = Engine(Config(data_dir=data), redis, store)
@@ -208,12 +213,13 @@ def main() -> int:
             print(f"a 1 ms sleep beside a thread running Python, GIL switch interval {interval * 1000:g} ms: "
                   f"late p50 {probe['p50']:.2f} / p99 {probe['p99']:.2f} / max {probe['max']:.2f} ms", flush=True)
         results = [uvloop.run(measure(mode, redis.url, work / str(n), args))
-                   for n in range(args.rounds) for mode in ("on the loop", "writer thread")]
+                   for n in range(args.rounds) for mode in WRITERS]
     finally:
         redis.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(f"\n{args.lots} lots (+{LIVE} open), SQL {'PostgreSQL' if args.database_url else 'SQLite'}, GIL switch "
-          "interval 5 ms on the loop, 0.5 ms with the writer thread; ms: one bid at a time, each awaited; "
+          "interval 5 ms on the loop, 0.5 ms with the writer thread (and after it: the process ran last); "
+          "ms: one bid at a time, each awaited; "
           "stall = lateness of a 1 ms sleep")
     print(f"{'phase':9} {'SQL writes':14} {'s':>6} {'bids':>6} {'ack p50':>8} {'ack p99':>8} {'ack max':>8} "
           f"{'stall p99':>9} {'stall max':>9}")

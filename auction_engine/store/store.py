@@ -1,15 +1,18 @@
 """`Store`: the engine's SQL side (bidders, catalogue, settlement ledger, escrow outbox).
 
-The writes a sale makes while bids are acked (the catalogue flush, settlements, log heads) run on
-the store's `WriterThread` (`offloop.py`), never on the caller's event loop; everything else
-(bidder registration, queries, payment reports) runs on the caller's loop as before.
+The writes a sale makes while bids are acked (the catalogue flush, settlements, log heads, `writes.py`)
+and the escrow deliveries run in the store's writer process (`writerproc.py`), never on the caller's
+event loop nor in its interpreter; everything else (bidder registration, queries, payment reports)
+runs on the caller's loop as before. `writer="thread"` (`offloop.py`) and `writer="loop"` remain for
+the A/B of `scripts/bench_sql_loop.py`.
 """
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -24,9 +27,12 @@ from .offloop import WriterThread
 from .outbox import HttpSink, JsonlSink, OutboxWorker, Sink
 from .premium import DEFAULT_CNY, PremiumSchedule
 from .schema import bidders, lots, outbox
+from .writerproc import RemoteOutbox, Setup, WriterProcess
+from .writes import WRITES
 
 ESCROW_FILE = "escrow.jsonl"
 T = TypeVar("T")
+WriterKind = Literal["process", "thread", "loop"]
 
 
 @asynccontextmanager
@@ -53,15 +59,20 @@ class Store:
         payment_days: int,
         worker_options: dict[str, Any],
         writer: WriterThread | None = None,
+        process: WriterProcess | None = None,
     ) -> None:
         self.engine = engine
         self.writer = writer
+        self.process = process
         self.data_dir = data_dir
         self.premium = premium
         self.payment_days = payment_days
         self.sink = sink
-        # The escrow hand-offs of a sale's closes are delivered on the writer thread too.
-        self.outbox = OutboxWorker(writer.engine if writer else engine, sink, **worker_options)
+        # The escrow hand-offs of a sale's closes are delivered by the writer (process or thread) too.
+        self.outbox: OutboxWorker | RemoteOutbox = (
+            RemoteOutbox(process) if process is not None
+            else OutboxWorker(writer.engine if writer else engine, sink, **worker_options)
+        )
         self._closed = False
 
     @classmethod
@@ -79,10 +90,10 @@ class Store:
         poll_s: float = 2.0,
         lease_s: float = 60.0,
         http_timeout_s: float = 10.0,
-        off_loop: bool = True,
+        writer: WriterKind = "process",
     ) -> "Store":
-        """`off_loop=False` keeps every write on the caller's loop, as before issue 18: only for the
-        A/B of `scripts/bench_sql_loop.py`."""
+        """`writer`: where the sale's writes and the escrow deliveries run; "thread" and "loop" (as
+        before issue 18) only for the A/B of `scripts/bench_sql_loop.py`."""
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(normalise_url(database_url, data_dir))
@@ -98,14 +109,21 @@ class Store:
             HttpSink(escrow_url, escrow_secret, http_timeout_s) if escrow_url else JsonlSink(data_dir / ESCROW_FILE)
         )
         options = {"retry_base_s": retry_base_s, "retry_cap_s": retry_cap_s, "poll_s": poll_s, "lease_s": lease_s}
-        writer = WriterThread(engine.url.render_as_string(hide_password=False)) if off_loop else None
+        url = engine.url.render_as_string(hide_password=False)
+        thread = WriterThread(url) if writer == "thread" else None
+        process = WriterProcess(Setup(
+            url, escrow_file=str(data_dir / ESCROW_FILE), escrow_url=escrow_url, escrow_secret=escrow_secret,
+            http_timeout_s=http_timeout_s, outbox=options, log_level=logging.getLogger("auction_engine").getEffectiveLevel(),
+        )) if writer == "process" else None
         try:
-            if writer is not None:
-                writer.start()
+            if thread is not None:
+                thread.start()
+            if process is not None:
+                await process.start()
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, data_dir, sink, premium or DEFAULT_CNY, payment_days, options, writer)
+        return cls(engine, data_dir, sink, premium or DEFAULT_CNY, payment_days, options, thread, process)
 
     async def close(self) -> None:
         """Stop the worker and release connections. Safe to call twice."""
@@ -113,7 +131,10 @@ class Store:
             return
         self._closed = True
         await self.outbox.stop()
-        if self.writer is not None:
+        if self.process is not None:
+            await self.process.close()  # the child closes its own sink
+            await self.sink.aclose()
+        elif self.writer is not None:
             await self.writer.run(lambda _: self.sink.aclose())  # the sink's client lives on the writer's loop
             await self.writer.close()
         else:
@@ -128,6 +149,13 @@ class Store:
 
     def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return _writing(self.engine)
+
+    async def _write_named(self, name: str, *args: Any) -> Any:
+        """`writes.WRITES[name](conn, *args)` in one write transaction, wherever the writer is."""
+        if self.process is not None:
+            return await self.process.call(name, *args)
+        write = WRITES[name]
+        return await self._off_loop(lambda conn: write(conn, *args))
 
     async def _off_loop(self, job: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run `job` in one write transaction on the writer thread (on this loop without one)."""
@@ -201,16 +229,16 @@ class Store:
     # catalogue
 
     async def upsert_lot(self, public_state: dict[str, Any]) -> None:
-        await self._off_loop(lambda conn: catalogue.upsert(conn, [public_state], now_ms()))
+        await self._write_named("upsert_lots", [public_state], now_ms())
 
     async def upsert_lots(self, states: list[dict[str, Any]]) -> None:
         """Bulk form of `upsert_lot` (seeding, benchmarks)."""
-        await self._off_loop(lambda conn: catalogue.upsert(conn, states, now_ms()))
+        await self._write_named("upsert_lots", states, now_ms())
 
     async def update_lots(self, states: list[dict[str, Any]]) -> None:
-        """Merge the lots' public states into the catalogue, on the writer thread: a sale-day flush
-        of 500 rows (their JSON, SQLAlchemy's compilation) never runs on the engine's loop."""
-        await self._off_loop(lambda conn: catalogue.update(conn, states, now_ms()))
+        """Merge the lots' public states into the catalogue, in the writer: a sale-day flush of 500
+        rows (their JSON, SQLAlchemy's compilation) never runs on the engine's loop."""
+        await self._write_named("update_lots", states, now_ms())
 
     async def query_lots(
         self,
@@ -248,7 +276,7 @@ class Store:
 
     async def record_head(self, lot: str, seq: int, head_hash: str) -> None:
         """Remember the lot's log head (seq, hex hash); an older head than the stored one is ignored."""
-        await self._off_loop(lambda conn: heads.record(conn, lot, seq, head_hash, now_ms()))
+        await self._write_named("record_head", lot, seq, head_hash, now_ms())
 
     async def lot_heads(self) -> dict[str, heads.Head]:
         async with self._read() as conn:
@@ -272,28 +300,14 @@ class Store:
     ) -> Settlement:
         """Write the lot's settlement once (see `ledger`); a sold result is queued for escrow in
         the same transaction, its first attempt not before `hold_until`. A repeat returns the stored record.
-        Written on the writer thread: a burst of closes never holds the engine's loop."""
-
-        def write(conn: AsyncConnection) -> Awaitable[tuple[Settlement, bool]]:
-            return ledger.record(
-                conn,
-                lot=lot,
-                result=result,
-                winner=winner,
-                winner_paddle=winner_paddle,
-                price=price,
-                currency=currency,
-                closed_at=closed_at,
-                final_seq=final_seq,
-                head_hash=head_hash,
-                schedule=self.premium,
-                payment_days=self.payment_days,
-                now=now_ms(),
-                hold_until=hold_until,
-                report_version=report_version,
-            )
-
-        settlement, queued = await self._off_loop(write)
+        Written by the writer: a burst of closes never holds the engine's loop."""
+        fields = dict(
+            lot=lot, result=result, winner=winner, winner_paddle=winner_paddle, price=price, currency=currency,
+            closed_at=closed_at, final_seq=final_seq, head_hash=head_hash, schedule=self.premium,
+            payment_days=self.payment_days, now=now_ms(), hold_until=hold_until, report_version=report_version,
+        )
+        recorded: tuple[Settlement, bool] = await self._write_named("record_settlement", fields)
+        settlement, queued = recorded
         if queued:
             self.outbox.wake()
         return settlement
@@ -349,8 +363,12 @@ class Store:
     # escrow outbox
 
     def start_outbox_worker(self) -> None:
-        """Deliver the escrow hand-offs, on the writer thread's loop (this loop without one)."""
-        self.outbox.start(self.writer.loop if self.writer else None)
+        """Deliver the escrow hand-offs in the writer process, on the writer thread's loop, or on
+        this loop, wherever the writes are."""
+        if isinstance(self.outbox, RemoteOutbox):
+            self.outbox.start()
+        else:
+            self.outbox.start(self.writer.loop if self.writer else None)
 
     async def outbox_entry(self, lot: str) -> dict[str, Any] | None:
         """The hand-off's delivery state: attempts, delivered_at, last_error, next_attempt_at."""

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from _bench_feeds import final_event  # noqa: E402
-from _bench_frames import ENGINE_PING, ack_id_of, scan, seq_of, split  # noqa: E402
+from _bench_frames import ENGINE_PING, ack_id_of, count_scan, scan, seq_of, split  # noqa: E402
 
 from auction_engine.answers import Ack  # noqa: E402
 from auction_engine.frames import Outgoing, ack_frame, event_frame, snapshot_frame  # noqa: E402
@@ -90,3 +90,35 @@ def test_the_engine_s_keepalive_ping_is_found_between_events_without_walking_fra
     wire = events(1, 3) + ping + events(4, 2)
     assert ENGINE_PING.findall(wire) == [b"\x89\x04\x00\xff"]
     assert [int(s) for _, s in scan(wire)[0]] == [1, 2, 3, 4, 5]
+
+
+def count_in_pieces(wire: bytes, cuts: list[int]) -> list[tuple[int, int, int]]:
+    out: list[tuple[int, int, int]] = []
+    carry = b""
+    for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True):
+        n, first, last, carry, _ = count_scan(carry + wire[a:b])
+        if n:
+            out.append((n, first, last))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 300), st.data())
+def test_counting_finds_each_read_s_events_as_a_run_first_to_last_however_the_reads_cut(
+    count: int, pad: int, data: st.DataObject
+) -> None:
+    wire = events(98, count, pad)
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(wire) - 1), max_size=12)))
+    runs = count_in_pieces(wire, cuts)
+    assert sum(n for n, _, _ in runs) == count
+    assert all(last - first + 1 == n for n, first, last in runs), "each read's events are contiguous"
+    assert [first for _, first, _ in runs] == [98] + [last + 1 for _, _, last in runs[:-1]]
+    assert runs[-1][2] == 98 + count - 1
+
+
+def test_counting_shows_a_gap_as_a_count_that_disagrees_with_the_ends() -> None:
+    wire = events(1, 3) + events(5, 2)  # 4 is missing
+    n, first, last, _, start = count_scan(wire)
+    assert (n, first, last) == (5, 1, 6) and last - first + 1 != n
+    event = final_event(wire[start:])
+    assert event is not None and event["seq"] == 6
