@@ -10,8 +10,12 @@ every connection of theirs here and, through the feed, on every other node.
 Once per bidder, lot and `ends_at`: each bidder told is claimed in a Redis set keyed by the lot
 and its end, so a lot handed to another node, or an engine restarted, tells no one twice; an
 extension is a new `ends_at` and so a new alert. A scan, not a timer per lot: a pass costs about 0.4 ms per
-thousand open lots plus one Redis read (the watchers) per lot inside its window, those in
-parallel (docs/performance.md, "Ending-soon alerts"), so an alert is about half a second late at most.
+thousand open lots, and a Redis round trip only for a lot with someone new to tell or whose
+watchers were read more than `WATCHERS_FRESH_S` ago. Reading every lot's watchers on every pass
+made 1,000 round trips a second on a sale day whose 500 lots were all inside the window, a burst of
+coroutines on the engine's loop every half second that the acks waited behind (issue 18). So an
+alert is about half a second late at most for a bidder, and a watcher who starts watching inside
+the window on another node is told within `WATCHERS_FRESH_S` (on this node at once: `watched`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from bidding.notices import ending_soon, ends_within
 from bidding.spec import LotSpec
 from bidding.state import LotState
 
-from .bidder_lots import members, watchers_key
+from .bidder_lots import watchers_key
 from .clock import Clock
 from .fanout import Hub
 from .frames import Outgoing, ending_soon_frame
@@ -34,8 +38,8 @@ from .frames import Outgoing, ending_soon_frame
 logger = logging.getLogger(__name__)
 
 SCAN_S = 0.5
-AT_ONCE = 64  # lots whose Redis round trips a pass keeps in flight at once
 CLAIM_SLACK_MS = 60_000  # the claims outlive their `ends_at` by this much, then Redis forgets them
+WATCHERS_FRESH_S = 5.0  # a lot's watchers, read from Redis, are read again after this long
 
 Notices = list[tuple[str, dict[str, Any]]]
 Announce = Callable[[Notices], None]
@@ -65,6 +69,7 @@ class EndingSoonAlerts:
         self.window_ms = window_ms
         self.announce = announce
         self._told: dict[str, tuple[int, set[str]]] = {}  # lot -> (ends_at, bidders told or claimed elsewhere)
+        self._watchers: dict[str, tuple[float, set[str]]] = {}  # lot -> (read at, its watchers then)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -86,50 +91,87 @@ class EndingSoonAlerts:
             await asyncio.sleep(SCAN_S)
 
     async def scan(self) -> None:
-        """One pass: each lot now inside the window alerts whoever it has not told for this `ends_at`,
-        up to `AT_ONCE` lots' Redis round trips in flight (one after another, 500 lots in the window
-        took 1.7 s to alert: scripts/bench_alerts.py)."""
+        """One pass: each lot now inside the window alerts whoever it has not told for this `ends_at`.
+        Two pipelined round trips for the whole pass, whatever the number of lots: the watchers of
+        the lots not read lately, then every claim (500 lots entering the window together had cost
+        500 coroutines and 1,000 round trips in one burst on the engine's loop)."""
         now = self.clock.now_ms()
+        clock = asyncio.get_running_loop().time
+        fresh_after = clock() - WATCHERS_FRESH_S
         due = [actor for actor in list(self.lots())
-               if actor.state.ends_at is not None and ends_within(actor.state, now, self.window_ms)]
-        gate = asyncio.Semaphore(AT_ONCE)
-
-        async def alert(actor: Lot) -> None:
-            async with gate:
-                try:
-                    assert actor.state.ends_at is not None
-                    await self._alert(actor, actor.state.ends_at, now)
-                except Exception:  # Redis did not answer: tried again next pass, the other lots go on
-                    logger.warning("lot %s: ending-soon alert not sent yet", actor.lot, exc_info=True)
-
+               if actor.state.ends_at is not None and ends_within(actor.state, now, self.window_ms)
+               and self._may_tell(actor, actor.state.ends_at, now, fresh_after)]
         if due:
-            await asyncio.gather(*(alert(actor) for actor in due))
+            try:
+                await self._read_watchers([a.lot for a in due if self._stale(a.lot, fresh_after)], clock())
+                await self._claim_and_tell(due, now)
+            except Exception:  # Redis did not answer: tried again next pass
+                logger.warning("ending-soon alerts of %d lots not sent yet", len(due), exc_info=True)
         self._forget(now)
 
-    async def _alert(self, actor: Lot, ends_at: int, now: int) -> None:
-        """Tell the lot's bidders and watchers not yet told of this end: a bidder who first bids, or
+    def watched(self, lot: str) -> None:
+        """A bidder started watching `lot` here: read its watchers on the next pass."""
+        self._watchers.pop(lot, None)
+
+    def _stale(self, lot: str, fresh_after: float) -> bool:
+        seen = self._watchers.get(lot)
+        return seen is None or seen[0] < fresh_after
+
+    def _may_tell(self, actor: Lot, ends_at: int, now: int, fresh_after: float) -> bool:
+        """Has the lot someone it may not have told of this end, or watchers not read lately? Else
+        the pass leaves it alone: no round trip."""
+        known = self._told.get(actor.lot)
+        if known is None or known[0] != ends_at or self._stale(actor.lot, fresh_after):
+            return True
+        return bool(self._untold(actor, now))
+
+    def _untold(self, actor: Lot, now: int) -> list[str]:
+        """The lot's bidders and (known) watchers not yet told of its current end."""
+        assert actor.state.ends_at is not None
+        known = self._told.get(actor.lot)
+        if known is None or known[0] != actor.state.ends_at:
+            known = self._told[actor.lot] = (actor.state.ends_at, set())
+        seen = self._watchers.get(actor.lot)
+        watchers = seen[1] if seen is not None else set()
+        return [n.bidder for n in ending_soon(actor.state, now, self.window_ms, watchers) if n.bidder not in known[1]]
+
+    async def _read_watchers(self, lots: list[str], at: float) -> None:
+        if not lots:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lot in lots:
+                pipe.smembers(watchers_key(lot))
+            replies = await pipe.execute()
+        for lot, raw in zip(lots, replies, strict=True):
+            self._watchers[lot] = (at, {m.decode() if isinstance(m, bytes) else str(m) for m in raw})
+
+    async def _claim_and_tell(self, due: list[Lot], now: int) -> None:
+        """Tell each lot's bidders and watchers not yet told of its end: a bidder who first bids, or
         starts watching, inside the window is told then. Each is claimed in Redis first (one set per
         lot and end), so a hand-over or a restart tells no one twice."""
-        lot = actor.lot
-        known = self._told.get(lot)
-        if known is None or known[0] != ends_at:
-            known = self._told[lot] = (ends_at, set())
-        watchers = set(await members(self.redis, watchers_key(lot)))
-        due = [n.bidder for n in ending_soon(actor.state, now, self.window_ms, watchers) if n.bidder not in known[1]]
-        if not due:
+        claims = [(actor, untold) for actor in due if (untold := self._untold(actor, now))]
+        if not claims:
             return
-        key = claim_key(lot, ends_at)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for bidder in due:
-                pipe.sadd(key, bidder)
-            pipe.pexpire(key, max(1, ends_at - now) + CLAIM_SLACK_MS)
-            added = (await pipe.execute())[:-1]
-        known[1].update(due)
-        frame = ending_soon_frame(lot, actor.spec.title, ends_at, now)
-        notices: Notices = [(bidder, frame) for bidder, new in zip(due, added, strict=True) if new]
-        out = Outgoing(frame)
-        for bidder, _ in notices:
-            self.hub.to_bidder(bidder, out)
+            for actor, untold in claims:
+                assert actor.state.ends_at is not None
+                key = claim_key(actor.lot, actor.state.ends_at)
+                for bidder in untold:
+                    pipe.sadd(key, bidder)
+                pipe.pexpire(key, max(1, actor.state.ends_at - now) + CLAIM_SLACK_MS)
+            replies = iter(await pipe.execute())
+        notices: Notices = []
+        for actor, untold in claims:
+            assert actor.state.ends_at is not None
+            added = [next(replies) for _ in untold]
+            next(replies)  # the PEXPIRE
+            self._told[actor.lot][1].update(untold)
+            frame = ending_soon_frame(actor.lot, actor.spec.title, actor.state.ends_at, now)
+            out = Outgoing(frame)
+            for bidder, new in zip(untold, added, strict=True):
+                if new:
+                    notices.append((bidder, frame))
+                    self.hub.to_bidder(bidder, out)
         if notices and self.announce is not None:
             self.announce(notices)
 
@@ -138,3 +180,4 @@ class EndingSoonAlerts:
         for lot, (ends_at, _) in list(self._told.items()):
             if ends_at < now:
                 del self._told[lot]
+                self._watchers.pop(lot, None)

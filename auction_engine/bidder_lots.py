@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -31,18 +32,25 @@ async def members(redis: Any, key: str) -> list[str]:
 
 
 _notes: set[asyncio.Task[Any]] = set()
+# Per Redis client (an engine's): the (bidder, lot) pairs it has written; the Redis set only grows.
+_noted: weakref.WeakKeyDictionary[Any, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
+NOTED_MAX = 200_000  # pairs remembered; past it, forgotten all at once (a write again each, then quiet)
 
 
 def note_bid(redis: Any, bidder: str | None, lot: str) -> None:
     """Remember that `bidder` has a bid on `lot`, after its ack went out (never on the bid's path:
     the ack does not wait for this write). A lost write leaves the lot out of "My auctions" only
     until the bidder's next ack; the room still learns it from the lot's own `your_max`."""
-    if not bidder or bidder.startswith("floor:"):
-        return
+    noted = _noted.setdefault(redis, set())
+    if not bidder or bidder.startswith("floor:") or (bidder, lot) in noted:
+        return  # a bidder's tenth bid on a lot needs no tenth SADD: 29,000 round trips on a 40 s sale day
 
     async def write() -> None:
         try:
             await redis.sadd(lots_key(bidder), lot)
+            if len(noted) >= NOTED_MAX:
+                noted.clear()
+            noted.add((bidder, lot))
         except Exception:
             logger.warning("could not note lot %s for bidder %s", lot, bidder, exc_info=True)
 

@@ -103,6 +103,8 @@ class Connection:
     def send(self, out: Outgoing) -> bool:
         if self.closed:
             return False
+        if self._idle and not self.queue and self._caught_up() and self.write_now([out]):
+            return True  # written in order, without waking the writer: an ack or a notice is one write
         if self.backlog() >= self.limit:
             self.overflow()
             return False
@@ -165,6 +167,15 @@ class Connection:
             self._abort()
 
     # -- the writer --------------------------------------------------------------------------
+
+    def _caught_up(self) -> bool:
+        """No lot frame published before now is still to be written here, so a private frame written
+        at once keeps the writer's order (`_take`): a close's notices to 6,000 bidders each woke a
+        writer task, a few hundred ms of the loop on a sale day."""
+        for sub in self.subs.values():
+            if not sub.held and sub.conflate_s is None and sub.pos != sub.feed.head:
+                return False
+        return True
 
     def _take(self, room: int) -> list[Outgoing]:
         """Up to `room` frames in the order they were handed over: each private frame after the

@@ -94,6 +94,7 @@ async def put_watch(request: Request) -> Response:
         await engine.redis.srem(key, lot)
         raise BadRequest(f"a watchlist holds at most {MAX_WATCHED} lots", "lot")
     await engine.redis.sadd(watchers_key(lot), principal.bidder)  # another slot: the lot's, for its alerts
+    engine.alerts.watched(lot)  # a lot this node writes tells the new watcher on its next pass
     return JSONResponse({"lots": await members(engine.redis, key)})
 
 

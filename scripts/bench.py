@@ -145,6 +145,21 @@ def flush(redis_url: str) -> None:
     client.close()
 
 
+def redis_commands(redis_url: str, top: int = 5) -> list[tuple[str, int, float]]:
+    """redis-server's busiest commands since it started (calls, their CPU seconds), busiest first: what
+    the engine asked of it. The bench starts one server and flushes it between scenarios, so this is
+    cumulative; it is printed after the sale day, the last scenario that bids."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    rows = [(name.removeprefix("cmdstat_"), int(v["calls"]), v["usec"] / 1e6) for name, v in stats.items()]
+    return sorted(rows, key=lambda r: -r[2])[:top]
+
+
 def redis_latency(redis_url: str, reset: bool = False) -> dict[str, int]:
     """redis-server's own latency monitor (threshold 10 ms): the worst event of each kind since the
     last reset, in ms ("aof-fsync-always" is an fsync of the AOF the appends waited for). A stall seen
@@ -511,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["profile_sale"] = hot_spots(work / "profile-sale.txt", 25)
             stalls = engine_stalls(engine.url)
             redis_worst = redis_latency(redis.url)
+            busiest = redis_commands(redis.url)
             results["sale_stages"] = engine_stages(engine)
             engine.stop()
             hists["sale day ack"], hists["sale day delivery"] = r.pop("_ack_hist"), r.pop("_delivery_hist")
@@ -530,6 +546,11 @@ def main(argv: list[str] | None = None) -> int:
                  f"{stalls['flush_over_100ms']} of {stalls['flushes']}", "", ""),
                 ("sale day: redis-server latency monitor, worst event >= 10 ms",
                  ", ".join(f"{k} {v} ms" for k, v in redis_worst.items()) or "none", "", ""),
+                ("sale day: acks > 50 ms by second of the window (worst 5): count, worst ms",
+                 "; ".join(f"t+{t}s {n} {w:.0f}" for t, (n, w) in sorted(
+                     r["slow_acks_by_second"].items(), key=lambda kv: -kv[1][0])[:5]) or "none", "", ""),
+                ("redis-server's busiest commands so far: calls, CPU s",
+                 "; ".join(f"{name} {calls:,} {sec:.1f}" for name, calls, sec in busiest), "", ""),
             ]
             results["sale_day"]["engine_stalls"] = stalls
             results["sale_day"]["redis_latency_max_ms"] = redis_worst

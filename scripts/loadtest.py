@@ -43,6 +43,7 @@ from _bench_ws import RawWatcher, open_watcher  # noqa: E402
 JSON = "auction.v1.json"
 MSGPACK = "auction.v1.msgpack"
 HIST_MAX_US = 120_000_000
+SLOW_ACK_S = 0.05  # acks slower than this are also counted by the second they were sent in
 STRATEGIES = ("increment", "proxy", "sniper", "escalate")
 FINAL_KEYS = ("seq", "status", "result", "price", "leader", "bids", "ends_at", "extensions")
 
@@ -185,6 +186,9 @@ class Worker:
         self.ack_hist = new_hist()
         self.delivery_hist = new_hist()
         self.lag_hist = new_hist()
+        # Acks slower than SLOW_ACK_S by the whole second (CLOCK_MONOTONIC, the same in every process
+        # of the machine) they were sent in: count and worst, to tell a steady tail from a burst.
+        self.slow_acks: dict[int, list[float]] = {}
         self.sent_at: dict[str, dict[int, float]] = {lot: {} for lot in opts.lot_ids}
         self.early: dict[str, dict[int, list[float]]] = {lot: {} for lot in opts.lot_ids}
         self.counts: collections.Counter[str] = collections.Counter()
@@ -428,6 +432,10 @@ class Worker:
                     continue
                 t, lot, fut = entry
                 self.ack_hist.record_value(max(1, int((now - t) * 1e6)))
+                if now - t > SLOW_ACK_S:
+                    slot = self.slow_acks.setdefault(int(t), [0, 0.0])
+                    slot[0] += 1
+                    slot[1] = max(slot[1], now - t)
                 v = self.views[lot]
                 if f.get("ok"):
                     counts["accepted"] += 1
@@ -600,6 +608,8 @@ class Worker:
             "counts": dict(self.counts),
             "errors": dict(self.errors),
             "ack_hist": base64.b64encode(self.ack_hist.encode()).decode() if self.ack_hist.get_total_count() else None,
+            "slow_acks": {str(k): v for k, v in self.slow_acks.items() if self.t0 <= k + 1 and (not self.t1 or k <= self.t1)},
+            "started": self.t0,
             "cpu": self.cpu / max(1e-9, self.t1 - self.t0),
             "lag_hist": base64.b64encode(self.lag_hist.encode()).decode() if self.lag_hist.get_total_count() else None,
             "delivery_hist": (base64.b64encode(self.delivery_hist.encode()).decode()
@@ -817,6 +827,13 @@ def merge(o: Options, results: list[dict[str, Any]], failed: dict[int, str], htt
         counts["watchers_dropped"] += sum(agg["closed"] for agg in b["lots"].values())
     window = max((r["window_s"] for r in results), default=o.duration) or o.duration
     ack = merge_hist([r["ack_hist"] for r in results])
+    t0 = min((r.get("started") or 0.0 for r in results), default=0.0)
+    slow: dict[int, list[float]] = {}
+    for r in results:
+        for second, (n, worst) in r.get("slow_acks", {}).items():
+            slot = slow.setdefault(int(int(second) - t0), [0, 0.0])
+            slot[0] += n
+            slot[1] = max(slot[1], worst)
     delivery = merge_hist([r["delivery_hist"] for r in results])
     problems: list[str] = [f"generator process {i} failed: {why}" for i, why in failed.items()]
     lots: dict[str, dict[str, Any]] = {}
@@ -865,6 +882,7 @@ def merge(o: Options, results: list[dict[str, Any]], failed: dict[int, str], htt
         "accepted_per_s": round(counts["accepted"] / window, 1),
         "refused_per_s": round(counts["refused"] / window, 1),
         "ack": hist_summary(ack),
+        "slow_acks_by_second": {k: [n, round(worst * 1000, 1)] for k, (n, worst) in sorted(slow.items())},
         "delivery": hist_summary(delivery),
         "generator_cpu": [round(r.get("cpu", 0), 2) for r in results] + [round(b["cpu"], 2) for b in readers],
         "generator_cpu_total": round(sum(r.get("cpu", 0) for r in results) + sum(b["cpu"] for b in readers), 2),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -36,6 +37,17 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+def python_children(pid: int) -> list[int]:
+    """The Python processes `pid` started (its SQL writer, its contract renderer)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                if b"python" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")[0]:
+                    found.append(int(child))
+    return found
 
 
 @dataclass
@@ -105,9 +117,15 @@ class EngineProcess:
         self.process = None
 
     def kill(self) -> None:
-        """kill -9: no shutdown, no flush."""
+        """kill -9 of the engine and of its Python helpers (the SQL writer, the contract renderer), as
+        a machine dying would take them: no shutdown, no flush, no delivery finished on the way out.
+        Its redis-server, in a session of its own, stays: the next engine takes it over."""
         if self.process and self.process.poll() is None:
+            helpers = python_children(self.process.pid)
             self.process.kill()
+            for pid in helpers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.process.wait()
         self.process = None
 

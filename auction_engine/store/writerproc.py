@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import pickle
 import struct
 import sys
@@ -41,8 +42,13 @@ from .writes import WRITES
 logger = logging.getLogger(__name__)
 
 HEADER = struct.Struct(">I")
+WRITER_NICE = 5  # under contention the engine's loop (acks) comes first; the writes can wait a little
 START_S = 60.0  # the child imports SQLAlchemy and opens its pool: about a second on a quiet machine
 STOP_S = 10.0
+# The child first closes every descriptor it inherited but its pipes and stderr: uvloop's subprocess
+# leaves them open, and a writer that outlived a killed engine by a second held its listening port,
+# so the engine restarted at once could not listen ("Address already in use").
+CHILD = "import os; os.closerange(3, os.sysconf('SC_OPEN_MAX')); from {module} import main; main()"
 
 
 @dataclass(frozen=True)
@@ -97,10 +103,8 @@ class WriterProcess:
         async with self._starting:
             if self._proc is not None and self._proc.returncode is None:
                 return
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", f"from {__name__} import main; main()",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            )
+            proc = await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD.format(module=__name__),
+                                                        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(_frame(self.setup))
             ready = await asyncio.wait_for(_read_frame(proc.stdout), START_S)
@@ -311,6 +315,7 @@ def main() -> None:
     setup = _read_blocking(source)
     if not isinstance(setup, Setup):
         return
+    os.nice(WRITER_NICE)
     logging.basicConfig(level=setup.log_level, format="%(levelname)s sql-writer %(name)s: %(message)s")
 
     async def run() -> None:
