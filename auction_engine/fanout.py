@@ -172,10 +172,7 @@ class Connection:
         """No lot frame published before now is still to be written here, so a private frame written
         at once keeps the writer's order (`_take`): a close's notices to 6,000 bidders each woke a
         writer task, a few hundred ms of the loop on a sale day."""
-        for sub in self.subs.values():
-            if not sub.held and sub.conflate_s is None and sub.pos != sub.feed.head:
-                return False
-        return True
+        return all(sub.held or sub.conflate_s is not None or sub.pos == sub.feed.head for sub in self.subs.values())
 
     def _take(self, room: int) -> list[Outgoing]:
         """Up to `room` frames in the order they were handed over: each private frame after the
