@@ -65,7 +65,7 @@ class Connection:
     # Slots: an idle watcher is mostly this object, its socket and its task (the instance dict was ~1 KiB).
     __slots__ = ("principal", "subprotocol", "limit", "queue", "subs", "closed", "slow", "_idle", "_woken", "_waiter",
                  "_send_text", "_send_bytes", "_send_many", "_write_now", "_close", "_abort", "_grace_s", "ended",
-                 "close_code")
+                 "close_code", "_drain_due")
 
     def __init__(
         self,
@@ -99,6 +99,7 @@ class Connection:
         self._grace_s = grace_s
         self.ended = False
         self.close_code: int | None = None
+        self._drain_due = False
 
     def send(self, out: Outgoing) -> bool:
         if self.closed:
@@ -128,10 +129,34 @@ class Connection:
         return self._write_now is not None and self._write_now(frames)
 
     def wake(self) -> None:
+        """There is something to write: an idle connection writes it itself at the end of this loop
+        turn (`_drain`); a busy or closing one leaves it to its writer task."""
+        if self._idle and not self.closed and self._write_now is not None:
+            if not self._drain_due:
+                self._drain_due = True
+                asyncio.get_running_loop().call_soon(self._drain)
+            return
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
         self._woken = True
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+    def _drain(self) -> None:
+        """What an idle connection was handed during the turn (its lots' frames and private ones, in
+        the writer's order, `_take`), in as few writes as the writer would make, without waking the
+        writer task: at a sale's closes 500 lots tell ~6,000 bidders who won, each a task switch
+        before. A transport that stops taking data hands the rest to the writer, which waits for it."""
+        self._drain_due = False
+        while self._idle and not self.closed and self.write_now([]):
+            batch = self._take(WRITE_BATCH)
+            if not batch:
+                self._park()
+                return
+            self.write_now(batch)  # cannot fail: the transport took data just now and nothing ran since
+        self._wake_writer()
 
     async def _sleep(self) -> None:
         """Until `wake` (at once if it came while the writer was busy)."""

@@ -346,7 +346,8 @@ class EngineWebSocket(asyncio.Protocol):
             return False
         if self.transport.is_closing():
             return False
-        self.transport.write(b"".join(frames))
+        if frames:  # none: only "would it take data now?"
+            self.transport.write(b"".join(frames))
         return True
 
     def abort(self) -> None:
