@@ -174,6 +174,7 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
             config.database_url, config.data_dir, escrow_url=config.escrow_url,
             escrow_secret=app.state.escrow_secret, retry_base_s=config.escrow_retry_base_s, retry_cap_s=config.escrow_retry_cap_s,
             poll_s=config.escrow_poll_s, lease_s=config.escrow_lease_s,
+            writer="thread" if config.sql_writer == "thread" else "process",
         )
         engine = Engine(config, redis, store)
         app.state.engine = engine

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+SQL_WRITERS = ("process", "thread")  # "thread" costs a process less, and takes the GIL from the loop when busy
+
 
 @dataclass
 class Config:
@@ -56,6 +58,7 @@ class Config:
     # None: 1 on a Redis Cluster, 0 on a standalone Redis
     replica_wait_ms: int = 200
     ending_soon_s: int = 60  # bidders and watchers of a lot are alerted this long before its end (0: never)
+    sql_writer: str = "process"  # where the sale's SQL writes run: "process" (store/writerproc.py) or "thread"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Config:
@@ -84,6 +87,8 @@ class Config:
             value = env.get(f"AUCTION_{name.upper()}")
             if value:
                 setattr(cfg, name, kind(value))
+        if env.get("AUCTION_SQL_WRITER"):
+            cfg.sql_writer = env["AUCTION_SQL_WRITER"]
         if env.get("AUCTION_ALLOWED_ORIGINS"):
             cfg.allowed_origins = tuple(o.strip().rstrip("/") for o in env["AUCTION_ALLOWED_ORIGINS"].split(",") if o.strip())
         if env.get("AUCTION_ADVERTISE_URL"):
@@ -93,6 +98,8 @@ class Config:
         for key, override in overrides.items():
             if override is not None:
                 setattr(cfg, key, override)
+        if cfg.sql_writer not in SQL_WRITERS:
+            raise SystemExit(f"AUCTION_SQL_WRITER must be one of {', '.join(SQL_WRITERS)}, not {cfg.sql_writer!r}")
         if cfg.min_replicas is None:
             cfg.min_replicas = 1 if cfg.redis_cluster else 0
         cfg.data_dir = Path(cfg.data_dir).resolve()

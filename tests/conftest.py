@@ -19,6 +19,14 @@ from auction_engine.auth import TokenSigner
 from auction_engine.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The engines of the suite write SQL on the writer thread: the shipped default, a writer process per
+# engine, costs each of the suite's hundreds of engine starts a second Python start-up (~0.7 s of CPU;
+# the whole run went from about 18 to 28 minutes). The process is what these tests run instead:
+# tests/store/test_writerproc.py and test_offloop.py (the store), tests/engine/test_cli.py (the
+# README's `serve`), the kill -9 tests of tests/engine/test_aftersale_http.py and test_crash.py, and
+# every benchmark. A test that sets AUCTION_SQL_WRITER itself keeps its own.
+os.environ.setdefault("AUCTION_SQL_WRITER", "thread")
 SECRET = "test-secret-0123456789abcdef-0123456789"
 
 
@@ -143,8 +151,9 @@ def engine(tmp_path: Path, redis_url: str) -> Iterator[EngineProcess]:
 
 @pytest.fixture
 def embedded_engine(tmp_path: Path) -> Iterator[EngineProcess]:
-    """The engine on its embedded default: its own redis-server child with AOF, SQLite."""
-    proc = EngineProcess(tmp_path, None).start()
+    """The engine on its embedded default: its own redis-server child with AOF, SQLite, its SQL
+    writer process."""
+    proc = EngineProcess(tmp_path, None, env_extra={"AUCTION_SQL_WRITER": "process"}).start()
     yield proc
     proc.stop()
 

@@ -97,7 +97,9 @@ class WriterProcess:
         return self._proc.pid if self._proc is not None and self._proc.returncode is None else None
 
     async def start(self) -> None:
-        """Start the child and wait until it has its pool (no connection is opened yet)."""
+        """Start the child and hand it its setup; do not wait for it. It imports SQLAlchemy and opens
+        its pool (about a second of CPU) while the engine starts beside it, and writes sent meanwhile
+        wait in the pipe; a child that fails to start fails them with `WriterClosed`."""
         if self._starting is None:
             self._starting = asyncio.Lock()
         async with self._starting:
@@ -107,10 +109,6 @@ class WriterProcess:
                                                         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(_frame(self.setup))
-            ready = await asyncio.wait_for(_read_frame(proc.stdout), START_S)
-            if ready != ("ready",):
-                await proc.wait()
-                raise WriterClosed(f"the SQL writer process did not start: {ready!r}")
             self._proc = proc
             self._reader = asyncio.create_task(self._read(proc), name="sql-writer-replies")
             if self.outbox_started:  # a restarted child takes the deliveries up again
@@ -119,6 +117,11 @@ class WriterProcess:
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
         try:
+            ready = await asyncio.wait_for(_read_frame(proc.stdout), START_S)
+            if ready != ("ready",):
+                logger.error("the SQL writer process did not start: %r", ready)
+                proc.kill()
+                return
             while True:
                 reply = await _read_frame(proc.stdout)
                 if reply is None:
@@ -127,6 +130,9 @@ class WriterProcess:
                 future = self._pending.pop(call_id, None)
                 if future is not None and not future.done():
                     (future.set_result if ok else future.set_exception)(value)
+        except TimeoutError:
+            logger.error("the SQL writer process did not start within %.0f s", START_S)
+            proc.kill()
         finally:
             code = await proc.wait()
             if not self._closed:

@@ -322,7 +322,7 @@ async def test_each_instruction_reaches_escrow_exactly_once_across_kill_9(tmp_pa
     receiver = InstructedEscrow(secret=ESCROW_SECRET)
     await receiver.start()
     env = {"ESCROW_SECRET": ESCROW_SECRET, "ESCROW_URL": receiver.url, "AUCTION_ESCROW_POLL_S": "0.2",
-           "AUCTION_ESCROW_LEASE_S": "1", "AUCTION_ESCROW_RETRY_CAP_S": "0.5"}
+           "AUCTION_ESCROW_LEASE_S": "1", "AUCTION_ESCROW_RETRY_CAP_S": "0.5", "AUCTION_SQL_WRITER": "process"}
     engine = EngineProcess(tmp_path, redis_url, env_extra=env).start()
     try:
         token = qualified_dealer(engine, "D5")

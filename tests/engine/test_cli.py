@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -63,7 +64,8 @@ async def test_export_settlements_writes_the_ledger_as_csv(engine):
 def test_serve_with_no_flags_runs_on_its_embedded_default_in_the_working_directory(tmp_path):
     """The README's first command, as a new user runs it: no REDIS_URL, no --data-dir."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("AUTH_SECRET", "REDIS_URL", "DATABASE_URL", "ESCROW_URL")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AUTH_SECRET", "REDIS_URL", "DATABASE_URL", "ESCROW_URL", "AUCTION_SQL_WRITER")}
     server = subprocess.Popen([sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(port)],
                               cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
@@ -79,6 +81,9 @@ def test_serve_with_no_flags_runs_on_its_embedded_default_in_the_working_directo
         data = tmp_path / "auction-data"
         assert (data / "auth-secret").exists() and (data / "auction.db").exists()
         assert any((data / "redis").glob("appendonly*")), list((data / "redis").iterdir())
+        writers = [c for c in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+                   if b"writerproc" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(writers) == 1, "the embedded default writes its SQL in a writer process"
     finally:
         server.terminate()
         out, _ = server.communicate(timeout=20)

@@ -34,3 +34,13 @@ def test_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("AUCTION_MIN_REPLICAS", "2")
     config = Config.from_env(node_id="from-flag", min_replicas=0)
     assert config.node_id == "from-flag" and config.min_replicas == 0
+
+
+def test_the_sql_writer_is_a_process_unless_told_and_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUCTION_SQL_WRITER", raising=False)
+    assert Config.from_env().sql_writer == "process"
+    monkeypatch.setenv("AUCTION_SQL_WRITER", "thread")
+    assert Config.from_env().sql_writer == "thread"
+    monkeypatch.setenv("AUCTION_SQL_WRITER", "fork")
+    with pytest.raises(SystemExit, match="AUCTION_SQL_WRITER must be one of process, thread, not 'fork'"):
+        Config.from_env()

@@ -60,6 +60,9 @@ async def database_url(request, pg_url):
 
 
 FAST = {"retry_base_s": 0.01, "retry_cap_s": 0.1, "poll_s": 0.05}
+# The store's tests write on the writer thread (tests/conftest.py says why); test_writerproc.py and
+# test_offloop.py ask for the process.
+WRITER = {"writer": "thread"}
 
 
 @pytest.fixture
@@ -69,7 +72,7 @@ async def open_store(database_url, tmp_path):
     stores: list[Store] = []
 
     async def _open(**kw) -> Store:
-        store = await Store.open(database_url, kw.pop("data_dir", tmp_path), **{**FAST, **kw})
+        store = await Store.open(database_url, kw.pop("data_dir", tmp_path), **{**FAST, **WRITER, **kw})
         stores.append(store)
         return store
 

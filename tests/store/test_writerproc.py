@@ -43,7 +43,7 @@ async def gone(pid: int, timeout: float = 10.0) -> bool:
 
 
 async def test_settlements_are_written_and_delivered_by_a_child_process(open_store, tmp_path: Path) -> None:
-    store = await open_store()
+    store = await open_store(writer="process")
     assert store.process is not None, "the default writer is a process"
     child = store.process.pid
     assert child is not None and child != os.getpid()
@@ -61,7 +61,7 @@ async def test_settlements_are_written_and_delivered_by_a_child_process(open_sto
 
 
 async def test_a_refused_write_comes_back_as_its_own_exception_and_changes_nothing(open_store) -> None:
-    store = await open_store()
+    store = await open_store(writer="process")
     with pytest.raises(ValueError, match="result must be one of"):
         await store.record_settlement(**{**sale("L2"), "result": "stolen"})
     assert await store.get_settlement("L2") is None
@@ -71,7 +71,7 @@ async def test_a_refused_write_comes_back_as_its_own_exception_and_changes_nothi
 async def test_a_killed_writer_fails_the_write_in_flight_and_the_next_write_starts_a_new_one(
     open_store, database_url: str | None, tmp_path: Path
 ) -> None:
-    store = await open_store()
+    store = await open_store(writer="process")
     store.start_outbox_worker()
     assert store.process is not None
     first = store.process.pid
@@ -92,7 +92,7 @@ async def test_a_killed_writer_fails_the_write_in_flight_and_the_next_write_star
 
 
 async def test_the_database_url_is_never_on_the_writers_command_line(open_store) -> None:
-    store = await open_store()
+    store = await open_store(writer="process")
     assert store.process is not None and store.process.pid is not None
     with open(f"/proc/{store.process.pid}/cmdline", "rb") as fh:
         argv = fh.read().replace(b"\0", b" ").decode()
