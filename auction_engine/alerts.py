@@ -100,7 +100,7 @@ class EndingSoonAlerts:
         fresh_after = clock() - WATCHERS_FRESH_S
         due = [actor for actor in list(self.lots())
                if actor.state.ends_at is not None and ends_within(actor.state, now, self.window_ms)
-               and self._may_tell(actor, actor.state.ends_at, now, fresh_after)]
+               and (self._stale(actor.lot, fresh_after) or self._untold(actor, now))]
         if due:
             try:
                 await self._read_watchers([a.lot for a in due if self._stale(a.lot, fresh_after)], clock())
@@ -117,16 +117,9 @@ class EndingSoonAlerts:
         seen = self._watchers.get(lot)
         return seen is None or seen[0] < fresh_after
 
-    def _may_tell(self, actor: Lot, ends_at: int, now: int, fresh_after: float) -> bool:
-        """Has the lot someone it may not have told of this end, or watchers not read lately? Else
-        the pass leaves it alone: no round trip."""
-        known = self._told.get(actor.lot)
-        if known is None or known[0] != ends_at or self._stale(actor.lot, fresh_after):
-            return True
-        return bool(self._untold(actor, now))
-
     def _untold(self, actor: Lot, now: int) -> list[str]:
-        """The lot's bidders and (known) watchers not yet told of its current end."""
+        """The lot's bidders and (known) watchers not yet told of its current end. A lot whose
+        watchers were read lately and who has no one to tell is left alone by a pass: no round trip."""
         assert actor.state.ends_at is not None
         known = self._told.get(actor.lot)
         if known is None or known[0] != actor.state.ends_at:

@@ -83,12 +83,10 @@ class Config:
                            ("anonymous_reads_per_s", float), ("settled_in_memory", int),
                            ("lease_ms", int), ("forward_timeout_s", float), ("outage_grace_ms", int),
                            ("outage_min_ms", int), ("min_replicas", int), ("replica_wait_ms", int),
-                           ("ending_soon_s", int)):
+                           ("ending_soon_s", int), ("sql_writer", str)):
             value = env.get(f"AUCTION_{name.upper()}")
             if value:
                 setattr(cfg, name, kind(value))
-        if env.get("AUCTION_SQL_WRITER"):
-            cfg.sql_writer = env["AUCTION_SQL_WRITER"]
         if env.get("AUCTION_ALLOWED_ORIGINS"):
             cfg.allowed_origins = tuple(o.strip().rstrip("/") for o in env["AUCTION_ALLOWED_ORIGINS"].split(",") if o.strip())
         if env.get("AUCTION_ADVERTISE_URL"):

@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import contract, dealers, guarantee, handoff, transport
-from .db import now_ms, write_options
+from .db import now_ms, writing
 from .errors import StepRefused
 from .guarantee import Claim, Guarantee
 from .ledger import get as get_settlement
@@ -163,12 +163,8 @@ class AfterSale:
 
     # -- transactions ---------------------------------------------------------------
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.store.engine.connect() as conn:
-            await write_options(conn)
-            async with conn.begin():
-                yield conn
+    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return writing(self.store.engine)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:

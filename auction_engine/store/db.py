@@ -2,6 +2,8 @@
 
 import sqlite3
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,15 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
 
 async def write_options(conn: AsyncConnection) -> None:
     await conn.execution_options(**{WRITE: True})
+
+
+@asynccontextmanager
+async def writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One write transaction (`BEGIN IMMEDIATE` on SQLite) on a connection of `engine`."""
+    async with engine.connect() as conn:
+        await write_options(conn)
+        async with conn.begin():
+            yield conn
 
 
 def insert(conn: AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:

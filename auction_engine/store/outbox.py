@@ -23,7 +23,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .db import now_ms, write_options
+from .db import now_ms, writing
 from .schema import outbox
 from .signing import HEADER, PURPOSE_SETTLEMENT, sign
 
@@ -117,6 +117,11 @@ class JsonlSink:
 
     async def aclose(self) -> None:
         return None
+
+
+def escrow_sink(escrow_url: str | None, escrow_secret: str | None, timeout_s: float, escrow_file: Path) -> Sink:
+    """Where settlements are handed over: the escrow's HTTP endpoint, or the embedded file."""
+    return HttpSink(escrow_url, escrow_secret, timeout_s) if escrow_url else JsonlSink(escrow_file)
 
 
 class OutboxWorker:
@@ -230,10 +235,8 @@ class OutboxWorker:
         return outbox.c.destination == self.destination
 
     async def _update(self, where: tuple[sa.ColumnElement[bool], ...], **values: Any) -> int:
-        async with self.engine.connect() as conn:
-            await write_options(conn)
-            async with conn.begin():
-                return (await conn.execute(sa.update(outbox).where(*where).values(**values))).rowcount
+        async with writing(self.engine) as conn:
+            return (await conn.execute(sa.update(outbox).where(*where).values(**values))).rowcount
 
     async def _claim(self, row_id: int, seen_next: int) -> bool:
         where = (outbox.c.id == row_id, outbox.c.delivered_at.is_(None), outbox.c.next_attempt_at == seen_next)

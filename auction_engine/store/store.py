@@ -19,12 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import catalogue, handoff, heads, ledger
-from .db import make_engine, normalise_url, now_ms, write_options
+from .db import make_engine, normalise_url, now_ms, writing
 from .errors import BidderExists, NoSuchBidder
 from .migrate import upgrade_to_head
 from .models import Bidder, Settlement
 from .offloop import WriterThread
-from .outbox import HttpSink, JsonlSink, OutboxWorker, Sink
+from .outbox import OutboxWorker, Sink, escrow_sink
 from .premium import DEFAULT_CNY, PremiumSchedule
 from .schema import bidders, lots, outbox
 from .writerproc import RemoteOutbox, Setup, WriterProcess
@@ -33,15 +33,6 @@ from .writes import WRITES
 ESCROW_FILE = "escrow.jsonl"
 T = TypeVar("T")
 WriterKind = Literal["process", "thread", "loop"]
-
-
-@asynccontextmanager
-async def _writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """One write transaction (`BEGIN IMMEDIATE` on SQLite) on a connection of `engine`."""
-    async with engine.connect() as conn:
-        await write_options(conn)
-        async with conn.begin():
-            yield conn
 
 
 class Store:
@@ -98,16 +89,12 @@ class Store:
         data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(normalise_url(database_url, data_dir))
         try:
-            async with engine.connect() as conn:
-                await write_options(conn)
-                async with conn.begin():
-                    await conn.run_sync(upgrade_to_head)
+            async with writing(engine) as conn:
+                await conn.run_sync(upgrade_to_head)
         except BaseException:
             await engine.dispose()
             raise
-        sink: Sink = (
-            HttpSink(escrow_url, escrow_secret, http_timeout_s) if escrow_url else JsonlSink(data_dir / ESCROW_FILE)
-        )
+        sink = escrow_sink(escrow_url, escrow_secret, http_timeout_s, data_dir / ESCROW_FILE)
         options = {"retry_base_s": retry_base_s, "retry_cap_s": retry_cap_s, "poll_s": poll_s, "lease_s": lease_s}
         url = engine.url.render_as_string(hide_password=False)
         thread = WriterThread(url) if writer == "thread" else None
@@ -148,7 +135,7 @@ class Store:
         await self.close()
 
     def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        return _writing(self.engine)
+        return writing(self.engine)
 
     async def _write_named(self, name: str, *args: Any) -> Any:
         """`writes.WRITES[name](conn, *args)` in one write transaction, wherever the writer is."""
@@ -161,7 +148,7 @@ class Store:
         """Run `job` in one write transaction on the writer thread (on this loop without one)."""
 
         async def in_transaction(engine: AsyncEngine) -> T:
-            async with _writing(engine) as conn:
+            async with writing(engine) as conn:
                 return await job(conn)
 
         if self.writer is None:

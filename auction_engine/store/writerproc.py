@@ -5,10 +5,10 @@ loop, but not out of the interpreter. Each time the loop gives up the GIL (every
 every poll) and the thread is running SQLAlchemy, the loop waits for it back, up to the switch
 interval, hundreds of times a second. On a sale day (500 lots, a catalogue flush of up to 500 rows
 every 0.5 s, a settlement per close) the loop ran at half a core yet an append waited 50-90 ms at
-p50: with the catalogue flush switched off, 10 ms (docs/performance.md, "Sale day and the disk").
+p50: with the catalogue flush switched off, 10 ms (docs/performance.md, "Round three").
 In a process, the writes cost the engine's loop one pickled frame on a pipe each way.
 
-The child is `python -m auction_engine.store.writerproc`: it reads its setup (the database URL,
+The child is `python -c` calling `main` here (`CHILD`): it reads its setup (the database URL,
 the escrow sink, the outbox settings) from its stdin, never its argv, so a password in the URL is
 not in `ps`. Then requests `(id, name, args)` for the writes in `writes.WRITES` and the escrow
 outbox worker's `start`, `stop` and `wake` arrive on stdin, and `(id, ok, value)` replies leave on
@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .db import make_engine, write_options
+from .db import make_engine, writing
 from .errors import WriterClosed
+from .outbox import OutboxWorker, escrow_sink
 from .writes import WRITES
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class Setup:
     """What the child needs: the database, the escrow sink and the outbox worker's settings."""
 
     url: str
-    escrow_file: str | None = None
+    escrow_file: str
     escrow_url: str | None = None
     escrow_secret: str | None = None
     http_timeout_s: float = 10.0
@@ -246,15 +247,11 @@ def _read_blocking(source: BinaryIO) -> Any:
 
 class _Child:
     def __init__(self, setup: Setup, out: BinaryIO) -> None:
-        from .outbox import HttpSink, JsonlSink, OutboxWorker, Sink
-
         self.out = out
         self.write_lock = threading.Lock()
         self.engine = make_engine(setup.url)
-        sink: Sink = (HttpSink(setup.escrow_url, setup.escrow_secret, setup.http_timeout_s) if setup.escrow_url
-                      else JsonlSink(Path(setup.escrow_file or "escrow.jsonl")))
-        self.sink = sink
-        self.outbox = OutboxWorker(self.engine, sink, **setup.outbox)
+        self.sink = escrow_sink(setup.escrow_url, setup.escrow_secret, setup.http_timeout_s, Path(setup.escrow_file))
+        self.outbox = OutboxWorker(self.engine, self.sink, **setup.outbox)
         self.tasks: dict[int, asyncio.Task[None]] = {}
 
     def reply(self, call_id: int, ok: bool, value: Any) -> None:
@@ -298,11 +295,8 @@ class _Child:
         if name == "outbox_stop":
             await self.outbox.stop(*args)
             return None
-        write = WRITES[name]
-        async with self.engine.connect() as conn:
-            await write_options(conn)
-            async with conn.begin():
-                return await write(conn, *args)
+        async with writing(self.engine) as conn:
+            return await WRITES[name](conn, *args)
 
     async def serve(self, requests: asyncio.Queue[Any]) -> None:
         while (request := await requests.get()) is not None:
@@ -343,7 +337,3 @@ def main() -> None:
         await child.serve(requests)
 
     asyncio.run(run())
-
-
-if __name__ == "__main__":
-    main()
