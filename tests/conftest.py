@@ -48,6 +48,15 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
+def alive(pid: int) -> bool:
+    """Is `pid` running? A zombie is gone for our purpose."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def python_children(pid: int) -> list[int]:
     """The Python processes `pid` started (its SQL writer, its contract renderer)."""
     found = []

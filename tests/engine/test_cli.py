@@ -16,7 +16,7 @@ import httpx
 from auction_engine.auth import TokenSigner
 from auction_engine.redis_server import free_port, redis_server_binary
 
-from ..conftest import ROOT, SECRET
+from ..conftest import ROOT, SECRET, python_children
 from .helpers import api, new_lot
 from .wsclient import Peer
 
@@ -81,8 +81,7 @@ def test_serve_with_no_flags_runs_on_its_embedded_default_in_the_working_directo
         data = tmp_path / "auction-data"
         assert (data / "auth-secret").exists() and (data / "auction.db").exists()
         assert any((data / "redis").glob("appendonly*")), list((data / "redis").iterdir())
-        writers = [c for c in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-                   if b"writerproc" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        writers = [c for c in python_children(server.pid) if b"writerproc" in Path(f"/proc/{c}/cmdline").read_bytes()]
         assert len(writers) == 1, "the embedded default writes its SQL in a writer process"
     finally:
         server.terminate()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from ..conftest import ROOT
+from ..conftest import ROOT, alive
 
 # A stand-in engine: starts the renderer pool as the engine does, prints the worker's pid, waits.
 ENGINE = """
@@ -19,13 +19,6 @@ time.sleep(120)
 """
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone for our purpose
-        return stat.read().split(") ", 1)[1][0] != "Z"
 
 
 def test_the_renderer_ends_when_its_engine_is_killed_with_minus_9() -> None:

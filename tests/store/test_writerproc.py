@@ -20,17 +20,9 @@ import pytest
 
 from auction_engine.store.errors import WriterClosed
 
+from ..conftest import alive
 from .test_offloop import write_lock
 from .test_outbox import jsonl, sale
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def gone(pid: int, timeout: float = 10.0) -> bool:
