@@ -106,8 +106,11 @@ class WriterProcess:
         async with self._starting:
             if self._proc is not None and self._proc.returncode is None:
                 return
+            # Its own session, as the embedded redis-server's: a Ctrl-C at the terminal (SIGINT to the
+            # foreground group) reaches the engine, which closes the writer after its own last writes.
             proc = await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD.format(module=__name__),
-                                                        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+                                                        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                                                        start_new_session=True)
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(_frame(self.setup))
             self._proc = proc

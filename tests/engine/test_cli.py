@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import httpx
 from auction_engine.auth import TokenSigner
 from auction_engine.redis_server import free_port, redis_server_binary
 
-from ..conftest import ROOT, SECRET, python_children
+from ..conftest import ROOT, SECRET, alive, python_children
 from .helpers import api, new_lot
 from .wsclient import Peer
 
@@ -88,6 +89,39 @@ def test_serve_with_no_flags_runs_on_its_embedded_default_in_the_working_directo
         out, _ = server.communicate(timeout=20)
     assert "auctioneer console" in out and "auctioneer token" in out
     assert f"redis-server:       {redis_server_binary()}" in out and "redis.sock" in out  # which binary runs, and where
+
+
+def test_ctrl_c_at_the_terminal_stops_the_engine_before_its_writer(tmp_path):
+    """Ctrl-C sends SIGINT to the terminal's whole foreground group. The writer process is in a
+    session of its own, as the redis-server is: the engine shuts down first and closes it, rather
+    than the writer dying under the engine's last writes (it once did, and the engine logged it)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AUTH_SECRET", "REDIS_URL", "DATABASE_URL", "ESCROW_URL", "AUCTION_SQL_WRITER")}
+    server = subprocess.Popen([sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(port)],
+                              cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.05)
+        writers = [c for c in python_children(server.pid) if b"writerproc" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        assert len(writers) == 1
+        os.killpg(server.pid, signal.SIGINT)  # the terminal's Ctrl-C: every process of the group
+        out, _ = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert "SQL writer process exited" not in out, out
+    deadline = time.monotonic() + 10
+    while alive(writers[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(writers[0]), "the writer outlived the engine's shutdown"
 
 
 def test_token_without_a_secret_fails_naming_the_data_dir_and_creates_none(tmp_path, monkeypatch, capsys):
