@@ -192,6 +192,9 @@ class Node:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
+            if lot in self._moving:  # its writer is being loaded or stopped here: ask again in a moment
+                await asyncio.sleep(0.02)
+                continue
             if lot in self.leases:
                 return await self.host.run_here(lot, body)
             try:
@@ -232,7 +235,7 @@ class Node:
                     await self.try_take(letter.lot)
             await self.mailbox.answer(letter, {"adopted": letter.lot in self.leases})
             return
-        if letter.lot not in self.leases:
+        if letter.lot not in self.leases or letter.lot in self._moving:  # the sender asks again
             await self.mailbox.answer(letter, {"type": "error", "code": NOT_OWNER, "message": "ask the lot's owner"})
             return
         try:

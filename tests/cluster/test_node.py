@@ -145,3 +145,78 @@ async def test_a_command_reaches_the_owner_from_any_node_and_follows_a_takeover(
     hosts[1].owned.clear()
     answer = await nodes[0].forward(lot, {"n": 2}, timeout=LEASE_MS / 1000 + 5)
     assert answer is not None and answer["node"] in (hosts[0].name, hosts[2].name) and answer["echo"] == 2
+
+
+class GatedHost(StandInHost):
+    """A host whose lots take a while to start and stop, as an engine's do (loading the book,
+    draining the actor): `own` waits for `loaded`, `disown` stops answering at once and then
+    waits for `stopped`. Meanwhile the node holds the lease but nothing here can answer."""
+
+    def __init__(self, name: str, lots: list[str]) -> None:
+        super().__init__(name, lots)
+        self.loaded = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.taking: list[str] = []
+        self.giving: list[str] = []
+
+    async def own(self, lease: Lease) -> None:
+        self.taking.append(lease.lot)
+        await self.loaded.wait()
+        await super().own(lease)
+
+    async def disown(self, lot: str, graceful: bool) -> None:
+        await super().disown(lot, graceful)
+        self.giving.append(lot)
+        await self.stopped.wait()
+
+
+async def until(condition: Any, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_command_for_a_lot_being_taken_waits_for_its_writer_instead_of_failing(cluster_nodes: Any) -> None:
+    lots, nodes, hosts = cluster_nodes
+    gated = GatedHost(hosts[0].name, lots)
+    nodes[0].host = hosts[0] = gated
+    starting = asyncio.create_task(nodes[0].start())
+    try:
+        await until(lambda: gated.taking)
+        lot = gated.taking[0]  # its lease is held, its writer is not up yet
+        await nodes[1].start()
+        here = asyncio.create_task(nodes[0].forward(lot, {"n": 1}, timeout=5))
+        there = asyncio.create_task(nodes[1].forward(lot, {"n": 2}, timeout=5))
+        await asyncio.sleep(0.3)
+        assert not here.done() and not there.done()
+    finally:
+        gated.loaded.set()
+        gated.stopped.set()
+    assert await here == {"ok": True, "node": gated.name, "echo": 1}
+    assert await there == {"ok": True, "node": gated.name, "echo": 2}
+    await starting
+
+
+async def test_a_command_for_a_lot_being_handed_over_reaches_the_next_writer(cluster_nodes: Any) -> None:
+    lots, nodes, hosts = cluster_nodes
+    gated = GatedHost(hosts[0].name, lots)
+    gated.loaded.set()
+    gated.stopped.set()  # lots move freely until every lot is placed
+    nodes[0].host = hosts[0] = gated
+    try:
+        await start_all(nodes)
+        await settle(hosts, lots)
+        gated.stopped.clear()
+        gated.giving.clear()
+        leaving = asyncio.create_task(nodes[0].stop())
+        await until(lambda: gated.giving)
+        lot = gated.giving[0]  # still leased here, no longer answered here
+        sent = asyncio.create_task(nodes[2].forward(lot, {"n": 3}, timeout=5))
+        await asyncio.sleep(0.3)
+        assert not sent.done()
+    finally:
+        gated.stopped.set()
+    answer = await sent
+    assert answer is not None and answer["node"] in (hosts[1].name, hosts[2].name) and answer["echo"] == 3
+    await leaving
