@@ -200,6 +200,11 @@ def _driver_main(target: Target, lot: str, duration: float, window: int, lows: A
         cpu0 = time.process_time()
         elapsed = await driver.run(duration)
         cpu = time.process_time() - cpu0
+        # The answers still in flight are events the readers count too (they read on for a second):
+        # counted here as well, or frames could exceed events x watchers.
+        drained = time.perf_counter() + 2.0
+        while driver.inflight and time.perf_counter() < drained:
+            await asyncio.sleep(0.005)
         reading.cancel()
         await driver.close()
         return {"elapsed": elapsed, "cpu": cpu / elapsed, "answered": driver.answered,
