@@ -85,13 +85,10 @@ async def endpoint(websocket: WebSocket) -> None:
         return
     wire = Wire(websocket, subprotocol)
     batched = wire.extension is not None
-    conn = Connection(
-        principal, subprotocol, wire.send_text, wire.send_bytes, websocket.close, engine.config.send_queue_limit,
-        abort=wire.abort, send_many=wire.send_many if batched else None, write_now=wire.write_now if batched else None,
-    )
+    conn = Connection(principal, subprotocol, wire, engine.config.send_queue_limit, batched=batched)
     engine.hub.add(conn)
     metrics.CONNECTIONS.inc()
-    writer = asyncio.create_task(conn.writer(), name="ws-writer")
+    conn.start()
     conn.send_frame(welcome_frame(principal.role, principal.bidder, principal.paddle, engine.clock.now_ms()))
     session = Session(engine, conn)
     try:
@@ -112,9 +109,9 @@ async def endpoint(websocket: WebSocket) -> None:
         conn.shutdown()
         metrics.CONNECTIONS.dec()
         try:
-            await asyncio.wait_for(writer, 3)
+            await asyncio.wait_for(conn.stopped(), 3)
         except (TimeoutError, asyncio.CancelledError):
-            writer.cancel()
+            conn.cancel()
 
 
 def _frames_extension(websocket: WebSocket) -> FramesExtension | None:
@@ -149,6 +146,9 @@ class Wire:
     async def send_bytes(self, data: bytes) -> None:
         _ASGI_FRAMES.inc()
         await self.websocket.send_bytes(data)
+
+    async def close(self, code: int) -> None:
+        await self.websocket.close(code)
 
     def abort(self) -> None:
         """Drop the TCP connection at once, unsent data and all. ASGI has no abort; without the

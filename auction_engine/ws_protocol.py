@@ -40,6 +40,8 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from .deadlines import deadlines
+
 logger = logging.getLogger(__name__)
 
 FRAMES_EXTENSION = "auction.frames"
@@ -85,9 +87,8 @@ class EngineWebSocket(asyncio.Protocol):
         self.fragments: list[bytes] = []
         self.fragment_text = False
         self.close_timer: asyncio.TimerHandle | None = None
-        self.ping_timer: asyncio.TimerHandle | None = None
-        self.pong_timer: asyncio.TimerHandle | None = None
-        self.ping_payload: bytes | None = None
+        self.keepalive_slot: int | None = None  # the next ping, or the pong's deadline (deadlines.py)
+        self.ping_payload: bytes | None = None  # the ping waiting for its pong
 
     # -- from the transport ------------------------------------------------------------
 
@@ -177,8 +178,7 @@ class EngineWebSocket(asyncio.Protocol):
     def _frame(self, frame: Frame) -> None:
         if frame.opcode is Opcode.PONG:
             if self.ping_payload is not None and bytes(frame.data) == self.ping_payload:
-                self.ping_payload = None
-                self._cancel_pong_timer()
+                self._stop_keepalive()
                 self._schedule_ping()
             return
         if frame.opcode is Opcode.CLOSE:  # ServerProtocol queued the reply, which _flush wrote
@@ -386,39 +386,38 @@ class EngineWebSocket(asyncio.Protocol):
 
     def _schedule_ping(self) -> None:
         if self.ping_interval and not self.lost:
-            self.ping_timer = asyncio.get_running_loop().call_later(self.ping_interval, self._ping)
+            self.keepalive_slot = deadlines().add(self, self.ping_interval)
 
-    def _ping(self) -> None:
-        self.ping_timer = None
+    def deadline_passed(self) -> None:
+        """The next ping is due, or the last one's pong is late."""
+        self.keepalive_slot = None
         if self.ws.state is not State.OPEN:
             return
-        self.ping_payload = os.urandom(4)
-        self.ws.send_ping(self.ping_payload)
+        if self.ping_payload is None:
+            self._ping()
+        else:
+            self._ping_timed_out()
+
+    def _ping(self) -> None:
+        payload = os.urandom(4)
+        self.ws.send_ping(payload)
         self._flush()
         if self.ping_timeout:
-            self.pong_timer = asyncio.get_running_loop().call_later(self.ping_timeout, self._ping_timed_out)
+            self.ping_payload = payload
+            self.keepalive_slot = deadlines().add(self, self.ping_timeout)
         else:
             self._schedule_ping()
 
     def _ping_timed_out(self) -> None:
-        self.pong_timer = None
-        if self.ws.state is not State.OPEN:
-            return
         self.ws.fail(1011, "keepalive ping timeout")
         self._flush()
         self._tell_disconnect(1011)
         self._close_transport()
 
-    def _cancel_pong_timer(self) -> None:
-        if self.pong_timer is not None:
-            self.pong_timer.cancel()
-            self.pong_timer = None
-
     def _stop_keepalive(self) -> None:
-        if self.ping_timer is not None:
-            self.ping_timer.cancel()
-            self.ping_timer = None
-        self._cancel_pong_timer()
+        if self.keepalive_slot is not None:
+            deadlines().remove(self, self.keepalive_slot)
+            self.keepalive_slot = None
         self.ping_payload = None
 
 

@@ -63,6 +63,23 @@ def rss(pid: int) -> int:
         return int(fh.read().split()[1]) * PAGE
 
 
+def children_rss(pid: int) -> int:
+    """RSS of the engine's own child processes (its SQL writer, the contract renderer): the
+    memory a lot costs there counts too, now that the writes are out of the engine's process."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                total += rss(int(entry))
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
 def cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
@@ -557,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         if "soak" in only:
             engine = fresh_engine()
             time.sleep(1)
-            rss0 = rss(engine.pid)
+            rss0, kids0 = rss(engine.pid), children_rss(engine.pid)
             lots, watchers = scale(500, 50), scale(10_000, 1000)
             http = httpx.Client(base_url=engine.url, headers={"Authorization": f"Bearer {signer.issue('auctioneer')}"},
                                 timeout=30)
@@ -567,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
                                              "duration_s": 3600}).raise_for_status()
                 http.post(f"/api/lots/{lot}/open").raise_for_status()
             time.sleep(1)
-            rss1 = rss(engine.pid)
+            rss1, kids1 = rss(engine.pid), children_rss(engine.pid)
             peak = [rss1]
             stop = threading.Event()
 
@@ -584,12 +601,17 @@ def main(argv: list[str] | None = None) -> int:
             engine.stop()
             per_conn = (peak[0] - rss1) / watchers
             per_lot = (rss1 - rss0) / lots
+            per_lot_children = (kids1 - kids0) / lots
             results["soak"] = {"rss_empty": rss0, "rss_lots": rss1, "rss_peak": peak[0], "per_connection": per_conn,
-                               "per_lot": per_lot,
+                               "per_lot": per_lot, "per_lot_children": per_lot_children,
+                               "children_rss_empty": kids0, "children_rss_lots": kids1,
                                "watchers": watchers, "lots": lots, "reconnects": r["watcher_reconnects"], "errors": r["errors"],
                                "consistency": r["consistency"]["ok"]}
             rows += [(f"idle soak: RSS per connection ({watchers:,} watchers)", f"{per_conn / 1024:,.1f} KiB", "", ""),
-                     (f"idle soak: RSS per open lot ({lots} lots)", f"{per_lot / 1024:,.1f} KiB", "", ""),
+                     (f"idle soak: RSS per open lot ({lots} lots): engine, its child processes",
+                      f"{per_lot / 1024:,.1f} KiB, {per_lot_children / 1024:,.1f} KiB", "", ""),
+                     ("idle soak: engine's child processes' RSS empty / lots",
+                      f"{kids0 / 2**20:,.0f} / {kids1 / 2**20:,.0f} MiB", "", ""),
                      ("idle soak: engine RSS empty / lots / peak",
                       f"{rss0 / 2**20:,.0f} / {rss1 / 2**20:,.0f} / {peak[0] / 2**20:,.0f} MiB", "", "")]
     finally:

@@ -44,6 +44,15 @@ class Wire:
     async def close(self, code: int) -> None:
         pass
 
+    def abort(self) -> None:
+        raise AssertionError("no frame is dropped here")
+
+    async def send_many(self, frames: list[Any]) -> None:
+        raise AssertionError("not batched")
+
+    def write_now(self, frames: list[Any]) -> bool:
+        raise AssertionError("not batched")
+
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [f for f in self.frames if f["type"] == kind]
 
@@ -59,7 +68,7 @@ class Rig:
 
     def connect(self, principal: Principal) -> Wire:
         wire = Wire()
-        conn = Connection(principal, JSON, wire.send_text, wire.send_bytes, wire.close)
+        conn = Connection(principal, JSON, wire)
         self.hub.add(conn)
         self.hub.watch(conn, LOT).release(0)  # watching live, no history in flight
         self.tasks.append(asyncio.create_task(conn.writer()))

@@ -63,9 +63,7 @@ class Socket:
 
 def connect(sock: Socket, limit: int = 1024, batched: bool = False, bidder: str | None = None) -> Connection:
     principal = Principal("bidder" if bidder else "watcher", bidder, bidder)
-    return Connection(principal, JSON, sock.send_text, sock.send_bytes, sock.close, limit, abort=sock.abort,
-                      grace_s=0.05, send_many=sock.send_many if batched else None,
-                      write_now=sock.write_now if batched else None)
+    return Connection(principal, JSON, sock, limit, grace_s=0.05, batched=batched)
 
 
 def event(lot: str, seq: int) -> Outgoing:
@@ -293,3 +291,35 @@ async def test_a_conflated_watcher_never_gets_the_seq_its_snapshot_already_held(
     await asyncio.sleep(0.08)
     await settle(conn, writer)
     assert [(f["type"], f["seq"]) for f in sock.frames()] == [("snapshot", 5), ("event", 6)]
+
+
+async def test_an_idle_watcher_holds_no_writer_task_until_its_socket_stalls_and_none_once_it_catches_up() -> None:
+    hub = Hub()
+    sock = Socket()
+    conn = connect(sock, batched=True, bidder="b1")
+    hub.add(conn)
+    tasks = len(asyncio.all_tasks())
+    conn.start()  # as ws.py starts a connection of the engine's own WebSocket layer
+    hub.watch(conn, "L1").release(0)
+    conn.send_frame({"type": "welcome", "seq": 0})
+    for seq in (1, 2):
+        hub.publish("L1", seq, event("L1", seq))
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) == tasks and sock.batches == []  # written directly, no task
+    sock.stall.clear()
+    hub.publish("L1", 3, event("L1", 3))
+    conn.send_frame({"type": "ack", "seq": 4})
+    hub.publish("L1", 4, event("L1", 4))
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) == tasks + 1  # a writer waits for the socket
+    sock.stall.set()
+    await asyncio.sleep(0.01)
+    assert len(asyncio.all_tasks()) == tasks and sock.batches == [3]  # caught up: the writer is gone
+    hub.publish("L1", 5, event("L1", 5))
+    await asyncio.sleep(0)
+    assert sock.direct[-1] == 1  # direct again
+    conn.shutdown()
+    await asyncio.wait_for(conn.stopped(), 2)
+    assert conn.ended and len(asyncio.all_tasks()) == tasks
+    assert [(f["type"], f["seq"]) for f in sock.frames()] == [
+        ("welcome", 0), ("event", 1), ("event", 2), ("event", 3), ("ack", 4), ("event", 4), ("event", 5)]

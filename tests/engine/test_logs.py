@@ -21,17 +21,31 @@ from .helpers import new_lot
 from .wsclient import Peer
 
 
-def send_invalid_utf8_text_frame(port: int) -> bytes:
-    """A handshake on a raw socket, then one masked text frame that is not UTF-8; the server's answer."""
+def send_invalid_utf8_text_frame(port: int) -> list[tuple[int, bytes]]:
+    """A handshake on a raw socket, then one masked text frame that is not UTF-8; the server's
+    frames (opcode, payload) until it closes the connection."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         key = base64.b64encode(os.urandom(16)).decode()
         sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
                       "Sec-WebSocket-Protocol: auction.v1.json\r\n\r\n").encode())
-        assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += sock.recv(4096)
+        assert received.startswith(b"HTTP/1.1 101")
         payload, mask = b"\xff\xfe{bad", os.urandom(4)
         sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-        return sock.recv(4096)
+        received = received.split(b"\r\n\r\n", 1)[1]
+        while chunk := sock.recv(4096):
+            received += chunk
+    frames = []
+    while received:
+        size, at = received[1] & 0x7F, 2
+        if size == 126:
+            size, at = int.from_bytes(received[2:4], "big"), 4
+        frames.append((received[0] & 0x0F, received[at:at + size]))
+        received = received[at + size:]
+    return frames
 
 
 @pytest.fixture
@@ -59,7 +73,9 @@ async def test_json_lines_carry_request_ids_and_lots_and_never_a_token_or_query(
     peer = await Peer.open(f"{engine.ws_url}", engine.token("bidder", "LB", "901"))
     await peer.close()
     for _ in range(3):
-        assert send_invalid_utf8_text_frame(engine.port)[:1] == b"\x88"  # a close frame (1007), not a crash
+        frames = send_invalid_utf8_text_frame(engine.port)  # a close (1007), not a crash, maybe after the welcome
+        assert frames[-1][0] == 0x8 and frames[-1][1][:2] == (1007).to_bytes(2, "big")
+        assert [json.loads(text)["type"] for opcode, text in frames[:-1]] in ([], ["welcome"])
     time.sleep(0.3)
     engine.stop()
     lines = log_lines(engine)
