@@ -313,7 +313,10 @@ async def test_an_idle_watcher_holds_no_writer_task_until_its_socket_stalls_and_
     await asyncio.sleep(0)
     assert len(asyncio.all_tasks()) == tasks + 1  # a writer waits for the socket
     sock.stall.set()
-    await asyncio.sleep(0.01)
+    for _ in range(200):
+        if len(asyncio.all_tasks()) == tasks:
+            break
+        await asyncio.sleep(0.01)
     assert len(asyncio.all_tasks()) == tasks and sock.batches == [3]  # caught up: the writer is gone
     hub.publish("L1", 5, event("L1", 5))
     await asyncio.sleep(0)
