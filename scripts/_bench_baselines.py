@@ -98,6 +98,21 @@ class Skip:
     reason: str
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started, whichever of its threads started them."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue  # the thread ended meanwhile
+    return found
+
+
 @dataclass
 class Server:
     name: str
@@ -107,12 +122,7 @@ class Server:
 
     def pids(self) -> list[int]:
         """The server's process and its children (nginx's worker): their CPU is the server's."""
-        pids = [self.proc.pid]
-        try:
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        except OSError:
-            children = []
-        return pids + [int(c) for c in children]
+        return [self.proc.pid, *children(self.proc.pid)]
 
     def cpu_s(self) -> float:
         total = 0

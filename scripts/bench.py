@@ -67,15 +67,10 @@ def children_rss(pid: int) -> int:
     """RSS of the engine's own child processes (its SQL writer, the contract renderer): the
     memory a lot costs there counts too, now that the writes are out of the engine's process."""
     total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for child in _bench_baselines.children(pid):
         try:
-            with open(f"/proc/{entry}/stat") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            if ppid == pid:
-                total += rss(int(entry))
-        except (OSError, ValueError):
+            total += rss(child)
+        except OSError:
             continue  # gone meanwhile
     return total
 
