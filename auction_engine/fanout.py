@@ -147,7 +147,7 @@ class Connection:
     def _wake_writer(self) -> None:
         if self._lazy and self._task is None:
             self._idle = False  # from now until it returns, the task writes, in order
-            self._task = asyncio.get_running_loop().create_task(self.writer(), name="ws-writer")
+            self._start_writer()
             return
         self._woken = True
         waiter = self._waiter
@@ -249,10 +249,13 @@ class Connection:
         ends when it is idle again. A task, its coroutine and its waiter were ~1 KiB of each of
         10,000 idle watchers. Elsewhere (a plain ASGI server) the writer runs for the connection's life."""
         if not self._batched:
-            self._task = asyncio.get_running_loop().create_task(self.writer(), name="ws-writer")
+            self._start_writer()
         else:
             self._lazy = True
             self._idle = True
+
+    def _start_writer(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.writer(), name="ws-writer")
 
     async def stopped(self) -> None:
         """Until the writer has written what it holds and closed the socket (after `shutdown`)."""
