@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import priority
 from . import contract, dealers, guarantee, handoff, transport
 from .db import now_ms, writing
 from .errors import StepRefused
@@ -62,7 +63,8 @@ def start_renderer(parent: int) -> None:
     """The renderer runs at nice `RENDER_NICE`: a sale of 500 lots closing together queues 500
     renders of about a second each, and at the engine's priority they took a core from the bids
     still running on a 2-core machine; nobody waits for a contract within the second."""
-    os.nice(RENDER_NICE)
+    os.setsid()  # a session, so an autogroup, of its own: nice alone yields only within a session
+    priority.lower(RENDER_NICE)
     exit_with_parent(parent)
 
 
