@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import pickle
 import struct
 import sys
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .. import priority
 from .db import make_engine, writing
 from .errors import WriterClosed
 from .outbox import OutboxWorker, escrow_sink
@@ -92,6 +92,12 @@ class WriterProcess:
         self._closed = False
         self._starting: asyncio.Lock | None = None
         self.outbox_started = False
+        # Frames sent in one turn of the loop leave in one write at its end: 500 lots closing
+        # together wrote a frame each, two with the escrow wake, and those pipe writes were 9% of
+        # the engine's loop in a sale's last seconds (docs/performance.md, "Round five").
+        self._out: list[bytes] = []
+        self._out_to: asyncio.subprocess.Process | None = None
+        self._wake_queued = False
 
     @property
     def pid(self) -> int | None:
@@ -150,7 +156,17 @@ class WriterProcess:
         proc = self._proc
         if proc is None or proc.stdin is None or proc.returncode is not None:
             raise WriterClosed("the SQL writer process is not running")
-        proc.stdin.write(_frame((call_id, name, args)))
+        if self._out_to is not proc:  # the first frame of this turn (or a new child's)
+            self._out, self._out_to, self._wake_queued = [], proc, False
+            asyncio.get_running_loop().call_soon(self._write_out)
+        self._out.append(_frame((call_id, name, args)))
+
+    def _write_out(self) -> None:
+        frames, proc = self._out, self._out_to
+        self._out, self._out_to, self._wake_queued = [], None, False
+        # A child that died meanwhile takes nothing: `_read` fails the calls it had in flight.
+        if proc is not None and proc is self._proc and proc.stdin is not None and proc.returncode is None and frames:
+            proc.stdin.write(b"".join(frames))
 
     async def call(self, name: str, *args: Any) -> Any:
         """The write's result, or its exception. Raises WriterClosed after `close`, or when the
@@ -173,8 +189,12 @@ class WriterProcess:
             raise
 
     def outbox_wake(self) -> None:
+        """One wake per turn: the worker looks for every due row when it wakes."""
+        if self._wake_queued and self._out_to is self._proc:
+            return
         with contextlib.suppress(WriterClosed):
             self._send(0, "outbox_wake", ())
+            self._wake_queued = True
 
     def outbox_start(self) -> None:
         self.outbox_started = True
@@ -194,6 +214,7 @@ class WriterProcess:
         proc = self._proc
         if proc is None:
             return
+        self._write_out()  # this turn's frames first: the child runs them before it sees the end
         if proc.stdin is not None:
             proc.stdin.close()
         try:
@@ -318,7 +339,7 @@ def main() -> None:
     setup = _read_blocking(source)
     if not isinstance(setup, Setup):
         return
-    os.nice(WRITER_NICE)
+    priority.lower(WRITER_NICE)  # its own session: its autogroup too (priority.py)
     logging.basicConfig(level=setup.log_level, format="%(levelname)s sql-writer %(name)s: %(message)s")
 
     async def run() -> None:

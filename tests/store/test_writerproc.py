@@ -52,6 +52,33 @@ async def test_settlements_are_written_and_delivered_by_a_child_process(open_sto
     assert not store.outbox.running
 
 
+def write_syscalls() -> int:
+    """This process's write syscalls so far (every thread's), as Linux counts them."""
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("syscw:"))
+
+
+async def test_a_hundred_settlements_made_in_one_turn_reach_the_writer_in_one_pipe_write(open_store, tmp_path: Path) -> None:
+    """500 lots closing together wrote a frame each to the child's pipe, two with the escrow wake; the
+    frames of one turn now leave in one write, and the hundred writes are all done, each once."""
+    store = await open_store(writer="process")
+    store.start_outbox_worker()
+    await store.record_settlement(**sale("WARM"))  # the child is up and its pool open
+    lots = [f"T{i}" for i in range(100)]
+    before = write_syscalls()
+    writes = [asyncio.ensure_future(store.record_settlement(**sale(lot))) for lot in lots]  # all in this turn
+    await asyncio.sleep(0)  # the turn ends: its frames go
+    written = write_syscalls() - before
+    records = await asyncio.gather(*writes)
+    assert [r.lot for r in records] == lots and all(r.result == "sold" for r in records)
+    assert written <= 5, f"{written} write syscalls for one turn's 100 settlements"
+    for lot in lots:
+        assert await store.wait_delivered(lot, timeout=20)
+    delivered = [line["lot"] for line in jsonl(tmp_path / "escrow.jsonl")]
+    assert sorted(delivered) == sorted(["WARM", *lots]), "each handed to escrow once"
+    await store.close()
+
+
 async def test_a_refused_write_comes_back_as_its_own_exception_and_changes_nothing(open_store) -> None:
     store = await open_store(writer="process")
     with pytest.raises(ValueError, match="result must be one of"):
