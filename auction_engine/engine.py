@@ -98,6 +98,7 @@ class Engine:
             self.cluster = Cluster(self, redis, config.node_id, url)
         self.shared_credit = BidderLedger(redis, config.bid_rate, config.bid_burst) if self.cluster else None
         self._shared_limits: dict[str, int | None] = {}
+        self._count_due = False
         self._deps = LotDeps(
             self.stream, self.credit, self.hub, self.clock, self._reload, self.lot_changed, self.lot_result,
             self.record_head, config.snapshot_every, config.timer_delay_ms,
@@ -641,6 +642,17 @@ class Engine:
                            exc_info=True)
 
     def count_open(self) -> None:
+        """Recount at the end of this turn: 500 lots closing in one turn scan the lots once, not 500 times."""
+        if self._count_due:
+            return
+        self._count_due = True
+        try:
+            asyncio.get_running_loop().call_soon(self._recount)
+        except RuntimeError:  # no loop (a synchronous caller): now
+            self._recount()
+
+    def _recount(self) -> None:
+        self._count_due = False
         metrics.OPEN_LOTS.set(sum(1 for a in self.lots.values() if a.state.status != CLOSED))
         metrics.LOTS_IN_MEMORY.set(len(self.lots))
 
