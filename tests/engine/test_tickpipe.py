@@ -84,3 +84,28 @@ async def test_appends_go_on_after_redis_forgot_the_script(redis_url: str, admin
     seqs = await asyncio.gather(*(log.append(lot, 1, epochs[lot], [item(lot, 2)]) for lot in LOTS[:5]))
     assert seqs == [2] * 5
     await redis.aclose()
+
+
+async def test_appends_made_while_a_batch_is_away_wait_for_it_and_go_out_together(
+    redis_url: str, admin: Redis
+) -> None:
+    """One batch in flight: a Redis slow to answer (paused here) grows the next batch instead of
+    opening a connection and sending a pipeline per turn of the loop."""
+    epochs = await created(redis_url)
+    redis = Redis.from_url(redis_url)
+    log = RedisLog(redis)
+    await log.last_seq(LOTS[0])  # the pool's first connection, opened before counting
+    before = await connections(admin)
+    await admin.client_pause(300, all=False)  # write commands wait 300 ms; reads (INFO) answer
+    first = asyncio.create_task(log.append(LOTS[0], 1, epochs[LOTS[0]], [item(LOTS[0], 2)]))
+    later = []
+    for lot in LOTS[1:]:  # one append per turn while the first batch waits on Redis
+        await asyncio.sleep(0.005)
+        later.append(asyncio.create_task(log.append(lot, 1, epochs[lot], [item(lot, 2)])))
+    seqs = await asyncio.gather(first, *later)
+    opened = await connections(admin) - before
+    assert seqs == [2] * len(LOTS)
+    assert opened == 0, f"{opened} connections opened for appends queued behind a batch in flight"
+    calls = (await admin.info("commandstats"))["cmdstat_evalsha"]["calls"]
+    assert calls >= len(LOTS)  # each lot still its own script call
+    await redis.aclose()
