@@ -64,7 +64,7 @@ def start_renderer(parent: int) -> None:
     renders of about a second each, and at the engine's priority they took a core from the bids
     still running on a 2-core machine; nobody waits for a contract within the second."""
     os.setsid()  # a session, so an autogroup, of its own: nice alone yields only within a session
-    priority.lower(RENDER_NICE)
+    priority.lower(RENDER_NICE, idle=True)
     exit_with_parent(parent)
 
 

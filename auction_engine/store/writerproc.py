@@ -43,7 +43,7 @@ from .writes import WRITES
 logger = logging.getLogger(__name__)
 
 HEADER = struct.Struct(">I")
-WRITER_NICE = 5  # under contention the engine's loop (acks) comes first; the writes can wait a little
+WRITER_NICE = 5  # under contention the engine's loop (acks) comes first; the writes can wait a little (priority.py)
 START_S = 60.0  # the child imports SQLAlchemy and opens its pool: about a second on a quiet machine
 STOP_S = 10.0
 # The child first closes every descriptor it inherited but its pipes and stderr: uvloop's subprocess
@@ -339,7 +339,7 @@ def main() -> None:
     setup = _read_blocking(source)
     if not isinstance(setup, Setup):
         return
-    priority.lower(WRITER_NICE)  # its own session: its autogroup too (priority.py)
+    priority.lower(WRITER_NICE, idle=True)  # its own session: its autogroup too (priority.py)
     logging.basicConfig(level=setup.log_level, format="%(levelname)s sql-writer %(name)s: %(message)s")
 
     async def run() -> None:

@@ -34,10 +34,11 @@ def run(code: str) -> list[str]:
 
 
 def test_a_session_leader_lowers_its_autogroup_with_its_nice() -> None:
-    nice, group = run("from auction_engine import priority; priority.lower(7); "
-                      "import os; print(os.nice(0), priority.autogroup_nice())")
+    nice, group, policy = run("from auction_engine import priority; priority.lower(7); import os; "
+                              "print(os.nice(0), priority.autogroup_nice(), os.sched_getscheduler(0))")
     assert int(nice) == 7
     assert group == str(expected_group(7))
+    assert int(policy) == os.SCHED_OTHER, "SCHED_IDLE only when asked"
 
 
 def test_a_process_sharing_its_session_leaves_the_session_s_group_alone() -> None:
@@ -58,6 +59,7 @@ async def test_the_sql_writer_runs_at_its_nice_in_its_own_lowered_group(open_sto
     assert os.getsid(child) == child, "a session of its own"
     assert nice_of(child) == nice_of(os.getpid()) + WRITER_NICE
     assert priority.autogroup_nice(child) == expected_group(WRITER_NICE)
+    assert os.sched_getscheduler(child) == os.SCHED_IDLE, "it yields a core the moment the engine wakes"
     assert priority.autogroup_nice() == expected_group(0), "the engine's own group untouched"
     await store.close()
 
@@ -68,4 +70,5 @@ def test_the_contract_renderer_runs_in_its_own_lowered_group() -> None:
     assert os.getsid(worker) == worker
     assert nice_of(worker) == nice_of(os.getpid()) + RENDER_NICE
     assert priority.autogroup_nice(worker) == expected_group(RENDER_NICE)
+    assert os.sched_getscheduler(worker) == os.SCHED_IDLE
     assert priority.autogroup_nice() == expected_group(0), "the engine's own group untouched"
