@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,10 @@ class Engine:
                 [sys.executable, "-m", "auction_engine.cli", "serve", "--port", str(self.port), "--data-dir", str(data),
                  "--log-level", log_level],
                 cwd=ENGINE_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                # A session of its own, as a service has: with autogroup on (most kernels), the CPU is
+                # shared between sessions first, and the engine sharing the generator's session was
+                # weighed with the four generator processes standing in for bidders on other machines.
+                start_new_session=True,
             )
         CHILDREN.append(self.proc)
         deadline = time.monotonic() + 30
@@ -254,7 +259,13 @@ def loadtest_options(engine: Engine, **kw: Any) -> loadtest.Options:
 
 def run_loadtest(engine: Engine, on_window: Any = None, **kw: Any) -> dict[str, Any]:
     watch = CpuWatch(engine.pid)
-    report = loadtest.run(loadtest_options(engine, **kw), on_phase=watch)
+
+    def phase(name: str) -> None:
+        watch(name)
+        if on_window is not None:
+            on_window(name)
+
+    report = loadtest.run(loadtest_options(engine, **kw), on_phase=phase)
     report["engine_cpu"] = round(watch.utilisation, 2)
     return report
 
@@ -387,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="py-spy the engine during the hot lot")
     p.add_argument("--docs", action="store_true", help="write docs/perf/latency.png for docs/performance.md")
     p.add_argument("--profile-sale", action="store_true", help="py-spy the engine during the sale day")
+    p.add_argument("--profile-sale-window", metavar="START,SECONDS",
+                   help="with --profile-sale: py-spy only SECONDS from START s after the sale's load window opens "
+                        "(e.g. 21,7 for the last seconds of the full sale)")
     p.add_argument("--plot", help="write the latency-by-percentile plot here (--docs: docs/perf/latency.png)")
     p.add_argument("--keep", action="store_true", help="keep the work dir with the engine logs")
     p.add_argument("--only", help="comma-separated scenarios: hot,conflated,commit,open,paced,fanout,sale,soak")
@@ -528,13 +542,29 @@ def main(argv: list[str] | None = None) -> int:
             engine = fresh_engine()
             redis_latency(redis.url, reset=True)
             duration = scale(40, 12)
-            sale_spy = profile(engine, duration + 40, work / "profile-sale.txt") if args.profile_sale else None
-            r = run_loadtest(engine, lots=scale(500, 50), bidders=scale(2000, 200), watchers=scale(5000, 500),
-                             duration=duration,
+            spies: list[subprocess.Popen[bytes] | None] = []
+            on_window: Callable[[str], None] | None = None
+            if args.profile_sale and args.profile_sale_window:
+                start_s, seconds = (float(x) for x in args.profile_sale_window.split(","))
+
+                def spy_later(name: str) -> None:
+                    if name == "start":
+                        timer = threading.Timer(start_s, lambda: spies.append(
+                            profile(engine, seconds, work / "profile-sale.txt")))
+                        timer.daemon = True
+                        timer.start()
+
+                on_window = spy_later
+            elif args.profile_sale:
+                spies.append(profile(engine, duration + 40, work / "profile-sale.txt"))
+            r = run_loadtest(engine, on_window=on_window, lots=scale(500, 50), bidders=scale(2000, 200),
+                             watchers=scale(5000, 500), duration=duration,
                              lot_duration=int(duration * 0.6), anti_snipe="5,5,3", snipe_window=3.0, rate=scale(1000, 300),
                              mix="increment=5,proxy=3,sniper=2", lots_per_bidder=3, procs=2, prefix="SALE")
-            if sale_spy is not None:
-                sale_spy.wait()
+            for spy in spies:
+                if spy is not None:
+                    spy.wait()
+            if args.profile_sale:
                 results["profile_sale"] = hot_spots(work / "profile-sale.txt", 25)
             stalls = engine_stalls(engine.url)
             redis_worst = redis_latency(redis.url)
