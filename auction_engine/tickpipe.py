@@ -38,21 +38,18 @@ class TickPipeline:
     def __init__(self, redis: Redis, script: AsyncScript) -> None:
         self.redis = redis
         self.script = script
-        self._waiting: list[Pending] = []
-        self._scheduled = False  # a `_send` is due at the end of this turn
+        self._waiting: list[Pending] = []  # with nothing in flight, a `_send` is due at the end of this turn
         self._sending: asyncio.Task[None] | None = None  # the batch in flight
 
     async def run(self, keys: list[str], args: list[Any]) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._waiting.append((keys, args, future))
-        if not self._scheduled and self._sending is None:  # send them all once the turn is over
-            self._scheduled = True
+        if self._sending is None and len(self._waiting) == 1:  # send them all once the turn is over
             loop.call_soon(self._send)
         return await future
 
     def _send(self) -> None:
-        self._scheduled = False
         if self._sending is not None or not self._waiting:
             return
         batch, self._waiting = self._waiting, []
