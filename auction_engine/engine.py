@@ -646,10 +646,7 @@ class Engine:
         if self._count_due:
             return
         self._count_due = True
-        try:
-            asyncio.get_running_loop().call_soon(self._recount)
-        except RuntimeError:  # no loop (a synchronous caller): now
-            self._recount()
+        asyncio.get_running_loop().call_soon(self._recount)
 
     def _recount(self) -> None:
         self._count_due = False
