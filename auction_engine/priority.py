@@ -44,11 +44,3 @@ def lower(nice: int, idle: bool = False) -> None:
     with contextlib.suppress(OSError), open(AUTOGROUP, "w") as group:
         group.write(str(nice))
 
-
-def autogroup_nice(pid: int | str = "self") -> int | None:
-    """The nice of `pid`'s autogroup (`/autogroup-85 nice 5`), or None without autogroup."""
-    try:
-        with open(f"/proc/{pid}/autogroup") as group:
-            return int(group.read().split()[-1])
-    except (OSError, ValueError, IndexError):
-        return None

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 
-from auction_engine import priority
 from auction_engine.store.aftersale import RENDER_NICE, _renderer
 from auction_engine.store.writerproc import WRITER_NICE
 
@@ -20,6 +19,19 @@ AUTOGROUP = os.path.exists("/proc/self/autogroup")
 def nice_of(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as stat:
         return int(stat.read().rsplit(")", 1)[1].split()[16])
+
+
+def autogroup_nice(pid: int | str = "self") -> int | None:
+    """The nice of `pid`'s autogroup (`/autogroup-85 nice 5`), or None without autogroup."""
+    try:
+        with open(f"/proc/{pid}/autogroup") as group:
+            return int(group.read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# The same, as an expression for a child's `print` (its own group, read from inside).
+OWN_GROUP = "(open('/proc/self/autogroup').read().split()[-1] if os.path.exists('/proc/self/autogroup') else None)"
 
 
 def expected_group(nice: int) -> int | None:
@@ -35,7 +47,7 @@ def run(code: str) -> list[str]:
 
 def test_a_session_leader_lowers_its_autogroup_with_its_nice() -> None:
     nice, group, policy = run("from auction_engine import priority; priority.lower(7); import os; "
-                              "print(os.nice(0), priority.autogroup_nice(), os.sched_getscheduler(0))")
+                              f"print(os.nice(0), {OWN_GROUP}, os.sched_getscheduler(0))")
     assert int(nice) == 7
     assert group == str(expected_group(7))
     assert int(policy) == os.SCHED_OTHER, "SCHED_IDLE only when asked"
@@ -45,7 +57,7 @@ def test_a_process_sharing_its_session_leaves_the_session_s_group_alone() -> Non
     """Lowering it would lower the engine with it."""
     code = ("import os, subprocess, sys; from auction_engine import priority; "
             "child = subprocess.run([sys.executable, '-c', 'from auction_engine import priority; priority.lower(9)']); "
-            "print(os.nice(0), priority.autogroup_nice())")
+            f"print(os.nice(0), {OWN_GROUP})")
     nice, group = run(code)
     assert int(nice) == 0
     assert group == str(expected_group(0))
@@ -58,9 +70,9 @@ async def test_the_sql_writer_runs_at_its_nice_in_its_own_lowered_group(open_sto
     child = store.process.pid
     assert os.getsid(child) == child, "a session of its own"
     assert nice_of(child) == nice_of(os.getpid()) + WRITER_NICE
-    assert priority.autogroup_nice(child) == expected_group(WRITER_NICE)
+    assert autogroup_nice(child) == expected_group(WRITER_NICE)
     assert os.sched_getscheduler(child) == os.SCHED_IDLE, "it yields a core the moment the engine wakes"
-    assert priority.autogroup_nice() == expected_group(0), "the engine's own group untouched"
+    assert autogroup_nice() == expected_group(0), "the engine's own group untouched"
     await store.close()
 
 
@@ -69,6 +81,6 @@ def test_the_contract_renderer_runs_in_its_own_lowered_group() -> None:
     assert worker != os.getpid()
     assert os.getsid(worker) == worker
     assert nice_of(worker) == nice_of(os.getpid()) + RENDER_NICE
-    assert priority.autogroup_nice(worker) == expected_group(RENDER_NICE)
+    assert autogroup_nice(worker) == expected_group(RENDER_NICE)
     assert os.sched_getscheduler(worker) == os.SCHED_IDLE
-    assert priority.autogroup_nice() == expected_group(0), "the engine's own group untouched"
+    assert autogroup_nice() == expected_group(0), "the engine's own group untouched"
