@@ -88,3 +88,111 @@ def describe(cal: dict[str, Any]) -> str:
     return (f"this machine: write+fsync p50 {f['p50_ms']:.2f} / p99 {f['p99_ms']:.2f} ms (n={f['n']}); "
             f"Redis PING p50 {p['p50_ms']:.2f} / p99 {p['p99_ms']:.2f} ms; "
             f"one fenced append (fsync always) p50 {a['p50_ms']:.2f} / p99 {a['p99_ms']:.2f} ms")
+
+
+# -- the disk during a run: how long fsync stalled, and the ack latency that alone forces --
+
+PROBE_INTERVAL_S = 0.01
+
+
+class StallProbe:
+    """A small append + fsync every 10 ms in the data dir's filesystem, for as long as a scenario runs.
+
+    Why: the start-of-run calibration (200 fsyncs, a fraction of a second) sees a disk that stalls a few
+    times a minute as fast. On the machine of issue 18 the AOF's fsync took 0.27 ms at p50 and 160-330 ms
+    a few times in a 40 s sale day (`strace -T` of redis-server), and under `appendfsync always` every
+    append in the whole server waits for the fsync in progress. The probe shows what the disk did in
+    each scenario, whatever the server's fsync policy; it does not stand for the server's own fsyncs,
+    which it neither times nor always meets in the same stall (redis-server's latency monitor does:
+    see `wait_floor`). It runs in a session of its own so that the generator's CPU does not stretch it."""
+
+    def __init__(self, directory: Path) -> None:
+        import subprocess
+        import sys
+
+        self.out = directory / "stall-probe.txt"
+        self.window: list[float] = []
+        self.proc = subprocess.Popen([sys.executable, __file__, "probe", str(directory), str(self.out)],
+                                     start_new_session=True)
+
+    def phase(self, name: str) -> None:
+        """loadtest's phases: the window its bids are sent in ("start" to "stop") is what counts."""
+        if name in ("start", "stop"):
+            self.window.append(time.monotonic())
+
+    def stop(self) -> dict[str, float]:
+        """What the disk did in the load window (the whole run without one): see `stall_figures`."""
+        import signal
+
+        ended = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(10)
+        samples = [(float(at), float(ms)) for at, ms in (line.split() for line in self.out.read_text().splitlines())
+                   if ms]
+        first, last = (self.window[0], self.window[-1]) if len(self.window) >= 2 else (samples[0][0] if samples else 0, ended)
+        return stall_figures([ms for at, ms in samples if first <= at <= last], last - first)
+
+
+def waiting_share(stalls_ms: list[float], elapsed_s: float, x_ms: float) -> float:
+    """The share of a run's evenly spread arrivals that wait longer than `x_ms` behind these stalls.
+
+    An append that arrives while a stall of D ms is in progress waits for the rest of it: between 0 and
+    D ms, evenly. So the time in which an arrival waits longer than x is the sum of max(0, D - x)."""
+    return sum(d - x_ms for d in stalls_ms if d > x_ms) / max(elapsed_s * 1000, 1e-9)
+
+
+def wait_floor(stalls_ms: list[float], elapsed_s: float, share: float = 0.01) -> float:
+    """The smallest x for which at most `share` of the arrivals wait longer than x ms behind these stalls:
+    with `share` 0.01, a floor under the ack p99 that no engine beats while every ack waits for them."""
+    lo, hi = 0.0, max(stalls_ms, default=0.0)
+    while hi - lo > 0.05:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if waiting_share(stalls_ms, elapsed_s, mid) > share else (lo, mid)
+    return hi
+
+
+def stall_figures(taken_ms: list[float], elapsed_s: float, over_ms: float = 20.0) -> dict[str, float]:
+    """The probe's fsyncs over a run of `elapsed_s`: their spread, and how much of the run they stalled."""
+    ordered = sorted(taken_ms)
+    return {
+        "n": len(taken_ms),
+        "p50_ms": ordered[len(ordered) // 2] if ordered else 0.0,
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0,
+        "max_ms": ordered[-1] if ordered else 0.0,
+        "over": len([d for d in taken_ms if d > over_ms]),
+        "over_ms": over_ms,
+        "stalled_share": waiting_share(taken_ms, elapsed_s, over_ms),
+    }
+
+
+def describe_stalls(s: dict[str, float]) -> str:
+    return (f"a probe's write+fsync every {PROBE_INTERVAL_S * 1000:.0f} ms (n={s['n']:,.0f}): p50 {s['p50_ms']:.2f} / "
+            f"p99 {s['p99_ms']:.2f} / max {s['max_ms']:.0f} ms, {s['over']:.0f} over {s['over_ms']:.0f} ms, "
+            f"which stalled {s['stalled_share']:.2%} of the window by more than {s['over_ms']:.0f} ms")
+
+
+def _probe(directory: Path, out: Path) -> None:
+    import signal
+
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    path = directory / "stall-probe.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        with open(out, "w", buffering=1) as taken:  # a line per fsync, as it goes
+            while not stop:
+                t = time.perf_counter()
+                os.write(fd, _RECORD)
+                os.fdatasync(fd)
+                taken.write(f"{time.monotonic():.4f} {(time.perf_counter() - t) * 1000:.3f}\n")
+                time.sleep(PROBE_INTERVAL_S)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["probe"]:
+        _probe(Path(sys.argv[2]), Path(sys.argv[3]))

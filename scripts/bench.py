@@ -49,7 +49,7 @@ import _bench_profile  # noqa: E402
 import loadtest  # noqa: E402
 
 from auction_engine.auth import TokenSigner  # noqa: E402
-from auction_engine.redis_server import RedisServer, free_port  # noqa: E402
+from auction_engine.redis_server import DISABLED_COMMANDS, RedisServer, free_port  # noqa: E402
 
 # A/B runs: BENCH_ENGINE_ROOT=/a/copy/of/the/tree runs that engine (its cwd comes first on sys.path).
 ENGINE_ROOT = Path(os.environ.get("BENCH_ENGINE_ROOT", ROOT))
@@ -85,13 +85,13 @@ def cpu_s(pid: int) -> float:
 class Engine:
     """`auction-engine serve` in its own process against the bench's redis-server."""
 
-    def __init__(self, redis_url: str, work: Path, log_level: str = "warning") -> None:
+    def __init__(self, redis_url: str, work: Path, log_level: str = "warning", env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.work = work
         env = {**os.environ, "AUTH_SECRET": SECRET, "REDIS_URL": redis_url, "AUCTION_BID_RATE": "1000000",
                "AUCTION_BID_BURST": "1000000", "PYTHONUNBUFFERED": "1",
                # every simulated client comes from 127.0.0.1: the per-address cap (guard.py) is for the internet
-               "AUCTION_MAX_CONNECTIONS_PER_IP": "100000", "AUCTION_ANONYMOUS_READS_PER_S": "100000"}
+               "AUCTION_MAX_CONNECTIONS_PER_IP": "100000", "AUCTION_ANONYMOUS_READS_PER_S": "100000", **(env or {})}
         data = work / f"engine-{self.port}"
         data.mkdir(parents=True)
         self.log_path = work / f"engine-{self.port}.log"
@@ -190,6 +190,19 @@ def redis_latency(redis_url: str, reset: bool = False) -> dict[str, int]:
             return {}
         rows = client.execute_command("LATENCY", "LATEST")
         return {(r[0].decode() if isinstance(r[0], bytes) else str(r[0])): int(r[3]) for r in rows}
+    finally:
+        client.close()
+
+
+def redis_fsync_stalls(redis_url: str, since: float, until: float) -> list[float]:
+    """The AOF fsyncs of >= 10 ms that redis-server's latency monitor recorded between two wall-clock
+    times, in ms: the worst of each second only (`LATENCY HISTORY`), so a lower bound on what stalled."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        rows = client.execute_command("LATENCY", "HISTORY", "aof-fsync-always")
+        return [float(ms) for at, ms in rows if since - 1 <= int(at) <= until + 1]
     finally:
         client.close()
 
@@ -403,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(e.g. 21,7 for the last seconds of the full sale)")
     p.add_argument("--plot", help="write the latency-by-percentile plot here (--docs: docs/perf/latency.png)")
     p.add_argument("--keep", action="store_true", help="keep the work dir with the engine logs")
-    p.add_argument("--only", help="comma-separated scenarios: hot,conflated,commit,open,paced,fanout,sale,soak")
+    p.add_argument("--only", help="comma-separated scenarios: hot,conflated,commit,open,paced,fanout,sale,sale-replicated,"
+                                  "soak")
     p.add_argument("--fanout-rate", type=float, default=0.0,
                    help="fan-out: offer every server the same frames/s (events/s = this / watchers) instead of as many "
                         "as the slowest watcher keeps up with")
@@ -416,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     loadtest.raise_nofile()
     q = args.quick
     only = set(args.only.split(",")) if args.only else {"hot", "conflated", "commit", "open", "paced", "fanout", "sale",
-                                                        "soak"}
+                                                        "sale-replicated", "soak"}
     scale = (lambda full, quick: quick if q else full)  # noqa: E731
     work = Path(tempfile.mkdtemp(prefix="auction-bench-"))
     redis = RedisServer(work / "redis", fsync="always", options=[("latency-monitor-threshold", "10")])
@@ -539,63 +553,16 @@ def main(argv: list[str] | None = None) -> int:
                 results["fanout"].append(fan)
                 rows += fanout_rows(fan)
         if "sale" in only:
-            engine = fresh_engine()
-            redis_latency(redis.url, reset=True)
-            duration = scale(40, 12)
-            spies: list[subprocess.Popen[bytes] | None] = []
-            on_window: Callable[[str], None] | None = None
-            if args.profile_sale and args.profile_sale_window:
-                start_s, seconds = (float(x) for x in args.profile_sale_window.split(","))
-
-                def spy_later(name: str) -> None:
-                    if name == "start":
-                        timer = threading.Timer(start_s, lambda: spies.append(
-                            profile(engine, seconds, work / "profile-sale.txt")))
-                        timer.daemon = True
-                        timer.start()
-
-                on_window = spy_later
-            elif args.profile_sale:
-                spies.append(profile(engine, duration + 40, work / "profile-sale.txt"))
-            r = run_loadtest(engine, on_window=on_window, lots=scale(500, 50), bidders=scale(2000, 200),
-                             watchers=scale(5000, 500), duration=duration,
-                             lot_duration=int(duration * 0.6), anti_snipe="5,5,3", snipe_window=3.0, rate=scale(1000, 300),
-                             mix="increment=5,proxy=3,sniper=2", lots_per_bidder=3, procs=2, prefix="SALE")
-            for spy in spies:
-                if spy is not None:
-                    spy.wait()
-            if args.profile_sale:
-                results["profile_sale"] = hot_spots(work / "profile-sale.txt", 25)
-            stalls = engine_stalls(engine.url)
-            redis_worst = redis_latency(redis.url)
-            busiest = redis_commands(redis.url)
-            results["sale_stages"] = engine_stages(engine)
-            engine.stop()
-            hists["sale day ack"], hists["sale day delivery"] = r.pop("_ack_hist"), r.pop("_delivery_hist")
-            results["sale_day"] = r
-            rows += [
-                (f"sale day ({r['lots']} lots): accepted / refused bids/s",
-                 f"{r['accepted_per_s']:,.0f} / {r['refused_per_s']:,.0f}", "", ""),
-                ("sale day: ack p50 / p99 ms", f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}", "", ""),
-                ("sale day: delivery p50 / p99 ms",
-                 f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
-                ("sale day: generator CPU (per process), loop lag p99, reader sweep p99",
-                 generator_cell(r), "", ""),
-                ("sale day: frames/s, engine CPU, consistency",
-                 f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
-                ("sale day: engine loop stalls > 100 / 250 ms (of samples); catalogue flushes > 100 ms",
-                 f"{stalls['lag_over_100ms']} / {stalls['lag_over_250ms']} (of {stalls['lag_samples']}); "
-                 f"{stalls['flush_over_100ms']} of {stalls['flushes']}", "", ""),
-                ("sale day: redis-server latency monitor, worst event >= 10 ms",
-                 ", ".join(f"{k} {v} ms" for k, v in redis_worst.items()) or "none", "", ""),
-                ("sale day: acks > 50 ms by second of the window (worst 5): count, worst ms",
-                 "; ".join(f"t+{t}s {n} {w:.0f}" for t, (n, w) in sorted(
-                     r["slow_acks_by_second"].items(), key=lambda kv: -kv[1][0])[:5]) or "none", "", ""),
-                ("redis-server's busiest commands so far: calls, CPU s",
-                 "; ".join(f"{name} {calls:,} {sec:.1f}" for name, calls, sec in busiest), "", ""),
-            ]
-            results["sale_day"]["engine_stalls"] = stalls
-            results["sale_day"]["redis_latency_max_ms"] = redis_worst
+            rows += sale_day(fresh_engine(), redis, work, args, results, hists, scale, key="sale_day", label="sale day")
+        if "sale-replicated" in only:
+            master, replica = replicated_pair(work)
+            try:
+                rows += sale_day(Engine(master.url, work, env={"AUCTION_MIN_REPLICAS": "1"}), master, work, args,
+                                 results, hists, scale, key="sale_replicated",
+                                 label="sale day, AOF everysec + 1 replica (acks wait for WAIT 1)")
+            finally:
+                replica.stop()
+                master.stop()
         if "soak" in only:
             engine = fresh_engine()
             time.sleep(1)
@@ -661,6 +628,117 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def replicated_pair(work: Path) -> tuple[RedisServer, RedisServer]:
+    """A master and its replica, both `appendfsync everysec`: the durability `--min-replicas 1` gives
+    (docs/deploy.md), where an ack waits for a second copy in another server's memory, not for the disk."""
+    master = RedisServer(work / "redis-master", fsync="everysec", options=[("latency-monitor-threshold", "10")],
+                         disabled=tuple(c for c in DISABLED_COMMANDS if c not in ("SYNC", "PSYNC")))  # its replica syncs
+    (work / "redis-master").mkdir()
+    master.start()
+    CHILDREN.append(master.process)  # type: ignore[arg-type]
+    replica = RedisServer(work / "redis-replica", fsync="everysec",
+                          options=[("replicaof", f"127.0.0.1 {master.port}"), ("masterauth", master.password)])
+    (work / "redis-replica").mkdir()
+    replica.start()
+    CHILDREN.append(replica.process)  # type: ignore[arg-type]
+    import redis as redis_py
+
+    client = redis_py.Redis.from_url(master.url)
+    deadline = time.monotonic() + 20
+    while client.info("replication").get("connected_slaves", 0) < 1 or \
+            client.info("replication").get("slave0", {}).get("state") != "online":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the bench's replica did not come online")
+        time.sleep(0.1)
+    client.close()
+    return master, replica
+
+
+def sale_day(engine: Engine, redis: RedisServer, work: Path, args: argparse.Namespace, results: dict[str, Any],
+             hists: dict[str, Any], scale: Callable[[Any, Any], Any], key: str, label: str) -> list[tuple[str, str, str, str]]:
+    """500 lots closing together, 2,000 bidders, 5,000 watchers; with the disk's stalls timed beside it."""
+    redis_latency(redis.url, reset=True)
+    probe = _bench_machine.StallProbe(redis.data_dir)
+    window: list[float] = []
+    duration = scale(40, 12)
+    spies: list[subprocess.Popen[bytes] | None] = []
+
+    def mark(name: str) -> None:
+        probe.phase(name)
+        if name in ("start", "stop"):
+            window.append(time.time())
+
+    on_window: Callable[[str], None] = mark
+    if args.profile_sale and args.profile_sale_window:
+        start_s, seconds = (float(x) for x in args.profile_sale_window.split(","))
+
+        def spy_later(name: str) -> None:
+            mark(name)
+            if name == "start":
+                timer = threading.Timer(start_s, lambda: spies.append(
+                    profile(engine, seconds, work / "profile-sale.txt")))
+                timer.daemon = True
+                timer.start()
+
+        on_window = spy_later
+    elif args.profile_sale:
+        spies.append(profile(engine, duration + 40, work / "profile-sale.txt"))
+    r = run_loadtest(engine, on_window=on_window, lots=scale(500, 50), bidders=scale(2000, 200),
+                     watchers=scale(5000, 500), duration=duration,
+                     lot_duration=int(duration * 0.6), anti_snipe="5,5,3", snipe_window=3.0, rate=scale(1000, 300),
+                     mix="increment=5,proxy=3,sniper=2", lots_per_bidder=3, procs=2, prefix="SALE")
+    for spy in spies:
+        if spy is not None:
+            spy.wait()
+    if args.profile_sale:
+        results["profile_sale"] = hot_spots(work / "profile-sale.txt", 25)
+    stalls = engine_stalls(engine.url)
+    redis_worst = redis_latency(redis.url)
+    fsync_stalls = redis_fsync_stalls(redis.url, window[0], window[-1]) if len(window) >= 2 else []
+    elapsed = window[-1] - window[0] if len(window) >= 2 else 1.0
+    floor = {"stalls_ms": fsync_stalls, "window_s": round(elapsed, 1),
+             "share_over_20ms": _bench_machine.waiting_share(fsync_stalls, elapsed, 20.0),
+             "p99_floor_ms": _bench_machine.wait_floor(fsync_stalls, elapsed)}
+    busiest = redis_commands(redis.url)
+    results[f"{key}_stages"] = engine_stages(engine)
+    engine.stop()
+    hists[f"{label} ack"], hists[f"{label} delivery"] = r.pop("_ack_hist"), r.pop("_delivery_hist")
+    results[key] = r
+    stalls_disk = probe.stop()
+    rows = [
+        (f"{label} ({r['lots']} lots): accepted / refused bids/s",
+         f"{r['accepted_per_s']:,.0f} / {r['refused_per_s']:,.0f}", "", ""),
+        (f"{label}: ack p50 / p99 ms", f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}", "", ""),
+        (f"{label}: delivery p50 / p99 ms",
+         f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
+        (f"{label}: generator CPU (per process), loop lag p99, reader sweep p99",
+         generator_cell(r), "", ""),
+        (f"{label}: frames/s, engine CPU, consistency",
+         f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {'OK' if r['consistency']['ok'] else 'FAILED'}", "", ""),
+        (f"{label}: engine loop stalls > 100 / 250 ms (of samples); catalogue flushes > 100 ms",
+         f"{stalls['lag_over_100ms']} / {stalls['lag_over_250ms']} (of {stalls['lag_samples']}); "
+         f"{stalls['flush_over_100ms']} of {stalls['flushes']}", "", ""),
+        (f"{label}: redis-server latency monitor, worst event >= 10 ms",
+         ", ".join(f"{k} {v} ms" for k, v in redis_worst.items()) or "none", "", ""),
+        (f"{label}: acks > 50 ms by second of the window (worst 5): count, worst ms",
+         "; ".join(f"t+{t}s {n} {w:.0f}" for t, (n, w) in sorted(
+             r["slow_acks_by_second"].items(), key=lambda kv: -kv[1][0])[:5]) or "none", "", ""),
+        (f"{label}: the disk, timed during the run", _bench_machine.describe_stalls(stalls_disk), "", ""),
+        (f"{label}: redis-server's own AOF fsyncs >= 10 ms in the window (worst per second), and the ack p99 "
+         "they alone force on every append",
+         (f"{len(fsync_stalls)}: {', '.join(f'{ms:.0f}' for ms in sorted(fsync_stalls, reverse=True)[:8])} ms; "
+          f"{floor['share_over_20ms']:.2%} of arrivals wait > 20 ms for them: p99 >= {floor['p99_floor_ms']:.1f} ms")
+         if fsync_stalls else "none (this server does not fsync per write, or its disk never stalled 10 ms)", "", ""),
+        ("redis-server's busiest commands so far: calls, CPU s",
+         "; ".join(f"{name} {calls:,} {sec:.1f}" for name, calls, sec in busiest), "", ""),
+    ]
+    results[key]["engine_stalls"] = stalls
+    results[key]["redis_latency_max_ms"] = redis_worst
+    results[key]["disk_stalls"] = stalls_disk
+    results[key]["redis_fsync_floor"] = floor
+    return rows
+
+
 def engine_stalls(url: str) -> dict[str, int]:
     """From the engine's own /metrics: how often its event loop stalled, and slow catalogue flushes."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
@@ -711,7 +789,8 @@ def print_stages(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    scenarios = {"hot lot": results.get("hot_stages"), "sale day": results.get("sale_stages")}
+    scenarios = {"hot lot": results.get("hot_stages"), "sale day": results.get("sale_day_stages"),
+                 "sale day, replicated": results.get("sale_replicated_stages")}
     if not any(scenarios.values()):
         return
     t = Table(title="engine stage latency (/metrics buckets, interpolated)",
