@@ -18,6 +18,13 @@ out together as the next. Under load the batches grow instead of the round trips
 a sale's last seconds, with a turn of the loop every few ms and each answer slowed by the loaded
 loop, a pipeline per turn had 35 more connections opened mid-burst (their handshakes 4.5% of the
 loop) and as many fsyncs as pipelines. Idle, the first append still leaves at the end of its turn.
+
+With `--min-replicas N` on a single master (`wait`), the batch ends with one `WAIT N timeout` on the
+same connection, which covers every write the batch made: an append that wrote is answered only
+once N replicas hold it, and `NotReplicated` (never acknowledged; its retry finds the stored answer)
+when fewer confirm in time. One WAIT per batch instead of a pipeline and a WAIT per append: in the
+sale day with a replica, the append-and-WAIT per lot took 42% of a core and gave acks at p50 30 ms
+(docs/performance.md, "Round six").
 """
 
 from __future__ import annotations
@@ -29,15 +36,19 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from .replication import NotReplicated
+
 Pending = tuple[list[str], list[Any], "asyncio.Future[Any]"]
 
 
 class TickPipeline:
     """`await run(keys, args)`: the script's reply, as `script(keys=keys, args=args)` would give it."""
 
-    def __init__(self, redis: Redis, script: AsyncScript) -> None:
+    def __init__(self, redis: Redis, script: AsyncScript, wait: tuple[int, int] | None = None) -> None:
+        """`wait` = (replicas, timeout ms): each batch ends with `WAIT replicas timeout`."""
         self.redis = redis
         self.script = script
+        self.wait = wait
         self._waiting: list[Pending] = []  # with nothing in flight, a `_send` is due at the end of this turn
         self._sending: asyncio.Task[None] | None = None  # the batch in flight
 
@@ -66,6 +77,8 @@ class TickPipeline:
             pipe = self.redis.pipeline(transaction=False)
             for keys, args, _ in batch:
                 pipe.evalsha(self.script.sha, len(keys), *keys, *args)
+            if self.wait is not None:
+                pipe.execute_command("WAIT", *self.wait)
             replies = await pipe.execute(raise_on_error=False)
         except asyncio.CancelledError:
             for _, _, future in batch:
@@ -76,15 +89,46 @@ class TickPipeline:
                 if not future.done():
                     future.set_exception(exc)
             return
+        if self.wait is not None:
+            await self._answer_replicated(batch, replies[:-1], replies[-1], *self.wait)
+            return
         for (keys, args, future), reply in zip(batch, replies, strict=True):
             if isinstance(reply, NoScriptError):  # Redis restarted or was flushed: the script loads it again
                 try:
                     reply = await self.script(keys=keys, args=args)
                 except Exception as exc:
                     reply = exc
-            if future.done():
+            _answer(future, reply)
+
+    async def _answer_replicated(self, batch: list[Pending], replies: list[Any], acked: Any, replicas: int,
+                                 timeout_ms: int) -> None:
+        """Answer a batch that ended with WAIT. An append whose script was missing is sent again,
+        with its own WAIT (a script call on another connection would not be covered by this one)."""
+        again = [entry for entry, reply in zip(batch, replies, strict=True) if isinstance(reply, NoScriptError)]
+        if again:
+            try:
+                await self.redis.script_load(self.script.script)
+            except Exception as exc:
+                for _, _, future in again:
+                    _answer(future, exc)
+                again = []
+        short = isinstance(acked, int) and acked < replicas
+        for (_, _, future), reply in zip(batch, replies, strict=True):
+            if isinstance(reply, NoScriptError):
                 continue
-            if isinstance(reply, BaseException):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
+            if isinstance(acked, BaseException):  # the WAIT itself failed: nothing it covered is safe
+                reply = acked
+            elif short and not isinstance(reply, BaseException) and int(reply[0]) > 0:
+                reply = NotReplicated(f"{acked} of {replicas} replicas confirmed within {timeout_ms} ms")
+            _answer(future, reply)
+        if again:
+            await self._flush(again)
+
+
+def _answer(future: asyncio.Future[Any], reply: Any) -> None:
+    if future.done():
+        return
+    if isinstance(reply, BaseException):
+        future.set_exception(reply)
+    else:
+        future.set_result(reply)
