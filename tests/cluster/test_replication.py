@@ -64,7 +64,8 @@ async def test_without_the_replicas_asked_for_an_append_is_not_acknowledged_but_
 @pytest.fixture
 def master_and_replica(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer]]:
     """A real redis-server and its real replica, as `--min-replicas 1` on one master runs."""
-    master = RedisServer(tmp_path / "master", disabled=tuple(c for c in DISABLED_COMMANDS if c not in ("SYNC", "PSYNC")))
+    master = RedisServer(tmp_path / "master", disabled=tuple(c for c in DISABLED_COMMANDS if c not in ("SYNC", "PSYNC")),
+                         options=[("repl-diskless-sync-delay", "0")])  # a restarted replica resyncs at once
     master.start()
     replica = RedisServer(tmp_path / "replica",
                           options=[("replicaof", f"127.0.0.1 {master.port}"), ("masterauth", master.password)])
@@ -107,7 +108,8 @@ async def test_a_stopped_replica_leaves_appends_unacknowledged_and_the_retry_fin
     client: Any = Redis.from_url(master.url)
     try:
         log = RedisLog(client, (master.url, 1, 100))
-        epoch = await log.create("S1", [ITEM])
+        patient = RedisLog(client, (master.url, 1, 10_000))  # for the appends not under test, on a busy machine
+        epoch = await patient.create("S1", [ITEM])
         os.kill(replica.process.pid, signal.SIGSTOP)
         try:
             results = await asyncio.gather(log.append("S1", 1, epoch, [ITEM]), return_exceptions=True)
@@ -115,7 +117,6 @@ async def test_a_stopped_replica_leaves_appends_unacknowledged_and_the_retry_fin
         finally:
             os.kill(replica.process.pid, signal.SIGCONT)
         assert [r.seq for r in await log.read("S1")] == [1, 2], "the entry stays on the master for the bid's retry"
-        patient = RedisLog(client, (master.url, 1, 10_000))  # the woken replica may take longer than 100 ms
         assert await patient.append("S1", 2, epoch, [ITEM]) == 3, "once the replica is back, appends are acknowledged"
     finally:
         await client.aclose()
@@ -123,3 +124,57 @@ async def test_a_stopped_replica_leaves_appends_unacknowledged_and_the_retry_fin
 
 async def wait_calls(client: Any) -> int:
     return int((await client.info("commandstats")).get("cmdstat_wait", {}).get("calls", 0))
+
+
+async def test_kill_9_of_the_replica_mid_burst_acknowledges_nothing_until_a_replica_holds_it_again(
+        master_and_replica: tuple[RedisServer, RedisServer]) -> None:
+    """50 lots append as fast as they can; the replica is killed with -9, then started again on its
+    data dir. No append begun while it was dead is acknowledged, appends are acknowledged again once
+    it is back, and every acknowledged entry is in the master's log."""
+    master, replica = master_and_replica
+    client: Any = Redis.from_url(master.url)
+    log = RedisLog(client, (master.url, 1, 100))
+    lots = [f"K{i}" for i in range(50)]
+    patient = RedisLog(client, (master.url, 1, 10_000))
+    epochs = {lot: await patient.create(lot, [ITEM]) for lot in lots}
+    acked: list[tuple[str, int, float]] = []  # lot, seq, when the append began
+    refused = 0
+    dead: list[float] = []  # when the replica was killed, and when it was started again
+    running = True
+
+    async def bidder(lot: str) -> None:
+        nonlocal refused
+        while running:
+            began = time.monotonic()
+            try:
+                seq = await log.append(lot, await log.last_seq(lot), epochs[lot], [ITEM])
+            except NotReplicated:
+                refused += 1
+                continue
+            acked.append((lot, seq, began))
+
+    tasks = [asyncio.create_task(bidder(lot)) for lot in lots]
+    try:
+        await asyncio.sleep(1)
+        assert replica.process is not None
+        replica.process.kill()
+        replica.process.wait()
+        dead.append(time.monotonic())
+        await asyncio.sleep(1)
+        dead.append(time.monotonic())
+        replica.start()
+        deadline = time.monotonic() + 30  # after a full resync
+        while not [a for a in acked if a[2] > dead[1]] and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        running = False
+        await asyncio.gather(*tasks)
+    try:
+        assert refused > 0, "appends were refused while the replica was dead"
+        # (an append begun in the last 100 ms before the restart could, in principle, see its WAIT met by it)
+        assert not [a for a in acked if dead[0] <= a[2] < dead[1] - 0.1], "nothing begun while it was dead was acknowledged"
+        assert [a for a in acked if a[2] > dead[1]], "acknowledged again once it was back"
+        held = {lot: {r.seq for r in await log.read(lot)} for lot in lots}
+        assert all(seq in held[lot] for lot, seq, _ in acked), "every acknowledged entry is in the log"
+    finally:
+        await client.aclose()
