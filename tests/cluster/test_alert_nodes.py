@@ -8,7 +8,7 @@ import asyncio
 import time
 import uuid
 
-from tests.cluster.test_engine_nodes import Nodes, bidder, staff, wait_owner
+from tests.cluster.test_engine_nodes import Nodes, bidder, retried, staff, wait_owner
 from tests.engine.wsclient import Peer
 
 
@@ -31,7 +31,7 @@ def test_a_watcher_on_another_node_is_alerted_once_by_the_lots_writer(nodes: Nod
         peer = await Peer.open(elsewhere.ws_url, elsewhere.token("bidder", "far-watcher"))
         try:
             with staff(elsewhere) as http:
-                opened = http.post(f"/api/lots/{lot}/open")
+                opened = retried(lambda: http.post(f"/api/lots/{lot}/open"))
                 assert opened.status_code == 200, opened.text
             await peer.next(lambda f: f["type"] == "notice", timeout=10)
             await asyncio.sleep(1.5)  # a second alert (from either node) would arrive meanwhile

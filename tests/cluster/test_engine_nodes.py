@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +114,19 @@ def create_open(node: EngineProcess, lot: str, duration_s: int = 600) -> None:
         reply = http.post("/api/lots", json={"lot": lot, "title": "Toyota Camry 2019", "start_price": 100_000,
                                              "increments": [[0, 1_000]], "duration_s": duration_s})
         assert reply.status_code == 201, reply.text
-        reply = http.post(f"/api/lots/{lot}/open")
+        reply = retried(lambda: http.post(f"/api/lots/{lot}/open"))
         assert reply.status_code == 200, reply.text
+
+
+def retried(send: Callable[[], httpx.Response], timeout: float = 10.0) -> httpx.Response:
+    """What a console does with 503 `unavailable` ("the lot moved to another node; retry"): while the
+    nodes are still placing the lots, a lot created on one may move before its next command."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = send()
+        if reply.status_code != 503 or "unavailable" not in reply.text or time.monotonic() > deadline:
+            return reply
+        time.sleep(0.1)
 
 
 def owner(node: EngineProcess, lot: str) -> str | None:

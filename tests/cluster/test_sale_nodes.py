@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from tests.cluster.test_engine_nodes import Nodes, bidder, staff, wait_owner
+from tests.cluster.test_engine_nodes import Nodes, bidder, retried, staff, wait_owner
 
 SNIPE = {"window_s": 3600, "extend_s": 900}  # any bid in the test is "late": the lot moves to the bid + 900 s
 
@@ -41,7 +41,7 @@ def test_group_soft_close_and_a_budget_reach_the_lot_another_node_writes(nodes: 
                                              "stagger_s": 60, "group_soft_close": True})
         assert made.status_code == 201, made.text
         for lot in (first, second):
-            assert http.post(f"/api/lots/{lot}/open").status_code == 200
+            assert retried(lambda lot=lot: http.post(f"/api/lots/{lot}/open")).status_code == 200
     with bidder(b, "bd") as on_b:
         assert on_b.put("/api/sales/GS/budget", json={"max_total": 250_000}).status_code == 200
         ack = on_b.post(f"/api/lots/{first}/bids", json={"id": "f1", "max": 120_000}).json()  # n1's lot, via n2
