@@ -111,14 +111,13 @@ class RedisLog:
         self.redis = redis
         source = resources.files(__package__).joinpath("append.lua").read_text()
         self._append = redis.register_script(source)
-        replicas = replicated[1] if replicated else 0
+        wait = (replicated[1], replicated[2]) if replicated and replicated[1] > 0 else None
         # One round trip per loop tick for every lot's append on a plain Redis, ending with one WAIT
         # when replicas must hold them; a Cluster's lots are on several masters and keep one call
         # (and one WAIT) each.
         self.replicated = (ReplicatedAppends(redis, *replicated, source)
-                           if replicated and replicas > 0 and not isinstance(redis, Redis) else None)
-        self._tick = (TickPipeline(redis, self._append, (replicas, replicated[2]) if replicated and replicas > 0 else None)
-                      if isinstance(redis, Redis) else None)
+                           if replicated and wait and not isinstance(redis, Redis) else None)
+        self._tick = TickPipeline(redis, self._append, wait) if isinstance(redis, Redis) else None
 
     async def claim(self, lot: str) -> int:
         """Take the lot for this writer: the new epoch fences every earlier writer."""

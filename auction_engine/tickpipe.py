@@ -89,21 +89,9 @@ class TickPipeline:
                 if not future.done():
                     future.set_exception(exc)
             return
-        if self.wait is not None:
-            await self._answer_replicated(batch, replies[:-1], replies[-1], *self.wait)
-            return
-        for (keys, args, future), reply in zip(batch, replies, strict=True):
-            if isinstance(reply, NoScriptError):  # Redis restarted or was flushed: the script loads it again
-                try:
-                    reply = await self.script(keys=keys, args=args)
-                except Exception as exc:
-                    reply = exc
-            _answer(future, reply)
-
-    async def _answer_replicated(self, batch: list[Pending], replies: list[Any], acked: Any, replicas: int,
-                                 timeout_ms: int) -> None:
-        """Answer a batch that ended with WAIT. An append whose script was missing is sent again,
-        with its own WAIT (a script call on another connection would not be covered by this one)."""
+        acked = replies.pop() if self.wait is not None else None
+        # Redis restarted or was flushed: the script is loaded again and those appends are sent again,
+        # as a batch of their own (with its own WAIT: a call on another connection is not covered by this one).
         again = [entry for entry, reply in zip(batch, replies, strict=True) if isinstance(reply, NoScriptError)]
         if again:
             try:
@@ -112,17 +100,23 @@ class TickPipeline:
                 for _, _, future in again:
                     _answer(future, exc)
                 again = []
-        short = isinstance(acked, int) and acked < replicas
         for (_, _, future), reply in zip(batch, replies, strict=True):
-            if isinstance(reply, NoScriptError):
-                continue
-            if isinstance(acked, BaseException):  # the WAIT itself failed: nothing it covered is safe
-                reply = acked
-            elif short and not isinstance(reply, BaseException) and int(reply[0]) > 0:
-                reply = NotReplicated(f"{acked} of {replicas} replicas confirmed within {timeout_ms} ms")
-            _answer(future, reply)
+            if not isinstance(reply, NoScriptError):
+                _answer(future, self._replicated(reply, acked))
         if again:
             await self._flush(again)
+
+    def _replicated(self, reply: Any, acked: Any) -> Any:
+        """An append's answer once the batch's WAIT said how many replicas hold it: an append that
+        wrote, held by fewer than asked, is `NotReplicated`; a failed WAIT fails all it covered."""
+        if self.wait is None:
+            return reply
+        if isinstance(acked, BaseException):
+            return acked
+        replicas, timeout_ms = self.wait
+        if not isinstance(reply, BaseException) and int(reply[0]) > 0 and isinstance(acked, int) and acked < replicas:
+            return NotReplicated(f"{acked} of {replicas} replicas confirmed within {timeout_ms} ms")
+        return reply
 
 
 def _answer(future: asyncio.Future[Any], reply: Any) -> None:

@@ -153,12 +153,8 @@ def wait_floor(stalls_ms: list[float], elapsed_s: float, share: float = 0.01) ->
 
 def stall_figures(taken_ms: list[float], elapsed_s: float, over_ms: float = 20.0) -> dict[str, float]:
     """The probe's fsyncs over a run of `elapsed_s`: their spread, and how much of the run they stalled."""
-    ordered = sorted(taken_ms)
     return {
-        "n": len(taken_ms),
-        "p50_ms": ordered[len(ordered) // 2] if ordered else 0.0,
-        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else 0.0,
-        "max_ms": ordered[-1] if ordered else 0.0,
+        **_summary([int(ms * 1000) for ms in taken_ms]),
         "over": len([d for d in taken_ms if d > over_ms]),
         "over_ms": over_ms,
         "stalled_share": waiting_share(taken_ms, elapsed_s, over_ms),

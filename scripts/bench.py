@@ -664,6 +664,7 @@ def sale_day(engine: Engine, redis: RedisServer, work: Path, args: argparse.Name
     """500 lots closing together, 2,000 bidders, 5,000 watchers; with the disk's stalls timed beside it."""
     redis_latency(redis.url, reset=True)
     probe = _bench_machine.StallProbe(redis.data_dir)
+    CHILDREN.append(probe.proc)  # stopped on the way out if the scenario fails before probe.stop()
     window: list[float] = []
     duration = scale(40, 12)
     spies: list[subprocess.Popen[bytes] | None] = []
