@@ -40,18 +40,23 @@ NOTED_MAX = 200_000  # pairs remembered; past it, forgotten all at once (a write
 def note_bid(redis: Any, bidder: str | None, lot: str) -> None:
     """Remember that `bidder` has a bid on `lot`, after its ack went out (never on the bid's path:
     the ack does not wait for this write). A lost write leaves the lot out of "My auctions" only
-    until the bidder's next ack; the room still learns it from the lot's own `your_max`."""
+    until the bidder's next ack; the room still learns it from the lot's own `your_max`.
+    The pair counts as noted from the moment its write starts, not when it ends: a sale's first
+    second brings each bidder's first acks together, and one SADD each (not one per ack, each on a
+    pooled connection opened for it) keeps that burst off the appends' Redis."""
     noted = _noted.setdefault(redis, set())
-    if not bidder or bidder.startswith("floor:") or (bidder, lot) in noted:
+    pair = (bidder or "", lot)
+    if not bidder or bidder.startswith("floor:") or pair in noted:
         return  # a bidder's tenth bid on a lot needs no tenth SADD: 29,000 round trips on a 40 s sale day
+    if len(noted) >= NOTED_MAX:
+        noted.clear()
+    noted.add(pair)
 
     async def write() -> None:
         try:
             await redis.sadd(lots_key(bidder), lot)
-            if len(noted) >= NOTED_MAX:
-                noted.clear()
-            noted.add((bidder, lot))
         except Exception:
+            noted.discard(pair)  # the next ack tries again
             logger.warning("could not note lot %s for bidder %s", lot, bidder, exc_info=True)
 
     task = asyncio.get_running_loop().create_task(write(), name=f"me-note:{lot}")

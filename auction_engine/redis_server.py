@@ -7,6 +7,7 @@ data lives in the engine's data dir where a restart finds it again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -208,13 +209,17 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
+        deadline = time.monotonic() + 10
+        while self.process.poll() is None and time.monotonic() < deadline:
+            # Asked again every half second: redis-server refuses a SIGTERM while it writes its
+            # initial AOF (a replica just synced: "Writing initial AOF, can't exit") and does not
+            # remember it was asked.
             self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=0.5)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
         self.process = None
 
     def kill(self) -> None:

@@ -178,3 +178,14 @@ async def test_kill_9_of_the_replica_mid_burst_acknowledges_nothing_until_a_repl
         assert all(seq in held[lot] for lot, seq, _ in acked), "every acknowledged entry is in the log"
     finally:
         await client.aclose()
+
+
+def test_a_replica_that_just_synced_stops_cleanly_when_asked(master_and_replica: tuple[RedisServer, RedisServer]) -> None:
+    """redis-server refuses a SIGTERM while it writes its initial AOF after a sync ("Writing initial
+    AOF, can't exit") and forgets it was asked: `stop` asks again until it exits, rather than
+    waiting out its deadline and killing it."""
+    _, replica = master_and_replica
+    process = replica.process
+    assert process is not None
+    replica.stop()
+    assert process.returncode == 0, "stopped by its own shutdown, not by SIGKILL"
