@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from auction_engine.redis_server import (
     RedisServer,
@@ -18,6 +20,8 @@ from auction_engine.redis_server import (
     _version,
     redis_server_binary,
 )
+
+ONCE = Retry(NoBackoff(), 0)  # a refused password is final: no reconnecting with backoff (3.6 s)
 
 
 def mode(path: Path) -> int:
@@ -33,7 +37,7 @@ def embedded(tmp_path: Path):
 
 def test_a_client_without_the_password_is_refused_on_the_test_server_too(redis_server: RedisServer) -> None:
     with pytest.raises(redis.AuthenticationError):
-        redis.Redis(host="127.0.0.1", port=redis_server.port).set("k", "v")
+        redis.Redis(host="127.0.0.1", port=redis_server.port, retry=ONCE).set("k", "v")
     assert redis.Redis.from_url(redis_server.url).ping()
     assert ":" in redis_server.url.split("@")[0]
 
@@ -43,7 +47,7 @@ def test_the_embedded_server_listens_on_a_private_socket_with_a_password_and_no_
 ) -> None:
     assert embedded.url.startswith("unix://")
     with pytest.raises(redis.AuthenticationError):
-        redis.Redis(unix_socket_path=str(embedded.socket_path)).get("k")
+        redis.Redis(unix_socket_path=str(embedded.socket_path), retry=ONCE).get("k")
     client = redis.Redis.from_url(embedded.url)
     for command in (("CONFIG", "SET", "dir", "/tmp"), ("DEBUG", "SLEEP", "0"), ("MODULE", "LIST"),
                     ("REPLICAOF", "127.0.0.1", "1"), ("MIGRATE", "127.0.0.1", "1", "k", "0", "10")):
