@@ -47,6 +47,7 @@ from .credit import CreditLedger
 from .errors import Conflict, EngineError, InvalidSpec, NotFound, Unavailable
 from .fanout import Hub
 from .frames import UNAUTHORIZED_CLOSE, error_frame
+from .history_cache import HistoryCache
 from .integrity import check_database, check_head
 from .mirror import read_book
 from .ratelimit import RateLimiter
@@ -77,6 +78,11 @@ class Engine:
         self.credit = CreditLedger()
         self.rate = RateLimiter(config.bid_rate, config.bid_burst)
         self.reads = RateLimiter(config.anonymous_reads_per_s, max(1, int(config.anonymous_reads_per_s * 2)))
+        # History pages are read and encoded one at a time, whoever asks: each is a few ms of this
+        # loop's time in one piece, and 32 readers side by side put half a second of them ahead of
+        # every bid's ack (scripts/bench_history.py). Readers wait their turn instead.
+        self.history_turn = asyncio.Lock()
+        self.history = HistoryCache()
         self.lots: dict[str, LotActor] = {}
         self.paddles: dict[str, str] = {}
         self.access = BidderAccess()

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -331,7 +332,7 @@ def _ack_response(answer: Answer) -> JSONResponse:
     return _refusal(answer)
 
 
-async def lot_events(request: Request) -> JSONResponse:
+async def lot_events(request: Request) -> Response:
     """A page of a lot's history, read straight from its log: a reader never wakes a settled lot
     nor waits on its actor. Watchers and bidders get pages of at most `anonymous_page` events
     (larger asks are cut short; `next` < `head` says there is more); readers without a token
@@ -344,11 +345,30 @@ async def lot_events(request: Request) -> JSONResponse:
     lot = request.path_params["lot"]
     since = _int_param(request, "since") or 0
     limit = min(_int_param(request, "limit") or 1000, FULL_PAGE if full else engine.config.anonymous_page)
-    head = await engine.history_head(lot)
-    records = await engine.stream.read(lot, since, head, count=limit) if since < head else []
-    out = [_history_item(record, full) for record in records]
-    last = out[-1]["seq"] if out else since
-    return JSONResponse({"lot": lot, "events": out, "next": last, "head": head})
+    async with engine.history_turn:
+        head = await engine.history_head(lot)
+        if full:
+            records = await engine.stream.read(lot, since, head, count=limit) if since < head else []
+            out = [_history_item(record, full) for record in records]
+            last = out[-1]["seq"] if out else since
+            return _HistoryPage({"lot": lot, "events": out, "next": last, "head": head})
+        upto = min(head, since + limit)
+        items = engine.history.page(lot, since, upto) if since < head else []
+        if items is None:
+            records = await engine.stream.read(lot, since, head, count=limit)
+            items = engine.history.keep(lot, records)
+            upto = records[-1].seq if records else since
+        last = upto if items else since
+        body = b'{"lot":%b,"events":[%b],"next":%d,"head":%d}' % (orjson.dumps(lot), b",".join(items), last, head)
+        return Response(body, media_type="application/json")
+
+
+class _HistoryPage(JSONResponse):
+    """A staff history page encoded by orjson: 500 events took 4 ms of the loop in `json.dumps`,
+    while bids waited behind it. The same JSON (compact, UTF-8); money is an int below 2**53."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def _address(request: Request) -> str:

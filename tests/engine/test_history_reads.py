@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from tests.conftest import EngineProcess
 
@@ -113,3 +114,34 @@ async def test_a_bidders_acks_stay_prompt_while_32_readers_loop_over_a_long_hist
     reads = sum(await asyncio.gather(*readers))
     assert reads > 32  # the readers really looped meanwhile
     # How prompt the acks stay under such readers is a figure, not a test: scripts/bench.py measures it.
+
+
+async def test_a_page_served_again_is_the_same_page_and_is_not_read_from_the_log_again(engine, redis_url):
+    """Public history items are kept encoded once served (history_cache.py): the log only grows,
+    so the second reader of a page costs no Redis read; a new entry is read once it exists."""
+    lot = (await new_lot(engine))["lot"]
+    await floor_bids(engine, lot, 30)
+    redis = aioredis.Redis.from_url(redis_url)
+
+    async def xranges() -> int:
+        return int((await redis.info("commandstats")).get("cmdstat_xrange", {}).get("calls", 0))
+
+    try:
+        async with api(engine, "watcher") as client:
+            first = (await client.get(f"/api/lots/{lot}/events")).json()
+            before = await xranges()
+            again = [(await client.get(f"/api/lots/{lot}/events")).json() for _ in range(3)]
+            assert await xranges() == before
+            assert again == [first] * 3
+            assert [e["seq"] for e in first["events"]] == list(range(1, first["head"] + 1))
+            await floor_bids(engine, lot, 1)
+            newer = (await client.get(f"/api/lots/{lot}/events", params={"since": first["head"]})).json()
+            assert await xranges() == before + 1
+            assert [e["seq"] for e in newer["events"]] == [first["head"] + 1] and newer["next"] == newer["head"]
+        async with api(engine, "auditor") as client:  # staff pages carry the raw entry: always from the log
+            full = (await client.get(f"/api/lots/{lot}/events")).json()
+        assert await xranges() == before + 2
+        public = [{k: v for k, v in e.items() if k not in ("command", "events", "hash", "entry")} for e in full["events"]]
+        assert public[:len(first["events"])] == first["events"]
+    finally:
+        await redis.aclose()
