@@ -512,9 +512,13 @@ def main(argv: list[str] | None = None) -> int:
         if "open" in only:
             engine = fresh_engine()
             offered = scale(5000, 1000)
+            redis_latency(redis.url, reset=True)
+            window: list[float] = []
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=0, duration=scale(10, 3), rate=offered,
-                             open_loop=True, mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="OPEN")
+                             open_loop=True, mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="OPEN",
+                             on_window=lambda name: window.append(time.time()) if name in ("start", "stop") else None)
             engine.stop()
+            r["redis_fsync_floor"] = fsync_floor(redis.url, window)
             hists[f"{offered:,} commands/s offered, ack"] = r.pop("_ack_hist")
             r.pop("_delivery_hist")
             results["open_loop"] = r
@@ -522,7 +526,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['accepted_per_s']:,.0f}, {r['refused_per_s']:,.0f}", "", ""),
                      ("  ack p50 / p99 ms, engine CPU",
                       f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}, {r['engine_cpu']:.0%}", "", ""),
-                     ("  generator CPU (per process), loop lag p99, reader sweep p99", generator_cell(r), "", "")]
+                     ("  generator CPU (per process), loop lag p99, reader sweep p99", generator_cell(r), "", ""),
+                     ("  acks > 50 ms by second of the window (worst 3): count, worst ms", slow_seconds(r, 3), "", ""),
+                     ("  redis-server's own AOF fsyncs >= 10 ms in the window (worst per second), and the ack p99 they "
+                      "alone force (the bids arrive at their own times here, stall or not)",
+                      describe_floor(r["redis_fsync_floor"]), "", "")]
         if "paced" in only:
             engine = fresh_engine()
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(15, 4),
@@ -700,11 +708,7 @@ def sale_day(engine: Engine, redis: RedisServer, work: Path, args: argparse.Name
         results["profile_sale"] = hot_spots(work / "profile-sale.txt", 25)
     stalls = engine_stalls(engine.url)
     redis_worst = redis_latency(redis.url)
-    fsync_stalls = redis_fsync_stalls(redis.url, window[0], window[-1]) if len(window) >= 2 else []
-    elapsed = window[-1] - window[0] if len(window) >= 2 else 1.0
-    floor = {"stalls_ms": fsync_stalls, "window_s": round(elapsed, 1),
-             "share_over_20ms": _bench_machine.waiting_share(fsync_stalls, elapsed, 20.0),
-             "p99_floor_ms": _bench_machine.wait_floor(fsync_stalls, elapsed)}
+    floor = fsync_floor(redis.url, window)
     busiest = redis_commands(redis.url)
     results[f"{key}_stages"] = engine_stages(engine)
     engine.stop()
@@ -726,16 +730,11 @@ def sale_day(engine: Engine, redis: RedisServer, work: Path, args: argparse.Name
          f"{stalls['flush_over_100ms']} of {stalls['flushes']}", "", ""),
         (f"{label}: redis-server latency monitor, worst event >= 10 ms",
          ", ".join(f"{k} {v} ms" for k, v in redis_worst.items()) or "none", "", ""),
-        (f"{label}: acks > 50 ms by second of the window (worst 5): count, worst ms",
-         "; ".join(f"t+{t}s {n} {w:.0f}" for t, (n, w) in sorted(
-             r["slow_acks_by_second"].items(), key=lambda kv: -kv[1][0])[:5]) or "none", "", ""),
+        (f"{label}: acks > 50 ms by second of the window (worst 5): count, worst ms", slow_seconds(r, 5), "", ""),
         (f"{label}: the disk, timed during the run", _bench_machine.describe_stalls(stalls_disk), "", ""),
         (f"{label}: redis-server's own AOF fsyncs >= 10 ms in the window (worst per second), and the ack p99 "
          "they alone force on bids arriving evenly (the bench's bidders wait for their acks, so fewer of theirs "
-         "arrive during a stall)",
-         (f"{len(fsync_stalls)}: {', '.join(f'{ms:.0f}' for ms in sorted(fsync_stalls, reverse=True)[:8])} ms; "
-          f"{floor['share_over_20ms']:.2%} of arrivals wait > 20 ms for them: p99 >= {floor['p99_floor_ms']:.1f} ms")
-         if fsync_stalls else "none (this server does not fsync per write, or its disk never stalled 10 ms)", "", ""),
+         "arrive during a stall)", describe_floor(floor), "", ""),
         ("redis-server's busiest commands so far: calls, CPU s",
          "; ".join(f"{name} {calls:,} {sec:.1f}" for name, calls, sec in busiest), "", ""),
     ]
@@ -744,6 +743,30 @@ def sale_day(engine: Engine, redis: RedisServer, work: Path, args: argparse.Name
     results[key]["disk_stalls"] = stalls_disk
     results[key]["redis_fsync_floor"] = floor
     return rows
+
+
+def fsync_floor(redis_url: str, window: list[float]) -> dict[str, Any]:
+    """redis-server's own AOF fsync stalls in a load window (wall-clock start and stop), and the
+    ack p99 they alone force on bids arriving evenly (`_bench_machine.wait_floor`)."""
+    stalls = redis_fsync_stalls(redis_url, window[0], window[-1]) if len(window) >= 2 else []
+    elapsed = window[-1] - window[0] if len(window) >= 2 else 1.0
+    return {"stalls_ms": stalls, "window_s": round(elapsed, 1),
+            "share_over_20ms": _bench_machine.waiting_share(stalls, elapsed, 20.0),
+            "p99_floor_ms": _bench_machine.wait_floor(stalls, elapsed)}
+
+
+def describe_floor(floor: dict[str, Any]) -> str:
+    stalls = floor["stalls_ms"]
+    if not stalls:
+        return "none (this server does not fsync per write, or its disk never stalled 10 ms)"
+    return (f"{len(stalls)}: {', '.join(f'{ms:.0f}' for ms in sorted(stalls, reverse=True)[:8])} ms; "
+            f"{floor['share_over_20ms']:.2%} of arrivals wait > 20 ms for them: p99 >= {floor['p99_floor_ms']:.1f} ms")
+
+
+def slow_seconds(r: dict[str, Any], worst: int) -> str:
+    """The seconds of the window with the most acks over 50 ms: a burst, or a steady tail."""
+    return "; ".join(f"t+{t}s {n} {w:.0f}" for t, (n, w) in sorted(
+        r["slow_acks_by_second"].items(), key=lambda kv: -kv[1][0])[:worst]) or "none"
 
 
 def engine_stalls(url: str) -> dict[str, int]:

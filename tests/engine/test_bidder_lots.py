@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -55,43 +56,53 @@ async def test_a_floor_bid_or_one_without_a_bidder_notes_nothing(redis: aioredis
 
 
 class CountedRedis(aioredis.Redis):
-    """A real client that counts the SADDs it is asked for."""
+    """A real client that counts the writes (pipelines) it is asked for."""
 
-    sadds = 0
+    writes = 0
 
-    async def sadd(self, name: str, *values: object) -> int:  # type: ignore[override]
-        type(self).sadds += 1
-        return await super().sadd(name, *values)  # type: ignore[arg-type]
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        type(self).writes += 1
+        return super().pipeline(transaction, shard_hint)
 
 
-async def test_a_bidders_acks_that_arrive_together_write_once(redis_url: str) -> None:
-    """A sale's first second: fifty acks for one bidder and lot before the first write returns
-    are one SADD, not fifty (each would take a pooled connection opened for it)."""
-    client = CountedRedis.from_url(redis_url)
-    CountedRedis.sadds = 0
-    bidder = "B" + uuid.uuid4().hex[:8]
+async def connections_named(redis: aioredis.Redis, name: str) -> int:
+    return sum(1 for client in await redis.client_list() if client.get("name") == name)
+
+
+async def test_acks_that_arrive_together_are_noted_in_one_write_on_one_connection(redis_url: str, redis: aioredis.Redis) -> None:
+    """A sale's first second: 200 bidders' first acks (and a bidder's fifty acks for one lot) in one
+    turn are one pipelined write on one connection, not an SADD each on a connection opened for it."""
+    name = "notes-" + uuid.uuid4().hex[:8]
+    client = CountedRedis.from_url(redis_url, client_name=name)
+    CountedRedis.writes = 0
+    bidders = ["B" + uuid.uuid4().hex[:8] for _ in range(200)]
     try:
         for _ in range(50):
-            note_bid(client, bidder, "L1")
-        assert await noted(client, bidder, 1) == ["L1"]
-        assert CountedRedis.sadds == 1
+            note_bid(client, bidders[0], "L1")
+        for bidder in bidders:
+            note_bid(client, bidder, "L2")
+        assert await noted(redis, bidders[-1], 1) == ["L2"]
+        assert await members(redis, lots_key(bidders[0])) == ["L1", "L2"]
+        assert all([await members(redis, lots_key(b)) == ["L2"] for b in bidders[1:]])
+        assert CountedRedis.writes == 1
+        assert await connections_named(redis, name) == 1
     finally:
         await client.aclose()
 
 
-async def test_a_write_that_failed_is_tried_again_at_the_next_ack(redis_url: str, redis: aioredis.Redis) -> None:
+async def test_a_write_that_failed_is_tried_again_at_the_next_ack(redis: aioredis.Redis) -> None:
     """A lost write leaves the lot out of "My auctions" only until the bidder's next ack."""
     down = CountedRedis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))  # nothing listens on port 1
-    CountedRedis.sadds = 0
+    CountedRedis.writes = 0
     bidder = "B" + uuid.uuid4().hex[:8]
     try:
         note_bid(down, bidder, "L1")
         for _ in range(500):
             await asyncio.sleep(0.01)
             note_bid(down, bidder, "L1")
-            if CountedRedis.sadds >= 2:
+            if CountedRedis.writes >= 2:
                 break
-        assert CountedRedis.sadds >= 2  # refused, forgotten, written again
+        assert CountedRedis.writes >= 2  # refused, forgotten, written again
     finally:
         await down.aclose()
     assert await members(redis, lots_key(bidder)) == []
