@@ -160,7 +160,7 @@ def bid_key(bidder: str, bid_id: str) -> bytes:
 
 def _observe(stage: str, since: float) -> float:
     now = time.perf_counter()
-    metrics.STAGE_SECONDS.labels(stage).observe(now - since)
+    metrics.labelled(metrics.STAGE_SECONDS, stage).observe(now - since)
     return now
 
 
@@ -255,8 +255,9 @@ class LotActor:
 
     async def _process(self, batch: list[Work]) -> None:
         started = time.perf_counter()
+        queued = metrics.labelled(metrics.STAGE_SECONDS, "queued")
         for work in batch:
-            metrics.STAGE_SECONDS.labels("queued").observe(started - work.received)
+            queued.observe(started - work.received)
         budget, sale = self.deps.budget, self.state.sale
         held = exposure(self.spec, self.state) if budget is not None and sale is not None else None
         won_before = self._winner()
@@ -495,7 +496,7 @@ class LotActor:
         cmd = work.command
         if isinstance(cmd, Tick):
             return
-        metrics.BIDS_REFUSED.labels(outcome.reason.value).inc()
+        metrics.labelled(metrics.BIDS_REFUSED, outcome.reason.value).inc()
         answer = Refusal(self.lot, cmd.id if isinstance(cmd, Bid | BuyNow) else None, outcome.reason, outcome.next_min)
         if work.key:
             decided.answers[work.key] = answer

@@ -450,7 +450,7 @@ class Engine:
             return None  # Redis does not answer: the append will say so
         if allowed:
             return None
-        metrics.BIDS_REFUSED.labels(Reason.RATE_LIMITED.value).inc()
+        metrics.labelled(metrics.BIDS_REFUSED, Reason.RATE_LIMITED.value).inc()
         return Refusal(lot, command.id, Reason.RATE_LIMITED)
 
     def _route(self, lot: str, work: Work, cluster: Cluster) -> None:
@@ -493,7 +493,7 @@ class Engine:
                 )
                 return Work(command, None, key)
             reason = Reason.RATE_LIMITED
-        metrics.BIDS_REFUSED.labels(reason.value).inc()
+        metrics.labelled(metrics.BIDS_REFUSED, reason.value).inc()
         return Refusal(lot, bid_id, reason)
 
     async def call(self, lot: str, command: Command, key: bytes = b"", timeout: float = 10.0) -> Answer:

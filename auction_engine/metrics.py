@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 BIDS_ACCEPTED = Counter("auction_bids_accepted_total", "Bids accepted (including buy-now)")
@@ -55,3 +58,11 @@ FORWARD_SECONDS = Histogram(
 OUTBOX_PENDING = Gauge("auction_outbox_pending", "Outbox rows (escrow hand-offs) not yet delivered")
 OUTBOX_OLDEST = Gauge("auction_outbox_oldest_seconds", "Age of the oldest undelivered outbox row (0 when none)")
 REDIS_RTT = Gauge("auction_redis_rtt_seconds", "One PING to Redis at the last scrape (1.0 when it did not answer within 1 s)")
+
+
+@functools.cache
+def labelled(metric: Any, *values: str) -> Any:
+    """`metric.labels(*values)`, looked up once: `labels` costs ~3 us (it validates and locks), and
+    the actor asked it twice per command (a stage, a refusal's reason): 11% of its time."""
+    return metric.labels(*values)
+
