@@ -44,7 +44,8 @@ class HistoryCache:
         items = self._items
         out = []
         for record in records:
-            item = orjson.dumps({"seq": record.seq, **msgpack.unpackb(record.public, raw=False)})
+            public = msgpack.unpackb(record.public, raw=False)
+            item = orjson.dumps({"seq": record.seq, **public}, option=orjson.OPT_NON_STR_KEYS)
             items[(lot, record.seq)] = item
             items.move_to_end((lot, record.seq))
             out.append(item)

@@ -345,8 +345,8 @@ async def lot_events(request: Request) -> Response:
     lot = request.path_params["lot"]
     since = _int_param(request, "since") or 0
     limit = min(_int_param(request, "limit") or 1000, FULL_PAGE if full else engine.config.anonymous_page)
+    head = await engine.history_head(lot)  # outside the turn: on a cluster it may wait for a takeover
     async with engine.history_turn:
-        head = await engine.history_head(lot)
         if full:
             records = await engine.stream.read(lot, since, head, count=limit) if since < head else []
             out = [_history_item(record, full) for record in records]
@@ -368,7 +368,7 @@ class _HistoryPage(JSONResponse):
     while bids waited behind it. The same JSON (compact, UTF-8); money is an int below 2**53."""
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)  # as json.dumps, an int key as a str
 
 
 def _address(request: Request) -> str:
