@@ -335,13 +335,16 @@ def _ack_response(answer: Answer) -> JSONResponse:
 async def lot_events(request: Request) -> Response:
     """A page of a lot's history, read straight from its log: a reader never wakes a settled lot
     nor waits on its actor. Watchers and bidders get pages of at most `anonymous_page` events
-    (larger asks are cut short; `next` < `head` says there is more); readers without a token
-    are rate limited per address, as their loops slowed other bidders' acks (issue 9, item 10)."""
+    (larger asks are cut short; `next` < `head` says there is more); watchers are rate limited per
+    address and bidders per bidder, as their loops slowed other bidders' acks (issue 9, item 10)."""
     principal = principal_of(request)
     engine = engine_of(request)
     full = principal.role in ("auctioneer", "auditor")
-    if principal.role == "watcher" and not engine.reads.allow(_address(request), engine.clock.now_ms() / 1000):
+    now = engine.clock.now_ms() / 1000
+    if principal.role == "watcher" and not engine.reads.allow(_address(request), now):
         raise RateLimited("too many history reads from this address; slow down")
+    if principal.role == "bidder" and not engine.reads.allow(f"bidder:{principal.bidder}", now):
+        raise RateLimited("too many history reads by this bidder; slow down")  # however many addresses
     lot = request.path_params["lot"]
     since = _int_param(request, "since") or 0
     limit = min(_int_param(request, "limit") or 1000, FULL_PAGE if full else engine.config.anonymous_page)

@@ -144,7 +144,7 @@ function onLotState(lot, state, frame) {
   if (frame?.type === "event" && frame.kind === "bid" && lot === room.detail && room.paddle && state.leader === room.paddle && room.mine.get(lot) === "outbid") {
     room.mine.set(lot, "bid");
   }
-  if (frame?.type === "event" && (frame.kind === "bid" || CORRECTION_TEXT[frame.kind]) && lot === room.detail) loadHistory();
+  if (frame?.type === "event" && (frame.kind === "bid" || CORRECTION_TEXT[frame.kind]) && lot === room.detail) historySoon();
   if (lot === room.detail) announceLot(state, before);
   if (before && (state.ends_at !== before.ends_at || (state.status === "closed") !== (before.status === "closed"))) resortSoon();
   updateCard(lot);
@@ -723,6 +723,21 @@ function showBidMessage(text, kind = "info", seq = null) {
   node.dataset.kind = kind;
   const lot = room.detail;
   room.message = text && lot ? { lot, seq: seq ?? room.states.get(lot)?.seq ?? 0 } : null;
+}
+
+// Each bid on the open lot re-reads its history: on a busy lot that was a read per bid per viewer (and
+// the engine answers a bidder's 21st read in a second `429`). At most one read a second; the last change
+// is always read.
+let historyAt = 0;
+let historyTimer = null;
+function historySoon() {
+  if (historyTimer) return;
+  const wait = Math.max(0, historyAt + 1000 - Date.now());
+  historyTimer = setTimeout(() => {
+    historyTimer = null;
+    historyAt = Date.now();
+    loadHistory();
+  }, wait);
 }
 
 // The lot's bids, from its public log: amount, time and an anonymised bidder ("Bidder 3", in the

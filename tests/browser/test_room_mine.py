@@ -254,3 +254,23 @@ async def test_pre_bid_reconfirm_and_counter_offer_are_the_bidders_own_screens(e
     await expect(page.get_by_test_id("bid-status")).to_have_text("You won at ¥160,000")
     await expect(page.get_by_test_id("counter-panel")).to_be_hidden()
     assert page.errors == []
+
+
+async def test_a_busy_lot_is_not_a_history_read_per_bid_and_the_last_bid_is_listed(engine, admin, new_page):
+    """Each bid on the open lot re-read its whole history: on a busy lot a read per bid per viewer,
+    past the engine's 20 a second for a bidder. At most one a second now; the last bid still shows."""
+    lot = (await make_lot(admin))["lot"]
+    alice, bob = await bidders(admin, "alice", "bob")
+    page = await new_page(f"{engine.url}/?token={alice}#lot={lot}")
+    await connected(page)
+    reads: list[str] = []
+    page.on("request", lambda request: reads.append(request.url) if f"/api/lots/{lot}/events" in request.url else None)
+    started = time.monotonic()
+    async with AuctionClient(engine.url, alice) as mine, AuctionClient(engine.url, bob) as other:
+        for i in range(30):  # alice (on another device) and bob in turn
+            assert (await (other if i % 2 else mine).bid(lot, amount=13_500_000 + i * 500_000)).ok
+    rows = page.get_by_test_id("bid-history").get_by_test_id("history-row")
+    await expect(rows).to_have_count(30)
+    await expect(rows.first).to_contain_text("¥280,000")
+    seconds = time.monotonic() - started
+    assert 1 <= len(reads) <= seconds + 2, (len(reads), seconds)

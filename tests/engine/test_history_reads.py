@@ -1,5 +1,6 @@
 """History readers cannot crowd out bidders (issue 9, item 10): pages are capped for watchers and
-bidders, anonymous readers are rate limited per address, history is read from the log without
+bidders, watchers are rate limited per address and bidders per bidder, pages are served one at a
+time and their public items kept encoded once served, history is read from the log without
 waking a settled lot, and settled lots read back on demand are bounded (least recently used)."""
 
 from __future__ import annotations
@@ -68,6 +69,15 @@ async def test_anonymous_history_loops_are_rate_limited_per_address(small_pages)
     assert codes.count(429) > 0 and codes[0] == 200
     async with api(small_pages, "auditor") as client:  # staff with a token are not the loop
         assert all([(await client.get(f"/api/lots/{lot}/events")).status_code == 200 for _ in range(30)])
+
+
+async def test_a_bidders_history_loop_is_rate_limited_per_bidder_not_per_address(small_pages):
+    lot = (await new_lot(small_pages))["lot"]
+    async with api(small_pages, "bidder", "LOOP") as client:
+        codes = [(await client.get(f"/api/lots/{lot}/events")).status_code for _ in range(30)]
+    assert codes[0] == 200 and codes.count(429) > 0
+    async with api(small_pages, "bidder", "OTHER") as client:  # the same address, another bidder: its own bucket
+        assert (await client.get(f"/api/lots/{lot}/events")).status_code == 200
 
 
 async def test_settled_lots_read_back_on_demand_stay_within_the_bound_and_history_never_wakes_them(small_pages):
