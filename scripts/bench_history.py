@@ -1,6 +1,6 @@
 """A bidder's acks while other clients loop over a lot's history (`GET /api/lots/{lot}/events`).
 
-    python scripts/bench_history.py [--entries 600] [--readers 0,8,32] [--bids 200]
+    python scripts/bench_history.py [--entries 600] [--readers 0,8,32] [--bids 200] [--path PATH]
 
 Starts its own redis-server (appendfsync always, as bench.py) and `auction-engine serve`. One lot
 gets `--entries` floor bids; then, for each count of readers, that many HTTP clients (half with
@@ -9,7 +9,8 @@ of them loop) read the lot's history, pages of at most `anonymous_page` events, 
 answered, in a process of their own, while one bidder on a WebSocket places `--bids` bids one
 after another. Printed per row:
 the ack p50 / p99 / max, the history pages served per second and the engine's CPU. Compared against
-the row with 0 readers: what the readers add to a bid's ack.
+the row with 0 readers: what the readers add to a bid's ack. `--path` loops the readers over another
+read instead (`/api/lots?limit=200`, the catalogue; `/api/lots/{lot}`, one lot).
 """
 
 from __future__ import annotations
@@ -50,13 +51,13 @@ def place_floor_bids(http: httpx.Client, n: int) -> None:
         amount += 1000
 
 
-def readers_main(url: str, tokens: list[str], readers: int, pages: Any, go: Any, stop: Any) -> None:
+def readers_main(url: str, path: str, tokens: list[str], readers: int, pages: Any, go: Any, stop: Any) -> None:
     """The readers, in a process of their own: their loop must not delay the bidder's acks."""
 
     async def reader(token: str) -> None:
         async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
             while not stop.is_set():
-                (await c.get(f"/api/lots/{LOT}/events", params={"limit": 10_000})).raise_for_status()
+                (await c.get(path.format(lot=LOT))).raise_for_status()
                 go.set()  # pages are being served
                 with pages.get_lock():
                     pages.value += 1
@@ -86,12 +87,12 @@ async def bids(engine: Engine, bidder_token: str, tag: str, n: int, start: int) 
     return acks
 
 
-def row(engine: Engine, tokens: list[str], bidder_token: str, readers: int, n: int, start: int) -> dict[str, float]:
+def row(engine: Engine, path: str, tokens: list[str], bidder_token: str, readers: int, n: int, start: int) -> dict[str, float]:
     ctx = multiprocessing.get_context("spawn")
     pages, go, stop = ctx.Value("q", 0), ctx.Event(), ctx.Event()
     proc = None
     if readers:
-        proc = ctx.Process(target=readers_main, args=(engine.url, tokens, readers, pages, go, stop))
+        proc = ctx.Process(target=readers_main, args=(engine.url, path, tokens, readers, pages, go, stop))
         proc.start()
         go.wait(30)
         time.sleep(1.0)  # the readers are looping before the first bid
@@ -117,6 +118,8 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=600)
     parser.add_argument("--readers", default="0,8,32")
     parser.add_argument("--bids", type=int, default=200)
+    parser.add_argument("--path", default="/api/lots/{lot}/events?limit=10000",
+                        help="what the readers loop over ({lot}: the lot), e.g. /api/lots?limit=200 or /api/lots/{lot}")
     args = parser.parse_args()
     signer = TokenSigner(SECRET)
     with tempfile.TemporaryDirectory(prefix="auction-bench-history-") as tmp:
@@ -137,13 +140,14 @@ def main() -> None:
             rows = []
             start = 10**9
             for n in (int(k) for k in args.readers.split(",")):
-                rows.append(row(engine, readers, bidder, n, args.bids, start))
+                rows.append(row(engine, args.path, readers, bidder, n, args.bids, start))
                 start += args.bids * 1000 + 10**6
         finally:
             engine.stop()
             redis.stop()
     base = rows[0]
-    print(f"a bidder's {args.bids} acks, one after another, while readers loop over {args.entries} entries of history"
+    print(f"a bidder's {args.bids} acks, one after another, while readers loop over GET {args.path} "
+          f"({args.entries} entries in the lot's log)"
           f" (baseline: the row with {base['readers']} readers)")
     print(f"{'readers':>8} {'ack p50 ms':>11} {'p99 ms':>8} {'max ms':>8} {'pages/s':>8} {'engine CPU':>11} {'p99 / base':>11}")
     for r in rows:
