@@ -16,14 +16,18 @@ import orjson
 
 from .stream import Record
 
-CAPACITY = 50_000  # items (~250 bytes each with their key): ~12 MB; 100 lots' 500-event pages
+# Bytes of JSON kept. An item is ~550 bytes (a lot's public state at that seq) and ~220 more in the
+# dict, its key and the bytes object: 12 MiB of JSON is ~23,000 items and ~17 MiB of memory, the
+# 500-event pages of about 45 lots.
+BUDGET = 12 * 2**20
 
 
 class HistoryCache:
-    __slots__ = ("capacity", "_items")
+    __slots__ = ("budget", "size", "_items")
 
-    def __init__(self, capacity: int = CAPACITY) -> None:
-        self.capacity = capacity
+    def __init__(self, budget: int = BUDGET) -> None:
+        self.budget = budget
+        self.size = 0  # bytes of JSON kept
         self._items: OrderedDict[tuple[str, int], bytes] = OrderedDict()
 
     def page(self, lot: str, after: int, upto: int) -> list[bytes] | None:
@@ -46,11 +50,12 @@ class HistoryCache:
         for record in records:
             public = msgpack.unpackb(record.public, raw=False)
             item = orjson.dumps({"seq": record.seq, **public}, option=orjson.OPT_NON_STR_KEYS)
+            old = items.pop((lot, record.seq), None)
+            self.size += len(item) - (len(old) if old is not None else 0)
             items[(lot, record.seq)] = item
-            items.move_to_end((lot, record.seq))
             out.append(item)
-        while len(items) > self.capacity:
-            items.popitem(last=False)
+        while self.size > self.budget and items:
+            self.size -= len(items.popitem(last=False)[1])
         return out
 
     def __len__(self) -> int:

@@ -34,12 +34,15 @@ def test_a_page_is_served_only_when_every_item_of_it_is_kept() -> None:
     assert cache.page("L1", 5, 5) == []
 
 
-def test_the_least_recently_served_items_go_first() -> None:
-    cache = HistoryCache(capacity=4)
+def test_the_least_recently_served_items_go_first_once_the_budget_is_spent() -> None:
+    one = len(HistoryCache().keep("X", [record(1, 1000)])[0])  # every record here encodes to the same size
+    cache = HistoryCache(budget=4 * one)
     cache.keep("L1", [record(1, 1000), record(2, 2000)])
     cache.keep("L2", [record(1, 1000), record(2, 2000)])
     assert cache.page("L1", 0, 2) is not None  # L1 served again: L2's items are now the oldest
     cache.keep("L3", [record(1, 1000)])
-    assert len(cache) == 4
+    assert len(cache) == 4 and cache.size == 4 * one
     assert cache.page("L1", 0, 2) is not None and cache.page("L3", 0, 1) is not None
     assert cache.page("L2", 0, 2) is None and cache.page("L2", 1, 2) is not None
+    cache.keep("L3", [record(1, 1000)])  # read again: counted once
+    assert cache.size == 4 * one
