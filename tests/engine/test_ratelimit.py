@@ -33,3 +33,15 @@ def test_refused_bids_spend_nothing():
         assert not limiter.allow("ana", t)
     assert limiter.allow("ana", 1.0)
 
+
+
+def test_buckets_full_again_are_forgotten_so_memory_follows_the_keys_seen_lately():
+    limiter = RateLimiter(rate=10.0, burst=2)  # full again 0.2 s after its last use
+    for i in range(1_000):
+        assert limiter.allow(f"10.0.{i // 256}.{i % 256}", 0.0)
+    assert not [limiter.allow("ana", 0.1) for _ in range(3)][-1]  # ana spent her burst
+    assert len(limiter) == 1_001
+    assert not limiter.allow("ana", 0.15)  # swept? no: too soon, and ana's bucket is not full yet
+    assert limiter.allow("ben", 0.25)  # the first call after 0.2 s sweeps
+    assert len(limiter) == 2  # ana (used at 0.15) and ben
+    assert [limiter.allow("ana", 0.25) for _ in range(2)] == [True, False]  # ana's bucket kept its state
