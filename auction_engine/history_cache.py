@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Any
 
 import msgpack
 import orjson
@@ -20,6 +21,11 @@ from .stream import Record
 # dict, its key and the bytes object: 12 MiB of JSON is ~23,000 items and ~17 MiB of memory, the
 # 500-event pages of about 45 lots.
 BUDGET = 12 * 2**20
+
+
+def public_item(record: Record) -> dict[str, Any]:
+    """A history item as anyone may see it: its seq and the public event logged beside the entry."""
+    return {"seq": record.seq, **msgpack.unpackb(record.public, raw=False)}
 
 
 class HistoryCache:
@@ -48,8 +54,7 @@ class HistoryCache:
         items = self._items
         out = []
         for record in records:
-            public = msgpack.unpackb(record.public, raw=False)
-            item = orjson.dumps({"seq": record.seq, **public}, option=orjson.OPT_NON_STR_KEYS)
+            item = orjson.dumps(public_item(record), option=orjson.OPT_NON_STR_KEYS)
             old = items.pop((lot, record.seq), None)
             self.size += len(item) - (len(old) if old is not None else 0)
             items[(lot, record.seq)] = item

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import msgpack
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
@@ -42,6 +41,7 @@ from .errors import (
     RateLimited,
 )
 from .frames import UNAUTHORIZED_CLOSE, ack_frame, error_body, error_frame, valid_amount
+from .history_cache import public_item
 from .paid import check_payment, parse_payment
 from .store import BadQuery, BidderExists, NotPayable, UnknownSettlement
 from .store.errors import NoSuchBidder
@@ -352,7 +352,7 @@ async def lot_events(request: Request) -> Response:
     async with engine.history_turn:
         if full:
             records = await engine.stream.read(lot, since, head, count=limit) if since < head else []
-            out = [_history_item(record, full) for record in records]
+            out = [_staff_item(record) for record in records]
             last = out[-1]["seq"] if out else since
             return _HistoryPage({"lot": lot, "events": out, "next": last, "head": head})
         upto = min(head, since + limit)
@@ -378,18 +378,18 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _history_item(record: Record, full: bool) -> dict[str, Any]:
-    item: dict[str, Any] = {"seq": record.seq, **msgpack.unpackb(record.public, raw=False)}
-    if full:
-        try:
-            entry = decode_entry(record.entry, record.hash)
-            item["command"] = command_to_dict(entry.command)
-            item["events"] = [event_to_dict(e) for e in entry.events]
-        except Exception as exc:  # a damaged entry is still served, raw, for the verifier to name
-            item["command"] = item["events"] = None
-            item["problem"] = f"undecodable entry: {exc}"
-        item["hash"] = record.hash.hex()
-        item["entry"] = base64.b64encode(record.entry).decode()
+def _staff_item(record: Record) -> dict[str, Any]:
+    """The public item with what staff also see: the command, its events, the hash, the raw entry."""
+    item = public_item(record)
+    try:
+        entry = decode_entry(record.entry, record.hash)
+        item["command"] = command_to_dict(entry.command)
+        item["events"] = [event_to_dict(e) for e in entry.events]
+    except Exception as exc:  # a damaged entry is still served, raw, for the verifier to name
+        item["command"] = item["events"] = None
+        item["problem"] = f"undecodable entry: {exc}"
+    item["hash"] = record.hash.hex()
+    item["entry"] = base64.b64encode(record.entry).decode()
     return item
 
 

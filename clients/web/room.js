@@ -726,8 +726,8 @@ function showBidMessage(text, kind = "info", seq = null) {
 }
 
 // Each bid on the open lot re-reads its history: on a busy lot that was a read per bid per viewer (and
-// the engine answers a bidder's 21st read in a second `429`). At most one read a second; the last change
-// is always read.
+// the engine answers `429` to a bidder past 40 reads at once, then 20 a second). At most one read a second;
+// the last change is always read.
 let historyAt = 0;
 let historyTimer = null;
 function historySoon() {
