@@ -7,7 +7,7 @@ const KEY = "auction.room.lang";
 export const LANGS = { en: "English", "zh-CN": "中文" };
 
 const ZH = {
-  "Bidder": "竞买人", "paddle": "号牌", "Grade": "车况等级", "Sealed": "密封", "bids": "次出价", "from": "起拍",
+  "Bidder": "竞买人", "You": "您", "Sealed bid": "暗标", "paddle": "号牌", "Grade": "车况等级", "Sealed": "密封", "bids": "次出价", "from": "起拍",
   "english": "英式", "sealed first": "密封（最高价）", "sealed second": "密封（次高价）", "dutch": "荷兰式",
   "sealed_first": "密封（最高价）", "sealed_second": "密封（次高价）", "live": "现场", "timed": "限时",
   "Watching as watcher": "围观中", "Watching as auctioneer": "拍卖师观看中", "Watching as auditor": "审计观看中",

@@ -764,7 +764,7 @@ async function loadHistory() {
     const s = item.state;
     const paddle = s.leader;
     if (paddle && !names.has(paddle)) names.set(paddle, names.size + 1);
-    const who = paddle === room.paddle ? "You" : paddle ? `Bidder ${names.get(paddle)}` : "Sealed bid";
+    const who = paddle === room.paddle ? t("You") : paddle ? `${t("Bidder")} ${names.get(paddle)}` : t("Sealed bid");
     const amount = s.price === null || s.price === undefined ? "" : `${formatMoney(s.price, s.currency)} · `;
     rows.push(el("li", { dataset: { testid: "history-row" }, text: `${amount}${who} · ${new Date(item.at).toLocaleTimeString()}` }));
   }

@@ -4,6 +4,8 @@
 import pytest
 from playwright.async_api import expect
 
+from clients.client import AuctionClient
+
 from .support import make_lot, require_chromium
 from .test_room import bidders, connected
 
@@ -15,7 +17,7 @@ async def test_a_chinese_browser_gets_the_room_in_chinese_and_can_switch(engine,
     lot = (await make_lot(admin, start_price=18_300_000))["lot"]
     for make in ("丰田", "TOYOTA"):  # one make typed two ways: one filter entry
         await make_lot(admin, title=f"{make} 卡罗拉 2020", vehicle={"make": make, "year": 2020})
-    (alice,) = await bidders(admin, "alice")
+    alice, bob = await bidders(admin, "alice", "bob")
     page = await new_page(f"{engine.url}/?token={alice}", locale="zh-CN", width=375, height=740)
     await connected(page)
     assert await page.evaluate("document.documentElement.lang") == "zh-CN"
@@ -40,6 +42,14 @@ async def test_a_chinese_browser_gets_the_room_in_chinese_and_can_switch(engine,
     await expect(page.get_by_test_id("filter-make").locator("option")).to_have_text(["Any", "Honda", "Toyota"])
     await page.reload()  # the choice is kept over the browser's language
     await expect(page.get_by_test_id("price")).to_have_text("¥183,000")
+    await page.get_by_test_id("lang-switch").select_option("zh-CN")
+    for token, amount in ((alice, 18_300_000), (bob, 18_800_000)):  # the bid history names its bidders in Chinese
+        async with AuctionClient(engine.url, token) as client:
+            assert (await client.bid(lot, amount=amount)).ok
+    rows = page.get_by_test_id("bid-history").get_by_test_id("history-row")
+    await expect(rows).to_have_count(2)
+    await expect(rows.first).to_contain_text("¥18.80万 · 竞买人 2 · ")
+    await expect(rows.last).to_contain_text("¥18.30万 · 您 · ")
     assert page.errors == []
 
 
