@@ -70,6 +70,9 @@ class EndingSoonAlerts:
         self.announce = announce
         self._told: dict[str, tuple[int, set[str]]] = {}  # lot -> (ends_at, bidders told or claimed elsewhere)
         self._watchers: dict[str, tuple[float, set[str]]] = {}  # lot -> (read at, its watchers then)
+        # lot -> (seq, ends_at, watchers read at) when it last had no one left to tell: who is told depends
+        # on nothing else, so a lot unchanged since is skipped without listing its bidders again.
+        self._quiet: dict[str, tuple[int, int, float]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -120,13 +123,20 @@ class EndingSoonAlerts:
     def _untold(self, actor: Lot, now: int) -> list[str]:
         """The lot's bidders and (known) watchers not yet told of its current end. A lot whose
         watchers were read lately and who has no one to tell is left alone by a pass: no round trip."""
-        assert actor.state.ends_at is not None
-        known = self._told.get(actor.lot)
-        if known is None or known[0] != actor.state.ends_at:
-            known = self._told[actor.lot] = (actor.state.ends_at, set())
+        state = actor.state
+        assert state.ends_at is not None
         seen = self._watchers.get(actor.lot)
+        quiet = (state.seq, state.ends_at, seen[0] if seen is not None else 0.0)
+        if self._quiet.get(actor.lot) == quiet:
+            return []
+        known = self._told.get(actor.lot)
+        if known is None or known[0] != state.ends_at:
+            known = self._told[actor.lot] = (state.ends_at, set())
         watchers = seen[1] if seen is not None else set()
-        return [n.bidder for n in ending_soon(actor.state, now, self.window_ms, watchers) if n.bidder not in known[1]]
+        untold = [n.bidder for n in ending_soon(state, now, self.window_ms, watchers) if n.bidder not in known[1]]
+        if not untold and seen is not None:
+            self._quiet[actor.lot] = quiet
+        return untold
 
     async def _read_watchers(self, lots: list[str], at: float) -> None:
         if not lots:
@@ -174,3 +184,4 @@ class EndingSoonAlerts:
             if ends_at < now:
                 del self._told[lot]
                 self._watchers.pop(lot, None)
+                self._quiet.pop(lot, None)

@@ -46,6 +46,17 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
+PIPELINE_SECONDS = Histogram(
+    "auction_append_pipeline_seconds",
+    "The appended stage split (tickpipe.py, a single Redis): waiting (an append queued behind the batch in flight), "
+    "round_trip (its batch sent to Redis and answered), resumed (the answer set to the lot's actor running again)",
+    ["phase"],
+    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+PIPELINE_APPENDS = Histogram(
+    "auction_append_pipeline_appends", "Lots' appends per Redis round trip (tickpipe.py)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 # Scale-out (auction_engine/cluster.py): zero on a single node.
 LOTS_OWNED = Gauge("auction_lots_owned", "Lots whose lease this node holds (it is their one writer)")
 TAKEOVERS = Counter("auction_takeovers_total", "Lots this node took from a holder whose lease lapsed or was handed over")

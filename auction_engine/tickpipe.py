@@ -30,15 +30,27 @@ sale day with a replica, the append-and-WAIT per lot took 42% of a core and gave
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from . import metrics
 from .replication import NotReplicated
 
-Pending = tuple[list[str], list[Any], "asyncio.Future[Any]"]
+
+@dataclass(slots=True)
+class Pending:
+    """One lot's append on its way, with the times that split its wait (metrics.PIPELINE_SECONDS)."""
+
+    keys: list[str]
+    args: list[Any]
+    future: asyncio.Future[Any]
+    queued: float = field(default_factory=time.perf_counter)
+    answered: float = 0.0
 
 
 class TickPipeline:
@@ -49,60 +61,72 @@ class TickPipeline:
         self.redis = redis
         self.script = script
         self.wait = wait
-        self._waiting: list[Pending] = []  # with nothing in flight, a `_send` is due at the end of this turn
-        self._sending: asyncio.Task[None] | None = None  # the batch in flight
+        self._waiting: list[Pending] = []  # appends not yet sent
+        self._sending: asyncio.Task[None] | None = None  # sends batches while there are any
 
     async def run(self, keys: list[str], args: list[Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append((keys, args, future))
-        if self._sending is None and len(self._waiting) == 1:  # send them all once the turn is over
-            loop.call_soon(self._send)
-        return await future
+        pending = Pending(keys, args, asyncio.get_running_loop().create_future())
+        self._waiting.append(pending)
+        if self._sending is None:  # its first step runs once this turn is over, taking every append made in it
+            self._sending = asyncio.create_task(self._send(), name="append-pipeline")
+        reply = await pending.future
+        metrics.labelled(metrics.PIPELINE_SECONDS, "resumed").observe(time.perf_counter() - pending.answered)
+        return reply
 
-    def _send(self) -> None:
-        if self._sending is not None or not self._waiting:
-            return
-        batch, self._waiting = self._waiting, []
-        self._sending = task = asyncio.create_task(self._flush(batch), name="append-pipeline")
-        task.add_done_callback(self._sent)
-
-    def _sent(self, _task: asyncio.Task[None]) -> None:
-        self._sending = None
-        if self._waiting:  # what queued meanwhile goes now, as one batch
-            self._send()
+    async def _send(self) -> None:
+        """Batch after batch in one task: what queued while a batch was away leaves as soon as it is
+        answered. A task per batch, started from the last one's done callback, cost two turns of the
+        loop between batches: in the sale day's last seconds, turns of several ms made an append wait
+        4x its round trip (docs/performance.md, "Round eight")."""
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                await self._flush(batch)
+        except asyncio.CancelledError:
+            for pending in self._waiting:
+                pending.future.cancel()
+            self._waiting = []
+            raise
+        finally:
+            self._sending = None
 
     async def _flush(self, batch: list[Pending]) -> None:
+        sent = time.perf_counter()
+        waiting = metrics.labelled(metrics.PIPELINE_SECONDS, "waiting")
+        for pending in batch:
+            waiting.observe(sent - pending.queued)
+        metrics.PIPELINE_APPENDS.observe(len(batch))
         try:
             pipe = self.redis.pipeline(transaction=False)
-            for keys, args, _ in batch:
-                pipe.evalsha(self.script.sha, len(keys), *keys, *args)
+            for pending in batch:
+                pipe.evalsha(self.script.sha, len(pending.keys), *pending.keys, *pending.args)
             if self.wait is not None:
                 pipe.execute_command("WAIT", *self.wait)
             replies = await pipe.execute(raise_on_error=False)
         except asyncio.CancelledError:
-            for _, _, future in batch:
-                future.cancel()
+            for pending in batch:
+                pending.future.cancel()
             raise
         except Exception as exc:  # the connection, not a lot: every append of the batch fails alike
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            for pending in batch:
+                _answer(pending, exc)
             return
+        answered = time.perf_counter()
+        metrics.labelled(metrics.PIPELINE_SECONDS, "round_trip").observe(answered - sent)
         acked = replies.pop() if self.wait is not None else None
         # Redis restarted or was flushed: the script is loaded again and those appends are sent again,
         # as a batch of their own (with its own WAIT: a call on another connection is not covered by this one).
-        again = [entry for entry, reply in zip(batch, replies, strict=True) if isinstance(reply, NoScriptError)]
+        again = [pending for pending, reply in zip(batch, replies, strict=True) if isinstance(reply, NoScriptError)]
         if again:
             try:
                 await self.redis.script_load(self.script.script)
             except Exception as exc:
-                for _, _, future in again:
-                    _answer(future, exc)
+                for pending in again:
+                    _answer(pending, exc)
                 again = []
-        for (_, _, future), reply in zip(batch, replies, strict=True):
+        for pending, reply in zip(batch, replies, strict=True):
             if not isinstance(reply, NoScriptError):
-                _answer(future, self._replicated(reply, acked))
+                _answer(pending, self._replicated(reply, acked))
         if again:
             await self._flush(again)
 
@@ -119,9 +143,11 @@ class TickPipeline:
         return reply
 
 
-def _answer(future: asyncio.Future[Any], reply: Any) -> None:
+def _answer(pending: Pending, reply: Any) -> None:
+    future = pending.future
     if future.done():
         return
+    pending.answered = time.perf_counter()
     if isinstance(reply, BaseException):
         future.set_exception(reply)
     else:

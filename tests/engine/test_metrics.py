@@ -11,7 +11,7 @@ EXPECTED = {
     "auction_bids_accepted_total", "auction_bids_refused_total", "auction_append_seconds", "auction_batch_entries",
     "auction_open_lots", "auction_connections", "auction_slow_consumers_total", "auction_loop_lag_seconds",
     "auction_stage_seconds", "auction_lots_owned", "auction_takeovers_total", "auction_forwarded_total",
-    "auction_forward_seconds",
+    "auction_forward_seconds", "auction_append_pipeline_seconds", "auction_append_pipeline_appends",
 }
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from auction_engine.stream import Fenced, RedisLog, SeqMismatch
 from bidding.log import create_lot
@@ -109,3 +111,63 @@ async def test_appends_made_while_a_batch_is_away_wait_for_it_and_go_out_togethe
     calls = (await admin.info("commandstats"))["cmdstat_evalsha"]["calls"]
     assert calls >= len(LOTS)  # each lot still its own script call
     await redis.aclose()
+
+
+class _Turns:
+    """Counts turns of the running loop: a callback that schedules itself for the next turn."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_soon(self._tick)
+
+    def _tick(self) -> None:
+        self.n += 1
+        self._handle = self._loop.call_soon(self._tick)
+
+    def stop(self) -> None:
+        self._handle.cancel()
+
+
+async def test_a_batch_queued_behind_one_in_flight_leaves_in_the_turn_that_answers_it(redis_url: str) -> None:
+    """A task per batch, started from the last one's done callback, lost two turns of the loop
+    between batches; on a loaded loop (a sale's last seconds) each turn is milliseconds, and the
+    appends waited 4x their round trip. The next batch now leaves before the answered lot even
+    resumes."""
+    epochs = await created(redis_url)
+    sent: list[int] = []
+
+    class Counted(Redis):
+        def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+            pipe = super().pipeline(transaction, shard_hint)
+            execute = pipe.execute
+
+            async def counted(raise_on_error: bool = True) -> list[Any]:
+                sent.append(turns.n)
+                return await execute(raise_on_error=raise_on_error)
+
+            pipe.execute = counted  # type: ignore[method-assign]
+            return pipe
+
+    redis = Counted.from_url(redis_url)
+    log = RedisLog(redis)
+    await log.last_seq(LOTS[0])  # the pool's connection, opened before
+    turns = _Turns()
+    resumed: list[int] = []
+
+    async def append(lot: str) -> int:
+        seq = await log.append(lot, 1, epochs[lot], [item(lot, 2)])
+        resumed.append(turns.n)
+        return seq
+
+    try:
+        first = asyncio.create_task(append(LOTS[0]))
+        while not sent:
+            await asyncio.sleep(0)
+        second = asyncio.create_task(append(LOTS[1]))
+        assert await asyncio.gather(first, second) == [2, 2]
+    finally:
+        turns.stop()
+        await redis.aclose()
+    assert len(sent) == 2
+    assert sent[1] <= resumed[0], f"the second batch left {sent[1] - resumed[0]} turns after the first lot resumed"
