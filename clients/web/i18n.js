@@ -35,6 +35,48 @@ const ZH = {
   "Sealed bid in": "暗标已提交", "Reserve met": "已达保留价", "Reserve not met": "未达保留价",
   "Your pre-bid is in": "您的预出价已登记", "Pre-bid maximum (proxy, ¥)": "预出价最高价（¥）",
   "Accept the counter-offer": "接受卖家还价", "Decline": "拒绝", "Keep my maximum on the new report": "按新检测报告保留我的最高价",
+  "🔔 Alerts": "🔔 提醒", "extensions:": "延时次数：", "fair warning": "最后警告", ", ": "，",
+  // texts with values (tf): {name} is filled in after translating
+  "Paddle {paddle}": "号牌 {paddle}", "Paddle {paddle} (you)": "号牌 {paddle}（您）",
+  "{result}: {price} to paddle {paddle}": "{result}：{price}，号牌 {paddle}",
+  "Bid {amount}": "出价 {amount}", "+1 step: {amount}": "+1 档：{amount}", "+5 steps: {amount}": "+5 档：{amount}",
+  "Bid from {price}": "从 {price} 起出价", "Take at {price}": "以 {price} 应价",
+  "Outbid: the price is now {price}; next minimum {next}.": "已被超越：当前价 {price}，最低加价至 {next}。",
+  "Outbid on {title}: now {price}": "{title} 已被超越：当前价 {price}",
+  "Counter-offer on {title}: {amount}, answer by {when}": "{title} 卖家还价：{amount}，请在 {when} 前答复",
+  "Ending soon: {title} closes in {left}": "即将结束：{title} 将在 {left} 后结束",
+  "Connection: {status}": "连接：{status}", "{title}: {status}": "{title}：{status}", "extended to {left} left": "延时至剩余 {left}",
+  "{result} at {price}": "{result}，价格 {price}", "+{by} extended ({count})": "+{by} 已延时（第 {count} 次）",
+  "Sending…": "发送中…", "Not placed: cancelled.": "未出价：已取消。", "Dropped: that bid was never sent.": "已放弃：该出价未曾发出。",
+  "Pre-bid recorded: your maximum {max} bids for you from the open.": "预出价已登记：开拍后将按您的最高价 {max} 自动代您出价。",
+  "Accepted, but a proxy bid outbid you at once: price {price}.": "出价已受理，但随即被代理出价超越：当前价 {price}。",
+  "Accepted: sealed bid recorded.": "出价已受理：暗标已登记。",
+  "Accepted: sealed bid recorded (your maximum {max}).": "出价已受理：暗标已登记（您的最高价 {max}）。",
+  "Accepted: you lead at {price}.": "出价已受理：您以 {price} 领先。",
+  "Accepted: you lead at {price} (your maximum {max}).": "出价已受理：您以 {price} 领先（您的最高价 {max}）。",
+  "Refused: {reason}": "未受理：{reason}", "Refused: {reason} Next minimum: {next}.": "未受理：{reason}最低加价至 {next}。",
+  "Bought for {price}.": "已以一口价 {price} 购得。", "Counter-offer accepted.": "已接受卖家还价。",
+  "Counter-offer declined.": "已拒绝卖家还价。", "Maximum confirmed on the new report.": "已按新检测报告确认最高价。",
+  // common.js MESSAGES (messageFor), the reasons a bid is refused: the console keeps them in English
+  "Your bid is below the next minimum.": "您的出价低于最低可出价。",
+  "You are already leading; raise your maximum instead.": "您已领先；如需加价，请提高您的最高价。",
+  "This lot is not open for bidding yet.": "此车尚未开始竞拍。", "Bidding on this lot is paused.": "此车竞拍已暂停。",
+  "This lot has closed.": "此车竞拍已结束。", "This bid would exceed your credit limit (deposit).": "此出价将超出您的信用额度（保证金）。",
+  "This bid would break the budget you set for this sale.": "此出价将超出您为本场设定的预算。",
+  "Too many bids at once; wait a moment and try again.": "出价过于频繁，请稍后再试。",
+  "You are not allowed to do that.": "您无权进行此操作。",
+  "Enter a whole amount in yuan (up to 2 decimals) above zero, and only one of bid or maximum.": "请输入大于零的金额（元，最多两位小数），出价与最高价只填一项。",
+  "No such lot.": "没有此车辆。", "The server could not read that message.": "服务器无法读取该消息。",
+  "That message was too large.": "消息过大。", "The server does not know that message type.": "服务器不识别该消息类型。",
+  "Your connection fell behind; reconnecting.": "连接滞后，正在重新连接。",
+  "Your token is missing, invalid or expired.": "令牌缺失、无效或已过期。",
+  "This engine does not know your bidder: ask the auctioneer for a new token.": "系统中没有您的竞买人信息：请向拍卖师索取新令牌。",
+  "Your bidder account is suspended: ask the auctioneer.": "您的竞买账户已被暂停：请联系拍卖师。",
+  "Your token does not allow that.": "您的令牌无权进行此操作。", "The lot form has an invalid field.": "车辆表单中有无效字段。",
+  "The request was invalid.": "请求无效。", "That conflicts with the lot's current state.": "与此车当前状态冲突。",
+  "The server is temporarily unavailable.": "服务器暂时不可用。",
+  "No answer from the server in time; your bid may still count. Check the price before bidding again.": "服务器未及时答复，您的出价可能已生效。再次出价前请先查看价格。",
+  "Network error: the server could not be reached.": "网络错误：无法连接服务器。", "Not sent: you are offline.": "未发送：您已离线。",
 };
 
 let current = "en";
@@ -42,6 +84,11 @@ const originals = new WeakMap(); // text node -> its English text
 
 export function t(text) {
   return current === "zh-CN" ? ZH[text] ?? text : text;
+}
+
+// A whole sentence per template, since Chinese orders the values differently (no translated fragments glued together).
+export function tf(template, values) {
+  return t(template).replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
 }
 
 export function language() { return current; }

@@ -3,7 +3,7 @@ import {
   AuctionSocket, Clock, RESULT_TEXT, api, countdown, el, fetchLots, formatMileage, formatMoney, formatRemaining,
   forgetToken, messageFor, pageItems, parseYuan, readToken, remainingMs, safeHref, stepsAbove, yuanInput,
 } from "/static/common.js";
-import { initLanguage, language, t } from "/static/i18n.js";
+import { initLanguage, language, t, tf } from "/static/i18n.js";
 
 const TOKEN_KEY = "auction.room.token";
 const CONFIRM_KEY = "auction.room.confirm"; // "off" when the bidder turned confirmation off for quick bids
@@ -19,6 +19,7 @@ const room = {
   token: readToken(TOKEN_KEY),
   socket: null,
   paddle: null,
+  welcome: null,            // the socket's welcome (role, bidder, paddle): the top bar says who this page is
   list: [],                 // lots shown in the catalogue, sorted
   states: new Map(),        // lot -> latest state (HTTP first, then WebSocket)
   cards: new Map(),         // lot -> card element
@@ -52,6 +53,7 @@ function connect() {
     onStatus: showStatus,
     onWelcome: (w) => {
       room.paddle = w.paddle ?? null;
+      room.welcome = w;
       if (w.role === "bidder") {
         room.signinLost = null;
         room.socket.send({ type: "subscribe", lot: "me" });
@@ -59,7 +61,7 @@ function connect() {
       $("nav-mine").hidden = $("alerts").hidden = w.role !== "bidder";
       $("alerts").setAttribute("aria-pressed", String(alertsOn()));
       offerUnsent();
-      $("who").textContent = w.role === "bidder" ? `${t("Bidder")} ${w.bidder} · ${t("paddle")} ${w.paddle}` : room.signinLost ?? t(`Watching as ${w.role}`);
+      showWho();
       renderDetail();
     },
     onLot: (frame, state) => onLotState(frame.lot, state, frame),
@@ -71,12 +73,18 @@ function connect() {
     },
     onError: (f) => {
       if (f.code === "slow_consumer") return;
-      showBidMessage(messageFor(f.code, f.message), "error");
+      showBidMessage(() => t(messageFor(f.code, f.message)), "error");
     },
   });
   room.socket = socket;
   for (const lot of watchedLots()) socket.subscribe(lot, feedOf(lot));
   socket.connect();
+}
+
+/** Who this page is, in the current language: on each welcome and again on a language switch. */
+function showWho() {
+  const w = room.welcome;
+  if (w) $("who").textContent = w.role === "bidder" ? `${t("Bidder")} ${w.bidder} · ${t("paddle")} ${w.paddle}` : room.signinLost ?? t(`Watching as ${w.role}`);
 }
 
 const connLabel = (status) => t({
@@ -87,7 +95,7 @@ function showStatus(status, why) {
   const node = $("conn");
   node.dataset.state = status;
   node.textContent = connLabel(status);
-  if (room.lastConn && room.lastConn !== status) $("announce").textContent = `Connection: ${node.textContent.replace("● ", "")}`;
+  if (room.lastConn && room.lastConn !== status) $("announce").textContent = tf("Connection: {status}", { status: node.textContent.replace("● ", "") });
   room.lastConn = status;
   if (status === "unauthorized") signInLost(why);
 }
@@ -100,6 +108,7 @@ function signInLost(why) {
   forgetToken(TOKEN_KEY);
   room.token = null;
   room.paddle = null;
+  room.welcome = null;
   room.mine.clear();
   room.maxima.clear();
   room.myLots.clear();
@@ -159,10 +168,13 @@ function announceLot(state, before) {
   const first = room.announced === undefined;
   room.announced = key;
   if (first || !before) return;
-  const parts = [`${state.title}: ${state.status === "open" && state.fair_warning ? "fair warning" : state.status}`];
-  if (state.extensions > (before.extensions ?? 0)) parts.push(`extended to ${formatRemaining(state.ends_at - room.clock.now())} left`);
-  if (state.result) parts.push(`${RESULT_TEXT[state.result] ?? state.result}${state.price !== null && state.result !== "unsold" ? ` at ${formatMoney(state.price, state.currency)}` : ""}`);
-  $("announce").textContent = parts.join(", ");
+  const parts = [tf("{title}: {status}", { title: state.title, status: t(state.status === "open" && state.fair_warning ? "fair warning" : state.status) })];
+  if (state.extensions > (before.extensions ?? 0)) parts.push(tf("extended to {left} left", { left: formatRemaining(state.ends_at - room.clock.now()) }));
+  if (state.result) {
+    const result = t(RESULT_TEXT[state.result] ?? state.result);
+    parts.push(state.price !== null && state.result !== "unsold" ? tf("{result} at {price}", { result, price: formatMoney(state.price, state.currency) }) : result);
+  }
+  $("announce").textContent = parts.join(t(", "));
 }
 
 /** What the server says of this bidder on a lot (a bidder snapshot's `your_max`, `leading`):
@@ -226,12 +238,12 @@ function onCounter(f) {
   noteOwn(f.lot, { counter: { amount: f.amount, expires_at: f.expires_at } });
   if (f.lot !== room.detail) {
     const title = room.states.get(f.lot)?.title ?? f.lot;
-    alertBidder(f.lot, `Counter-offer on ${title}: ${formatMoney(f.amount, currencyOf(f.lot))}, answer by ${whenText(f.expires_at)}`);
+    alertBidder(f.lot, tf("Counter-offer on {title}: {amount}, answer by {when}", { title, amount: formatMoney(f.amount, currencyOf(f.lot)), when: whenText(f.expires_at) }));
   }
   renderDetail();
 }
 
-const whenText = (ms) => new Date(ms).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+const whenText = (ms) => new Date(ms).toLocaleString(language() === "zh-CN" ? "zh-CN" : [], { dateStyle: "medium", timeStyle: "short" });
 
 /** The watchlist as the server keeps it: another device may have changed it since the `me` snapshot. */
 async function loadWatchlist() {
@@ -263,13 +275,16 @@ function renderMine() {
 function onPrivate(f) {
   if (f.lot !== room.detail && f.type === "outbid") {
     const title = room.states.get(f.lot)?.title ?? f.lot;
-    alertBidder(f.lot, `Outbid on ${title}: now ${formatMoney(f.price, currencyOf(f.lot))}`);
+    alertBidder(f.lot, tf("Outbid on {title}: now {price}", { title, price: formatMoney(f.price, currencyOf(f.lot)) }));
   }
   if (f.type === "outbid") room.mine.set(f.lot, "outbid");
   else if (f.type === "won") room.mine.set(f.lot, { won: f.price });
   else if (f.type === "lost") room.mine.set(f.lot, "lost");
   if (f.lot === room.detail) {
-    if (f.type === "outbid") showBidMessage(`Outbid: the price is now ${formatMoney(f.price, currencyOf(f.lot))}; next minimum ${formatMoney(f.next_min, currencyOf(f.lot))}.`, "warn", f.seq);
+    if (f.type === "outbid") {
+      showBidMessage(() => tf("Outbid: the price is now {price}; next minimum {next}.", {
+        price: formatMoney(f.price, currencyOf(f.lot)), next: formatMoney(f.next_min, currencyOf(f.lot)) }), "warn", f.seq);
+    }
     renderDetail();
   }
   updateCard(f.lot);
@@ -314,7 +329,7 @@ function onNotice(f) {
   if (f.kind !== "ending_soon" || f.lot === room.detail) return;
   const title = f.title || room.states.get(f.lot)?.title || f.lot;
   const left = Math.max(0, f.ends_at - room.clock.now());
-  alertBidder(f.lot, `Ending soon: ${title} closes in ${formatRemaining(left)}`);
+  alertBidder(f.lot, tf("Ending soon: {title} closes in {left}", { title, left: formatRemaining(left) }));
 }
 
 const currencyOf = (lot) => room.states.get(lot)?.currency ?? "CNY";
@@ -587,7 +602,7 @@ function renderDetail() {
   const price = livePrice(state, now);
   $("d-price-label").textContent = t(sealed ? "Sealed bids" : state.format === "dutch" && open ? "Price now (falling)" : price === null ? "Starting price" : "Current price");
   $("d-price").textContent = sealed ? `${state.bids} bid${state.bids === 1 ? "" : "s"}` : formatMoney(price ?? state.start_price, cur);
-  $("d-leader").textContent = state.leader ? `Paddle ${state.leader}${state.leader === room.paddle ? " (you)" : ""}` : "—";
+  $("d-leader").textContent = state.leader ? tf(state.leader === room.paddle ? "Paddle {paddle} (you)" : "Paddle {paddle}", { paddle: state.leader }) : "—";
   $("d-bids").textContent = String(state.bids ?? 0);
   $("d-next").textContent = formatMoney(state.next_min, cur);
   const yourMax = room.maxima.get(lot) ?? null;  // a maximum only while it stands above the price
@@ -637,10 +652,10 @@ function renderDetail() {
   const result = $("d-result");
   result.hidden = state.status !== "closed";
   if (state.status === "closed") {
-    const label = RESULT_TEXT[state.result] ?? "Closed";
+    const label = t(RESULT_TEXT[state.result] ?? "Closed");
     result.dataset.result = state.result ?? "";
     result.textContent = state.result === "sold" || state.result === "pending_approval"
-      ? `${label}: ${formatMoney(state.price, cur)} to paddle ${state.leader ?? "—"}`
+      ? tf("{result}: {price} to paddle {paddle}", { result: label, price: formatMoney(state.price, cur), paddle: state.leader ?? "—" })
       : label;
   }
 
@@ -649,13 +664,13 @@ function renderDetail() {
   const dutch = state.format === "dutch";
   const buttons = [$("q-next"), $("q-1"), $("q-5")];
   if (dutch) {
-    buttons[0].textContent = `Take at ${formatMoney(price, cur)}`;
+    buttons[0].textContent = tf("Take at {price}", { price: formatMoney(price, cur) });
     buttons[0].dataset.amount = price ?? "";
     buttons[1].hidden = buttons[2].hidden = true;
   } else {
     buttons[1].hidden = buttons[2].hidden = sealed;
-    [`${t("Bid")} `, "+1 step: ", "+5 steps: "].forEach((label, i) => {
-      buttons[i].textContent = q[i] === null ? (sealed ? `Bid from ${formatMoney(state.start_price, cur)}` : "—") : `${label}${formatMoney(q[i], cur)}`;
+    ["Bid {amount}", "+1 step: {amount}", "+5 steps: {amount}"].forEach((label, i) => {
+      buttons[i].textContent = q[i] === null ? (sealed ? tf("Bid from {price}", { price: formatMoney(state.start_price, cur) }) : "—") : tf(label, { amount: formatMoney(q[i], cur) });
       buttons[i].dataset.amount = q[i] ?? (sealed ? state.start_price : "");
     });
   }
@@ -695,7 +710,7 @@ function tickDetail() {
 let flashTimer;
 function flashExtension(byMs, count) {
   const flash = $("d-flash");
-  flash.textContent = `+${formatRemaining(byMs)} extended (${count})`;
+  flash.textContent = tf("+{by} extended ({count})", { by: formatRemaining(byMs), count });
   flash.hidden = false;
   flash.classList.remove("pulse");
   void flash.offsetWidth; // restart the animation
@@ -716,13 +731,15 @@ function correctionText(correction, cur) {
   return text ? `${text(correction, cur)} · ${new Date(correction.at).toLocaleTimeString()}` : "";
 }
 
-/** A message about the lot as it stood at `seq`: it expires when a later entry changes the lot. */
+/** A message about the lot as it stood at `seq`: it expires when a later entry changes the lot.
+ * `text` may be a function giving it, called again on a language switch. */
 function showBidMessage(text, kind = "info", seq = null) {
   const node = $("d-bid-message");
-  node.textContent = text;
+  const render = typeof text === "function" ? text : () => text;
+  node.textContent = render();
   node.dataset.kind = kind;
   const lot = room.detail;
-  room.message = text && lot ? { lot, seq: seq ?? room.states.get(lot)?.seq ?? 0 } : null;
+  room.message = node.textContent && lot ? { lot, seq: seq ?? room.states.get(lot)?.seq ?? 0, render } : null;
 }
 
 // Each bid on the open lot re-reads its history: on a busy lot that was a read per bid per viewer (and
@@ -875,7 +892,7 @@ async function place(params, asked = false) {
   const state = room.states.get(lot);
   if (!lot || !state) return;
   if (!asked && !(await confirmBid(lot, params.max !== undefined ? "Maximum" : "Bid", params.max ?? params.amount))) {
-    showBidMessage("Not placed: cancelled.", "info");
+    showBidMessage(() => t("Not placed: cancelled."), "info");
     return;
   }
   if (room.socket.status !== "connected") {
@@ -884,24 +901,24 @@ async function place(params, asked = false) {
     offerUnsent();
     return;
   }
-  showBidMessage("Sending…", "info");
+  showBidMessage(() => t("Sending…"), "info");
   try {
     const ack = await room.socket.bid(lot, params);
     const cur = state.currency;
     if (ack.ok && state.status === "scheduled") {  // a pre-bid: placed as a proxy bid at the open
       room.mine.set(lot, "bid");
       if (ack.your_max) room.maxima.set(lot, ack.your_max);
-      showBidMessage(`Pre-bid recorded: your maximum ${formatMoney(ack.your_max ?? params.max, cur)} bids for you from the open.`, "ok", ack.seq);
+      showBidMessage(() => tf("Pre-bid recorded: your maximum {max} bids for you from the open.", { max: formatMoney(ack.your_max ?? params.max, cur) }), "ok", ack.seq);
     } else if (ack.ok) {
       room.mine.set(lot, ack.leading === false ? "outbid" : "bid");
-      const maxText = params.max !== undefined && ack.your_max ? ` (your maximum ${formatMoney(ack.your_max, cur)})` : "";
-      showBidMessage(ack.leading === false
-        ? `Accepted, but a proxy bid outbid you at once: price ${formatMoney(ack.price, cur)}.`
-        : `Accepted: ${ack.price === null || ack.price === undefined ? "sealed bid recorded" : `you lead at ${formatMoney(ack.price, cur)}`}${maxText}.`, ack.leading === false ? "warn" : "ok", ack.seq);
+      const withMax = params.max !== undefined && ack.your_max ? " (your maximum {max})" : "";
+      const accepted = ack.leading === false ? "Accepted, but a proxy bid outbid you at once: price {price}."
+        : `${ack.price === null || ack.price === undefined ? "Accepted: sealed bid recorded" : "Accepted: you lead at {price}"}${withMax}.`;
+      showBidMessage(() => tf(accepted, { price: formatMoney(ack.price, cur), max: formatMoney(ack.your_max, cur) }), ack.leading === false ? "warn" : "ok", ack.seq);
       if (ack.your_max) room.maxima.set(lot, ack.your_max);
     } else {
-      const next = ack.next_min ? ` Next minimum: ${formatMoney(ack.next_min, cur)}.` : "";
-      showBidMessage(`Refused: ${messageFor(ack.reason)}${next}`, "error");
+      showBidMessage(() => tf(ack.next_min ? "Refused: {reason} Next minimum: {next}." : "Refused: {reason}",
+        { reason: t(messageFor(ack.reason)), next: formatMoney(ack.next_min, cur) }), "error");
     }
   } catch (e) {
     if (e.code === "offline") {
@@ -909,7 +926,7 @@ async function place(params, asked = false) {
       showBidMessage("", "info");
       offerUnsent();
     } else {
-      showBidMessage(e.message, "error");
+      showBidMessage(() => t(e.message), "error");
     }
   }
   renderDetail();
@@ -920,9 +937,9 @@ async function ownAction(action, done) {
   const lot = room.detail;
   try {
     noteOwn(lot, await api("POST", `/api/lots/${encodeURIComponent(lot)}/${action}`, { token: room.token }));
-    showBidMessage(done, "ok");
+    showBidMessage(() => t(done), "ok");
   } catch (e) {
-    showBidMessage(`Refused: ${e.human ?? e.message}`, "error");
+    showBidMessage(() => tf("Refused: {reason}", { reason: t(e.human ?? e.message) }), "error");
   }
   renderDetail();
 }
@@ -930,7 +947,7 @@ async function ownAction(action, done) {
 function readAmount(input) {
   const fen = parseYuan(input.value);
   if (fen === null) {
-    showBidMessage(messageFor("bad_amount"), "error");
+    showBidMessage(() => t(messageFor("bad_amount")), "error");
     input.focus();
   }
   return fen;
@@ -987,10 +1004,11 @@ function wire() {
     if (!(await confirmBid(lot, "Buy now", price))) return;
     try {
       const ack = await room.socket.buyNow(lot);
-      showBidMessage(ack.ok ? `Bought for ${formatMoney(ack.price, currencyOf(lot))}.` : `Refused: ${messageFor(ack.reason)}`, ack.ok ? "ok" : "error");
+      showBidMessage(() => (ack.ok ? tf("Bought for {price}.", { price: formatMoney(ack.price, currencyOf(lot)) })
+        : tf("Refused: {reason}", { reason: t(messageFor(ack.reason)) })), ack.ok ? "ok" : "error");
       if (ack.ok) room.mine.set(lot, "bid");
     } catch (e) {
-      showBidMessage(e.message, "error");
+      showBidMessage(() => t(e.message), "error");
     }
   });
   try { $("confirm-toggle").checked = localStorage.getItem(CONFIRM_KEY) !== "off"; } catch { /* storage disabled */ }
@@ -1008,7 +1026,7 @@ function wire() {
   $("unsent-drop").addEventListener("click", () => {
     room.unsent = null;
     offerUnsent();
-    showBidMessage("Dropped: that bid was never sent.", "info");
+    showBidMessage(() => t("Dropped: that bid was never sent."), "info");
   });
   $("d-photo").addEventListener("keydown", (e) => {
     if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
@@ -1045,7 +1063,7 @@ function wire() {
       const data = await api(watching ? "DELETE" : "PUT", `/api/me/watchlist/${encodeURIComponent(lot)}`, { token: room.token });
       room.watchlist = new Set(data.lots);
     } catch (e) {
-      showBidMessage(e.human ?? e.message, "error");
+      showBidMessage(() => t(e.human ?? e.message), "error");
     }
     renderDetail();
   });
@@ -1057,6 +1075,7 @@ function wire() {
     try { room.token ? localStorage.setItem(TOKEN_KEY, room.token) : localStorage.removeItem(TOKEN_KEY); } catch { /* storage disabled */ }
     $("token-box").open = false;
     room.paddle = null;
+    room.welcome = null;
     room.mine.clear();
     room.maxima.clear();
     room.myLots.clear();
@@ -1068,8 +1087,9 @@ function wire() {
     $("token-input").value = "";
     room.token = null;
     room.paddle = null;
+    room.welcome = null;
     room.signinLost = null;
-    $("who").textContent = "Watching (no token)";
+    $("who").textContent = t("Watching (no token)");
     connect();
   });
 }
@@ -1078,8 +1098,10 @@ initLanguage($("lang"), () => {
   fillMakes();
   for (const s of room.list) updateCard(s.lot);
   if (room.socket) $("conn").textContent = connLabel(room.socket.status);
+  showWho();
   renderMine();
   renderDetail();
+  if (room.message?.lot === room.detail) $("d-bid-message").textContent = room.message.render();
   loadHistory();
 });
 wire();
