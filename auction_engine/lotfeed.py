@@ -22,7 +22,7 @@ import asyncio
 import itertools
 from typing import Protocol
 
-from .frames import Outgoing
+from .frames import Outgoing, Run
 
 Entry = tuple[int, int, Outgoing]
 """(tick, seq, frame). The tick orders a lot's frame among the connection's private frames."""
@@ -140,7 +140,12 @@ class LotFeed:
                 self._trim()
         if not self._flush_due:
             self._flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            # Two turns on, not one: the lot's actor goes on from here to decide its next batch and
+            # send its append in the next turn; flushed first, a hot lot's 1,000 watchers held that
+            # append back by the whole flush (its wait p50 27-29 ms), and Redis sat idle meanwhile.
+            # After it, the flush overlaps the append's fsync (docs/performance.md, "Round eight").
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, self._flush)
 
     def take(self, sub: Subscription, before: int, room: int, out: list[Outgoing]) -> None:
         entries, i = self.entries, sub.pos - self.base
@@ -189,6 +194,7 @@ class LotFeed:
 
     def _flush_parked(self) -> None:
         entries, head = self.entries, self.head
+        runs: dict[int, Run] = {}  # by position: the watchers at one position share their frames' bytes
         for sub in tuple(self.parked):
             i = sub.pos - self.base
             if sub.skip:
@@ -196,7 +202,10 @@ class LotFeed:
             if i >= len(entries):
                 continue
             reader = sub.reader
-            if reader.idle() and reader.write_now([e[2] for e in entries[i:]]):
+            run = runs.get(i)
+            if run is None:
+                run = runs[i] = Run([e[2] for e in entries[i:]])
+            if reader.idle() and reader.write_now(run):
                 sub.pos = head
                 continue
             self.parked.discard(sub)

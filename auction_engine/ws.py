@@ -33,6 +33,7 @@ from .frames import (
     CommandFrame,
     Outgoing,
     Ping,
+    Run,
     Subscribe,
     Unsubscribe,
     answer_frame,
@@ -166,7 +167,8 @@ class Wire:
         """`send_many` without the wait, for a lot's feed writing to an idle watcher (lotfeed.py):
         False (nothing written) when the transport is paused or the connection is closing."""
         assert self.extension is not None
-        if not self.extension["write_frames_now"]([out.wire(self.subprotocol) for out in frames]):
+        wire = [frames.joined(self.subprotocol)] if isinstance(frames, Run) else [out.wire(self.subprotocol) for out in frames]
+        if not self.extension["write_frames_now"](wire):
             return False
         _BATCHED_FRAMES.inc(len(frames))
         return True

@@ -201,3 +201,46 @@ async def test_credit_is_checked_before_the_rules_and_the_hammer_reports_the_res
     assert rig.actor.deps.credit.total("A") == 5000
     assert isinstance(await rig.submit(Hammer(at=rig.actor.deps.clock.now_ms())), Applied)
     assert rig.results == ["sold"]
+
+
+async def test_the_next_append_leaves_before_the_last_batchs_events_are_written_to_watchers(rig: Rig) -> None:
+    """A hot lot's flush to 1,000 watchers took tens of ms; run before the actor's next append was
+    sent, it held the append back that long while Redis sat idle. The append now leaves first and the
+    flush overlaps its fsync (lotfeed.append)."""
+    from tests.engine.test_fanout import Socket as FeedSocket
+
+    order: list[str] = []
+
+    class Watcher(FeedSocket):
+        def write_now(self, frames: list[Any]) -> bool:
+            if frames:
+                order.append("write")
+            return super().write_now(frames)
+
+    sock = Watcher()
+    conn = Connection(Principal("watcher"), JSON, sock, batched=True)
+    rig.hub.add(conn)
+    rig.hub.watch(conn, LOT).release(0)
+    rig.tasks.append(asyncio.create_task(conn.writer()))
+    redis = rig.stream.redis
+    pipeline = redis.pipeline
+
+    def counted(transaction: bool = True, shard_hint: str | None = None) -> Any:
+        pipe = pipeline(transaction, shard_hint)
+        execute = pipe.execute
+
+        async def sent(raise_on_error: bool = True) -> Any:
+            order.append("append")
+            return await execute(raise_on_error=raise_on_error)
+
+        pipe.execute = sent
+        return pipe
+
+    redis.pipeline = counted  # type: ignore[method-assign]
+    first = rig.bid("A", "a1", amount=5000)
+    while not order:  # the first bid's append is away: the second is a batch of its own
+        await asyncio.sleep(0)
+    second = rig.bid("B", "b1", amount=5100)
+    assert isinstance(await first, Ack) and isinstance(await second, Ack)
+    await settle()
+    assert order[:3] == ["append", "append", "write"], order

@@ -183,6 +183,12 @@ async def live(hub: Hub, sock: Socket, lot: str = "L1", limit: int = 1024, bidde
     return conn, writer
 
 
+async def flushed() -> None:
+    """Two turns: a lot's feed writes to its idle watchers two turns after a publish (lotfeed.append)."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
 async def test_a_lots_burst_reaches_each_idle_watcher_in_one_direct_write_and_is_then_forgotten() -> None:
     hub = Hub()
     socks = [Socket() for _ in range(3)]
@@ -191,7 +197,7 @@ async def test_a_lots_burst_reaches_each_idle_watcher_in_one_direct_write_and_is
         hub.publish("L1", seq, event("L1", seq))
     feed = hub.watchers["L1"]
     assert len(feed.entries) == 10  # once for all three watchers, not one copy each
-    await asyncio.sleep(0)
+    await flushed()
     for sock in socks:
         assert sock.direct == [10] and sock.batches == []  # one write, no writer woken
         assert [f["seq"] for f in sock.frames()] == list(range(1, 11))
@@ -304,13 +310,13 @@ async def test_an_idle_watcher_holds_no_writer_task_until_its_socket_stalls_and_
     conn.send_frame({"type": "welcome", "seq": 0})
     for seq in (1, 2):
         hub.publish("L1", seq, event("L1", seq))
-    await asyncio.sleep(0)
+    await flushed()
     assert len(asyncio.all_tasks()) == tasks and sock.batches == []  # written directly, no task
     sock.stall.clear()
     hub.publish("L1", 3, event("L1", 3))
     conn.send_frame({"type": "ack", "seq": 4})
     hub.publish("L1", 4, event("L1", 4))
-    await asyncio.sleep(0)
+    await flushed()
     assert len(asyncio.all_tasks()) == tasks + 1  # a writer waits for the socket
     sock.stall.set()
     for _ in range(200):
@@ -319,7 +325,7 @@ async def test_an_idle_watcher_holds_no_writer_task_until_its_socket_stalls_and_
         await asyncio.sleep(0.01)
     assert len(asyncio.all_tasks()) == tasks and sock.batches == [3]  # caught up: the writer is gone
     hub.publish("L1", 5, event("L1", 5))
-    await asyncio.sleep(0)
+    await flushed()
     assert sock.direct[-1] == 1  # direct again
     conn.shutdown()
     await asyncio.wait_for(conn.stopped(), 2)

@@ -1,0 +1,67 @@
+"""lotfeed.py: a lot's flush writes each idle watcher what it has not had, and the watchers at one
+position share one copy of those frames' bytes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from auction_engine.frames import JSON, Outgoing, Run, event_frame
+from auction_engine.lotfeed import LotFeed
+
+
+class Watcher:
+    """An idle watcher whose socket takes everything at once."""
+
+    def __init__(self) -> None:
+        self.written: list[list[Outgoing]] = []
+
+    def idle(self) -> bool:
+        return True
+
+    def write_now(self, frames: list[Outgoing]) -> bool:
+        self.written.append(frames)
+        return True
+
+    def wake(self) -> None:
+        raise AssertionError("an idle watcher is written to directly")
+
+    def send(self, out: Outgoing) -> bool:
+        raise AssertionError("no private frame here")
+
+    def overflow(self) -> None:
+        raise AssertionError("nobody falls behind here")
+
+
+async def flushed() -> None:
+    """The flush runs two turns after an append: after the turn in which the lot's actor sends its next append."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+def event(seq: int) -> Outgoing:
+    return Outgoing(event_frame("L1", seq, "bid", 1_000 + seq, {"price": 100 * seq}))
+
+
+async def test_watchers_at_one_position_are_written_the_same_bytes_built_once() -> None:
+    feed = LotFeed("L1", limit=100)
+    watchers = [Watcher() for _ in range(3)]
+    for watcher in watchers:
+        sub = feed.subscribe(watcher, None)
+        sub.held = False
+        feed.park(sub)
+    frames = [event(1), event(2)]
+    for seq, out in enumerate(frames, 1):
+        feed.append(seq, out)
+    await flushed()
+
+    runs = [w.written for w in watchers]
+    assert all(len(r) == 1 for r in runs)
+    first = runs[0][0]
+    assert isinstance(first, Run) and all(r[0] is first for r in runs)  # one list for all, not one each
+    assert list(first) == frames
+    assert first.joined(JSON) == b"".join(out.wire(JSON) for out in frames)
+    assert first.joined(JSON) is first.joined(JSON)  # joined once
+
+    feed.append(3, later := event(3))
+    await flushed()
+    assert [w.written[1] for w in watchers] == [[later]] * 3  # each had 1 and 2: only 3 is new
