@@ -28,6 +28,7 @@ Entry = tuple[int, int, Outgoing]
 """(tick, seq, frame). The tick orders a lot's frame among the connection's private frames."""
 
 _TICKS = itertools.count(1)
+LONG_FLUSH = 64  # full-feed watchers from which a lot's flush waits a turn more (`LotFeed.append`)
 
 
 def tick() -> int:
@@ -140,12 +141,16 @@ class LotFeed:
                 self._trim()
         if not self._flush_due:
             self._flush_due = True
-            # Two turns on, not one: the lot's actor goes on from here to decide its next batch and
-            # send its append in the next turn; flushed first, a hot lot's 1,000 watchers held that
-            # append back by the whole flush (its wait p50 27-29 ms), and Redis sat idle meanwhile.
-            # After it, the flush overlaps the append's fsync (docs/performance.md, "Round eight").
             loop = asyncio.get_running_loop()
-            loop.call_soon(loop.call_soon, self._flush)
+            if len(self.full) >= LONG_FLUSH:
+                # Two turns on, not one: the lot's actor goes on from here to decide its next batch and
+                # send its append in the next turn; flushed first, a hot lot's 1,000 watchers held that
+                # append back by the whole flush (its wait p50 27-29 ms) while Redis sat idle. After it,
+                # the flush overlaps the append's fsync (docs/performance.md, "Round eight"). A short
+                # flush is not worth the turn of delivery.
+                loop.call_soon(loop.call_soon, self._flush)
+            else:
+                loop.call_soon(self._flush)
 
     def take(self, sub: Subscription, before: int, room: int, out: list[Outgoing]) -> None:
         entries, i = self.entries, sub.pos - self.base

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from auction_engine.frames import JSON, Outgoing, Run, event_frame
-from auction_engine.lotfeed import LotFeed
+from auction_engine.lotfeed import LONG_FLUSH, LotFeed
 
 
 class Watcher:
@@ -33,7 +33,7 @@ class Watcher:
 
 
 async def flushed() -> None:
-    """The flush runs two turns after an append: after the turn in which the lot's actor sends its next append."""
+    """Two turns: a crowded lot's flush waits a turn more, for its actor's next append to leave first."""
     await asyncio.sleep(0)
     await asyncio.sleep(0)
 
@@ -65,3 +65,20 @@ async def test_watchers_at_one_position_are_written_the_same_bytes_built_once() 
     feed.append(3, later := event(3))
     await flushed()
     assert [w.written[1] for w in watchers] == [[later]] * 3  # each had 1 and 2: only 3 is new
+
+
+async def test_a_lot_with_few_watchers_is_flushed_the_next_turn_and_a_crowded_one_a_turn_later() -> None:
+    """The extra turn lets a hot lot's next append leave before a long flush; a short flush (a sale
+    day's lots have about ten watchers each) is not worth delaying every event by a turn."""
+    few, crowd = LotFeed("L1", limit=100), LotFeed("L2", limit=100)
+    sockets = {"few": [Watcher() for _ in range(3)], "crowd": [Watcher() for _ in range(LONG_FLUSH)]}
+    for feed, watchers in ((few, sockets["few"]), (crowd, sockets["crowd"])):
+        for watcher in watchers:
+            sub = feed.subscribe(watcher, None)
+            sub.held = False
+            feed.park(sub)
+        feed.append(1, event(1))
+    await asyncio.sleep(0)
+    assert all(w.written for w in sockets["few"]) and not any(w.written for w in sockets["crowd"])
+    await asyncio.sleep(0)
+    assert all(w.written for w in sockets["crowd"])
