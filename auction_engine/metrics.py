@@ -7,6 +7,9 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+STAGE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+COUNT_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
 BIDS_ACCEPTED = Counter("auction_bids_accepted_total", "Bids accepted (including buy-now)")
 BIDS_REFUSED = Counter("auction_bids_refused_total", "Commands refused, by reason", ["reason"])
 APPEND_SECONDS = Histogram(
@@ -14,7 +17,7 @@ APPEND_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
 BATCH_SIZE = Histogram(
-    "auction_batch_entries", "Entries per group-committed append", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+    "auction_batch_entries", "Entries per group-committed append", buckets=COUNT_BUCKETS,
 )
 OPEN_LOTS = Gauge("auction_open_lots", "Lots not closed")
 LOTS_IN_MEMORY = Gauge("auction_lots_in_memory", "Lots with an actor; settled lots are read back on demand")
@@ -44,18 +47,18 @@ STAGE_SECONDS = Histogram(
     "Where a lot's time goes: queued (a command's receipt to the start of its batch), then each stage of the batch: "
     "decided (rules and credit), appended (the fenced append), answered (acks, events, notices)",
     ["stage"],
-    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+    buckets=STAGE_BUCKETS,
 )
 PIPELINE_SECONDS = Histogram(
     "auction_append_pipeline_seconds",
     "The appended stage split (tickpipe.py, a single Redis): waiting (an append queued behind the batch in flight), "
     "round_trip (its batch sent to Redis and answered), resumed (the answer set to the lot's actor running again)",
     ["phase"],
-    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+    buckets=STAGE_BUCKETS,
 )
 PIPELINE_APPENDS = Histogram(
     "auction_append_pipeline_appends", "Lots' appends per Redis round trip (tickpipe.py)",
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+    buckets=COUNT_BUCKETS,
 )
 # Scale-out (auction_engine/cluster.py): zero on a single node.
 LOTS_OWNED = Gauge("auction_lots_owned", "Lots whose lease this node holds (it is their one writer)")
