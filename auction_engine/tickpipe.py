@@ -81,7 +81,11 @@ class TickPipeline:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
-                await self._flush(batch)
+                try:
+                    await self._flush(batch)
+                except Exception as exc:  # a reply this code did not expect: that batch fails, the next still goes
+                    for pending in batch:
+                        _answer(pending, exc)
         except asyncio.CancelledError:
             for pending in self._waiting:
                 pending.future.cancel()

@@ -171,3 +171,38 @@ async def test_a_batch_queued_behind_one_in_flight_leaves_in_the_turn_that_answe
         await redis.aclose()
     assert len(sent) == 2
     assert sent[1] <= resumed[0], f"the second batch left {sent[1] - resumed[0]} turns after the first lot resumed"
+
+
+async def test_a_batch_whose_replies_make_no_sense_fails_alone_and_the_next_still_goes(redis_url: str) -> None:
+    """Whatever goes wrong with one batch's replies, the appends queued behind it are not stranded
+    (each batch is sent by the one task that sends them all)."""
+    epochs = await created(redis_url)
+    broken = [True]
+
+    class Garbled(Redis):
+        def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+            pipe = super().pipeline(transaction, shard_hint)
+            execute = pipe.execute
+
+            async def garbled(raise_on_error: bool = True) -> list[Any]:
+                replies = await execute(raise_on_error=raise_on_error)
+                if broken:
+                    broken.clear()
+                    return replies[:-1]  # one reply short: not what a pipeline of N commands answers
+                return replies
+
+            pipe.execute = garbled  # type: ignore[method-assign]
+            return pipe
+
+    redis = Garbled.from_url(redis_url)
+    log = RedisLog(redis)
+    try:
+        first = asyncio.create_task(log.append(LOTS[0], 1, epochs[LOTS[0]], [item(LOTS[0], 2)]))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the first batch is away
+        second = asyncio.create_task(log.append(LOTS[1], 1, epochs[LOTS[1]], [item(LOTS[1], 2)]))
+        with pytest.raises(ValueError):
+            await asyncio.wait_for(first, 5)
+        assert await asyncio.wait_for(second, 5) == 2
+    finally:
+        await redis.aclose()
