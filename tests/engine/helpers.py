@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 
 EXAMPLE_LADDER = [[0, 100], [10000, 500], [100000, 1000]]
 _ids = itertools.count(1)
@@ -26,3 +29,30 @@ async def new_lot(engine: Any, open_it: bool = True, **spec: Any) -> dict[str, A
             assert opened.status_code == 200, opened.text
             return opened.json()
         return created.json()
+
+
+async def flushed() -> None:
+    """Until a lot's published frames are on its idle watchers' sockets: the next turn, or the one
+    after for a crowded lot (`lotfeed.LONG_FLUSH`)."""
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+def tap_pipelines(redis: Redis, sent: Callable[[], None] = lambda: None,
+                  replies: Callable[[list[Any]], list[Any]] = lambda got: got) -> None:
+    """Every pipeline `redis` makes from now on calls `sent()` as it is sent and hands its replies
+    through `replies` (a test may garble them): what the append pipeline (tickpipe.py) sends, and when."""
+    pipeline = redis.pipeline
+
+    def tapped(transaction: bool = True, shard_hint: str | None = None) -> Any:
+        pipe = pipeline(transaction, shard_hint)
+        execute = pipe.execute
+
+        async def execute_tapped(raise_on_error: bool = True) -> list[Any]:
+            sent()
+            return replies(await execute(raise_on_error=raise_on_error))
+
+        pipe.execute = execute_tapped  # type: ignore[method-assign]
+        return pipe
+
+    redis.pipeline = tapped  # type: ignore[method-assign]

@@ -27,6 +27,8 @@ from bidding.log import create_lot, replay
 from bidding.reasons import Reason
 from bidding.spec import LotSpec
 
+from .helpers import tap_pipelines
+
 LOT = "L1"
 
 
@@ -223,21 +225,7 @@ async def test_the_next_append_leaves_before_the_last_batchs_events_are_written_
         rig.hub.add(conn)
         rig.hub.watch(conn, LOT).release(0)
         rig.tasks.append(asyncio.create_task(conn.writer()))
-    redis = rig.stream.redis
-    pipeline = redis.pipeline
-
-    def counted(transaction: bool = True, shard_hint: str | None = None) -> Any:
-        pipe = pipeline(transaction, shard_hint)
-        execute = pipe.execute
-
-        async def sent(raise_on_error: bool = True) -> Any:
-            order.append("append")
-            return await execute(raise_on_error=raise_on_error)
-
-        pipe.execute = sent
-        return pipe
-
-    redis.pipeline = counted  # type: ignore[method-assign]
+    tap_pipelines(rig.stream.redis, sent=lambda: order.append("append"))
     first = rig.bid("A", "a1", amount=5000)
     while not order:  # the first bid's append is away: the second is a batch of its own
         await asyncio.sleep(0)

@@ -13,6 +13,8 @@ from auction_engine.auth import Principal
 from auction_engine.fanout import WRITE_BATCH, Connection, Hub
 from auction_engine.frames import JSON, SLOW_CONSUMER_CLOSE, Outgoing, event_frame
 
+from .helpers import flushed
+
 
 class Socket:
     """The far side of a connection: what was written, in order; `stall` holds every write."""
@@ -182,11 +184,6 @@ async def live(hub: Hub, sock: Socket, lot: str = "L1", limit: int = 1024, bidde
     await asyncio.sleep(0)
     return conn, writer
 
-
-async def flushed() -> None:
-    """Two turns: a lot's feed writes to its idle watchers two turns after a publish (lotfeed.append)."""
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
 
 
 async def test_a_lots_burst_reaches_each_idle_watcher_in_one_direct_write_and_is_then_forgotten() -> None:

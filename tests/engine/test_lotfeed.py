@@ -8,6 +8,8 @@ import asyncio
 from auction_engine.frames import JSON, Outgoing, Run, event_frame
 from auction_engine.lotfeed import LONG_FLUSH, LotFeed
 
+from .helpers import flushed
+
 
 class Watcher:
     """An idle watcher whose socket takes everything at once."""
@@ -31,11 +33,6 @@ class Watcher:
     def overflow(self) -> None:
         raise AssertionError("nobody falls behind here")
 
-
-async def flushed() -> None:
-    """Two turns: a crowded lot's flush waits a turn more, for its actor's next append to leave first."""
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
 
 
 def event(seq: int) -> Outgoing:

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from auction_engine.stream import Fenced, RedisLog, SeqMismatch
 from bidding.log import create_lot
 from bidding.spec import LotSpec
+
+from .helpers import tap_pipelines
 
 LOTS = [f"P{i}" for i in range(40)]
 
@@ -136,20 +137,8 @@ async def test_a_batch_queued_behind_one_in_flight_leaves_in_the_turn_that_answe
     resumes."""
     epochs = await created(redis_url)
     sent: list[int] = []
-
-    class Counted(Redis):
-        def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
-            pipe = super().pipeline(transaction, shard_hint)
-            execute = pipe.execute
-
-            async def counted(raise_on_error: bool = True) -> list[Any]:
-                sent.append(turns.n)
-                return await execute(raise_on_error=raise_on_error)
-
-            pipe.execute = counted  # type: ignore[method-assign]
-            return pipe
-
-    redis = Counted.from_url(redis_url)
+    redis = Redis.from_url(redis_url)
+    tap_pipelines(redis, sent=lambda: sent.append(turns.n))
     log = RedisLog(redis)
     await log.last_seq(LOTS[0])  # the pool's connection, opened before
     turns = _Turns()
@@ -179,22 +168,14 @@ async def test_a_batch_whose_replies_make_no_sense_fails_alone_and_the_next_stil
     epochs = await created(redis_url)
     broken = [True]
 
-    class Garbled(Redis):
-        def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
-            pipe = super().pipeline(transaction, shard_hint)
-            execute = pipe.execute
+    def garbled(replies: list[Any]) -> list[Any]:
+        if broken:
+            broken.clear()
+            return replies[:-1]  # one reply short: not what a pipeline of N commands answers
+        return replies
 
-            async def garbled(raise_on_error: bool = True) -> list[Any]:
-                replies = await execute(raise_on_error=raise_on_error)
-                if broken:
-                    broken.clear()
-                    return replies[:-1]  # one reply short: not what a pipeline of N commands answers
-                return replies
-
-            pipe.execute = garbled  # type: ignore[method-assign]
-            return pipe
-
-    redis = Garbled.from_url(redis_url)
+    redis = Redis.from_url(redis_url)
+    tap_pipelines(redis, replies=garbled)
     log = RedisLog(redis)
     try:
         first = asyncio.create_task(log.append(LOTS[0], 1, epochs[LOTS[0]], [item(LOTS[0], 2)]))
