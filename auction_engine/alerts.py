@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from bidding.notices import ending_soon, ends_within
 from bidding.spec import LotSpec
@@ -40,6 +40,10 @@ logger = logging.getLogger(__name__)
 SCAN_S = 0.5
 CLAIM_SLACK_MS = 60_000  # the claims outlive their `ends_at` by this much, then Redis forgets them
 WATCHERS_FRESH_S = 5.0  # a lot's watchers, read from Redis, are read again after this long
+# Bidders claimed (or lots' watchers read) per round trip. A sale's lots extended together all alert
+# again in one pass: 500 lots' 7,000 claims and frames in one pipeline held the loop 50-76 ms at a time,
+# and the acks of every other lot waited behind it. In pieces, each turn of the loop does a few ms of it.
+PER_ROUND_TRIP = 256
 
 Notices = list[tuple[str, dict[str, Any]]]
 Announce = Callable[[Notices], None]
@@ -51,6 +55,15 @@ class Lot(Protocol):
     lot: str
     spec: LotSpec
     state: LotState
+
+
+class Claim(NamedTuple):
+    """Bidders of a lot to tell of one `ends_at`: the end they are told of, even if the lot is
+    extended again while the pass is in flight (the next pass tells them of the new one)."""
+
+    actor: Lot
+    ends_at: int
+    bidders: list[str]
 
 
 def claim_key(lot: str, ends_at: int) -> str:
@@ -95,9 +108,9 @@ class EndingSoonAlerts:
 
     async def scan(self) -> None:
         """One pass: each lot now inside the window alerts whoever it has not told for this `ends_at`.
-        Two pipelined round trips for the whole pass, whatever the number of lots: the watchers of
-        the lots not read lately, then every claim (500 lots entering the window together had cost
-        500 coroutines and 1,000 round trips in one burst on the engine's loop)."""
+        Pipelined round trips of `PER_ROUND_TRIP` lots or bidders each: the watchers of the lots not
+        read lately, then the claims (500 lots entering the window together had cost 500 coroutines and
+        1,000 round trips in one burst on the engine's loop; in one pipeline, 50-76 ms on it at once)."""
         now = self.clock.now_ms()
         clock = asyncio.get_running_loop().time
         fresh_after = clock() - WATCHERS_FRESH_S
@@ -139,39 +152,43 @@ class EndingSoonAlerts:
         return untold
 
     async def _read_watchers(self, lots: list[str], at: float) -> None:
-        if not lots:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for lot in lots:
-                pipe.smembers(watchers_key(lot))
-            replies = await pipe.execute()
-        for lot, raw in zip(lots, replies, strict=True):
-            self._watchers[lot] = (at, {m.decode() if isinstance(m, bytes) else str(m) for m in raw})
+        for start in range(0, len(lots), PER_ROUND_TRIP):
+            piece = lots[start:start + PER_ROUND_TRIP]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for lot in piece:
+                    pipe.smembers(watchers_key(lot))
+                replies = await pipe.execute()
+            for lot, raw in zip(piece, replies, strict=True):
+                self._watchers[lot] = (at, {m.decode() if isinstance(m, bytes) else str(m) for m in raw})
 
     async def _claim_and_tell(self, due: list[Lot], now: int) -> None:
         """Tell each lot's bidders and watchers not yet told of its end: a bidder who first bids, or
         starts watching, inside the window is told then. Each is claimed in Redis first (one set per
         lot and end), so a hand-over or a restart tells no one twice."""
-        claims = [(actor, untold) for actor in due if (untold := self._untold(actor, now))]
-        if not claims:
-            return
+        claims = [Claim(actor, actor.state.ends_at, untold) for actor in due
+                  if actor.state.ends_at is not None and (untold := self._untold(actor, now))]
+        for piece in _pieces(claims, PER_ROUND_TRIP):
+            await self._claim_piece(piece, now)
+
+    async def _claim_piece(self, piece: list[Claim], now: int) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            for actor, untold in claims:
-                assert actor.state.ends_at is not None
-                key = claim_key(actor.lot, actor.state.ends_at)
-                for bidder in untold:
+            for claim in piece:
+                key = claim_key(claim.actor.lot, claim.ends_at)
+                for bidder in claim.bidders:
                     pipe.sadd(key, bidder)
-                pipe.pexpire(key, max(1, actor.state.ends_at - now) + CLAIM_SLACK_MS)
+                pipe.pexpire(key, max(1, claim.ends_at - now) + CLAIM_SLACK_MS)
             replies = iter(await pipe.execute())
         notices: Notices = []
-        for actor, untold in claims:
-            assert actor.state.ends_at is not None
-            added = [next(replies) for _ in untold]
+        for claim in piece:
+            lot = claim.actor.lot
+            added = [next(replies) for _ in claim.bidders]
             next(replies)  # the PEXPIRE
-            self._told[actor.lot][1].update(untold)
-            frame = ending_soon_frame(actor.lot, actor.spec.title, actor.state.ends_at, now)
+            told = self._told.get(lot)
+            if told is not None and told[0] == claim.ends_at:  # not extended again since the claim
+                told[1].update(claim.bidders)
+            frame = ending_soon_frame(lot, claim.actor.spec.title, claim.ends_at, now)
             out = Outgoing(frame)
-            for bidder, new in zip(untold, added, strict=True):
+            for bidder, new in zip(claim.bidders, added, strict=True):
                 if new:
                     notices.append((bidder, frame))
                     self.hub.to_bidder(bidder, out)
@@ -185,3 +202,20 @@ class EndingSoonAlerts:
                 del self._told[lot]
                 self._watchers.pop(lot, None)
                 self._quiet.pop(lot, None)
+
+
+def _pieces(claims: list[Claim], most: int) -> Iterable[list[Claim]]:
+    """The claims cut into round trips of at most `most` bidders; a crowded lot's are split over several."""
+    piece: list[Claim] = []
+    size = 0
+    for claim in claims:
+        bidders = claim.bidders
+        while bidders:
+            take, bidders = bidders[: most - size], bidders[most - size:]
+            piece.append(Claim(claim.actor, claim.ends_at, take))
+            size += len(take)
+            if size == most:
+                yield piece
+                piece, size = [], 0
+    if piece:
+        yield piece

@@ -171,3 +171,42 @@ async def test_a_pass_lists_the_bidders_of_a_lot_again_only_once_it_changed(redi
         assert len(listed) == 2  # that lot alone: before its claim, and after it
     finally:
         await redis.aclose()
+
+
+async def test_a_sale_extended_all_at_once_is_told_in_pieces_not_in_one_burst(redis_url: str) -> None:
+    """500 lots extended together alert every bidder again in one pass. In one pipeline that held the
+    engine's loop 50-76 ms at a time (the acks of every other lot behind it): the claims go in round
+    trips of at most `PER_ROUND_TRIP` bidders, a crowded lot's split over several, and everyone is told once."""
+    from auction_engine.alerts import PER_ROUND_TRIP
+
+    from .helpers import tap_pipelines
+
+    clock = Clock()
+    ends_at = clock.now_ms() + 30_000
+    lots = [_Lot(f"P{i}", ends_at, {f"b{i}": str(i), f"c{i}": str(1000 + i)}) for i in range(300)]
+    crowded = _Lot("CROWD", ends_at, {f"w{i}": str(5000 + i) for i in range(PER_ROUND_TRIP + 100)})
+    lots.append(crowded)
+    hub = _Told()
+    redis = Redis.from_url(redis_url)
+    claimed: list[int] = []
+
+    def counted(replies: list[Any]) -> list[Any]:
+        claimed.append(sum(1 for r in replies if r is not True))  # SADD answers 0 or 1; PEXPIRE answers True
+        return replies
+
+    try:
+        scan = EndingSoonAlerts(redis, hub, clock, lambda: lots, 60_000)
+        await scan.scan()  # reads the watchers, claims and tells
+        tap_pipelines(redis, replies=counted)
+        for lot in lots:  # all extended together
+            lot.state.ends_at = ends_at + 5_000
+            lot.state.seq += 1
+        hub.told.clear()
+        await scan.scan()
+        everyone = 300 * 2 + PER_ROUND_TRIP + 100
+        assert sorted(hub.told) == sorted([(b, lot.lot) for lot in lots for b in lot.state.paddles])
+        assert len(hub.told) == everyone
+        assert max(claimed) <= PER_ROUND_TRIP
+        assert len(claimed) == -(-everyone // PER_ROUND_TRIP)  # full pieces but the last
+    finally:
+        await redis.aclose()
