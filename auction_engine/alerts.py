@@ -114,15 +114,12 @@ class EndingSoonAlerts:
         now = self.clock.now_ms()
         clock = asyncio.get_running_loop().time
         fresh_after = clock() - WATCHERS_FRESH_S
-        due = [actor for actor in list(self.lots())
-               if actor.state.ends_at is not None and ends_within(actor.state, now, self.window_ms)
-               and (self._stale(actor.lot, fresh_after) or self._untold(actor, now))]
-        if due:
-            try:
-                await self._read_watchers([a.lot for a in due if self._stale(a.lot, fresh_after)], clock())
-                await self._claim_and_tell(due, now)
-            except Exception:  # Redis did not answer: tried again next pass
-                logger.warning("ending-soon alerts of %d lots not sent yet", len(due), exc_info=True)
+        inside = [actor for actor in list(self.lots()) if ends_within(actor.state, now, self.window_ms)]
+        try:
+            await self._read_watchers([a.lot for a in inside if self._stale(a.lot, fresh_after)], clock())
+            await self._claim_and_tell(inside, now)
+        except Exception:  # Redis did not answer: tried again next pass
+            logger.warning("ending-soon alerts of %d lots not sent yet", len(inside), exc_info=True)
         self._forget(now)
 
     def watched(self, lot: str) -> None:
@@ -137,7 +134,8 @@ class EndingSoonAlerts:
         """The lot's bidders and (known) watchers not yet told of its current end. A lot whose
         watchers were read lately and who has no one to tell is left alone by a pass: no round trip."""
         state = actor.state
-        assert state.ends_at is not None
+        if state.ends_at is None:
+            return []
         seen = self._watchers.get(actor.lot)
         quiet = (state.seq, state.ends_at, seen[0] if seen is not None else 0.0)
         if self._quiet.get(actor.lot) == quiet:
@@ -161,11 +159,11 @@ class EndingSoonAlerts:
             for lot, raw in zip(piece, replies, strict=True):
                 self._watchers[lot] = (at, {m.decode() if isinstance(m, bytes) else str(m) for m in raw})
 
-    async def _claim_and_tell(self, due: list[Lot], now: int) -> None:
+    async def _claim_and_tell(self, inside: list[Lot], now: int) -> None:
         """Tell each lot's bidders and watchers not yet told of its end: a bidder who first bids, or
         starts watching, inside the window is told then. Each is claimed in Redis first (one set per
         lot and end), so a hand-over or a restart tells no one twice."""
-        claims = [Claim(actor, actor.state.ends_at, untold) for actor in due
+        claims = [Claim(actor, actor.state.ends_at, untold) for actor in inside
                   if actor.state.ends_at is not None and (untold := self._untold(actor, now))]
         for piece in _pieces(claims, PER_ROUND_TRIP):
             await self._claim_piece(piece, now)

@@ -168,7 +168,11 @@ async def test_a_pass_lists_the_bidders_of_a_lot_again_only_once_it_changed(redi
         lots[7].state.seq += 1
         await scan.scan()
         assert hub.told[50:] == [("late", "Q7")]
-        assert len(listed) == 2  # that lot alone: before its claim, and after it
+        assert listed == ["b7"]  # that lot alone, once
+        await scan.scan()  # the pass that finds no one left to tell on it
+        listed.clear()
+        await scan.scan()
+        assert listed == []
     finally:
         await redis.aclose()
 
