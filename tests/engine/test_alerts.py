@@ -214,3 +214,41 @@ async def test_a_sale_extended_all_at_once_is_told_in_pieces_not_in_one_burst(re
         assert len(claimed) == -(-everyone // PER_ROUND_TRIP)  # full pieces but the last
     finally:
         await redis.aclose()
+
+
+async def test_a_lot_extended_while_its_claims_are_in_flight_tells_each_end_once(redis_url: str) -> None:
+    """The pass claims a lot's bidders for the end it read; an extension landing before Redis answers
+    is a new end, told on the next pass. Each bidder hears of each end once, the old one first."""
+    from .helpers import tap_pipelines
+
+    class Ends(Hub):
+        def __init__(self) -> None:
+            super().__init__()
+            self.told: list[tuple[str, int]] = []
+
+        def to_bidder(self, bidder: str, out: Outgoing) -> None:
+            self.told.append((bidder, out.frame["ends_at"]))
+
+    clock = Clock()
+    first = clock.now_ms() + 30_000
+    lot = _Lot("EXT", first, {"b1": "1", "b2": "2"})
+    hub = Ends()
+    redis = Redis.from_url(redis_url)
+    scan = EndingSoonAlerts(redis, hub, clock, lambda: [lot], 60_000)
+    try:
+        await scan.scan()  # the watchers read; b1 and b2 told of `first`
+        lot.state.paddles = {**lot.state.paddles, "b3": "3"}  # a new bidder, who bids just as the lot is extended
+        lot.state.seq += 1
+
+        def extended() -> None:
+            lot.state.ends_at = first + 5_000
+            lot.state.seq += 1
+
+        tap_pipelines(redis, sent=extended)
+        await scan.scan()  # claims b3 for `first`; the extension lands before the answer
+        await scan.scan()  # everyone, of the new end
+        await scan.scan()
+        assert hub.told == [("b1", first), ("b2", first), ("b3", first),
+                            ("b1", first + 5_000), ("b2", first + 5_000), ("b3", first + 5_000)]
+    finally:
+        await redis.aclose()
