@@ -23,7 +23,7 @@ const ZH = {
   "Paste your bidder token (top right) to bid.": "请在右上角粘贴竞拍令牌后出价。", "Ask me to confirm each bid": "每次出价前确认",
   "Bid history": "出价记录", "Where you stand": "状态", "Price": "价格", "Owed": "应付", "Lot": "拍品",
   "Confirm your bid": "确认出价", "A bid is binding: if it wins, you pay the total.": "出价即有效：成交后须支付总额。",
-  "Place bid": "确认出价", "Cancel": "取消", "Drop it": "放弃", "Open ": "打开", "Model": "车型", "Year": "年份",
+  "Place bid": "确认出价", "Cancel": "取消", "Drop it": "放弃", "Open ": "查看", "Model": "车型", "Year": "年份",
   "Mileage": "里程", "Location": "所在地", "Fuel": "燃料", "Transmission": "变速箱", "Colour": "颜色", "VIN": "车架号",
   "You are leading": "您目前领先", "Outbid": "已被超越", "No bids from you yet": "您尚未出价", "Watching": "围观中",
   "You did not bid on this lot": "您未参与此车竞拍", "You did not win this lot": "您未拍得此车", "Your sealed bid is in": "您的暗标已提交",
@@ -57,6 +57,57 @@ const ZH = {
   "Refused: {reason}": "未受理：{reason}", "Refused: {reason} Next minimum: {next}.": "未受理：{reason}最低加价至 {next}。",
   "Bought for {price}.": "已以一口价 {price} 购得。", "Counter-offer accepted.": "已接受卖家还价。",
   "Counter-offer declined.": "已拒绝卖家还价。", "Maximum confirmed on the new report.": "已按新检测报告确认最高价。",
+  // the lot page's price, status and clock
+  "Sealed bids": "暗标出价", "Price now (falling)": "当前价（递减中）", "{count} bid": "{count} 次出价", "{count} bids": "{count} 次出价",
+  "You won at {price}": "您已以 {price} 拍得", "Pending approval: your {price} is the high bid": "待卖家确认：您的出价 {price} 为最高价",
+  "Paused · ": "已暂停", "Paused · {left} left": "已暂停 · 剩余 {left}",
+  // the catalogue cards' time left ("{left}": an open lot's clock, 2:05, as it is in English)
+  "{left}": "剩余 {left}", "opens in {left}": "{left} 后开拍", "not open yet": "尚未开拍",
+  // pending approval, counter-offer, reconfirm, corrections
+  "The hammer fell below the seller's reserve, so the seller decides whether to accept your bid. It stays binding until the auctioneer approves (you win at this price), rejects it (you owe nothing) or makes you a counter-offer, which you may accept or decline before its deadline (no answer by then is a decline).":
+    "落槌价未达卖家保留价，由卖家决定是否接受您的出价。在拍卖师确认（您以此价拍得）、拒绝（您无需付款）或向您还价之前，您的出价持续有效；收到还价后，您可在截止时间前接受或拒绝（逾期未答复视为拒绝）。",
+  "The seller has until {when} ({left} left) to decide; no decision by then means the lot is not sold and you owe nothing.":
+    "卖家须在 {when} 前（剩余 {left}）作出决定；逾期未决定即为流拍，您无需付款。",
+  "This lot sets the seller no deadline for that decision: it can come at any time, and is shown here and in My auctions as soon as it is made.":
+    "本车未设卖家决定期限：卖家可随时决定，结果一经作出即显示在此处及“我的竞拍”中。",
+  "The seller offers to sell at {amount} (your bid: {bid}). Answer by {when} ({left} left).":
+    "卖家还价 {amount}（您的出价：{bid}）。请在 {when} 前答复（剩余 {left}）。",
+  "The inspection report is now version {version}. Your maximum of {max} was placed on an earlier report and bids nothing until you confirm it.":
+    "检测报告已更新至第 {version} 版。您的最高价 {max} 是按旧版报告设置的，确认前不会代您出价。",
+  "The inspection report is now version {version}. Your maximum was placed on an earlier report and bids nothing until you confirm it.":
+    "检测报告已更新至第 {version} 版。您的最高价是按旧版报告设置的，确认前不会代您出价。",
+  "Correction: the last bid was taken back": "更正：上一口出价已撤回", "Correction: the last bid was taken back ({reason})": "更正：上一口出价已撤回（{reason}）",
+  "Correction: the auctioneer reopened the lot": "更正：拍卖师已重新开放本车竞拍", "The auctioneer asks {amount}": "拍卖师叫价 {amount}",
+  // the inspection facts (事故 Accident: the report's own bilingual labels, in Chinese alone)
+  "事故 Accident": "事故", "泡水 Flood": "泡水", "火烧 Fire": "火烧", "{label}: FOUND": "{label}：有", "{label}: none found": "{label}：无",
+  "Body damage: {count} point": "车身损伤：{count} 处", "Body damage: {count} points": "车身损伤：{count} 处",
+  "Battery health {soh}%": "电池健康度 {soh}%", "OBD codes: {codes}": "OBD 故障码：{codes}", "No OBD fault codes": "无 OBD 故障码",
+  "Report {date}": "报告日期 {date}", "Report {date} (v{version})": "报告日期 {date}（第 {version} 版）",
+  "Photo {n} of {count}: {title}": "第 {n}/{count} 张照片：{title}", "Previous photo": "上一张", "Next photo": "下一张",
+  // the unsent bid and the confirm dialog
+  "Your bid of {amount} on {title} was not sent while you were offline. The price is now {price} (next minimum {next}).":
+    "您对 {title} 的 {amount} 出价因离线未发出。当前价 {price}（最低加价至 {next}）。",
+  "Not sent: you are offline. Your bid of {amount} was not placed; nothing is sent without asking you again.":
+    "未发送：您已离线。您的 {amount} 出价未提交；未经您再次确认，不会发出任何出价。",
+  "Bid {amount} now": "立即出价 {amount}", "{title} ({lot})": "{title}（{lot}）", "Maximum": "最高价",
+  "Buyer's premium": "买方佣金", "Total if you win": "成交应付总额", "unknown": "未知",
+  "Place bid of {amount}": "确认出价 {amount}", "Place maximum of {amount}": "确认最高价 {amount}", "Place buy now of {amount}": "确认一口价 {amount}",
+  // the budget form (static: 专场 SALE-B1 预算上限（¥）) and its answer
+  "My budget for sale": "专场", ": at most (¥)": " 预算上限（¥）", "lots": "最多台数", "Set budget": "设置预算", "any amount": "不限金额",
+  "Budget {total}: your bids hold {held}, won {won}": "预算 {total}：出价占用 {held}，已拍得 {won} 台",
+  "Budget {total}, {lots} lot: your bids hold {held}, won {won}": "预算 {total}，最多 {lots} 台：出价占用 {held}，已拍得 {won} 台",
+  "Budget {total}, {lots} lots: your bids hold {held}, won {won}": "预算 {total}，最多 {lots} 台：出价占用 {held}，已拍得 {won} 台",
+  // My auctions
+  "You have not bid on any lot yet.": "您尚未参与任何车辆竞拍。", "the seller decides by {when}": "卖家将于 {when} 前决定",
+  "{hammer} + premium {premium} = {total}": "{hammer} + 佣金 {premium} = {total}",
+  "{hammer} + premium {premium} = {total} (paid)": "{hammer} + 佣金 {premium} = {total}（已付款）",
+  "{hammer} + premium {premium} = {total}, due by {date}": "{hammer} + 佣金 {premium} = {total}，请于 {date} 前付款",
+  "{hammer} + premium {premium} = {total}, due by {date} (paid)": "{hammer} + 佣金 {premium} = {total}（已付款）",
+  // signed out, the filters' error, the page title
+  "Sign-in expired or token rejected: watching only. Paste a new token to bid.": "登录已过期或令牌无效：仅可围观。请粘贴新令牌后出价。",
+  "Sign-in no longer valid (bidder unknown here): watching only. Ask for a new token.": "登录已失效（系统中无此竞买人）：仅可围观。请索取新令牌。",
+  "Your bidder account is suspended: watching only.": "您的竞买账户已被暂停：仅可围观。",
+  "Max price: enter an amount in yuan, e.g. 150000": "最高价：请输入以元为单位的金额，例如 150000",
   // common.js MESSAGES (messageFor), the reasons a bid is refused: the console keeps them in English
   "Your bid is below the next minimum.": "您的出价低于最低可出价。",
   "You are already leading; raise your maximum instead.": "您已领先；如需加价，请提高您的最高价。",

@@ -34,7 +34,8 @@ const room = {
   detail: null,             // lot shown in detail
   makes: [],                // GET /api/makes: each make once, {make, en, zh, lots}
   clock: new Clock(),       // kept across sockets (a token change opens a new one)
-  signinLost: null,         // why the token was refused, while the room watches instead
+  signinLost: null,         // why the token was refused, while the room watches instead (English; shown through t())
+  budget: null,             // () => the budget form's last answer, in the current language
 };
 
 // What the room says after falling back to watching, by the server's error code.
@@ -84,7 +85,7 @@ function connect() {
 /** Who this page is, in the current language: on each welcome and again on a language switch. */
 function showWho() {
   const w = room.welcome;
-  if (w) $("who").textContent = w.role === "bidder" ? `${t("Bidder")} ${w.bidder} · ${t("paddle")} ${w.paddle}` : room.signinLost ?? t(`Watching as ${w.role}`);
+  if (w) $("who").textContent = w.role === "bidder" ? `${t("Bidder")} ${w.bidder} · ${t("paddle")} ${w.paddle}` : t(room.signinLost ?? `Watching as ${w.role}`);
 }
 
 const connLabel = (status) => t({
@@ -103,7 +104,7 @@ function showStatus(status, why) {
 /** A bad, expired, unknown or suspended token: forget it and keep the room live as a watcher. */
 function signInLost(why) {
   room.signinLost = SIGNIN_LOST[why?.code] ?? SIGNIN_LOST.unauthorized;
-  $("who").textContent = room.signinLost;
+  $("who").textContent = t(room.signinLost);
   if (!room.token) return;
   forgetToken(TOKEN_KEY);
   room.token = null;
@@ -208,10 +209,10 @@ async function loadMine() {
     const data = await api("GET", "/api/me/lots", { token: room.token });
     for (const item of pageItems(data, "lots").items) noteMine(item);
     $("mine-message").hidden = room.myLots.size > 0;
-    $("mine-message").textContent = room.myLots.size ? "" : "You have not bid on any lot yet.";
+    $("mine-message").textContent = room.myLots.size ? "" : t("You have not bid on any lot yet.");
   } catch (e) {
     $("mine-message").hidden = false;
-    $("mine-message").textContent = e.human ?? e.message;
+    $("mine-message").textContent = t(e.human ?? e.message);
   }
   renderMine();
 }
@@ -243,7 +244,9 @@ function onCounter(f) {
   renderDetail();
 }
 
-const whenText = (ms) => new Date(ms).toLocaleString(language() === "zh-CN" ? "zh-CN" : [], { dateStyle: "medium", timeStyle: "short" });
+// Dates and times in the room's language ([]: the browser's own locale, as in English).
+const locale = () => (language() === "zh-CN" ? "zh-CN" : []);
+const whenText = (ms) => new Date(ms).toLocaleString(locale(), { dateStyle: "medium", timeStyle: "short" });
 
 /** The watchlist as the server keeps it: another device may have changed it since the `me` snapshot. */
 async function loadWatchlist() {
@@ -254,14 +257,22 @@ async function loadWatchlist() {
   renderDetail();
 }
 
+// Why a pending lot waits (the lot page, above the seller's deadline or counter-offer).
+const PENDING_EXPLAINED = "The hammer fell below the seller's reserve, so the seller decides whether to accept your bid. " +
+  "It stays binding until the auctioneer approves (you win at this price), rejects it (you owe nothing) or makes " +
+  "you a counter-offer, which you may accept or decline before its deadline (no answer by then is a decline).";
+
 const STANDING_TEXT = { leading: "Leading", outbid: "Outbid", bidding: "Sealed bid in", won: "Won", lost: "Lost", pending: "Pending approval" };
 function renderMine() {
   const rows = [...room.myLots.values()].map((item) => {
     const state = room.states.get(item.lot) ?? item;
     const cur = state.currency;
     const owed = item.settlement;
-    const decides = item.standing === "pending" && state.approve_by ? `the seller decides by ${whenText(state.approve_by)}` : null;
-    const due = decides ? decides : owed ? `${formatMoney(owed.hammer_price, cur)} + premium ${formatMoney(owed.premium, cur)} = ${formatMoney(owed.total_due, cur)}${owed.payment_due_at ? `, due by ${new Date(owed.payment_due_at).toLocaleDateString()}` : ""}${owed.paid_at ? " (paid)" : ""}` : "—";
+    const decides = item.standing === "pending" && state.approve_by ? tf("the seller decides by {when}", { when: whenText(state.approve_by) }) : null;
+    const owedText = owed && `{hammer} + premium {premium} = {total}${owed.payment_due_at ? ", due by {date}" : ""}${owed.paid_at ? " (paid)" : ""}`;
+    const due = decides ? decides : owed ? tf(owedText, {
+      hammer: formatMoney(owed.hammer_price, cur), premium: formatMoney(owed.premium, cur), total: formatMoney(owed.total_due, cur),
+      date: owed.payment_due_at ? new Date(owed.payment_due_at).toLocaleDateString(locale()) : "" }) : "—";
     return el("tr", { dataset: { testid: "my-lot", lot: item.lot, standing: item.standing } },
       el("td", {}, el("a", { href: `#lot=${encodeURIComponent(item.lot)}`, text: state.title })),
       el("td", { dataset: { testid: "my-standing" }, text: t(STANDING_TEXT[item.standing] ?? item.standing) }),
@@ -347,10 +358,10 @@ function livePrice(state, now) {
 function myStatus(lot, state) {
   const mine = room.mine.get(lot);
   const leads = !!room.paddle && state.leader === room.paddle;
-  if (state.status === "closed" && leads && state.result === "sold") return ["won", `You won at ${formatMoney(state.price, state.currency)}`];
-  if (state.status === "closed" && leads && state.result === "pending_approval") return ["pending", `Pending approval: your ${formatMoney(state.price, state.currency)} is the high bid`];
+  if (state.status === "closed" && leads && state.result === "sold") return ["won", tf("You won at {price}", { price: formatMoney(state.price, state.currency) })];
+  if (state.status === "closed" && leads && state.result === "pending_approval") return ["pending", tf("Pending approval: your {price} is the high bid", { price: formatMoney(state.price, state.currency) })];
   const closed = state.status === "closed";  // a reopened lot's earlier won/lost no longer holds
-  if (closed && mine && typeof mine === "object") return ["won", `You won at ${formatMoney(mine.won ?? state.price, state.currency)}`];
+  if (closed && mine && typeof mine === "object") return ["won", tf("You won at {price}", { price: formatMoney(mine.won ?? state.price, state.currency) })];
   if (closed && mine === "lost") return ["lost", t("You did not win this lot")];
   if (state.status === "closed") return mine ? ["lost", t("You did not win this lot")] : ["none", t(room.token ? "You did not bid on this lot" : "Closed")];
   const sealed = state.format.startsWith("sealed");
@@ -373,7 +384,7 @@ function filterParams() {
   const price = String(form.get("price_max") ?? "").trim();
   if (price) {
     const fen = parseYuan(price);
-    if (fen === null) throw new Error("Max price: enter an amount in yuan, e.g. 150000");
+    if (fen === null) throw new Error(t("Max price: enter an amount in yuan, e.g. 150000"));
     params.price_max = fen;
   }
   return params;
@@ -433,7 +444,7 @@ async function loadCatalogue() {
       return;
     }
     message.hidden = false;
-    message.textContent = e.human ?? e.message;
+    message.textContent = t(e.human ?? e.message);
     return;
   }
   loadMakes();
@@ -523,12 +534,12 @@ function updateCard(lot) {
 }
 
 function timeLeftText(state, now) {
-  if (state.status === "closed") return "closed";
-  if (state.status === "scheduled") return state.starts_at ? `opens in ${formatRemaining(state.starts_at - now)}` : "not open yet";
-  if (state.status === "paused") return "paused";
+  if (state.status === "closed") return t("closed");
+  if (state.status === "scheduled") return state.starts_at ? tf("opens in {left}", { left: formatRemaining(state.starts_at - now) }) : t("not open yet");
+  if (state.status === "paused") return t("paused");
   const left = remainingMs(state, now);
-  if (left === null) return state.mode === "live" ? "live" : "";
-  return formatRemaining(left);
+  if (left === null) return state.mode === "live" ? t("live") : "";
+  return tf("{left}", { left: formatRemaining(left) });  // "2:05"; in Chinese 剩余 2:05
 }
 
 // -- detail -----------------------------------------------------------------------------------
@@ -566,7 +577,7 @@ function renderDetail() {
   if (!lot) return;
   const state = room.states.get(lot);
   if (!state) {
-    $("d-title").textContent = `Lot ${lot}`;
+    $("d-title").textContent = `${t("Lot")} ${lot}`;
     $("d-price").textContent = "…";
     return;
   }
@@ -601,7 +612,7 @@ function renderDetail() {
 
   const price = livePrice(state, now);
   $("d-price-label").textContent = t(sealed ? "Sealed bids" : state.format === "dutch" && open ? "Price now (falling)" : price === null ? "Starting price" : "Current price");
-  $("d-price").textContent = sealed ? `${state.bids} bid${state.bids === 1 ? "" : "s"}` : formatMoney(price ?? state.start_price, cur);
+  $("d-price").textContent = sealed ? tf(state.bids === 1 ? "{count} bid" : "{count} bids", { count: state.bids }) : formatMoney(price ?? state.start_price, cur);
   $("d-leader").textContent = state.leader ? tf(state.leader === room.paddle ? "Paddle {paddle} (you)" : "Paddle {paddle}", { paddle: state.leader }) : "—";
   $("d-bids").textContent = String(state.bids ?? 0);
   $("d-next").textContent = formatMoney(state.next_min, cur);
@@ -626,24 +637,26 @@ function renderDetail() {
   const explain = $("d-explain");
   explain.hidden = cls !== "pending";
   if (cls === "pending") {
-    explain.textContent = "The hammer fell below the seller's reserve, so the seller decides whether to accept your bid. " +
-      "It stays binding until the auctioneer approves (you win at this price), rejects it (you owe nothing) or makes " +
-      "you a counter-offer, which you may accept or decline before its deadline (no answer by then is a decline). " +
-      (counter ? "" : state.approve_by
-        ? `The seller has until ${whenText(state.approve_by)} (${formatRemaining(Math.max(0, state.approve_by - now))} left) to decide; ` +
-          "no decision by then means the lot is not sold and you owe nothing."
-        : "This lot sets the seller no deadline for that decision: it can come at any time, and is shown here and in My auctions as soon as it is made.");
+    const decision = counter ? "" : state.approve_by
+      ? tf("The seller has until {when} ({left} left) to decide; no decision by then means the lot is not sold and you owe nothing.",
+        { when: whenText(state.approve_by), left: formatRemaining(Math.max(0, state.approve_by - now)) })
+      : t("This lot sets the seller no deadline for that decision: it can come at any time, and is shown here and in My auctions as soon as it is made.");
+    explain.textContent = [t(PENDING_EXPLAINED), decision].join(language() === "zh-CN" ? "" : " ");
   }
   $("d-counter").hidden = !counter;
   if (counter) {
-    $("d-counter-text").textContent = `The seller offers to sell at ${formatMoney(counter.amount, cur)} (your bid: ${formatMoney(state.price, cur)}). ` +
-      `Answer by ${whenText(counter.expires_at)} (${formatRemaining(Math.max(0, counter.expires_at - now))} left).`;
+    $("d-counter-text").textContent = tf("The seller offers to sell at {amount} (your bid: {bid}). Answer by {when} ({left} left).", {
+      amount: formatMoney(counter.amount, cur), bid: formatMoney(state.price, cur), when: whenText(counter.expires_at),
+      left: formatRemaining(Math.max(0, counter.expires_at - now)) });
   }
   const suspended = !!own.suspended && state.status !== "closed";
   $("d-reconfirm").hidden = !suspended;
   if (suspended) {
-    $("d-reconfirm-text").textContent = `The inspection report is now version ${state.inspection_version}. Your maximum` +
-      `${room.maxima.get(lot) ? ` of ${formatMoney(room.maxima.get(lot), cur)}` : ""} was placed on an earlier report and bids nothing until you confirm it.`;
+    const max = room.maxima.get(lot);
+    $("d-reconfirm-text").textContent = tf(max
+      ? "The inspection report is now version {version}. Your maximum of {max} was placed on an earlier report and bids nothing until you confirm it."
+      : "The inspection report is now version {version}. Your maximum was placed on an earlier report and bids nothing until you confirm it.",
+    { version: state.inspection_version, max: formatMoney(max, cur) });
   }
   const correction = state.correction;
   $("d-correction").hidden = !correction || state.status === "scheduled";
@@ -698,7 +711,7 @@ function tickDetail() {
   const node = $("d-countdown");
   if (state.status === "closed") node.textContent = t("Closed");
   else if (state.status === "scheduled") node.textContent = timeLeftText(state, now);
-  else if (state.status === "paused") node.textContent = `Paused · ${left === null ? "" : formatRemaining(left) + " left"}`;
+  else if (state.status === "paused") node.textContent = left === null ? t("Paused · ") : tf("Paused · {left} left", { left: formatRemaining(left) });
   else node.textContent = left === null ? t("Live: the auctioneer closes") : formatRemaining(left);
   node.dataset.urgent = String(left !== null && left < 30000 && state.status === "open");
   if (state.format === "dutch" && state.status === "open") {
@@ -721,14 +734,14 @@ function flashExtension(byMs, count) {
 
 // The auctioneer's corrections, in the public history and above the price (docs/rules.md "Clerk corrections").
 const CORRECTION_TEXT = {
-  retracted: (c) => `Correction: the last bid was taken back${c.reason ? ` (${c.reason})` : ""}`,
-  reopened: () => "Correction: the auctioneer reopened the lot",
-  asking: (c, cur) => `The auctioneer asks ${formatMoney(c.amount, cur)}`,
+  retracted: (c) => (c.reason ? tf("Correction: the last bid was taken back ({reason})", { reason: c.reason }) : t("Correction: the last bid was taken back")),
+  reopened: () => t("Correction: the auctioneer reopened the lot"),
+  asking: (c, cur) => tf("The auctioneer asks {amount}", { amount: formatMoney(c.amount, cur) }),
 };
 
 function correctionText(correction, cur) {
   const text = CORRECTION_TEXT[correction.kind];
-  return text ? `${text(correction, cur)} · ${new Date(correction.at).toLocaleTimeString()}` : "";
+  return text ? `${text(correction, cur)} · ${new Date(correction.at).toLocaleTimeString(locale())}` : "";
 }
 
 /** A message about the lot as it stood at `seq`: it expires when a later entry changes the lot.
@@ -783,7 +796,7 @@ async function loadHistory() {
     if (paddle && !names.has(paddle)) names.set(paddle, names.size + 1);
     const who = paddle === room.paddle ? t("You") : paddle ? `${t("Bidder")} ${names.get(paddle)}` : t("Sealed bid");
     const amount = s.price === null || s.price === undefined ? "" : `${formatMoney(s.price, s.currency)} · `;
-    rows.push(el("li", { dataset: { testid: "history-row" }, text: `${amount}${who} · ${new Date(item.at).toLocaleTimeString()}` }));
+    rows.push(el("li", { dataset: { testid: "history-row" }, text: `${amount}${who} · ${new Date(item.at).toLocaleTimeString(locale())}` }));
   }
   $("history").replaceChildren(...rows.reverse());
 }
@@ -800,12 +813,12 @@ async function confirmBid(lot, label, amount) {
   let quote = null;
   try { quote = await api("GET", "/api/premium", { token: room.token, params: { price: amount } }); } catch { /* shown as unknown */ }
   const rows = [
-    ["Lot", `${state?.title ?? lot} (${lot})`], [label, formatMoney(amount, cur)],
-    ["Buyer's premium", quote ? formatMoney(quote.premium, cur) : "unknown"],
-    ["Total if you win", quote ? formatMoney(quote.total_due, cur) : "unknown"],
+    ["Lot", tf("{title} ({lot})", { title: state?.title ?? lot, lot })], [label, formatMoney(amount, cur)],
+    ["Buyer's premium", quote ? formatMoney(quote.premium, cur) : t("unknown")],
+    ["Total if you win", quote ? formatMoney(quote.total_due, cur) : t("unknown")],
   ];
-  $("confirm-facts").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
-  $("confirm-yes").textContent = `Place ${label.toLowerCase()} of ${formatMoney(amount, cur)}`;
+  $("confirm-facts").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })]));
+  $("confirm-yes").textContent = tf(`Place ${label.toLowerCase()} of {amount}`, { amount: formatMoney(amount, cur) });
   const dialog = $("confirm");
   dialog.returnValue = "";
   dialog.showModal();
@@ -826,12 +839,13 @@ function offerUnsent() {
   const online = room.socket?.status === "connected";
   const next = state?.next_min ?? wanted;
   const amount = u.params.max !== undefined ? wanted : Math.max(wanted, next ?? 0);
-  $("unsent-text").textContent = online
-    ? `Your bid of ${formatMoney(wanted, cur)} on ${state?.title ?? u.lot} was not sent while you were offline. The price is now ${formatMoney(state?.price ?? null, cur)} (next minimum ${formatMoney(next, cur)}).`
-    : `Not sent: you are offline. Your bid of ${formatMoney(wanted, cur)} was not placed; nothing is sent without asking you again.`;
+  $("unsent-text").textContent = tf(online
+    ? "Your bid of {amount} on {title} was not sent while you were offline. The price is now {price} (next minimum {next})."
+    : "Not sent: you are offline. Your bid of {amount} was not placed; nothing is sent without asking you again.",
+  { amount: formatMoney(wanted, cur), title: state?.title ?? u.lot, price: formatMoney(state?.price ?? null, cur), next: formatMoney(next, cur) });
   const send = $("unsent-send");
   send.hidden = !online;
-  send.textContent = `Bid ${formatMoney(amount, cur)} now`;
+  send.textContent = tf("Bid {amount} now", { amount: formatMoney(amount, cur) });
   send.dataset.amount = String(amount);
 }
 
@@ -851,13 +865,13 @@ function renderGallery(state) {
   const i = ((room.photo ?? 0) % photos.length + photos.length) % photos.length;
   room.photo = i;
   box.dataset.count = String(photos.length);
-  const alt = `Photo ${i + 1} of ${photos.length}: ${state.title}`;
+  const alt = tf("Photo {n} of {count}: {title}", { n: i + 1, count: photos.length, title: state.title });
   box.replaceChildren(
     el("img", { src: photos[i], alt, draggable: "false", dataset: { testid: "gallery-photo" } }),
     el("div", { class: "gallery-nav" },
-      el("button", { type: "button", "aria-label": "Previous photo", dataset: { testid: "gallery-prev" }, text: "‹", onclick: () => movePhoto(-1) }),
+      el("button", { type: "button", "aria-label": t("Previous photo"), dataset: { testid: "gallery-prev" }, text: "‹", onclick: () => movePhoto(-1) }),
       el("span", { dataset: { testid: "gallery-count" }, text: `${i + 1} / ${photos.length}` }),
-      el("button", { type: "button", "aria-label": "Next photo", dataset: { testid: "gallery-next" }, text: "›", onclick: () => movePhoto(1) })));
+      el("button", { type: "button", "aria-label": t("Next photo"), dataset: { testid: "gallery-next" }, text: "›", onclick: () => movePhoto(1) })));
   $("d-thumb").replaceChildren(el("img", { src: photos[0], alt: "" }));
 }
 
@@ -874,15 +888,24 @@ function renderReportFacts(report) {
   const facts = [];
   const checks = report?.checks ?? {};
   for (const [name, label] of Object.entries(CHECK_TEXT)) {
-    if (name in checks) facts.push([name, `${label}: ${checks[name] ? "FOUND" : "none found"}`, checks[name]]);
+    if (name in checks) facts.push([name, tf(checks[name] ? "{label}: FOUND" : "{label}: none found", { label: t(label) }), checks[name]]);
   }
-  if (report?.damage?.length) facts.push(["damage", `Body damage: ${report.damage.length} point${report.damage.length === 1 ? "" : "s"}`, false]);
-  if (report?.battery_soh !== undefined && report?.battery_soh !== null) facts.push(["battery", `Battery health ${report.battery_soh}%`, false]);
-  if (report?.obd_codes) facts.push(["obd", report.obd_codes.length ? `OBD codes: ${report.obd_codes.join(", ")}` : "No OBD fault codes", report.obd_codes.length > 0]);
-  if (report?.report_date) facts.push(["date", `Report ${report.report_date}${report.version ? ` (v${report.version})` : ""}`, false]);
+  const damage = report?.damage?.length;
+  if (damage) facts.push(["damage", tf(damage === 1 ? "Body damage: {count} point" : "Body damage: {count} points", { count: damage }), false]);
+  if (report?.battery_soh !== undefined && report?.battery_soh !== null) facts.push(["battery", tf("Battery health {soh}%", { soh: report.battery_soh }), false]);
+  if (report?.obd_codes) {
+    facts.push(["obd", report.obd_codes.length ? tf("OBD codes: {codes}", { codes: report.obd_codes.join(t(", ")) }) : t("No OBD fault codes"), report.obd_codes.length > 0]);
+  }
+  if (report?.report_date) facts.push(["date", tf(report.version ? "Report {date} (v{version})" : "Report {date}", { date: report.report_date, version: report.version }), false]);
   const list = $("d-report-facts");
   list.hidden = !facts.length;
   list.replaceChildren(...facts.map(([key, text, bad]) => el("li", { dataset: { fact: key, bad: String(!!bad) }, text })));
+}
+
+/** The budget form's answer; `render` gives it again on a language switch. */
+function showBudget(render) {
+  room.budget = render;
+  $("budget-state").textContent = render();
 }
 
 // -- bidding ----------------------------------------------------------------------------------
@@ -992,10 +1015,12 @@ function wire() {
     try {
       const b = await api("PUT", `/api/sales/${encodeURIComponent(sale)}/budget`, { token: room.token, body });
       const cur = room.states.get(room.detail)?.currency;
-      $("budget-state").textContent = `Budget ${b.max_total === null ? "any amount" : formatMoney(b.max_total, cur)}`
-        + `${b.max_lots === null ? "" : `, ${b.max_lots} lot${b.max_lots === 1 ? "" : "s"}`}: your bids hold ${formatMoney(b.committed, cur)}, won ${b.won}`;
+      const held = b.max_lots === null ? "Budget {total}: your bids hold {held}, won {won}"
+        : b.max_lots === 1 ? "Budget {total}, {lots} lot: your bids hold {held}, won {won}" : "Budget {total}, {lots} lots: your bids hold {held}, won {won}";
+      showBudget(() => tf(held, { total: b.max_total === null ? t("any amount") : formatMoney(b.max_total, cur), lots: b.max_lots,
+        held: formatMoney(b.committed, cur), won: b.won }));
     } catch (err) {
-      $("budget-state").textContent = `Refused: ${err.human ?? err.message}`;
+      showBudget(() => tf("Refused: {reason}", { reason: t(err.human ?? err.message) }));
     }
   });
   $("buy-now").addEventListener("click", async () => {
@@ -1054,7 +1079,7 @@ function wire() {
   }
   $("alert-close").addEventListener("click", () => {
     $("alert").hidden = true;
-    document.title = "Used-car auction room";
+    document.title = t("Used-car auction room");
   });
   $("watch").addEventListener("click", async () => {
     const lot = room.detail;
@@ -1102,6 +1127,13 @@ initLanguage($("lang"), () => {
   renderMine();
   renderDetail();
   if (room.message?.lot === room.detail) $("d-bid-message").textContent = room.message.render();
+  if ($("alert").hidden) document.title = t("Used-car auction room");
+  $("alert-link").textContent = t("Open ").trim();  // "Open" alone is the status filter's (竞拍中)
+  const state = room.detail && room.states.get(room.detail);
+  if (state) renderGallery(state);
+  if (room.budget) $("budget-state").textContent = room.budget();
+  offerUnsent();
+  if (!$("mine").hidden) loadMine();
   loadHistory();
 });
 wire();

@@ -4,7 +4,9 @@ quick bids and bid messages (outbid, refused, accepted) in Chinese too. Failed b
 and again before those texts were translated."""
 
 import re
+import time
 
+import httpx
 import pytest
 from playwright.async_api import expect
 
@@ -12,6 +14,7 @@ from clients.client import AuctionClient
 
 from .support import make_lot, require_chromium
 from .test_room import bidders, confirm, connected
+from .test_room_report import REPORT, VIN
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 require_chromium()
@@ -97,3 +100,139 @@ async def test_an_english_browser_gets_english_with_plain_yuan(engine, admin, ne
     await expect(page.get_by_test_id("price")).to_have_text("¥183,000")
     assert await page.evaluate("document.documentElement.lang") == "en"
     await expect(page.get_by_test_id("lang-switch")).to_have_value("en")
+
+
+async def test_the_rooms_other_screens_in_chinese_and_back_in_english(engine, admin, new_page):
+    """The screens still English in a Chinese room (a 375 px screenshot of each): the catalogue's time
+    left and statuses, the sealed and Dutch price labels, pending approval and a counter-offer, My
+    auctions' owed column, the inspection facts, the confirm dialog, the budget form, the unsent bid,
+    a lost sign-in, the filters' error and the tab title. Failed before they were translated."""
+    now_ms = int(time.time() * 1000)
+    soon = (await make_lot(admin, open_now=False, starts_at=now_ms + 7_200_000))["lot"]
+    open_lot = (await make_lot(admin))["lot"]
+    won = (await make_lot(admin))["lot"]
+    pending = (await make_lot(admin, reserve=20_000_000, approval_window_s=7200))["lot"]
+    sealed = (await make_lot(admin, format="sealed_first"))["lot"]
+    dutch = (await make_lot(admin, format="dutch", start_price=8_500_000,
+                            dutch={"step": 100_000, "tick_s": 60, "floor": 6_000_000}))["lot"]
+    inspected = (await make_lot(admin, open_now=False, vehicle={
+        "make": "Tesla", "model": "Model 3 RWD", "year": 2021, "mileage_km": 46_800, "vin": VIN, "inspection": REPORT}))["lot"]
+    await admin.create_sale("SALE-ZH", [inspected], first_end_at=now_ms + 600_000)
+    await admin.action(inspected, "open")
+    alice, _ = await bidders(admin, "alice", "bob")
+    async with AuctionClient(engine.url, alice) as client:
+        for lot in (won, pending):
+            assert (await client.bid(lot, amount=13_500_000)).ok
+    for lot in (won, pending):
+        await admin.action(lot, "close")
+
+    lost = await new_page(f"{engine.url}/?token=not-a-token", locale="zh-CN")
+    await expect(lost.get_by_test_id("who")).to_have_text("登录已过期或令牌无效：仅可围观。请粘贴新令牌后出价。")
+
+    page = await new_page(f"{engine.url}/?token={alice}", locale="zh-CN", width=375, height=740)
+    await connected(page)
+    await expect(page).to_have_title("二手车拍卖厅")
+    await expect(page.get_by_test_id("alert-link")).to_have_text("查看")  # the alert's link, not the status 竞拍中
+    card = lambda lot: page.locator(f'[data-testid=lot-card][data-lot="{lot}"]')  # noqa: E731
+    await expect(card(soon).get_by_test_id("card-time-left")).to_have_text(re.compile(r"^1:59:\d\d 后开拍$"))
+    await expect(card(open_lot).get_by_test_id("card-time-left")).to_have_text(re.compile(r"^剩余 [45]:\d\d$"))
+    await expect(card(won).get_by_test_id("card-status")).to_have_text("您已以 ¥13.50万 拍得")
+    await expect(card(pending).get_by_test_id("card-status")).to_have_text("待卖家确认：您的出价 ¥13.50万 为最高价")
+    await page.get_by_test_id("filter-price-max").fill("十万")
+    await expect(page.get_by_test_id("catalogue-message")).to_have_text("最高价：请输入以元为单位的金额，例如 150000")
+    await page.get_by_test_id("filter-price-max").fill("")
+    await expect(page.get_by_test_id("catalogue-message")).to_be_hidden()
+    catalogue = await page.get_by_test_id("catalogue-view").inner_text()
+    for english in ("opens in", "You won", "Pending approval", "high bid"):
+        assert english not in catalogue, english
+
+    await page.goto(f"{engine.url}/#lot={sealed}")
+    await expect(page.locator("#d-price-label")).to_have_text("暗标出价")
+    await expect(page.get_by_test_id("price")).to_have_text("0 次出价")
+    await page.goto(f"{engine.url}/#lot={dutch}")
+    await expect(page.locator("#d-price-label")).to_have_text("当前价（递减中）")
+
+    await page.goto(f"{engine.url}/#lot={pending}")
+    await expect(page.get_by_test_id("bid-status")).to_have_text("待卖家确认：您的出价 ¥13.50万 为最高价")
+    explain = page.get_by_test_id("bid-explain")
+    await expect(explain).to_contain_text("落槌价未达卖家保留价，由卖家决定是否接受您的出价。")
+    await expect(explain).to_contain_text(re.compile(r"卖家须在 .+ 前（剩余 (1:59|2:00):\d\d）作出决定"))
+
+    await page.get_by_test_id("nav-mine").click()
+    await expect(page.locator(f'[data-testid=my-lot][data-lot="{won}"]').get_by_test_id("my-owed")).to_have_text(
+        re.compile(r"^¥13\.50万 \+ 佣金 ¥[\d,.]+万? = ¥[\d,.]+万?，请于 .+ 前付款$"))
+    await expect(page.locator(f'[data-testid=my-lot][data-lot="{pending}"]').get_by_test_id("my-owed")).to_have_text(
+        re.compile(r"^卖家将于 .+ 前决定$"))
+    mine = await page.get_by_test_id("my-auctions").inner_text()
+    for english in ("premium", "due by", "seller decides"):
+        assert english not in mine, english
+
+    await page.goto(f"{engine.url}/#lot={pending}")  # the seller's counter-offer (My auctions then shows the sum owed)
+    await expect(explain).to_contain_text("卖家须在 ")
+    staff = {"Authorization": f"Bearer {engine.auctioneer_token}"}
+    async with httpx.AsyncClient(base_url=engine.url, headers=staff) as http:
+        assert (await http.post(f"/api/lots/{pending}/counter", json={"amount": 16_000_000})).status_code == 200
+    await expect(page.get_by_test_id("counter-text")).to_contain_text("卖家还价 ¥16.00万（您的出价：¥13.50万）。请在 ")
+    shown = await page.get_by_test_id("lot-detail").inner_text()
+    for english in ("seller", "Pending approval", "offers to sell", "Answer by", " left"):
+        assert english not in shown, english
+
+    await page.goto(f"{engine.url}/#lot={inspected}")
+    facts = page.get_by_test_id("inspection-facts").locator("li")
+    await expect(facts).to_have_text(["事故：无", "泡水：无", "火烧：有", "车身损伤：2 处", "电池健康度 93%",
+                                      "OBD 故障码：P0301", "报告日期 2026-11-20（第 2 版）"])
+    await page.get_by_test_id("quick-bid-next").click()
+    confirm_facts = page.get_by_test_id("confirm-facts")
+    await expect(confirm_facts).to_contain_text(re.compile(r"买方佣金¥[\d,]+"))
+    await expect(confirm_facts).to_contain_text(re.compile(r"成交应付总额¥[\d,.]+万?"))
+    await expect(page.get_by_test_id("confirm-bid-yes")).to_have_text("确认出价 ¥13.50万")
+    await expect(confirm_facts).not_to_contain_text("Buyer's premium")
+    await page.get_by_test_id("confirm-bid-no").click()
+    await expect(page.get_by_test_id("bid-message")).to_have_text("未出价：已取消。")
+    budget = page.get_by_test_id("budget-form")
+    await expect(budget).to_contain_text("专场 SALE-ZH 预算上限（¥）")
+    await expect(budget.get_by_test_id("budget-button")).to_have_text("设置预算")
+    await page.get_by_test_id("budget-total").fill("150000")
+    await page.get_by_test_id("budget-lots").fill("1")
+    await page.get_by_test_id("budget-button").click()
+    await expect(page.get_by_test_id("budget-state")).to_have_text("预算 ¥15.00万，最多 1 台：出价占用 ¥0，已拍得 0 台")
+
+    await page.get_by_test_id("confirm-toggle").uncheck()
+    engine.kill()
+    await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "reconnecting")
+    await page.get_by_test_id("quick-bid-next").click()
+    unsent = page.get_by_test_id("unsent-bid")
+    await expect(unsent).to_contain_text("未发送：您已离线。您的 ¥13.50万 出价未提交；未经您再次确认，不会发出任何出价。")
+    engine.start()
+    await connected(page)
+    await expect(unsent).to_contain_text("出价因离线未发出。当前价 —（最低加价至 ¥13.50万）。")
+    await expect(page.get_by_test_id("unsent-send")).to_have_text("立即出价 ¥13.50万")
+    shown = await page.get_by_test_id("lot-detail").inner_text()
+    for english in ("FOUND", "none found", "Body damage", "Battery", "OBD codes", "Report ", "budget", "at most",
+                    "Budget", "your bids hold", "Not sent", "offline"):
+        assert english not in shown, english
+
+    await page.get_by_test_id("lang-switch").select_option("en")  # the same screens in English, as before
+    await expect(page).to_have_title("Used-car auction room")
+    await expect(page.get_by_test_id("alert-link")).to_have_text("Open")
+    await expect(facts).to_have_text([
+        "事故 Accident: none found", "泡水 Flood: none found", "火烧 Fire: FOUND", "Body damage: 2 points",
+        "Battery health 93%", "OBD codes: P0301", "Report 2026-11-20 (v2)"])
+    await expect(page.get_by_test_id("budget-state")).to_have_text("Budget ¥150,000, 1 lot: your bids hold ¥0, won 0")
+    await expect(budget).to_contain_text("My budget for sale SALE-ZH: at most (¥)")
+    await expect(unsent).to_contain_text("was not sent while you were offline. The price is now — (next minimum ¥135,000).")
+    await expect(page.get_by_test_id("unsent-send")).to_have_text("Bid ¥135,000 now")
+    await page.get_by_test_id("unsent-drop").click()
+    await page.get_by_test_id("confirm-toggle").check()
+    await page.get_by_test_id("quick-bid-next").click()
+    await expect(confirm_facts).to_contain_text(re.compile(r"Buyer's premium¥[\d,]+"))
+    await expect(page.get_by_test_id("confirm-bid-yes")).to_have_text("Place bid of ¥135,000")
+    await page.get_by_test_id("confirm-bid-no").click()
+    await page.goto(f"{engine.url}/#lot={sealed}")
+    await expect(page.locator("#d-price-label")).to_have_text("Sealed bids")
+    await expect(page.get_by_test_id("price")).to_have_text("0 bids")
+    await page.get_by_test_id("back").click()
+    await expect(card(soon).get_by_test_id("card-time-left")).to_have_text(re.compile(r"^opens in 1:59:\d\d$"))
+    await expect(card(open_lot).get_by_test_id("card-time-left")).to_have_text(re.compile(r"^[45]:\d\d$"))
+    await expect(card(won).get_by_test_id("card-status")).to_have_text("You won at ¥135,000")
+    assert [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e] == []  # the engine was down a while
