@@ -59,6 +59,15 @@ def _renderer() -> concurrent.futures.ProcessPoolExecutor:
 RENDER_NICE = 15
 
 
+async def render_off_loop(facts: contract.Facts) -> bytes:
+    """The PDF, rendered in the renderer process. Submitted from a thread: the pool spawns its process
+    on the first submit, and `run_in_executor` submits on the loop, which held a sale's bids 35 ms at
+    its first close (a stall-sampling run of the sale day, docs/performance.md "Round nine")."""
+    future = await asyncio.to_thread(_renderer().submit, contract.render, facts)
+    pdf: bytes = await asyncio.wrap_future(future)
+    return pdf
+
+
 def start_renderer(parent: int) -> None:
     """The renderer runs at nice `RENDER_NICE`: a sale of 500 lots closing together queues 500
     renders of about a second each, and at the engine's priority they took a core from the bids
@@ -186,7 +195,7 @@ class AfterSale:
             if kept is not None:
                 return kept
             facts = await contract.facts(conn, lot, self.window_ms / DAY_MS, now_ms())
-        pdf = await asyncio.get_running_loop().run_in_executor(_renderer(), contract.render, facts)
+        pdf = await render_off_loop(facts)
         async with self._write() as conn:
             return await contract.keep(conn, lot, pdf, now_ms())
 

@@ -18,6 +18,33 @@ from auction_engine.store.schema import settlement_events, settlements
 from .conftest import lot_state
 
 
+async def test_the_renderer_process_is_started_and_fed_off_the_event_loop(monkeypatch):
+    """The pool spawns its process on the first submit, about 35 ms; `run_in_executor` submitted on the
+    loop, and a sale's bids waited behind it at its first close."""
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    from auction_engine.store import aftersale
+
+    submitted_on: list[int] = []
+
+    class Recording(ProcessPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            submitted_on.append(threading.get_ident())
+            return super().submit(fn, *args, **kwargs)
+
+    pool = Recording(1, mp_context=multiprocessing.get_context("spawn"))
+    monkeypatch.setattr(aftersale, "_renderer", lambda: pool)
+    settlement = Settlement("L1", "sold", "A", "101", 100_000, 5_000, 105_000, "CNY", 1, 1, 3, "ab" * 32, 2, None)
+    try:
+        pdf = await aftersale.render_off_loop(Facts(settlement, "2021 比亚迪 汉", {}, "甲公司", "91310000000000000X", 7))
+    finally:
+        pool.shutdown()
+    assert pdf == render(Facts(settlement, "2021 比亚迪 汉", {}, "甲公司", "91310000000000000X", 7))
+    assert submitted_on and threading.get_ident() not in submitted_on
+
+
 def test_amounts_are_written_from_minor_units_without_floats():
     assert [yuan(v, "CNY") for v in (10_450_000, 5, 0, None)] == ["CNY 104,500.00", "CNY 0.05", "CNY 0.00", "-"]
 
