@@ -836,6 +836,10 @@ def print_table(rows: list[tuple[str, str, str, str]], results: dict[str, Any]) 
     for row in rows:
         t.add_row(*row)
     Console(width=160).print(t)
+    for key, r in results.items():  # a FAILED consistency cell says what failed, so the run can be looked into
+        problems = r.get("consistency", {}).get("problems") if isinstance(r, dict) else None
+        for problem in (problems or [])[:5]:
+            print(f"  consistency, {key}: {problem}")
 
 
 def print_stages(results: dict[str, Any]) -> None:
