@@ -47,3 +47,15 @@ async def make_lot(admin, open_now: bool = True, **spec) -> dict:
     if open_now and state["status"] == "scheduled":
         state = await admin.action(lot, "open")
     return state
+
+
+async def bid_while_offline(page, engine):
+    """The engine stopped under an open room and the bidder taps the next quick bid: the unsent-bid
+    box, which must never send by itself once the engine is back."""
+    from playwright.async_api import expect
+
+    await page.get_by_test_id("confirm-toggle").uncheck()
+    engine.kill()
+    await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "reconnecting")
+    await page.get_by_test_id("quick-bid-next").click()
+    return page.get_by_test_id("unsent-bid")

@@ -12,7 +12,7 @@ from playwright.async_api import expect
 
 from clients.client import AuctionClient
 
-from .support import make_lot, require_chromium
+from .support import bid_while_offline, make_lot, require_chromium
 from .test_room import bidders, confirm, connected
 from .test_room_report import REPORT, VIN
 
@@ -197,11 +197,7 @@ async def test_the_rooms_other_screens_in_chinese_and_back_in_english(engine, ad
     await page.get_by_test_id("budget-button").click()
     await expect(page.get_by_test_id("budget-state")).to_have_text("预算 ¥15.00万，最多 1 台：出价占用 ¥0，已拍得 0 台")
 
-    await page.get_by_test_id("confirm-toggle").uncheck()
-    engine.kill()
-    await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "reconnecting")
-    await page.get_by_test_id("quick-bid-next").click()
-    unsent = page.get_by_test_id("unsent-bid")
+    unsent = await bid_while_offline(page, engine)
     await expect(unsent).to_contain_text("未发送：您已离线。您的 ¥13.50万 出价未提交；未经您再次确认，不会发出任何出价。")
     engine.start()
     await connected(page)

@@ -15,7 +15,7 @@ from clients.client import AuctionClient
 
 from ..conftest import SECRET, EngineProcess
 from .axe import violations
-from .support import make_lot, require_chromium
+from .support import bid_while_offline, make_lot, require_chromium
 from .test_room import bidders, confirm, connected
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -89,11 +89,7 @@ async def test_a_bid_clicked_offline_is_not_sent_until_asked_again(engine, admin
     alice, bob = await bidders(admin, "alice", "bob")
     page = await new_page(f"{engine.url}/?token={alice}#lot={lot}")
     await connected(page)
-    await page.get_by_test_id("confirm-toggle").uncheck()
-    engine.kill()
-    await expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "reconnecting")
-    await page.get_by_test_id("quick-bid-next").click()
-    unsent = page.get_by_test_id("unsent-bid")
+    unsent = await bid_while_offline(page, engine)
     await expect(unsent).to_contain_text("Not sent: you are offline")
     engine.start()
     async with AuctionClient(engine.url, bob) as client:

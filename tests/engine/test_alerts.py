@@ -119,14 +119,16 @@ async def test_a_watch_kept_before_the_reverse_sets_alerts_once_its_bidder_conne
 
 
 class _Told(Hub):
-    """The hub, keeping what each bidder was told."""
+    """The hub, keeping what each bidder was told: of which lot, and of which end."""
 
     def __init__(self) -> None:
         super().__init__()
         self.told: list[tuple[str, str]] = []
+        self.ends: list[tuple[str, int]] = []
 
     def to_bidder(self, bidder: str, out: Outgoing) -> None:
         self.told.append((bidder, out.frame["lot"]))
+        self.ends.append((bidder, out.frame["ends_at"]))
 
 
 class _Lot:
@@ -221,18 +223,10 @@ async def test_a_lot_extended_while_its_claims_are_in_flight_tells_each_end_once
     is a new end, told on the next pass. Each bidder hears of each end once, the old one first."""
     from .helpers import tap_pipelines
 
-    class Ends(Hub):
-        def __init__(self) -> None:
-            super().__init__()
-            self.told: list[tuple[str, int]] = []
-
-        def to_bidder(self, bidder: str, out: Outgoing) -> None:
-            self.told.append((bidder, out.frame["ends_at"]))
-
     clock = Clock()
     first = clock.now_ms() + 30_000
     lot = _Lot("EXT", first, {"b1": "1", "b2": "2"})
-    hub = Ends()
+    hub = _Told()
     redis = Redis.from_url(redis_url)
     scan = EndingSoonAlerts(redis, hub, clock, lambda: [lot], 60_000)
     try:
@@ -248,7 +242,7 @@ async def test_a_lot_extended_while_its_claims_are_in_flight_tells_each_end_once
         await scan.scan()  # claims b3 for `first`; the extension lands before the answer
         await scan.scan()  # everyone, of the new end
         await scan.scan()
-        assert hub.told == [("b1", first), ("b2", first), ("b3", first),
+        assert hub.ends == [("b1", first), ("b2", first), ("b3", first),
                             ("b1", first + 5_000), ("b2", first + 5_000), ("b3", first + 5_000)]
     finally:
         await redis.aclose()
