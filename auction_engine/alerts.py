@@ -134,8 +134,7 @@ class EndingSoonAlerts:
         """The lot's bidders and (known) watchers not yet told of its current end. A lot whose
         watchers were read lately and who has no one to tell is left alone by a pass: no round trip."""
         state = actor.state
-        if state.ends_at is None:
-            return []
+        assert state.ends_at is not None
         seen = self._watchers.get(actor.lot)
         quiet = (state.seq, state.ends_at, seen[0] if seen is not None else 0.0)
         if self._quiet.get(actor.lot) == quiet:
@@ -210,7 +209,7 @@ def _pieces(claims: list[Claim], most: int) -> Iterable[list[Claim]]:
         bidders = claim.bidders
         while bidders:
             take, bidders = bidders[: most - size], bidders[most - size:]
-            piece.append(Claim(claim.actor, claim.ends_at, take))
+            piece.append(claim._replace(bidders=take))
             size += len(take)
             if size == most:
                 yield piece
