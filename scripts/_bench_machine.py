@@ -1,8 +1,13 @@
-"""What the machine's disk and Redis allow, measured at the start of a bench run.
+"""What the machine's disk, Redis and cores allow, measured at the start of a bench run.
 
 A sale-day ack waits for a fenced append, and with `appendfsync always` that append waits for an
 fsync of the AOF. Two machines "of the same kind" can differ 3x in fsync latency, so every table the
 bench prints carries these figures: without them a reader cannot tell a slow engine from a slow disk.
+
+The cores differ too. Most of a sale day's engine CPU is not Python but the kernel's loopback TCP:
+one `send` per watcher per event, each waking a reader in another process (issue 18, 2026-11-27: two
+machines of this kind gave a 2x apart sale day on disks of the same speed). So the line also gives the
+CPU one such write costs the writer, and the CPU of encoding one event frame in Python.
 """
 
 from __future__ import annotations
@@ -76,10 +81,65 @@ async def _redis_rtt(redis_url: str, samples: int) -> dict[str, dict[str, float]
         await redis.aclose()
 
 
+_READER = """
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+while s.recv(65536):
+    pass
+"""
+_FRAME = b"\x81\x7e\x01\x90" + b"x" * 400  # a text frame of 400 bytes, about one event with its public state
+
+
+def socket_write_cpu(samples: int = 1000, pause_s: float = 0.0005) -> dict[str, float]:
+    """The writer's CPU for one `send` of a 400-byte frame on loopback TCP to a reader in another process
+    that sleeps in `recv` between frames, as an idle watcher does: what one watcher's copy of one event
+    costs the engine, kernel included (thread CPU time, so the reader's own CPU is not counted)."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        reader = subprocess.Popen([sys.executable, "-c", _READER, str(server.getsockname()[1])])
+        try:
+            conn, _ = server.accept()
+            with conn:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                taken: list[int] = []
+                for _ in range(samples):
+                    time.sleep(pause_s)
+                    t = time.thread_time_ns()
+                    conn.sendall(_FRAME)
+                    taken.append((time.thread_time_ns() - t) // 1000)
+        finally:
+            reader.wait(10)
+    return _summary(taken)
+
+
+def encode_cpu(samples: int = 2000) -> dict[str, float]:
+    """The CPU of encoding one event frame as JSON, the engine's one Python step per event: a plain
+    measure of the core's speed for the interpreter's work."""
+    import json
+
+    state = {"lot": "SALE-0001", "title": "2019 Volkswagen Passat 330TSI", "format": "english", "mode": "timed",
+             "status": "open", "result": None, "currency": "CNY", "start_price": 5_000_000, "price": 5_630_000,
+             "next_min": 5_650_000, "leader": "P-1042", "bids": 37, "buy_now": None, "starts_at": 1_795_000_000_000,
+             "opened_at": 1_795_000_000_000, "ends_at": 1_795_000_040_000, "remaining_ms": None, "closed_at": None,
+             "extensions": 3, "fair_warning": False, "outage_ms": 0, "correction": None, "pre_bids": 0}
+    taken: list[int] = []
+    for seq in range(samples):
+        t = time.thread_time_ns()
+        json.dumps({"type": "event", "lot": "SALE-0001", "seq": seq, "kind": "bid", "at": 1_795_000_000_000,
+                    "state": state}, separators=(",", ":"))
+        taken.append((time.thread_time_ns() - t) // 1000)
+    return _summary(taken)
+
+
 def calibrate(data_dir: Path, redis_url: str, samples: int = 200) -> dict[str, Any]:
-    """fsync in the bench's data dir, PING and one fenced Lua append to the bench's redis-server."""
+    """fsync in the bench's data dir, PING and one fenced Lua append to the bench's redis-server, one
+    loopback write to another process and one event frame's JSON (CPU)."""
     rtt = asyncio.run(_redis_rtt(redis_url, samples))
-    return {"fsync": fsync_latency(data_dir, samples), "redis_ping": rtt["ping"], "fenced_append": rtt["fenced_append"]}
+    return {"fsync": fsync_latency(data_dir, samples), "redis_ping": rtt["ping"], "fenced_append": rtt["fenced_append"],
+            "socket_write": socket_write_cpu(), "encode": encode_cpu()}
 
 
 def describe(cal: dict[str, Any]) -> str:
@@ -87,7 +147,9 @@ def describe(cal: dict[str, Any]) -> str:
     f, p, a = cal["fsync"], cal["redis_ping"], cal["fenced_append"]
     return (f"this machine: write+fsync p50 {f['p50_ms']:.2f} / p99 {f['p99_ms']:.2f} ms (n={f['n']}); "
             f"Redis PING p50 {p['p50_ms']:.2f} / p99 {p['p99_ms']:.2f} ms; "
-            f"one fenced append (fsync always) p50 {a['p50_ms']:.2f} / p99 {a['p99_ms']:.2f} ms")
+            f"one fenced append (fsync always) p50 {a['p50_ms']:.2f} / p99 {a['p99_ms']:.2f} ms"
+            + (f"; CPU of a loopback send to a sleeping reader p50 {cal['socket_write']['p50_ms'] * 1000:.0f} us, "
+               f"of an event frame's JSON p50 {cal['encode']['p50_ms'] * 1000:.0f} us" if "socket_write" in cal else ""))
 
 
 # -- the disk during a run: how long fsync stalled, and the ack latency that alone forces --

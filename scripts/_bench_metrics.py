@@ -63,3 +63,103 @@ def stage_latencies(metrics_text: str, families: tuple[str, ...] = HISTOGRAMS) -
         if count:
             out.append(StageLatency(key, count, 1000 * quantile(0.5, rows), 1000 * quantile(0.99, rows)))
     return out
+
+
+# -- second by second: where the time went while it went ------------------------------------------
+
+TIMELINE_SERIES = {
+    "bids": 'auction_stage_seconds{stage="queued"}',
+    "lag": "auction_loop_lag_seconds",
+    "append": "auction_append_seconds",
+    "waiting": 'auction_append_pipeline_seconds{phase="waiting"}',
+    "round_trip": 'auction_append_pipeline_seconds{phase="round_trip"}',
+    "resumed": 'auction_append_pipeline_seconds{phase="resumed"}',
+    "per_trip": "auction_append_pipeline_appends",
+}
+
+
+def sums_and_counts(metrics_text: str) -> dict[str, float]:
+    """`<series>_sum`, `<series>_count` of TIMELINE_SERIES and the engine's CPU seconds, from /metrics."""
+    out: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("process_cpu_seconds_total "):
+            out["cpu"] = float(line.rsplit(" ", 1)[1])
+            continue
+        if not line.startswith("auction_") or "_bucket" in line:
+            continue
+        key, _, value = line.rpartition(" ")
+        for series in TIMELINE_SERIES.values():
+            base, _, labels = series.partition("{")
+            for suffix in ("_sum", "_count"):
+                if key == (f"{base}{suffix}{{{labels}" if labels else f"{base}{suffix}"):
+                    out[f"{series}{suffix}"] = float(value)
+    return out
+
+
+class Timeline:
+    """The engine's /metrics read every `every` seconds in a thread while a scenario runs.
+
+    Why: a p99 over a whole run does not say when or where. In the sale day of 2026-11-27 the per-second
+    means showed the appends' round trips growing with the loop's lag, not with Redis (a turn of the loop
+    of 20 ms, a batch's round trip of 50, with Redis at 6% of a core), which no end-of-run histogram did."""
+
+    def __init__(self, url: str, every: float = 1.0) -> None:
+        import threading
+
+        self.url = url
+        self.every = every
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metrics-timeline", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import time
+
+        import httpx
+
+        with httpx.Client(timeout=5) as http:
+            while not self._stop.is_set():
+                try:
+                    text = http.get(f"{self.url}/metrics").text
+                except httpx.HTTPError:
+                    pass
+                else:
+                    self.samples.append((time.time(), sums_and_counts(text)))
+                self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def rows(self, start: float, stop: float, step: float = 2.0) -> list[dict[str, float]]:
+        return timeline_rows(self.samples, start, stop, step)
+
+
+def timeline_rows(samples: list[tuple[float, dict[str, float]]], start: float, stop: float,
+                  step: float = 2.0) -> list[dict[str, float]]:
+    """Per `step` seconds from wall-clock `start` to `stop`: the engine's CPU share, bids queued per
+    second, and the mean of each series in ms (appends per round trip for `per_trip`)."""
+    kept = [(t, v) for t, v in samples if start - step <= t <= stop + step]
+    out: list[dict[str, float]] = []
+    i = 0
+    while i < len(kept) - 1:
+        j = i + 1
+        while j < len(kept) - 1 and kept[j][0] - kept[i][0] < step:
+            j += 1
+        (t0, a), (t1, b) = kept[i], kept[j]
+        elapsed = max(t1 - t0, 1e-9)
+        row = {"t": t0 - start, "cpu": (b.get("cpu", 0) - a.get("cpu", 0)) / elapsed}
+        for name, series in TIMELINE_SERIES.items():
+            n = b.get(f"{series}_count", 0) - a.get(f"{series}_count", 0)
+            total = b.get(f"{series}_sum", 0) - a.get(f"{series}_sum", 0)
+            if name == "bids":
+                row[name] = n / elapsed
+            elif name == "per_trip":
+                row[name] = total / n if n else 0.0
+                row["trips"] = n / elapsed
+            else:
+                row[name] = 1000 * total / n if n else 0.0
+        out.append(row)
+        i = j
+    return out

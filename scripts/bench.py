@@ -652,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     results["rows"] = rows
     print_table(rows, results)
     print_stages(results)
+    print_timelines(results)
     print_profiles(results)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2, default=str))
@@ -697,6 +698,7 @@ def sale_day(engine: Engine, redis: RedisServer, work: Path, args: argparse.Name
     redis_latency(redis.url, reset=True)
     probe = _bench_machine.StallProbe(redis.data_dir)
     CHILDREN.append(probe.proc)  # stopped on the way out if the scenario fails before probe.stop()
+    timeline = _bench_metrics.Timeline(engine.url)
     window: list[float] = []
     duration = scale(40, 12)
     spies: list[subprocess.Popen[bytes] | None] = []
@@ -735,6 +737,9 @@ def sale_day(engine: Engine, redis: RedisServer, work: Path, args: argparse.Name
     floor = fsync_floor(redis.url, window)
     busiest = redis_commands(redis.url)
     results[f"{key}_stages"] = engine_stages(engine)
+    timeline.stop()
+    if len(window) >= 2:
+        results[f"{key}_timeline"] = {"label": label, "rows": timeline.rows(window[0], window[-1])}
     engine.stop()
     hists[f"{label} ack"], hists[f"{label} delivery"] = r.pop("_ack_hist"), r.pop("_delivery_hist")
     results[key] = r
@@ -866,6 +871,28 @@ def print_stages(results: dict[str, Any]) -> None:
         for s in stages or []:
             t.add_row(scenario, s["name"], f"{s['count']:,}", f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}")
     Console(width=160).print(t)
+
+
+def print_timelines(results: dict[str, Any]) -> None:
+    """The sale day's window every 2 s, from the engine's /metrics (`_bench_metrics.Timeline`): means, so
+    a second whose acks were slow shows whether the loop, the wait for a batch or its round trip took it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    for key in ("sale_day_timeline", "sale_replicated_timeline"):
+        timeline = results.get(key)
+        if not timeline:
+            continue
+        t = Table(title=f"{timeline['label']}, every 2 s of the window (engine /metrics; means in ms)",
+                  caption=_bench_machine.describe(results["calibration"]))
+        for col in ("t+ s", "engine CPU", "bids/s", "loop lag", "append", "waiting", "round trip", "resumed",
+                    "round trips/s", "appends per trip"):
+            t.add_column(col, justify="right")
+        for row in timeline["rows"]:
+            t.add_row(f"{row['t']:.0f}", f"{row['cpu']:.0%}", f"{row['bids']:,.0f}", f"{row['lag']:.1f}",
+                      f"{row['append']:.1f}", f"{row['waiting']:.1f}", f"{row['round_trip']:.1f}",
+                      f"{row['resumed']:.1f}", f"{row['trips']:,.0f}", f"{row['per_trip']:.1f}")
+        Console(width=160).print(t)
 
 
 def print_profiles(results: dict[str, Any]) -> None:

@@ -54,3 +54,13 @@ def _lines(probe: machine.StallProbe, at_least: int) -> int:
             return n
         time.sleep(0.01)
     raise AssertionError(f"the probe timed fewer than {at_least} fsyncs in 30 s")
+
+
+def test_the_machine_line_gives_the_cpu_of_a_loopback_send_and_of_an_event_frame() -> None:
+    sends, frames = machine.socket_write_cpu(samples=50, pause_s=0.0002), machine.encode_cpu(samples=50)
+    assert sends["n"] == 50 and frames["n"] == 50
+    assert 0 < sends["p50_ms"] <= sends["p99_ms"] < 50, "a send's CPU, in ms: microseconds, not a stall"
+    line = machine.describe({"fsync": {"n": 1, "p50_ms": 0.2, "p99_ms": 0.4}, "redis_ping": {"p50_ms": 0.1, "p99_ms": 0.2},
+                             "fenced_append": {"p50_ms": 0.7, "p99_ms": 2.0}, "socket_write": sends, "encode": frames})
+    assert f"loopback send to a sleeping reader p50 {sends['p50_ms'] * 1000:.0f} us" in line
+    assert "event frame's JSON p50" in line
