@@ -846,10 +846,18 @@ def print_table(rows: list[tuple[str, str, str, str]], results: dict[str, Any]) 
     for row in rows:
         t.add_row(*row)
     Console(width=160).print(t)
-    for key, r in results.items():  # a FAILED consistency cell says what failed, so the run can be looked into
-        problems = r.get("consistency", {}).get("problems") if isinstance(r, dict) else None
-        for problem in (problems or [])[:5]:
-            print(f"  consistency, {key}: {problem}")
+    for key, problem in consistency_problems(results):  # a FAILED cell says what failed, so it can be looked into
+        print(f"  consistency, {key}: {problem}")
+
+
+def consistency_problems(results: dict[str, Any], most: int = 5) -> list[tuple[str, str]]:
+    """(scenario, problem) for each scenario whose load test found any; the soak keeps only a flag."""
+    found = []
+    for key, r in results.items():
+        consistency = r.get("consistency") if isinstance(r, dict) else None
+        problems = consistency.get("problems") if isinstance(consistency, dict) else None
+        found += [(key, str(problem)) for problem in (problems or [])[:most]]
+    return found
 
 
 def print_stages(results: dict[str, Any]) -> None:
