@@ -103,7 +103,7 @@ class Timeline:
     means showed the appends' round trips growing with the loop's lag, not with Redis (a turn of the loop
     of 20 ms, a batch's round trip of 50, with Redis at 6% of a core), which no end-of-run histogram did."""
 
-    def __init__(self, url: str, every: float = 1.0) -> None:
+    def __init__(self, url: str, every: float = 2.0) -> None:
         import threading
 
         self.url = url

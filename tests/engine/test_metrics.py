@@ -27,3 +27,48 @@ def test_the_scale_out_metrics_count_what_they_say() -> None:
     assert REGISTRY.get_sample_value("auction_forwarded_total", {"outcome": "answered"}) == before + 1
     metrics.LOTS_OWNED.set(3)
     assert REGISTRY.get_sample_value("auction_lots_owned") == 3
+
+
+def test_the_loops_own_metrics_expose_what_prometheus_clients_would() -> None:
+    """A bid's metrics are plain numbers read at scrape time (LoopMetric); the text a scraper gets is
+    the one prometheus_client's Histogram and Counter give for the same observations."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    reference = CollectorRegistry()
+    stage = Histogram("auction_stage_seconds", "x", ["stage"], buckets=metrics.STAGE_BUCKETS, registry=reference)
+    refused = Counter("auction_bids_refused_total", "x", ["reason"], registry=reference)
+    ours_stage = metrics.LoopMetric("auction_stage_seconds", "x", ["stage"], buckets=metrics.STAGE_BUCKETS,
+                                    collected=False)
+    ours_refused = metrics.LoopMetric("auction_bids_refused_total", "x", ["reason"], collected=False)
+    for value in (0.00005, 0.0003, 0.02, 1.0, 2.0):  # on a bound, between bounds, past the last
+        stage.labels("queued").observe(value)
+        ours_stage.labels("queued").observe(value)
+    refused.labels("too_low").inc(3)
+    ours_refused.labels("too_low").inc(3)
+    theirs = {line for line in generate_latest(reference).decode().splitlines()
+              if not line.startswith("#") and "_created" not in line}
+    ours = {line for metric in (ours_stage, ours_refused) for line in _exposition(metric)}
+    assert ours == theirs
+
+
+def test_a_labelled_loop_metric_wants_its_label_values() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="1 label values expected"):
+        metrics.BIDS_REFUSED.labels()
+
+
+def _exposition(metric: metrics.LoopMetric) -> list[str]:
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    registry.register(_One(metric))
+    return [line for line in generate_latest(registry).decode().splitlines() if not line.startswith("#")]
+
+
+class _One:
+    def __init__(self, metric: metrics.LoopMetric) -> None:
+        self.metric = metric
+
+    def collect(self) -> list[object]:
+        return [self.metric.family()]
