@@ -80,11 +80,11 @@ class LoopMetric:
     def family(self) -> Metric:
         if self.buckets is None:
             counters = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
-            for values, counter in self.series.items():
+            for values, counter in tuple(self.series.items()):  # a copy: a scrape from another thread
                 counters.add_metric(list(values), counter.value)
             return counters
         histograms = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        for values, hist in self.series.items():
+        for values, hist in tuple(self.series.items()):
             cumulative, buckets = 0, []
             for bound, count in zip([*map(repr, map(float, hist.bounds)), "+Inf"], hist.counts, strict=True):
                 cumulative += count
