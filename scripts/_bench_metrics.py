@@ -78,21 +78,25 @@ TIMELINE_SERIES = {
 }
 
 
+def _exposed(series: str, suffix: str) -> str:
+    """How /metrics names a series' `_sum` or `_count`: the suffix goes before the labels."""
+    base, _, labels = series.partition("{")
+    return f"{base}{suffix}{{{labels}" if labels else f"{base}{suffix}"
+
+
+_TIMELINE_KEYS = {_exposed(series, suffix): f"{series}{suffix}"
+                  for series in TIMELINE_SERIES.values() for suffix in ("_sum", "_count")}
+
+
 def sums_and_counts(metrics_text: str) -> dict[str, float]:
     """`<series>_sum`, `<series>_count` of TIMELINE_SERIES and the engine's CPU seconds, from /metrics."""
     out: dict[str, float] = {}
     for line in metrics_text.splitlines():
-        if line.startswith("process_cpu_seconds_total "):
-            out["cpu"] = float(line.rsplit(" ", 1)[1])
-            continue
-        if not line.startswith("auction_") or "_bucket" in line:
-            continue
         key, _, value = line.rpartition(" ")
-        for series in TIMELINE_SERIES.values():
-            base, _, labels = series.partition("{")
-            for suffix in ("_sum", "_count"):
-                if key == (f"{base}{suffix}{{{labels}" if labels else f"{base}{suffix}"):
-                    out[f"{series}{suffix}"] = float(value)
+        if key == "process_cpu_seconds_total":
+            out["cpu"] = float(value)
+        elif key in _TIMELINE_KEYS:
+            out[_TIMELINE_KEYS[key]] = float(value)
     return out
 
 
