@@ -56,6 +56,7 @@ class LoopMetric:
                  buckets: Sequence[float] | None = None, collected: bool = True) -> None:
         """`collected=False`: /metrics does not list it (a test's family beside the engine's of that name)."""
         self.name, self.documentation, self.labelnames, self.buckets = name, documentation, tuple(labelnames), buckets
+        self._les = [*map(repr, map(float, buckets)), "+Inf"] if buckets is not None else []  # the `le` labels
         self.series: dict[tuple[str, ...], Any] = {}
         self._single = None if self.labelnames else self.labels()  # exported at 0 from the start, as before
         if collected:
@@ -86,7 +87,7 @@ class LoopMetric:
         histograms = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
         for values, hist in tuple(self.series.items()):
             cumulative, buckets = 0, []
-            for bound, count in zip([*map(repr, map(float, hist.bounds)), "+Inf"], hist.counts, strict=True):
+            for bound, count in zip(self._les, hist.counts, strict=True):
                 cumulative += count
                 buckets.append((bound, cumulative))
             histograms.add_metric(list(values), buckets, sum_value=hist.sum)
