@@ -11,13 +11,14 @@ const SYMBOLS = { CNY: "¥", USD: "$", EUR: "€", HKD: "HK$" };
 let moneyStyle = "plain";
 export function setMoneyStyle(style) { moneyStyle = style; }
 
-/** 1234500 -> "¥12,345"; 1234550 -> "¥12,345.50"; null -> "—". In "wan" style, 18300000 -> "¥18.30万". */
-export function formatMoney(minor, currency = "CNY") {
+/** 1234500 -> "¥12,345"; 1234550 -> "¥12,345.50"; null -> "—". In "wan" style, 18300000 -> "¥18.30万".
+ * `style` overrides the room's for a view that must read in one style throughout. */
+export function formatMoney(minor, currency = "CNY", style = moneyStyle) {
   if (minor === null || minor === undefined || minor === "") return "—";
   let v = BigInt(minor);
   const sign = v < 0n ? "-" : "";
   if (v < 0n) v = -v;
-  if (moneyStyle === "wan" && currency === "CNY" && v >= 1000000n && v % 10000n === 0n) {
+  if (style === "wan" && currency === "CNY" && v >= 1000000n && v % 10000n === 0n) {
     return `${sign}¥${v / 1000000n}.${((v % 1000000n) / 10000n).toString().padStart(2, "0")}万`;
   }
   const whole = (v / 100n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");

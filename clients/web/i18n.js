@@ -128,10 +128,30 @@ const ZH = {
   "The server is temporarily unavailable.": "服务器暂时不可用。",
   "No answer from the server in time; your bid may still count. Check the price before bidding again.": "服务器未及时答复，您的出价可能已生效。再次出价前请先查看价格。",
   "Network error: the server could not be reached.": "网络错误：无法连接服务器。", "Not sent: you are offline.": "未发送：您已离线。",
+  // labels a screen reader says, and the search field's placeholder
+  "Views": "视图", "Dismiss": "关闭", "Photos": "照片", "model, VIN, city…": "车型、车架号、城市…",
+  // the inspection report page (inspection.js): its headings, the vehicle's fields by key (mileage_km: "mileage km")
+  "Loading…": "加载中…", "No vehicle with VIN {vin} in the catalogue.": "目录中没有车架号为 {vin} 的车辆。", "(none given)": "（未提供）",
+  " · report {date}": " · 报告日期 {date}", " · report {date}, version {version}": " · 报告日期 {date}，第 {version} 版",
+  "year": "年份", "mileage km": "里程", "vin": "车架号", "location": "所在地", "fuel": "燃料", "color": "颜色", "colour": "颜色",
+  "transmission": "变速箱", "battery soh pct": "电池健康度（%）", "Checks": "排查项目", "Body damage ({count})": "车身损伤（{count} 处）",
+  "Damage map: {count} points": "损伤示意图：{count} 处", "{part}: {kind}": "{part}：{kind}", "Tyres": "轮胎", "Position": "位置",
+  "Tread (mm)": "胎纹深度（mm）", "OBD fault codes": "OBD 故障码", "none": "无", "Battery": "电池",
+  "State of health {soh}%": "健康度 {soh}%", "Lot {lot}: {title}": "拍品 {lot}：{title}", " · starting {price}": " · 起拍价 {price}",
+};
+
+// Where the cars stand (vehicle.location, free text): the places of the sample sale (clients/demo.py)
+// and the catalogue benchmark, each city and province once; a location of other places is shown as given.
+const PLACES = {
+  Beijing: "北京", Shanghai: "上海", Tianjin: "天津", Chongqing: "重庆", Guangdong: "广东", Guangzhou: "广州",
+  Shenzhen: "深圳", Sichuan: "四川", Chengdu: "成都", Zhejiang: "浙江", Hangzhou: "杭州", Ningbo: "宁波",
+  Hebei: "河北", Baoding: "保定", Hubei: "湖北", Wuhan: "武汉", Jiangsu: "江苏", Nanjing: "南京", Changzhou: "常州",
+  Suzhou: "苏州", Shaanxi: "陕西", "Xi'an": "西安", Hunan: "湖南", Changsha: "长沙", Henan: "河南", Zhengzhou: "郑州",
 };
 
 let current = "en";
-const originals = new WeakMap(); // text node -> its English text
+const originals = new WeakMap(); // text or attribute node -> its English text
+const LABELS = ["aria-label", "title", "alt", "placeholder"];  // what a screen reader or an empty field says
 
 export function t(text) {
   return current === "zh-CN" ? ZH[text] ?? text : text;
@@ -140,6 +160,14 @@ export function t(text) {
 // A whole sentence per template, since Chinese orders the values differently (no translated fragments glued together).
 export function tf(template, values) {
   return t(template).replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
+}
+
+/** "Hangzhou, Zhejiang" or "杭州 Hangzhou, Zhejiang" -> 浙江杭州 in Chinese (province first); as given
+ * in English, or when a part is not a known place. */
+export function placeName(location) {
+  if (current !== "zh-CN" || typeof location !== "string") return location;
+  const parts = location.replace(/^\p{Script=Han}+\s+(?=\w)/u, "").split(",").map((p) => PLACES[p.trim()]);
+  return parts.every(Boolean) ? parts.reverse().join("") : location;
 }
 
 export function language() { return current; }
@@ -152,20 +180,27 @@ function preferred() {
   return (navigator.languages ?? [navigator.language]).some((l) => /^zh\b/i.test(l ?? "")) ? "zh-CN" : "en";
 }
 
-/** Every static text node under `root` in the current language (English kept to switch back). */
+/** A text or attribute node in the current language, its English kept to switch back. */
+function translateNode(node) {
+  const english = originals.get(node) ?? node.nodeValue;
+  const key = english.trim();
+  if (!key || !(key in ZH)) return;
+  originals.set(node, english);
+  node.nodeValue = current === "zh-CN" ? english.replace(key, ZH[key]) : english;
+}
+
+/** Every static text and label under `root` in the current language. */
 export function translateTree(root = document.body) {
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    if (node.parentElement?.closest("[data-dynamic], script, style")) continue;
-    const english = originals.get(node) ?? node.nodeValue;
-    const key = english.trim();
-    if (!key || !(key in ZH)) continue;
-    originals.set(node, english);
-    node.nodeValue = current === "zh-CN" ? english.replace(key, ZH[key]) : english;
+    if (!node.parentElement?.closest("[data-dynamic], script, style")) translateNode(node);
   }
-  for (const input of root.querySelectorAll("input[placeholder]")) {
-    input.dataset.placeholderEn ??= input.placeholder;
-    if (input.dataset.placeholderEn === "model, VIN, city…") input.placeholder = current === "zh-CN" ? "车型、车架号、城市…" : input.dataset.placeholderEn;
+  for (const element of root.querySelectorAll(LABELS.map((name) => `[${name}]`).join())) {
+    if (element.closest("[data-dynamic]")) continue;
+    for (const name of LABELS) {
+      const attribute = element.getAttributeNode(name);
+      if (attribute) translateNode(attribute);
+    }
   }
 }
 
@@ -186,4 +221,11 @@ export function initLanguage(select, onChange) {
   select.value = lang;
   select.addEventListener("change", () => setLanguage(select.value, onChange));
   setLanguage(lang, onChange);
+}
+
+/** A page without a switch (the inspection report, opened from a lot page): the language chosen in
+ * the room, and again whenever the room's switch changes it in another tab. */
+export function followLanguage(onChange) {
+  window.addEventListener("storage", (e) => { if (e.key === KEY) setLanguage(preferred(), onChange); });
+  setLanguage(preferred(), onChange);
 }

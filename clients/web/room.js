@@ -3,7 +3,7 @@ import {
   AuctionSocket, Clock, RESULT_TEXT, api, countdown, el, fetchLots, formatMileage, formatMoney, formatRemaining,
   forgetToken, messageFor, pageItems, parseYuan, readToken, remainingMs, safeHref, stepsAbove, yuanInput,
 } from "/static/common.js";
-import { initLanguage, language, t, tf } from "/static/i18n.js";
+import { initLanguage, language, placeName, t, tf } from "/static/i18n.js";
 
 const TOKEN_KEY = "auction.room.token";
 const CONFIRM_KEY = "auction.room.confirm"; // "off" when the bidder turned confirmation off for quick bids
@@ -263,21 +263,23 @@ const PENDING_EXPLAINED = "The hammer fell below the seller's reserve, so the se
   "you a counter-offer, which you may accept or decline before its deadline (no answer by then is a decline).";
 
 const STANDING_TEXT = { leading: "Leading", outbid: "Outbid", bidding: "Sealed bid in", won: "Won", lost: "Lost", pending: "Pending approval" };
+/** My auctions reads every amount in plain yuan, in Chinese too: a sum owed (hammer + premium =
+ * total) is exact to the yuan, which 万 does not show, and one table reads in one unit. */
 function renderMine() {
   const rows = [...room.myLots.values()].map((item) => {
     const state = room.states.get(item.lot) ?? item;
-    const cur = state.currency;
+    const money = (minor) => formatMoney(minor, state.currency, "plain");
     const owed = item.settlement;
     const decides = item.standing === "pending" && state.approve_by ? tf("the seller decides by {when}", { when: whenText(state.approve_by) }) : null;
     const owedText = owed && `{hammer} + premium {premium} = {total}${owed.payment_due_at ? ", due by {date}" : ""}${owed.paid_at ? " (paid)" : ""}`;
     const due = decides ? decides : owed ? tf(owedText, {
-      hammer: formatMoney(owed.hammer_price, cur), premium: formatMoney(owed.premium, cur), total: formatMoney(owed.total_due, cur),
+      hammer: money(owed.hammer_price), premium: money(owed.premium), total: money(owed.total_due),
       date: owed.payment_due_at ? new Date(owed.payment_due_at).toLocaleDateString(locale()) : "" }) : "—";
     return el("tr", { dataset: { testid: "my-lot", lot: item.lot, standing: item.standing } },
       el("td", {}, el("a", { href: `#lot=${encodeURIComponent(item.lot)}`, text: state.title })),
       el("td", { dataset: { testid: "my-standing" }, text: t(STANDING_TEXT[item.standing] ?? item.standing) }),
-      el("td", { class: "num", text: formatMoney(state.price, cur) }),
-      el("td", { class: "num", text: formatMoney(item.your_max, cur) }),
+      el("td", { class: "num", text: money(state.price) }),
+      el("td", { class: "num", text: money(item.your_max) }),
       el("td", { dataset: { testid: "my-owed" }, text: due }));
   });
   $("mine-rows").replaceChildren(...rows);
@@ -494,7 +496,7 @@ function cardFor(state) {
     el("div", { class: "photo" }, firstPhoto(state) ?? carSvg(state.lot)),
     el("div", { class: "card-body" },
       el("h3", { text: state.title }),
-      el("p", { class: "sub", text: [v.year, formatMileage(v.mileage_km), v.location].filter(Boolean).join(" · ") }),
+      el("p", { class: "sub", text: [v.year, formatMileage(v.mileage_km), placeName(v.location)].filter(Boolean).join(" · ") }),
       el("p", { class: "sub" }, `${t("Grade")} `, el("span", { class: "grade", text: v.inspection?.grade ?? "—" }), ` · ${t(state.format)}${state.mode === "live" ? ` · ${t("live")}` : ""}`),
       el("div", { class: "card-price" },
         el("span", { class: "price", dataset: { testid: "card-price" } }),
@@ -602,7 +604,7 @@ function renderDetail() {
   $("d-format").textContent = `${t(state.format.replace("_", " "))} · ${t(state.mode)}`;
   const specs = [
     ["Make", v.make], ["Model", v.model], ["Year", v.year], ["Mileage", v.mileage_km === undefined ? null : formatMileage(v.mileage_km)],
-    ["Location", v.location], ["Fuel", v.fuel], ["Transmission", v.transmission], ["Colour", v.color], ["VIN", v.vin],
+    ["Location", placeName(v.location)], ["Fuel", v.fuel], ["Transmission", v.transmission], ["Colour", v.color], ["VIN", v.vin],
   ].filter(([, value]) => value !== null && value !== undefined && value !== "");
   $("d-vehicle").replaceChildren(...specs.flatMap(([k, value]) => [el("dt", { text: t(k) }), el("dd", { text: String(value) })]));
   $("d-grade").textContent = v.inspection?.grade ?? "—";
@@ -712,7 +714,7 @@ function tickDetail() {
   if (state.status === "closed") node.textContent = t("Closed");
   else if (state.status === "scheduled") node.textContent = timeLeftText(state, now);
   else if (state.status === "paused") node.textContent = left === null ? t("Paused · ") : tf("Paused · {left} left", { left: formatRemaining(left) });
-  else node.textContent = left === null ? t("Live: the auctioneer closes") : formatRemaining(left);
+  else node.textContent = left === null ? t("Live: the auctioneer closes") : tf("{left}", { left: formatRemaining(left) });  // 剩余 2:05, as on the cards
   node.dataset.urgent = String(left !== null && left < 30000 && state.status === "open");
   if (state.format === "dutch" && state.status === "open") {
     const price = livePrice(state, now);
@@ -1121,7 +1123,8 @@ function wire() {
 
 initLanguage($("lang"), () => {
   fillMakes();
-  for (const s of room.list) updateCard(s.lot);
+  room.cards.clear();  // each card's mileage, location, grade and format, in the new language
+  renderCards();
   if (room.socket) $("conn").textContent = connLabel(room.socket.status);
   showWho();
   renderMine();

@@ -160,7 +160,7 @@ async def test_the_rooms_other_screens_in_chinese_and_back_in_english(engine, ad
 
     await page.get_by_test_id("nav-mine").click()
     await expect(page.locator(f'[data-testid=my-lot][data-lot="{won}"]').get_by_test_id("my-owed")).to_have_text(
-        re.compile(r"^¥13\.50万 \+ 佣金 ¥[\d,.]+万? = ¥[\d,.]+万?，请于 .+ 前付款$"))
+        re.compile(r"^¥135,000 \+ 佣金 ¥[\d,]+ = ¥[\d,]+，请于 .+ 前付款$"))  # in yuan: test_room_language_details.py
     await expect(page.locator(f'[data-testid=my-lot][data-lot="{pending}"]').get_by_test_id("my-owed")).to_have_text(
         re.compile(r"^卖家将于 .+ 前决定$"))
     mine = await page.get_by_test_id("my-auctions").inner_text()
