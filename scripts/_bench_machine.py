@@ -182,8 +182,9 @@ class StallProbe:
         if name in ("start", "stop"):
             self.window.append(time.monotonic())
 
-    def stop(self) -> dict[str, float]:
-        """What the disk did in the load window (the whole run without one): see `stall_figures`."""
+    def stop(self) -> dict[str, Any]:
+        """What the disk did in the load window (the whole run without one): see `stall_figures`, and
+        `over_at`, each stall over its limit as (second of the window, ms)."""
         import signal
 
         ended = time.monotonic()
@@ -192,7 +193,10 @@ class StallProbe:
         samples = [(float(at), float(ms)) for at, ms in (line.split() for line in self.out.read_text().splitlines())
                    if ms]
         first, last = (self.window[0], self.window[-1]) if len(self.window) >= 2 else (samples[0][0] if samples else 0, ended)
-        return stall_figures([ms for at, ms in samples if first <= at <= last], last - first)
+        inside = [(at, ms) for at, ms in samples if first <= at <= last]
+        figures: dict[str, Any] = dict(stall_figures([ms for _, ms in inside], last - first))
+        figures["over_at"] = [(int(at - first), ms) for at, ms in inside if ms > figures["over_ms"]]
+        return figures
 
 
 def waiting_share(stalls_ms: list[float], elapsed_s: float, x_ms: float) -> float:
@@ -223,9 +227,11 @@ def stall_figures(taken_ms: list[float], elapsed_s: float, over_ms: float = 20.0
     }
 
 
-def describe_stalls(s: dict[str, float]) -> str:
+def describe_stalls(s: dict[str, Any]) -> str:
+    worst = sorted(s.get("over_at", []), key=lambda at_ms: -at_ms[1])[:5]
+    where = f" (worst at: {', '.join(f't+{at}s {ms:.0f}' for at, ms in worst)})" if worst else ""
     return (f"a probe's write+fsync every {PROBE_INTERVAL_S * 1000:.0f} ms (n={s['n']:,.0f}): p50 {s['p50_ms']:.2f} / "
-            f"p99 {s['p99_ms']:.2f} / max {s['max_ms']:.0f} ms, {s['over']:.0f} over {s['over_ms']:.0f} ms, "
+            f"p99 {s['p99_ms']:.2f} / max {s['max_ms']:.0f} ms, {s['over']:.0f} over {s['over_ms']:.0f} ms{where}, "
             f"which stalled {s['stalled_share']:.2%} of the window by more than {s['over_ms']:.0f} ms")
 
 

@@ -194,15 +194,16 @@ def redis_latency(redis_url: str, reset: bool = False) -> dict[str, int]:
         client.close()
 
 
-def redis_fsync_stalls(redis_url: str, since: float, until: float) -> list[float]:
+def redis_fsync_stalls(redis_url: str, since: float, until: float) -> list[tuple[int, float]]:
     """The AOF fsyncs of >= 10 ms that redis-server's latency monitor recorded between two wall-clock
-    times, in ms: the worst of each second only (`LATENCY HISTORY`), so a lower bound on what stalled."""
+    times, as (second of the window, ms): the worst of each second only (`LATENCY HISTORY`), so a lower
+    bound on what stalled. The second tells a stall of the disk's own from one the sale's closes caused."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
     try:
         rows = client.execute_command("LATENCY", "HISTORY", "aof-fsync-always")
-        return [float(ms) for at, ms in rows if since - 1 <= int(at) <= until + 1]
+        return [(int(at) - int(since), float(ms)) for at, ms in rows if since - 1 <= int(at) <= until + 1]
     finally:
         client.close()
 
@@ -777,9 +778,10 @@ def sale_day(engine: Engine, redis: RedisServer, work: Path, args: argparse.Name
 def fsync_floor(redis_url: str, window: list[float]) -> dict[str, Any]:
     """redis-server's own AOF fsync stalls in a load window (wall-clock start and stop), and the
     ack p99 they alone force on bids arriving evenly (`_bench_machine.wait_floor`)."""
-    stalls = redis_fsync_stalls(redis_url, window[0], window[-1]) if len(window) >= 2 else []
+    timed = redis_fsync_stalls(redis_url, window[0], window[-1]) if len(window) >= 2 else []
+    stalls = [ms for _, ms in timed]
     elapsed = window[-1] - window[0] if len(window) >= 2 else 1.0
-    return {"stalls_ms": stalls, "window_s": round(elapsed, 1),
+    return {"stalls_ms": stalls, "stalls_at": timed, "window_s": round(elapsed, 1),
             "share_over_20ms": _bench_machine.waiting_share(stalls, elapsed, 20.0),
             "p99_floor_ms": _bench_machine.wait_floor(stalls, elapsed)}
 
@@ -788,7 +790,8 @@ def describe_floor(floor: dict[str, Any]) -> str:
     stalls = floor["stalls_ms"]
     if not stalls:
         return "none (this server does not fsync per write, or its disk never stalled 10 ms)"
-    return (f"{len(stalls)}: {', '.join(f'{ms:.0f}' for ms in sorted(stalls, reverse=True)[:8])} ms; "
+    worst = sorted(floor["stalls_at"], key=lambda at_ms: -at_ms[1])[:8]
+    return (f"{len(stalls)}: {', '.join(f'{ms:.0f} at t+{at}s' for at, ms in worst)} ms; "
             f"{floor['share_over_20ms']:.2%} of arrivals wait > 20 ms for them: p99 >= {floor['p99_floor_ms']:.1f} ms")
 
 
