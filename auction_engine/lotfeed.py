@@ -5,7 +5,7 @@ and waking each watcher's writer once per event was about 40% of the fan-out CPU
 (docs/performance.md, "Profile"). Here an event is appended once; a watcher's backlog is its
 position in the buffer, not a copy of it; and once per event-loop turn the feed writes what each
 idle watcher has not had yet straight to its socket: one write per watcher per turn, however many
-events the lot published in it.
+events the lot published in it. That turn is the one after next, once the lot's next append is away.
 
 The bound of invariant 8 is unchanged: a watcher more than `limit` frames behind (its position,
 plus its private frames) is cut off as a slow consumer, and the buffer never keeps more than
@@ -28,7 +28,6 @@ Entry = tuple[int, int, Outgoing]
 """(tick, seq, frame). The tick orders a lot's frame among the connection's private frames."""
 
 _TICKS = itertools.count(1)
-LONG_FLUSH = 64  # full-feed watchers from which a lot's flush waits a turn more (`LotFeed.append`)
 
 
 def tick() -> int:
@@ -141,16 +140,15 @@ class LotFeed:
                 self._trim()
         if not self._flush_due:
             self._flush_due = True
+            # Two turns on, not one: the lot's actor goes on from here to decide its next batch and
+            # send its append in the next turn. Flushed first, a hot lot's 1,000 watchers held that
+            # append back by the whole flush (its wait p50 27-29 ms) while Redis sat idle; after it,
+            # the flush overlaps the append's fsync (docs/performance.md, "Round eight"). A sale's 500
+            # lots of ten watchers each are the same: their flushes in one turn held back the append
+            # the pipeline sends for all of them ("Round eleven": sale-day ack p99 median 22 ms over
+            # six runs, against 26 with the short flushes the next turn).
             loop = asyncio.get_running_loop()
-            if len(self.full) >= LONG_FLUSH:
-                # Two turns on, not one: the lot's actor goes on from here to decide its next batch and
-                # send its append in the next turn; flushed first, a hot lot's 1,000 watchers held that
-                # append back by the whole flush (its wait p50 27-29 ms) while Redis sat idle. After it,
-                # the flush overlaps the append's fsync (docs/performance.md, "Round eight"). A short
-                # flush is not worth the turn of delivery.
-                loop.call_soon(loop.call_soon, self._flush)
-            else:
-                loop.call_soon(self._flush)
+            loop.call_soon(loop.call_soon, self._flush)
 
     def take(self, sub: Subscription, before: int, room: int, out: list[Outgoing]) -> None:
         entries, i = self.entries, sub.pos - self.base

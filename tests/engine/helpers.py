@@ -32,8 +32,8 @@ async def new_lot(engine: Any, open_it: bool = True, **spec: Any) -> dict[str, A
 
 
 async def flushed() -> None:
-    """Until a lot's published frames are on its idle watchers' sockets: the next turn, or the one
-    after for a crowded lot (`lotfeed.LONG_FLUSH`)."""
+    """Until a lot's published frames are on its idle watchers' sockets: the turn after the next
+    (`lotfeed.LotFeed.append`)."""
     await asyncio.sleep(0)
     await asyncio.sleep(0)
 

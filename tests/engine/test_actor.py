@@ -20,7 +20,6 @@ from auction_engine.clock import Clock
 from auction_engine.credit import CreditLedger
 from auction_engine.fanout import Connection, Hub
 from auction_engine.frames import JSON
-from auction_engine.lotfeed import LONG_FLUSH
 from auction_engine.stream import RedisLog
 from bidding.commands import Bid, Command, Hammer, Open, RetractLast
 from bidding.log import create_lot, replay
@@ -209,7 +208,8 @@ async def test_credit_is_checked_before_the_rules_and_the_hammer_reports_the_res
 async def test_the_next_append_leaves_before_the_last_batchs_events_are_written_to_watchers(rig: Rig) -> None:
     """A hot lot's flush to 1,000 watchers took tens of ms; run before the actor's next append was
     sent, it held the append back that long while Redis sat idle. The append now leaves first and the
-    flush overlaps its fsync (lotfeed.append, from LONG_FLUSH watchers)."""
+    flush overlaps its fsync (lotfeed.append); a lot of three watchers too, as a sale's lots flushing in
+    the same turn held back the append sent for all of them."""
     from tests.engine.test_fanout import Socket as FeedSocket
 
     order: list[str] = []
@@ -220,7 +220,7 @@ async def test_the_next_append_leaves_before_the_last_batchs_events_are_written_
                 order.append("write")
             return super().write_now(frames)
 
-    for _ in range(LONG_FLUSH):  # a hot lot's crowd: a flush long enough to wait a turn more
+    for _ in range(3):
         conn = Connection(Principal("watcher"), JSON, Watcher(), batched=True)
         rig.hub.add(conn)
         rig.hub.watch(conn, LOT).release(0)
