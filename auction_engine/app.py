@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from . import http, makes_http, me, openapi, sales_http, staff_paid, ws
+from . import http, makes_http, me, openapi, sales_http, scrape, staff_paid, ws
 from .aftersale_http import open_aftersale
 from .aftersale_http import routes as aftersale_routes
 from .auth import TokenSigner, load_secret
@@ -178,6 +178,7 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
         )
         engine = Engine(config, redis, store)
         app.state.engine = engine
+        app.state.exposition = scrape.Exposition(engine, config.metrics_every_s)
         aftersale, app.state.aftersale_settings = open_aftersale(config, store, app.state.escrow_secret)
         app.state.aftersale = aftersale
         try:

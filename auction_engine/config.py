@@ -58,6 +58,7 @@ class Config:
     # None: 1 on a Redis Cluster, 0 on a standalone Redis
     replica_wait_ms: int = 200
     ending_soon_s: int = 60  # bidders and watchers of a lot are alerted this long before its end (0: never)
+    metrics_every_s: float = 1.0  # /metrics text made at most this often, however often it is asked (scrape.py)
     sql_writer: str = "process"  # where the sale's SQL writes run: "process" (store/writerproc.py) or "thread"
 
     @classmethod
@@ -83,7 +84,7 @@ class Config:
                            ("anonymous_reads_per_s", float), ("settled_in_memory", int),
                            ("lease_ms", int), ("forward_timeout_s", float), ("outage_grace_ms", int),
                            ("outage_min_ms", int), ("min_replicas", int), ("replica_wait_ms", int),
-                           ("ending_soon_s", int), ("sql_writer", str)):
+                           ("ending_soon_s", int), ("metrics_every_s", float), ("sql_writer", str)):
             value = env.get(f"AUCTION_{name.upper()}")
             if value:
                 setattr(cfg, name, kind(value))

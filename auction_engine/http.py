@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -21,7 +21,7 @@ from bidding.log import decode_entry
 from bidding.money import is_money
 from bidding.reasons import Reason
 
-from . import logs, metrics, scrape
+from . import logs, scrape
 from .actor import bid_key
 from .answers import Ack, Answer, Applied, Refusal, Unwritten
 from .auth import Principal
@@ -450,9 +450,8 @@ async def _answers(check: Awaitable[Any]) -> bool:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    metrics.SEND_QUEUE.set(engine_of(request).hub.queued())
-    await scrape.refresh(engine_of(request))
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    exposition: scrape.Exposition = request.app.state.exposition
+    return Response(await exposition.text(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def cluster_info(request: Request) -> JSONResponse:

@@ -119,6 +119,7 @@ OPEN_LOTS = Gauge("auction_open_lots", "Lots not closed")
 LOTS_IN_MEMORY = Gauge("auction_lots_in_memory", "Lots with an actor; settled lots are read back on demand")
 CONNECTIONS = Gauge("auction_connections", "Open WebSocket connections")
 SEND_QUEUE = Gauge("auction_send_queue_frames", "Frames waiting in all connections' send queues")
+EXPOSITIONS = Counter("auction_metrics_expositions_total", "Times this text was made: at most once per metrics_every_s")
 SLOW_CONSUMERS = Counter("auction_slow_consumers_total", "Connections dropped for falling behind")
 CONNECTIONS_REFUSED = Counter(
     "auction_connections_cut_total", "TCP connections refused at the cap or cut at a request deadline", ["why"],

@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # README's `serve`), the kill -9 tests of tests/engine/test_aftersale_http.py and test_crash.py, and
 # every benchmark. A test that sets AUCTION_SQL_WRITER itself keeps its own.
 os.environ.setdefault("AUCTION_SQL_WRITER", "thread")
+# The suite reads /metrics before and after what it checks, often within a second: its engines make the
+# text at every scrape. tests/engine/test_scrape.py runs the shipped default (once a second at most).
+os.environ.setdefault("AUCTION_METRICS_EVERY_S", "0")
 SECRET = "test-secret-0123456789abcdef-0123456789"
 
 

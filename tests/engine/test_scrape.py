@@ -56,3 +56,23 @@ async def test_the_redis_round_trip_and_an_undelivered_hand_off_are_measured_at_
     later = scrape(engine)
     assert later["auction_outbox_pending"] == 1
     assert later["auction_outbox_oldest_seconds"] >= after["auction_outbox_oldest_seconds"] + 0.4  # it ages
+
+
+async def test_scrapes_in_a_loop_make_the_text_once_a_second_not_once_each(tmp_path: Path, redis_url: str) -> None:
+    """A scrape costs the engine's loop a render, a Redis round trip and a SQL query; whoever reaches
+    the port may scrape in a loop. The shipped default makes the text at most once a second: thirty
+    scrapes at once get one text, and the next second's scrape a new one."""
+    engine = EngineProcess(tmp_path, redis_url, env_extra={"AUCTION_METRICS_EVERY_S": "1"}).start()
+    try:
+        async with httpx.AsyncClient(base_url=engine.url, timeout=10) as client:
+            await client.get("/metrics")
+            await asyncio.sleep(1.1)  # past the last text's second
+            texts = {(await reply).text for reply in [asyncio.ensure_future(client.get("/metrics")) for _ in range(30)]}
+            assert len(texts) == 1, "thirty scrapes inside a second share one text"
+            made = {s.name: s.value for f in text_string_to_metric_families(texts.pop()) for s in f.samples}
+            await asyncio.sleep(1.1)
+            later = {s.name: s.value for f in text_string_to_metric_families((await client.get("/metrics")).text)
+                     for s in f.samples}
+        assert later["auction_metrics_expositions_total"] == made["auction_metrics_expositions_total"] + 1
+    finally:
+        engine.stop()
