@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -61,7 +62,11 @@ class WebSocketFirst:
 
 
 class BodyLimit:
-    """Refuse HTTP bodies over the limit before they are read into memory."""
+    """Refuse HTTP bodies over the limit before they are read into memory.
+
+    The rest of a refused body is read and dropped (up to `DRAIN_BYTES` or `DRAIN_S`) before the 413
+    goes: a server that answers and closes while the client is still sending makes the kernel reset
+    the connection, and the client, still writing, then sees a reset instead of the typed error."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -73,15 +78,17 @@ class BodyLimit:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, more=True)
                 return
         seen = 0
+        more = True
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, more
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                more = bool(message.get("more_body", False))
                 if seen > self.limit:
                     raise _TooLarge
             return message
@@ -89,11 +96,30 @@ class BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, more=more)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, more: bool) -> None:
+        if more:
+            await _drain(receive)
         response = JSONResponse(error_body("too_large", f"bodies are limited to {self.limit} bytes"), status_code=413)
         await response(scope, receive, send)
+
+
+DRAIN_BYTES = 16 * 1024 * 1024
+DRAIN_S = 2.0
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and drop what is left of a request's body, within the bounds: a body larger still, or
+    slower, gets its 413 then and may see the connection reset."""
+    dropped = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_S):
+            while dropped <= DRAIN_BYTES:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return
+                dropped += len(message.get("body", b""))
 
 
 class _TooLarge(Exception):

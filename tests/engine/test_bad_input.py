@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 
 import msgpack
 import pytest
@@ -137,6 +139,24 @@ async def test_bad_http_bodies(engine):
         assert (await client.post(f"/api/lots/{lot}/floor-bids", json={"paddle": "F1", "amount": 99.5})).status_code == 422
     async with api(engine, "bidder", "A") as client:
         assert (await client.post(f"/api/lots/{lot}/bids", json={"amount": 15000})).json()["error"]["field"] == "id"
+
+
+def test_a_client_still_sending_a_too_large_body_reads_the_413_not_a_reset(engine):
+    """A browser uploading 1 MB in pieces: answered and closed after the headers, the rest of its
+    upload made the kernel reset the connection, and the client saw a reset instead of the typed
+    error. The engine reads and drops the rest first (app.BodyLimit)."""
+    size = 1024 * 1024
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as conn:
+        conn.sendall(b"POST /api/lots HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % size)
+        for _ in range(size // 65536):
+            time.sleep(0.01)  # the engine has had the headers for a while when the rest comes
+            conn.sendall(b" " * 65536)
+        answer = b""
+        while b'"too_large"' not in answer and (piece := conn.recv(65536)):
+            answer += piece
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b'"too_large"' in answer
 
 
 async def test_a_binary_frame_on_json_is_a_bad_frame_even_when_it_holds_valid_json(engine):
