@@ -52,12 +52,15 @@ from .integrity import check_database, check_head
 from .mirror import read_book
 from .ratelimit import RateLimiter
 from .store import Bidder, Store
+from .store.errors import WriterClosed
 from .stream import LotExists, RedisLog, meta_key
 
 logger = logging.getLogger(__name__)
 
-# The database did not answer: the row is fine and waits for the next flush.
-_TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError)
+# The database did not answer, or the writer process died and the next write starts another: the row
+# is fine and waits for the next try (one log line each, not a traceback: 500 lots closing when the
+# writer was killed logged 500 tracebacks).
+_TRANSIENT = (sa_exc.OperationalError, sa_exc.InterfaceError, OSError, TimeoutError, WriterClosed)
 
 FINAL_RESULTS = (SOLD, UNSOLD, WITHDRAWN)
 SHARE_AT_ONCE = 64  # bidders' limits written to the shared ledger at once (scale-out start-up)
