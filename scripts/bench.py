@@ -91,7 +91,10 @@ class Engine:
         env = {**os.environ, "AUTH_SECRET": SECRET, "REDIS_URL": redis_url, "AUCTION_BID_RATE": "1000000",
                "AUCTION_BID_BURST": "1000000", "PYTHONUNBUFFERED": "1",
                # every simulated client comes from 127.0.0.1: the per-address cap (guard.py) is for the internet
-               "AUCTION_MAX_CONNECTIONS_PER_IP": "100000", "AUCTION_ANONYMOUS_READS_PER_S": "100000", **(env or {})}
+               "AUCTION_MAX_CONNECTIONS_PER_IP": "100000", "AUCTION_ANONYMOUS_READS_PER_S": "100000",
+               # the figures read from /metrics when a scenario ends must be that moment's, not the text made for
+               # the timeline's last scrape up to a second before (it scrapes every 2 s, so it is never served one)
+               "AUCTION_METRICS_EVERY_S": "0", **(env or {})}
         data = work / f"engine-{self.port}"
         data.mkdir(parents=True)
         self.log_path = work / f"engine-{self.port}.log"
