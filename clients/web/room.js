@@ -807,20 +807,22 @@ async function loadHistory() {
 
 const confirmOn = () => $("confirm-toggle").checked;
 
-/** Lot, amount, buyer's premium and total (the ledger's schedule, GET /api/premium): true to place. */
+/** Lot, amount, buyer's premium and total (the ledger's schedule, GET /api/premium): true to place.
+ * In plain yuan, in Chinese too: amount + premium = total is exact to the yuan, which 万 does not show,
+ * and the dialog read ¥13.50万 beside ¥5,550 and ¥140,550. */
 async function confirmBid(lot, label, amount) {
   if (!confirmOn()) return true;
   const state = room.states.get(lot);
-  const cur = state?.currency ?? "CNY";
+  const money = (minor) => formatMoney(minor, state?.currency ?? "CNY", "plain");
   let quote = null;
   try { quote = await api("GET", "/api/premium", { token: room.token, params: { price: amount } }); } catch { /* shown as unknown */ }
   const rows = [
-    ["Lot", tf("{title} ({lot})", { title: state?.title ?? lot, lot })], [label, formatMoney(amount, cur)],
-    ["Buyer's premium", quote ? formatMoney(quote.premium, cur) : t("unknown")],
-    ["Total if you win", quote ? formatMoney(quote.total_due, cur) : t("unknown")],
+    ["Lot", tf("{title} ({lot})", { title: state?.title ?? lot, lot })], [label, money(amount)],
+    ["Buyer's premium", quote ? money(quote.premium) : t("unknown")],
+    ["Total if you win", quote ? money(quote.total_due) : t("unknown")],
   ];
   $("confirm-facts").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { text: v })]));
-  $("confirm-yes").textContent = tf(`Place ${label.toLowerCase()} of {amount}`, { amount: formatMoney(amount, cur) });
+  $("confirm-yes").textContent = tf(`Place ${label.toLowerCase()} of {amount}`, { amount: money(amount) });
   const dialog = $("confirm");
   dialog.returnValue = "";
   dialog.showModal();
@@ -1017,10 +1019,11 @@ function wire() {
     try {
       const b = await api("PUT", `/api/sales/${encodeURIComponent(sale)}/budget`, { token: room.token, body });
       const cur = room.states.get(room.detail)?.currency;
+      const money = (minor) => formatMoney(minor, cur, "plain");  // the budget beside what bids hold: one unit
       const held = b.max_lots === null ? "Budget {total}: your bids hold {held}, won {won}"
         : b.max_lots === 1 ? "Budget {total}, {lots} lot: your bids hold {held}, won {won}" : "Budget {total}, {lots} lots: your bids hold {held}, won {won}";
-      showBudget(() => tf(held, { total: b.max_total === null ? t("any amount") : formatMoney(b.max_total, cur), lots: b.max_lots,
-        held: formatMoney(b.committed, cur), won: b.won }));
+      showBudget(() => tf(held, { total: b.max_total === null ? t("any amount") : money(b.max_total), lots: b.max_lots,
+        held: money(b.committed), won: b.won }));
     } catch (err) {
       showBudget(() => tf("Refused: {reason}", { reason: t(err.human ?? err.message) }));
     }

@@ -184,8 +184,10 @@ async def test_the_rooms_other_screens_in_chinese_and_back_in_english(engine, ad
     await page.get_by_test_id("quick-bid-next").click()
     confirm_facts = page.get_by_test_id("confirm-facts")
     await expect(confirm_facts).to_contain_text(re.compile(r"买方佣金¥[\d,]+"))
-    await expect(confirm_facts).to_contain_text(re.compile(r"成交应付总额¥[\d,.]+万?"))
-    await expect(page.get_by_test_id("confirm-bid-yes")).to_have_text("确认出价 ¥13.50万")
+    await expect(confirm_facts).to_contain_text(re.compile(r"成交应付总额¥[\d,]+(\.\d\d)?$"))
+    await expect(confirm_facts).to_contain_text("¥135,000")  # in plain yuan beside the premium and total, not ¥13.50万
+    await expect(confirm_facts).not_to_contain_text("万")
+    await expect(page.get_by_test_id("confirm-bid-yes")).to_have_text("确认出价 ¥135,000")
     await expect(confirm_facts).not_to_contain_text("Buyer's premium")
     await page.get_by_test_id("confirm-bid-no").click()
     await expect(page.get_by_test_id("bid-message")).to_have_text("未出价：已取消。")
@@ -195,7 +197,7 @@ async def test_the_rooms_other_screens_in_chinese_and_back_in_english(engine, ad
     await page.get_by_test_id("budget-total").fill("150000")
     await page.get_by_test_id("budget-lots").fill("1")
     await page.get_by_test_id("budget-button").click()
-    await expect(page.get_by_test_id("budget-state")).to_have_text("预算 ¥15.00万，最多 1 台：出价占用 ¥0，已拍得 0 台")
+    await expect(page.get_by_test_id("budget-state")).to_have_text("预算 ¥150,000，最多 1 台：出价占用 ¥0，已拍得 0 台")
 
     unsent = await bid_while_offline(page, engine)
     await expect(unsent).to_contain_text("未发送：您已离线。您的 ¥13.50万 出价未提交；未经您再次确认，不会发出任何出价。")
