@@ -10,9 +10,10 @@ authorizes and is checked against the records.
 from __future__ import annotations
 
 import hmac
+import math
 import os
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,9 @@ class AfterSaleSettings:
     deposit_secret: str
     logistics_secret: str
     dealers_only: bool = False
+    contract_quiet_s: float = 5.0
+    contract_defer_max_s: float = 600.0
+    contract_busy_every_s: float = 10.0
 
     @classmethod
     def from_env(cls, config: Config, escrow_secret: str) -> AfterSaleSettings:
@@ -76,15 +80,33 @@ class AfterSaleSettings:
             deposit_secret=deposit,
             logistics_secret=logistics,
             dealers_only=(env.get("AUCTION_DEALERS_ONLY") or "").lower() in ("1", "true", "yes"),
+            contract_quiet_s=_seconds(env, "AUCTION_CONTRACT_QUIET_S", 5.0),
+            contract_defer_max_s=_seconds(env, "AUCTION_CONTRACT_DEFER_MAX_S", 600.0),
+            contract_busy_every_s=_seconds(env, "AUCTION_CONTRACT_BUSY_EVERY_S", 10.0),
         )
 
 
-def open_aftersale(config: Config, store: Store, escrow_secret: str) -> tuple[AfterSale, AfterSaleSettings]:
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise SystemExit(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 0 <= value < math.inf:
+        raise SystemExit(f"{name} must be a number of seconds, not {raw!r}")
+    return value
+
+
+def open_aftersale(config: Config, store: Store, escrow_secret: str,
+                   busy: Callable[[float], bool] | None = None) -> tuple[AfterSale, AfterSaleSettings]:
+    """`busy`: `Engine.bidding_within`, so contracts rendered ahead wait while a sale runs here."""
     settings = AfterSaleSettings.from_env(config, escrow_secret)
     service = AfterSale(
         store, window_ms=settings.window_ms, window_from=settings.window_from, deposit_multiple=settings.deposit_multiple,
         logistics_url=settings.logistics_url, logistics_secret=settings.logistics_secret,
         retry_base_s=config.escrow_retry_base_s, retry_cap_s=config.escrow_retry_cap_s, lease_s=config.escrow_lease_s,
+        busy=busy, quiet_s=settings.contract_quiet_s, defer_max_s=settings.contract_defer_max_s,
+        busy_every_s=settings.contract_busy_every_s,
     )
     return service, settings
 

@@ -205,7 +205,8 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
         engine = Engine(config, redis, store)
         app.state.engine = engine
         app.state.exposition = scrape.Exposition(engine, config.metrics_every_s)
-        aftersale, app.state.aftersale_settings = open_aftersale(config, store, app.state.escrow_secret)
+        aftersale, app.state.aftersale_settings = open_aftersale(config, store, app.state.escrow_secret,
+                                                                 busy=engine.bidding_within)
         app.state.aftersale = aftersale
         try:
             await engine.start()

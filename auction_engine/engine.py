@@ -15,6 +15,8 @@ import collections
 import contextlib
 import functools
 import logging
+import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -108,6 +110,7 @@ class Engine:
         self.shared_credit = BidderLedger(redis, config.bid_rate, config.bid_burst) if self.cluster else None
         self._shared_limits: dict[str, int | None] = {}
         self._count_due = False
+        self._last_bid = -math.inf  # time.monotonic() of the last bid this node took in (bidding_within)
         self._deps = LotDeps(
             self.stream, self.credit, self.hub, self.clock, self._reload, self.lot_changed, self.lot_result,
             self.record_head, config.snapshot_every, config.timer_delay_ms,
@@ -472,6 +475,11 @@ class Engine:
         work.reply = answered
         actor.submit(work)
 
+    def bidding_within(self, seconds: float) -> bool:
+        """A bid came in to this node in the last `seconds`: a sale is running here, and work nobody
+        waits for (contracts rendered ahead of a download, store/aftersale.py) waits its turn."""
+        return time.monotonic() - self._last_bid < seconds
+
     def admit_bid(self, principal: Principal, lot: str, bid_id: str, amount: Any = None, maximum: Any = None,
                   buy_now: bool = False) -> Work | Refusal:
         """A bidder's bid or buy-now, WebSocket or HTTP, stamped and ready for its lot, or its refusal.
@@ -490,6 +498,7 @@ class Engine:
             key = bid_key(principal.bidder, bid_id)
             if (local is not None and local.knows(key)) or self.rate.allow(principal.bidder, self.clock.now_ms() / 1000):
                 at, paddle = self.clock.now_ms(), principal.paddle or principal.bidder
+                self._last_bid = time.monotonic()
                 command: Bid | BuyNow = (
                     BuyNow(at=at, bidder=principal.bidder, paddle=paddle, id=bid_id) if buy_now
                     else Bid(at=at, bidder=principal.bidder, paddle=paddle, id=bid_id, amount=amount, max=maximum)

@@ -2,7 +2,8 @@
 
 Each step is one transaction that writes its state, its history and its outbox rows together. The
 worker repairs what a crash can leave half-done, so nothing depends on the process that started it:
-a sold lot without its contract gets it rendered; a paid lot without its guarantee and transport
+a sold lot without its contract gets it rendered (one at a time, and while bids are coming in to the
+node only now and then: see `AfterSale`); a paid lot without its guarantee and transport
 order gets them; a guarantee whose window ended with no open claim is released. Outbox rows for
 escrow go through the store's escrow worker; the logistics partner has its own worker and sink.
 """
@@ -12,12 +13,13 @@ import concurrent.futures
 import contextlib
 import functools
 import logging
+import math
 import multiprocessing
 import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -104,7 +106,24 @@ class AfterSale:
         retry_base_s: float = 0.5,
         retry_cap_s: float = 60.0,
         lease_s: float = 30.0,
+        busy: Callable[[float], bool] | None = None,
+        quiet_s: float = 5.0,
+        defer_max_s: float = 600.0,
+        busy_every_s: float = 10.0,
     ) -> None:
+        """`busy(quiet_s)`: whether a bid came in to this node in the last `quiet_s` seconds
+        (`Engine.bidding_within`). While one did, the worker renders no contract ahead of its
+        download unless its sale is more than `defer_max_s` old, and then one per `busy_every_s`;
+        once the node is quiet, it renders them back to back.
+
+        Why: a sale's 500 lots close within seconds of each other, and rendering their contracts
+        then took a core for minutes (about 0.4 s of fontTools each, the first in a new process
+        about 1.7 s) plus three SQL transactions each on this loop, from the second the sale's last
+        bids were placed. Its sale-day ack p99 was 74-149 ms with the renders and 28-37 ms without
+        them, though the renderer already ran at SCHED_IDLE; rendering one per 10 s from the first
+        close was no better (65-89 ms; docs/performance.md "Round twelve"). Nobody waits for a
+        contract rendered ahead: a buyer who downloads one first gets it rendered on the spot
+        (`contract`). The deadline keeps a node that is never quiet from never rendering them."""
         if window_from not in WINDOW_FROM:
             raise ValueError(f"the claims window starts at one of {WINDOW_FROM}")
         self.store = store
@@ -119,6 +138,11 @@ class AfterSale:
                                       retry_cap_s=retry_cap_s, poll_s=poll_s, lease_s=lease_s)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._busy = busy
+        self.quiet_s = quiet_s
+        self.defer_max_ms = int(defer_max_s * 1000)
+        self.busy_every_s = busy_every_s
+        self._rendered_at = -math.inf  # time.monotonic() of the worker's last render
 
     # -- the worker ---------------------------------------------------------------
 
@@ -151,26 +175,40 @@ class AfterSale:
 
     async def run_once(self, now: int | None = None) -> None:
         """One pass: contracts, guarantees of paid lots, releases due (each idempotent)."""
+        at = now if now is not None else now_ms()
+        overdue_only = self._busy is not None and self._busy(self.quiet_s)
         async with self._read() as conn:
-            unrendered = await contract.missing(conn)
+            unrendered = await contract.missing(conn, decided_before=at - self.defer_max_ms if overdue_only else None)
             unheld = list((await conn.execute(
                 sa.select(settlements.c.lot).where(
                     settlements.c.result == "sold", settlements.c.paid_at.is_not(None),
                     settlements.c.lot.not_in(sa.select(guarantees.c.lot)))
                 .limit(100))).scalars())
-            due = await guarantee.due(conn, now if now is not None else now_ms())
+            due = await guarantee.due(conn, at)
         for lot in unrendered:
+            if not self._may_render(overdue_only):
+                break
             try:
                 await self.contract(lot)
             except StepRefused as exc:  # still voidable (a live lot's reopen window): next pass
                 if exc.code != "contract_pending":
                     raise
+            else:
+                self._rendered_at = time.monotonic()
         for lot in unheld:
             await self.on_paid(lot)
         for lot in due:
             async with self._write() as conn:
                 await guarantee.release_due(conn, lot, now if now is not None else now_ms())
             self._sent()
+
+    def _may_render(self, overdue_only: bool) -> bool:
+        """The worker's next contract may go now: the node is quiet, or (the pass having taken only
+        contracts past their deadline) the trickle's turn came. A pass that began on a quiet node
+        stops when bids come in: the next takes the overdue ones only."""
+        if self._busy is None or not self._busy(self.quiet_s):
+            return True
+        return overdue_only and time.monotonic() - self._rendered_at >= self.busy_every_s
 
     # -- transactions ---------------------------------------------------------------
 

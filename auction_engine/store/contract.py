@@ -175,12 +175,15 @@ async def keep(conn: AsyncConnection, lot: str, pdf: bytes, now: int) -> tuple[b
     return kept
 
 
-async def missing(conn: AsyncConnection, limit: int = 20) -> list[str]:
-    """Sold lots whose contract is not rendered yet (a crash between the hammer and the render)."""
+async def missing(conn: AsyncConnection, limit: int = 20, decided_before: int | None = None) -> list[str]:
+    """Sold lots whose contract is not rendered yet, the oldest sale first; with `decided_before`
+    (epoch ms), only those whose result was decided before then."""
     stmt = (
         sa.select(settlements.c.lot)
         .where(settlements.c.result == "sold", settlements.c.contract_sha256.is_(None))
         .order_by(settlements.c.decided_at)
         .limit(limit)
     )
+    if decided_before is not None:
+        stmt = stmt.where(settlements.c.decided_at < decided_before)
     return list((await conn.execute(stmt)).scalars())

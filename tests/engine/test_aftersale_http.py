@@ -197,6 +197,21 @@ async def test_a_rejected_dealer_cannot_bid(engine):
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "unknown_bidder"
 
 
+async def test_a_contract_is_rendered_ahead_of_its_download_only_once_the_node_has_had_no_bid_for_5_s(engine):
+    """The shipped default: contracts wait while bids come in to the node (a sale's closes are its
+    busiest seconds), then render without anyone asking (store/aftersale.py `AfterSale`)."""
+    token = qualified_dealer(engine, "D9")
+    bid_at = now_ms()
+    lot = (await sold_lot(engine, token))["lot"]
+
+    def rendered() -> list[dict]:
+        return [event for event in history(engine, lot)["history"] if event["kind"] == "contract"]
+
+    event = (await wait_for(rendered, timeout=30))[0]
+    assert event["at"] >= bid_at + 5_000 - 50, "rendered while the node was still busy with the bid"
+    assert history(engine, lot)["contract_sha256"]
+
+
 async def test_the_contract_pdf_carries_the_sale_in_chinese_and_only_its_buyer_and_the_auctioneer_get_it(engine):
     token = qualified_dealer(engine, "D2")
     record = await sold_lot(engine, token)
@@ -260,8 +275,9 @@ async def test_paid_held_moved_claimed_and_settled_with_each_instruction_once(en
     sent = await wait_for(instructions)
     assert sorted((r["instruction"], r["amount"]) for r in sent) == [("partial_refund", 200_000), ("release", 4_800_000)]
     check("SettlementRecord", history(engine, lot))
+    # rendered by the worker once the node has had no bid for 5 s, before or after the payment
+    await wait_for(lambda: "contract" in [h["kind"] for h in history(engine, lot)["history"]], timeout=30)
     kinds = [h["kind"] for h in history(engine, lot)["history"]]
-    assert "contract" in kinds  # rendered by the worker once the lot sold, before or after the payment
     assert [k for k in kinds if k != "contract"] == ["paid", "held", "transport_ordered", "picked_up", "in_transit", "delivered",
                                                      "claim_opened", "partial_refund", "release", "claim_resolved"]
 

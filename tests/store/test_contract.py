@@ -1,6 +1,7 @@
 """The contract of a sold lot, on SQLite and PostgreSQL: rendered once the sale can no longer be
 voided, stored once with its SHA-256 in the ledger, the same bytes on every later read."""
 
+import asyncio
 import hashlib
 import io
 
@@ -85,3 +86,60 @@ async def test_a_contract_waits_for_the_reopen_window_then_is_kept_once(store):
         assert [tuple(r) for r in stored] == [("C1", None), ("C2", digest)] and events == 1
     finally:
         await after.close()
+
+
+async def test_while_bids_come_in_contracts_wait_and_all_render_once_the_node_is_quiet(store):
+    """A sale's 500 lots close within seconds; rendering their contracts then took a core from the
+    bids still running (docs/performance.md "Round twelve"). The worker waits for the node to be
+    quiet; a buyer's download never waits for it."""
+    bidding = {"now": True}
+    asked: list[float] = []
+
+    def busy(quiet_s: float) -> bool:
+        asked.append(quiet_s)
+        return bidding["now"]
+
+    after = AfterSale(store, busy=busy, quiet_s=4.0)
+    try:
+        await sold(store, "T1", "T2", "T3")
+        await after.run_once()
+        assert await rendered(store) == [], "no contract ahead of its download while bids come in"
+        pdf, digest = await after.contract("T3")  # a buyer's download renders at once, busy or not
+        assert digest == hashlib.sha256(pdf).hexdigest() and await rendered(store) == ["T3"]
+        bidding["now"] = False
+        await after.run_once()
+        assert await rendered(store) == ["T1", "T2", "T3"]
+        assert set(asked) == {4.0}
+    finally:
+        await after.close()
+
+
+async def test_on_a_node_never_quiet_contracts_past_their_deadline_render_one_per_turn(store):
+    after = AfterSale(store, busy=lambda quiet_s: True, defer_max_s=60, busy_every_s=0.3)
+    try:
+        await sold(store, "U1", "U2")
+        await after.run_once()
+        assert await rendered(store) == [], "within the deadline: they wait"
+        later = now_ms() + 61_000
+        await after.run_once(now=later)
+        await after.run_once(now=later)
+        assert await rendered(store) == ["U1"], "past it: the oldest sale's first, then the trickle's turn"
+        await asyncio.sleep(0.35)
+        await after.run_once(now=later)
+        assert await rendered(store) == ["U1", "U2"]
+    finally:
+        await after.close()
+
+
+async def sold(store, *lots: str) -> None:
+    for n, lot in enumerate(lots):
+        await store.upsert_lot(lot_state(lot, status="closed", result="sold", price=9_000_000))
+        await store.record_settlement(lot=lot, result="sold", winner="A", winner_paddle="101", price=9_000_000,
+                                      currency="CNY", closed_at=now_ms() + n, final_seq=9, head_hash="ab" * 32)
+
+
+async def rendered(store) -> list[str]:
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(sa.select(settlements.c.lot).where(settlements.c.contract_sha256.is_not(None))
+                                  .order_by(settlements.c.lot))
+        return list(rows.scalars())
