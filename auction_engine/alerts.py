@@ -15,10 +15,11 @@ frames per extension, which took the sale-day ack p99 from 17-20 ms to 34-37 (do
 "Round twelve"), and a banner and a tone each time on the bidder's screen for news the lot page
 already showed. A stay inside the window is an episode, named by the first `ends_at` seen inside it
 and kept in Redis beside the lot, and each bidder told is claimed in a Redis set keyed by the lot and
-the episode, so a lot handed to another node, or an engine restarted, tells no one twice. A scan,
-not a timer per lot: a pass costs about 0.4 ms per
-thousand open lots, and a Redis round trip only for a lot with someone new to tell or whose
-watchers were read more than `WATCHERS_FRESH_S` ago. Reading every lot's watchers on every pass
+the episode, so a lot handed to another node, or an engine restarted, tells no one twice.
+
+A scan, not a timer per lot: a pass costs about 0.4 ms per thousand open lots, and a Redis round
+trip only for a lot entering the window, with someone new to tell, or whose watchers were read more
+than `WATCHERS_FRESH_S` ago. Reading every lot's watchers on every pass
 made 1,000 round trips a second on a sale day whose 500 lots were all inside the window, a burst of
 coroutines on the engine's loop every half second that the acks waited behind (issue 18). So an
 alert is about half a second late at most for a bidder, and a watcher who starts watching inside
@@ -210,7 +211,7 @@ class EndingSoonAlerts:
     async def _claim_and_tell(self, inside: list[Lot], now: int) -> None:
         """Tell each lot's bidders and watchers not yet told of its end: a bidder who first bids, or
         starts watching, inside the window is told then. Each is claimed in Redis first (one set per
-        lot and end), so a hand-over or a restart tells no one twice."""
+        lot and episode), so a hand-over or a restart tells no one twice."""
         claims = [Claim(actor, self._episodes[actor.lot], actor.state.ends_at, untold) for actor in inside
                   if actor.state.ends_at is not None and actor.lot in self._episodes
                   and (untold := self._untold(actor, now))]

@@ -2,8 +2,8 @@
 
 Each step is one transaction that writes its state, its history and its outbox rows together. The
 worker repairs what a crash can leave half-done, so nothing depends on the process that started it:
-a sold lot without its contract gets it rendered (one at a time, and while bids are coming in to the
-node only now and then: see `AfterSale`); a paid lot without its guarantee and transport
+a sold lot without its contract gets it rendered (once the node has had no bid for a while, or its
+sale is old enough: see `AfterSale`); a paid lot without its guarantee and transport
 order gets them; a guarantee whose window ended with no open claim is released. Outbox rows for
 escrow go through the store's escrow worker; the logistics partner has its own worker and sink.
 """
