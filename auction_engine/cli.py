@@ -67,7 +67,10 @@ def tune_gc() -> None:
     thresholds ran a full pass each time it grew by a quarter, and each pass held the event
     loop for 0.3-0.6 s: the sale-day ack p99 was 800 ms, 14 ms after this (docs/performance.md).
     Cyclic garbage that survives to the old generation waits about 10^8 allocations."""
+    from . import metrics
+
     gc.set_threshold(50_000, 20, 100)
+    metrics.time_gc()
 
 
 def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:

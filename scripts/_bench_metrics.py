@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-HISTOGRAMS = ("auction_stage_seconds", "auction_append_seconds", "auction_append_pipeline_seconds")
+HISTOGRAMS = ("auction_stage_seconds", "auction_append_seconds", "auction_append_pipeline_seconds", "auction_gc_pause_seconds")
 
 
 @dataclass(frozen=True, slots=True)
