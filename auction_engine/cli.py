@@ -61,15 +61,21 @@ def _existing_signer(data_dir: Path) -> TokenSigner:
 
 
 def tune_gc() -> None:
-    """Full collections rarely, young ones in larger steps.
+    """Full collections rarely, young ones in small steps, each pass timed (metrics.time_gc).
 
     With thousands of connections the heap holds millions of objects; CPython's default
     thresholds ran a full pass each time it grew by a quarter, and each pass held the event
     loop for 0.3-0.6 s: the sale-day ack p99 was 800 ms, 14 ms after this (docs/performance.md).
-    Cyclic garbage that survives to the old generation waits about 10^8 allocations."""
+    Cyclic garbage that survives to the old generation waits about 10^8 allocations.
+
+    The young generations in small steps: a burst of new connections (a sale's 7,000 bidders and
+    watchers in four seconds, or a failed node's, reconnecting) survives its young passes, and with
+    thresholds of 50,000 and 20 one middle pass scanned all of it at once, 175-250 ms of a stopped
+    loop; at 10,000 and 2 the passes are 2 ms (young) and 8 ms (middle) at p50, the longest under
+    100 ms, and the sale's acks are unchanged (docs/performance.md "Round twelve")."""
     from . import metrics
 
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(10_000, 2, 5_000)
     metrics.time_gc()
 
 
