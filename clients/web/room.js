@@ -963,8 +963,11 @@ async function place(params, asked = false) {
 async function ownAction(action, done) {
   const lot = room.detail;
   try {
-    noteOwn(lot, await api("POST", `/api/lots/${encodeURIComponent(lot)}/${action}`, { token: room.token }));
-    showBidMessage(() => t(done), "ok");
+    const view = await api("POST", `/api/lots/${encodeURIComponent(lot)}/${action}`, { token: room.token });
+    noteOwn(lot, view);
+    // As of the view's seq, which holds the action's own entry: the entry's event may reach the socket after
+    // this answer, and a message dated before it was cleared as stale (a CI run saw the reconfirm's vanish).
+    showBidMessage(() => t(done), "ok", view.seq ?? null);
   } catch (e) {
     showBidMessage(() => tf("Refused: {reason}", { reason: t(e.human ?? e.message) }), "error");
   }
