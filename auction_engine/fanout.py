@@ -348,7 +348,7 @@ class Hub:
                 if not conns:
                     del self.bidders[conn.principal.bidder]
 
-    def watch(self, conn: Connection, lot: str, conflate_ms: int | None = None) -> Subscription:
+    def watch(self, conn: Connection, lot: str, conflate_ms: int | None = None, delta: bool = False) -> Subscription:
         """A new watch of `lot`, held (nothing is sent) until its snapshot or history is queued and
         `Subscription.release` is called; an earlier watch of the lot by `conn` ends."""
         self.unwatch(conn, lot)
@@ -356,7 +356,7 @@ class Hub:
         if feed is None:
             feed = self.watchers[lot] = LotFeed(lot, conn.limit)
         feed.limit = min(feed.limit, conn.limit)
-        sub = conn.subs[lot] = feed.subscribe(conn, conflate_ms)
+        sub = conn.subs[lot] = feed.subscribe(conn, conflate_ms, delta)
         return sub
 
     def unwatch(self, conn: Connection, lot: str) -> None:

@@ -45,6 +45,7 @@ class Subscribe:
     lot: str
     since: int | None
     conflate_ms: int | None = None  # at most one `event` per this many ms, the latest (lotfeed.py)
+    delta: bool = False  # events carry only the state's changed fields after the first (lotfeed.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,17 @@ def _conflate_ms(data: dict[str, Any]) -> int | None:
     return conflate
 
 
+def _delta(data: dict[str, Any], conflate_ms: int | None) -> bool:
+    delta = data.get("delta")
+    if delta is None:
+        return False
+    if type(delta) is not bool:
+        raise BadFrame("`delta` must be true or false", "delta")
+    if delta and conflate_ms is not None:
+        raise BadFrame("`delta` and `conflate_ms` do not go together: a conflated event is always whole", "delta")
+    return delta
+
+
 def parse(data: dict[str, Any]) -> ClientFrame:
     kind = data.get("type")
     if kind == "bid":
@@ -136,7 +148,8 @@ def parse(data: dict[str, Any]) -> ClientFrame:
         since = data.get("since")
         if since is not None and (type(since) is not int or since < 0):
             raise BadFrame("`since` must be a non-negative integer", "since")
-        return Subscribe(_lot(data), since, _conflate_ms(data))
+        conflate_ms = _conflate_ms(data)
+        return Subscribe(_lot(data), since, conflate_ms, _delta(data, conflate_ms))
     if kind == "unsubscribe":
         return Unsubscribe(_lot(data))
     if kind == "buy_now":
@@ -199,6 +212,19 @@ def slow_consumer_frame(limit: int) -> dict[str, Any]:
 
 def event_frame(lot: str, seq: int, kind: str, at: int, state: dict[str, Any]) -> dict[str, Any]:
     return {"type": "event", "lot": lot, "seq": seq, "kind": kind, "at": at, "state": state}
+
+
+def delta_frame(prev: int, before: Outgoing, after: Outgoing) -> Outgoing | None:
+    """`after` as the fields of its state that differ from `before`'s (docs/protocol.md, "Delta
+    feeds"), for a watcher who holds the state at seq `prev`; None if the two are not both event
+    states of the same keys, when only the whole frame will do."""
+    old, new = before.frame.get("state"), after.frame.get("state")
+    if not isinstance(old, dict) or not isinstance(new, dict) or old.keys() != new.keys():
+        return None
+    frame = after.frame
+    changed = {k: v for k, v in new.items() if old[k] != v}
+    return Outgoing({"type": "event", "lot": frame["lot"], "seq": frame["seq"], "prev": prev, "kind": frame["kind"],
+                     "at": frame["at"], "changed": changed})
 
 
 def pack_public(kind: str, at: int, state: dict[str, Any]) -> bytes:

@@ -14,6 +14,12 @@ plus its private frames) is cut off as a slow consumer, and the buffer never kee
 A conflated subscription (`conflate_ms`) holds no position: it gets the latest frame at most once
 per period, and always within one period of the last change (a timer per group of watchers that
 were sent to together, not one per event).
+
+A delta subscription (`delta`) reads the same buffer, but each event after its first live one
+carries only the state's changed fields (`frames.delta_frame`). A hot lot's event frame is ~550
+bytes of which a bid changes ~150; the kernel's send path per byte was most of what 1,000 watchers
+cost (docs/performance.md, "Round twelve"). The delta is made once per event, in `append`, from the
+frame before it, and only while someone on this node reads deltas.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ import asyncio
 import itertools
 from typing import Protocol
 
-from .frames import Outgoing, Run
+from .frames import Outgoing, Run, delta_frame
 
-Entry = tuple[int, int, Outgoing]
-"""(tick, seq, frame). The tick orders a lot's frame among the connection's private frames."""
+Entry = tuple[int, int, Outgoing, Outgoing | None]
+"""(tick, seq, frame, its delta from the frame before it or None). The tick orders a lot's frame
+among the connection's private frames."""
 
 _TICKS = itertools.count(1)
 
@@ -57,9 +64,10 @@ class Reader(Protocol):
 class Subscription:
     """One connection's watch of one lot."""
 
-    __slots__ = ("feed", "reader", "pos", "held", "skip", "floor", "conflate_s", "due", "sent_seq", "active")
+    __slots__ = ("feed", "reader", "pos", "held", "skip", "floor", "conflate_s", "due", "sent_seq", "active", "delta",
+                 "fresh")
 
-    def __init__(self, feed: LotFeed, reader: Reader, conflate_ms: int | None) -> None:
+    def __init__(self, feed: LotFeed, reader: Reader, conflate_ms: int | None, delta: bool = False) -> None:
         self.feed = feed
         self.reader = reader
         self.pos = feed.head  # next frame this watcher gets (full feed only)
@@ -70,6 +78,9 @@ class Subscription:
         self.due = 0.0  # conflated: loop time at which the next frame may go
         self.sent_seq = 0
         self.active = True
+        self.delta = delta  # events after the first live one carry only what changed
+        self.fresh = True  # a delta watcher's first live event is whole: its base is the snapshot, which may hold
+        # the bidder's or auctioneer's own fields (your_max, leading) that events never carry
 
     @property
     def lag(self) -> int:
@@ -105,6 +116,7 @@ class LotFeed:
         self.conflated: set[Subscription] = set()
         self.parked: set[Subscription] = set()  # full, at the head, their writer idle: written directly
         self.waiting: set[Subscription] = set()  # conflated, caught up, no timer
+        self.deltas = 0  # delta watchers: while there are any, each event's delta is made
         self._flush_due = False
 
     def __len__(self) -> int:
@@ -114,12 +126,15 @@ class LotFeed:
     def head(self) -> int:
         return self.base + len(self.entries)
 
-    def subscribe(self, reader: Reader, conflate_ms: int | None) -> Subscription:
-        sub = Subscription(self, reader, conflate_ms)
+    def subscribe(self, reader: Reader, conflate_ms: int | None, delta: bool = False) -> Subscription:
+        sub = Subscription(self, reader, conflate_ms, delta and conflate_ms is None)
         (self.full if sub.conflate_s is None else self.conflated).add(sub)
+        self.deltas += sub.delta
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
+        if sub.active:
+            self.deltas -= sub.delta
         sub.active = False
         self.full.discard(sub)
         self.conflated.discard(sub)
@@ -132,10 +147,11 @@ class LotFeed:
         """A published event; a seq already appended (a replica catching up twice) is dropped."""
         if seq <= self.last_seq:
             return
-        self.last_seq = seq
+        prev, self.last_seq = self.last_seq, seq
+        delta = delta_frame(prev, self.latest, out) if self.deltas and self.latest is not None else None
         self.latest = out
         if self.full:
-            self.entries.append((tick(), seq, out))
+            self.entries.append((tick(), seq, out, delta))
             if len(self.entries) > self.limit:
                 self._trim()
         if not self._flush_due:
@@ -155,9 +171,16 @@ class LotFeed:
         if sub.skip:
             i = self._skip(sub, i)
         end = min(len(entries), i + room)
-        while i < end and entries[i][0] < before:
-            out.append(entries[i][2])
-            i += 1
+        if sub.delta:
+            while i < end and entries[i][0] < before:
+                entry = entries[i]
+                out.append(entry[2] if sub.fresh or entry[3] is None else entry[3])
+                sub.fresh = False
+                i += 1
+        else:
+            while i < end and entries[i][0] < before:
+                out.append(entries[i][2])
+                i += 1
         sub.pos = self.base + i
 
     def _skip(self, sub: Subscription, i: int) -> int:
@@ -197,7 +220,9 @@ class LotFeed:
 
     def _flush_parked(self) -> None:
         entries, head = self.entries, self.head
-        runs: dict[int, Run] = {}  # by position: the watchers at one position share their frames' bytes
+        # By position and form: the watchers at one position, reading whole frames or deltas, share
+        # their frames' bytes.
+        runs: dict[tuple[int, int], Run] = {}
         for sub in tuple(self.parked):
             i = sub.pos - self.base
             if sub.skip:
@@ -205,16 +230,28 @@ class LotFeed:
             if i >= len(entries):
                 continue
             reader = sub.reader
-            run = runs.get(i)
+            form = (2 if sub.fresh else 1) if sub.delta else 0
+            run = runs.get((i, form))
             if run is None:
-                run = runs[i] = Run([e[2] for e in entries[i:]])
+                run = runs[i, form] = Run(self._frames(i, form))
             if reader.idle() and reader.write_now(run):
                 sub.pos = head
+                sub.fresh = False
                 continue
             self.parked.discard(sub)
             reader.wake()
         if len(self.parked) == len(self.full):
             self._forget()
+
+    def _frames(self, i: int, form: int) -> list[Outgoing]:
+        """The frames from position `i` on: whole (form 0), deltas (1), or deltas after a whole first (2)."""
+        entries = self.entries
+        if form == 0:
+            return [e[2] for e in entries[i:]]
+        frames = [e[2] if e[3] is None else e[3] for e in entries[i:]]
+        if form == 2:
+            frames[0] = entries[i][2]
+        return frames
 
     def _flush_conflated(self, now: float) -> None:
         waiting, self.waiting = self.waiting, set()

@@ -86,6 +86,8 @@ SCHEMAS: dict[str, Schema] = {
     "Error": _obj({"error": _obj({"code": STR, "message": STR}, {"field": STR, "next_min": MONEY})}),
     "ServerTime": _obj({"server_time": TIME_MS}),
     "EventState": _obj(_PUBLIC_CORE, {"reserve_met": _nullable(BOOL), **_LANDING}),
+    # A delta feed's event: only the fields that changed, any of the event state's (docs/protocol.md).
+    "ChangedState": _obj({}, {**_PUBLIC_CORE, "reserve_met": _nullable(BOOL), **_LANDING}),
     "LotState": _obj(_PUBLIC_CORE, {**_STATIC, **_VIEW_EXTRAS, **_LANDING}),
     # A lot without an actor in memory is listed from the SQL catalogue: the state it last stored.
     "LotRow": {"anyOf": [ref("LotState"), _obj({"lot": ID, "status": STATUS}, closed=False)]},
@@ -184,6 +186,8 @@ SCHEMAS: dict[str, Schema] = {
                          {"bidder": ID, "paddle": _nullable(ID)}),
     "SnapshotFrame": _obj({"type": _const("snapshot"), "lot": ID, "seq": SEQ, "state": ref("LotState"), "server_time": TIME_MS}),
     "EventFrame": _obj({"type": _const("event"), "lot": ID, "seq": SEQ, "kind": STR, "at": TIME_MS, "state": ref("EventState")}),
+    "DeltaFrame": _obj({"type": _const("event"), "lot": ID, "seq": SEQ, "prev": SEQ, "kind": STR, "at": TIME_MS,
+                        "changed": ref("ChangedState")}),
     "OutbidFrame": _obj({"type": _const("outbid"), "lot": ID, "seq": SEQ, "price": MONEY, "next_min": _nullable(MONEY)}),
     "WonFrame": _obj({"type": _const("won"), "lot": ID, "price": MONEY}),
     "LostFrame": _obj({"type": _const("lost"), "lot": ID}),
@@ -196,12 +200,12 @@ SCHEMAS: dict[str, Schema] = {
     "ErrorFrame": _obj({"type": _const("error"), "code": STR, "message": STR}, {"field": STR}, closed=False),
     "ServerFrame": {"oneOf": [ref(n) for n in (
         "WelcomeFrame", "SnapshotFrame", "EventFrame", "Ack", "OutbidFrame", "WonFrame", "LostFrame", "PongFrame", "ErrorFrame",
-        "CounterFrame", "MeFrame", "NoticeFrame",
+        "CounterFrame", "MeFrame", "NoticeFrame", "DeltaFrame",
     )]},
     # -- client -> server --
     "SubscribeFrame": _obj({"type": _const("subscribe"), "lot": ID},
                            {"since": SEQ, "conflate_ms": {"type": "integer", "minimum": MIN_CONFLATE_MS,
-                                                          "maximum": MAX_CONFLATE_MS}}),
+                                                          "maximum": MAX_CONFLATE_MS}, "delta": BOOL}),
     "UnsubscribeFrame": _obj({"type": _const("unsubscribe"), "lot": ID}),
     "BidFrame": {**_obj({"type": _const("bid"), "lot": ID, "id": ID}, {"amount": MONEY, "max": MONEY}),
                  "oneOf": [{"required": ["amount"]}, {"required": ["max"]}]},
@@ -211,5 +215,5 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 SERVER_FRAMES = ("WelcomeFrame", "SnapshotFrame", "EventFrame", "Ack", "OutbidFrame", "WonFrame", "LostFrame", "PongFrame",
-                 "ErrorFrame", "CounterFrame", "MeFrame", "NoticeFrame")
+                 "ErrorFrame", "CounterFrame", "MeFrame", "NoticeFrame", "DeltaFrame")
 CLIENT_FRAMES = ("SubscribeFrame", "UnsubscribeFrame", "BidFrame", "BuyNowFrame", "PingFrame")

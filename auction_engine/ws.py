@@ -242,15 +242,16 @@ class Session:
         except NotFound:
             self.error("unknown_lot", f"no lot {frame.lot!r}", lot=frame.lot)
             return
-        await subscribe(self.engine, self.conn, actor, frame.since, frame.conflate_ms)
+        await subscribe(self.engine, self.conn, actor, frame.since, frame.conflate_ms, frame.delta)
 
 
 async def subscribe(engine: Engine, conn: Connection, actor: LotActor | Replica, since: int | None,
-                    conflate_ms: int | None = None) -> None:
+                    conflate_ms: int | None = None, delta: bool = False) -> None:
     """Watch a lot: the events after `since`, gapless, then live; or a snapshot. With
-    `conflate_ms`, live means the latest event at most once per that many ms (lotfeed.py)."""
+    `conflate_ms`, live means the latest event at most once per that many ms; with `delta`, each
+    live event after the first carries only what changed (lotfeed.py)."""
     lot = actor.lot
-    sub = engine.hub.watch(conn, lot, conflate_ms)  # held: live events are kept, not sent, until released
+    sub = engine.hub.watch(conn, lot, conflate_ms, delta)  # held: live events are kept, not sent, until released
     upto = actor.published_seq
     sent = since or 0
     if since is None or since > upto:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import random
@@ -32,6 +33,7 @@ from .clock import ClockSample, ClockSync, sample, wall_ms
 from .frames import (
     JSON,
     REFUSAL_REASONS,
+    STATIC_KEYS,
     SUBPROTOCOLS,
     TOKEN_SUBPROTOCOL,
     Ack,
@@ -97,6 +99,7 @@ class _Watch:
     keep_frames: bool
     state: LotState | None = None
     conflate_ms: int | None = None  # a conflated feed: seqs rise with gaps, each event the latest state
+    delta: bool = False  # a delta feed: events after the first carry only the changed fields
     resyncing: bool = False
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -315,7 +318,7 @@ class AuctionClient:
             await self._send(self._subscribe_frame(ME, None))
         for watch in list(self._watches.values()):
             watch.resyncing = watch.seq is None
-            await self._send(self._subscribe_frame(watch.lot, watch.seq, watch.conflate_ms))
+            await self._send(self._subscribe_frame(watch.lot, watch.seq, watch.conflate_ms, watch.delta))
         for frame, fut in list(self._pending.values()):
             if not fut.done():
                 self.stats.resent_bids += 1
@@ -368,29 +371,35 @@ class AuctionClient:
     # -- lots --------------------------------------------------------------------------------
 
     @staticmethod
-    def _subscribe_frame(lot: str, since: int | None, conflate_ms: int | None = None) -> dict:
+    def _subscribe_frame(lot: str, since: int | None, conflate_ms: int | None = None, delta: bool = False) -> dict:
         frame: dict[str, Any] = {"type": "subscribe", "lot": lot}
         if since is not None:
             frame["since"] = since
         if conflate_ms is not None:
             frame["conflate_ms"] = conflate_ms
+        if delta:
+            frame["delta"] = True
         return frame
 
     async def subscribe(self, lot: str, since: int | None = None, *, keep_frames: bool = True,
-                        timeout: float | None = None, conflate_ms: int | None = None) -> Snapshot | None:
+                        timeout: float | None = None, conflate_ms: int | None = None,
+                        delta: bool = False) -> Snapshot | None:
         """Watch a lot. Without `since`, waits for and returns the snapshot; with it, returns at
         once and the events after `since` arrive in `frames(lot)`. `keep_frames=False` keeps only
         the latest state (`state(lot)`, `wait_state`), for bidders that never read the stream.
         `conflate_ms` (50 to 60,000): at most one event per that many ms, carrying the latest state;
-        its seqs rise with gaps, which are not resynced (docs/protocol.md, "Conflated feeds")."""
-        watch = _Watch(lot=lot, seq=since, keep_frames=keep_frames, conflate_ms=conflate_ms)
+        its seqs rise with gaps, which are not resynced (docs/protocol.md, "Conflated feeds").
+        `delta`: the engine sends each event after the first as the fields that changed (a third of
+        the bytes); the client lays them over the state it holds, so `frames(lot)` and `state(lot)`
+        still give whole states (docs/protocol.md, "Delta feeds")."""
+        watch = _Watch(lot=lot, seq=since, keep_frames=keep_frames, conflate_ms=conflate_ms, delta=delta)
         self._watches[lot] = watch
         if since is not None:
-            await self._send(self._subscribe_frame(lot, since, conflate_ms))
+            await self._send(self._subscribe_frame(lot, since, conflate_ms, delta))
             return None
         waiter = asyncio.get_running_loop().create_future()
         watch.snapshot_waiters.append(waiter)
-        await self._send(self._subscribe_frame(lot, None, conflate_ms))
+        await self._send(self._subscribe_frame(lot, None, conflate_ms, delta))
         timeout = self.ack_timeout if timeout is None else timeout
         try:
             return await asyncio.wait_for(waiter, timeout)
@@ -585,13 +594,18 @@ class AuctionClient:
         if frame.seq <= watch.seq:
             self.stats.duplicates_dropped += 1
             return
-        if frame.seq != watch.seq + 1 and watch.conflate_ms is None:
+        based = frame.changed is None or (frame.prev == watch.seq and watch.state is not None)
+        if (frame.seq != watch.seq + 1 and watch.conflate_ms is None) or not based:
             self.stats.gaps += 1
             log.warning("gap on %s: held %d, got %d; resyncing from a snapshot",
                         frame.lot, watch.seq, frame.seq)
             watch.resyncing = True
             asyncio.get_running_loop().create_task(self._resync(frame.lot))
             return
+        if frame.changed is not None:  # the event's whole state, as the full feed would carry it
+            assert watch.state is not None
+            held = {k: v for k, v in watch.state.items() if k not in STATIC_KEYS}
+            frame = dataclasses.replace(frame, state={**held, **frame.changed})
         watch.update(frame.seq, frame.state)
         if watch.keep_frames:
             watch.queue.put_nowait(frame)
@@ -599,7 +613,8 @@ class AuctionClient:
     async def _resync(self, lot: str) -> None:
         watch = self._watches.get(lot)
         await self._send({"type": "unsubscribe", "lot": lot})
-        await self._send(self._subscribe_frame(lot, None, watch.conflate_ms if watch else None))
+        await self._send(self._subscribe_frame(lot, None, watch.conflate_ms if watch else None,
+                                               watch.delta if watch else False))
 
     def _on_ack(self, frame: Ack) -> None:
         pending = self._pending.pop(frame.id, None)

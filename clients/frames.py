@@ -69,11 +69,17 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """A lot's event. From a delta feed (`subscribe` with `delta`), the frame carries only the
+    fields that changed since seq `prev`: parsed, `state` holds just those and `changed` says so;
+    the client (`client.py`) hands its readers the whole state, those fields laid over what it held."""
+
     lot: str
     seq: int
     kind: str
     at: int
     state: LotState
+    prev: int | None = None
+    changed: LotState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +237,10 @@ _PARSERS = {
     "snapshot": lambda f: Snapshot(lot=f.text("lot"), seq=f.integer("seq"), state=f.mapping("state"),
                                    server_time=f.integer("server_time")),
     "event": lambda f: Event(lot=f.text("lot"), seq=f.integer("seq"), kind=f.text("kind"),
-                             at=f.integer("at"), state=f.mapping("state")),
+                             at=f.integer("at"), state=f.mapping("state"))
+    if "changed" not in f.raw else Event(lot=f.text("lot"), seq=f.integer("seq"), kind=f.text("kind"),
+                                         at=f.integer("at"), state=f.mapping("changed"), prev=f.integer("prev"),
+                                         changed=f.mapping("changed")),
     "ack": _ack,
     "outbid": lambda f: Outbid(lot=f.text("lot"), seq=f.integer("seq"), price=f.integer("price"),
                                next_min=f.integer("next_min")),

@@ -61,6 +61,7 @@ class ReaderSpec:
     period: float = 0.02  # sweep interval while measuring
     settle: float = 0.0  # after `stop`: read on until no data came for 0.5 s, at most this long
     conflate_ms: int = 0  # engine feeds subscribe conflated: seqs skip, only order is checked
+    delta: bool = False  # engine feeds subscribe to deltas; one feed per lot decodes them all (`Feed.state`)
     connect_batch: int = 64
 
 
@@ -76,6 +77,7 @@ class Feed:
     gaps: int = 0
     dups: int = 0
     reads: int = 0
+    state: dict[str, Any] | None = None  # a delta feed's tracker: the state rebuilt from every frame
 
 
 @dataclass
@@ -116,6 +118,8 @@ class Reader:
                 rest = self._read_head(sock)
                 sock.setblocking(False)
                 feed = Feed(sock, lot.encode())
+                if self.spec.delta and feed.lot not in self.lots:
+                    feed.state = {}  # the lot's first feed here checks every delta against the state it holds
                 self.feeds[sock.fileno()] = feed
                 self.lots.setdefault(feed.lot, LotTally())
                 poller.register(sock.fileno(), select.EPOLLIN)
@@ -123,6 +127,8 @@ class Reader:
                     subscribe: dict[str, Any] = {"type": "subscribe", "lot": lot}
                     if self.spec.conflate_ms:
                         subscribe["conflate_ms"] = self.spec.conflate_ms
+                    if self.spec.delta:
+                        subscribe["delta"] = True
                     self._send(feed, json.dumps(subscribe).encode())
                 elif self.dialect is NCHAN:
                     feed.ready = True
@@ -180,6 +186,9 @@ class Reader:
 
     def received(self, feed: Feed, data: bytes, now: float) -> None:
         buf = feed.buf + data if feed.buf else data
+        if feed.state is not None:
+            self.tracked(feed, buf)
+            return
         if self.fast:
             feed.reads += 1
             n, first, last, carry, start = count_scan(buf)
@@ -206,6 +215,39 @@ class Reader:
         for opcode, start, end in others:
             self.other(feed, opcode, buf[start:end])
         feed.buf = buf[used:]
+
+    def tracked(self, feed: Feed, buf: bytes) -> None:
+        """A delta feed's tracker: every frame decoded, each delta laid over the state it holds,
+        which must be at the delta's `prev` (else a gap), so the final state is checked as a full
+        feed's is. One feed per lot and process: its cost is one decode per event, not per watcher."""
+        _, frames, used, _, _ = split(buf, b"\x00")  # no payload starts with NUL: every frame listed
+        feed.buf = buf[used:]
+        for opcode, start, end in frames:
+            payload = buf[start:end]
+            if opcode != 1 or not payload.startswith(MARK, 1):
+                self.other(feed, opcode, payload)
+                if feed.ready and not feed.state and payload.startswith(b'{"type":"snapshot"'):
+                    feed.state = json.loads(payload)["state"]
+                continue
+            event, state = json.loads(payload), feed.state
+            assert state is not None
+            seq = event["seq"]
+            if seq <= feed.last:
+                feed.dups += 1
+                continue
+            if "changed" in event:
+                if event["prev"] != state.get("seq"):
+                    feed.gaps += 1
+                feed.state = {**state, **event["changed"]}
+            else:
+                if feed.last and seq != feed.last + 1:
+                    feed.gaps += 1
+                feed.state = event["state"]
+            feed.last = seq
+            if self.counting:
+                feed.frames += 1
+            tally = self.lots[feed.lot]
+            tally.highest = max(tally.highest, seq)
 
     def counted(self, feed: Feed, n: int, last: int, buf: bytes, start: int) -> None:
         """`n` contiguous events ending at seq `last` (`count_scan` checked the ends)."""
@@ -287,9 +329,12 @@ class Reader:
         for lot, agg in per_lot.items():
             agg["lasts"] = {str(k): v for k, v in agg["lasts"].items()}
             tally = self.lots[lot.encode()]
-            event = final_event(tally.payload) if tally.payload else None
+            tracker = next((f for f in self.feeds.values() if f.lot == lot.encode() and f.state is not None), None)
+            event = final_event(tally.payload) if tally.payload and tracker is None else None
             if event is not None:
                 agg["final"], agg["event"] = event["state"], event
+            elif tracker is not None and tracker.state:
+                agg["final"] = tracker.state
         sweeps.sort()
         return {"index": self.spec.index, "cpu": cpu[0], "cpu_system": cpu[1], "window_s": window, "lots": per_lot,
                 "frames": sum(f.frames for f in self.feeds.values()),

@@ -7,7 +7,8 @@ uvloop when installed) on loopback; the load generator runs in separate processe
 and scripts/_bench_fanout.py) on the SAME machine, so engine, Redis and generator share its cores.
 
 Scenarios: hot lot (1 lot, 200 bidders, 1,000 watchers; baseline: the same fenced Lua append issued
-one at a time from redis-py), the same with watchers at `conflate_ms` 100, hot lot commit path (same,
+one at a time from redis-py), the same with delta watchers (each event after the first as its changed
+fields) and with watchers at `conflate_ms` 100, hot lot commit path (same,
 no watchers), open loop (no watchers, 5,000 commands/s offered), fan-out to 1,000 and 5,000 watchers
 (baselines, each installed and started by the bench, skipped with the reason when it cannot be: a
 bare `websockets` broadcast server, Nchan on nginx, a Socket.IO room; `_bench_baselines.py`), sale
@@ -420,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(e.g. 21,7 for the last seconds of the full sale)")
     p.add_argument("--plot", help="write the latency-by-percentile plot here (--docs: docs/perf/latency.png)")
     p.add_argument("--keep", action="store_true", help="keep the work dir with the engine logs")
-    p.add_argument("--only", help="comma-separated scenarios: hot,conflated,commit,open,hot-open,paced,fanout,sale,"
+    p.add_argument("--only", help="comma-separated scenarios: hot,hot-delta,conflated,commit,open,hot-open,hot-open-delta,"
+                                  "paced,fanout,sale,"
                                   "sale-replicated,soak")
     p.add_argument("--fanout-rate", type=float, default=0.0,
                    help="fan-out: offer every server the same frames/s (events/s = this / watchers) instead of as many "
@@ -433,8 +435,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--fanout-rate is frames/s offered, 0 or more")
     loadtest.raise_nofile()
     q = args.quick
-    only = set(args.only.split(",")) if args.only else {"hot", "conflated", "commit", "open", "hot-open", "paced", "fanout",
-                                                        "sale", "sale-replicated", "soak"}
+    only = set(args.only.split(",")) if args.only else {"hot", "hot-delta", "conflated", "commit", "open", "hot-open",
+                                                        "hot-open-delta", "paced", "fanout", "sale", "sale-replicated",
+                                                        "soak"}
     scale = (lambda full, quick: quick if q else full)  # noqa: E731
     work = Path(tempfile.mkdtemp(prefix="auction-bench-"))
     redis = RedisServer(work / "redis", fsync="always", options=[("latency-monitor-threshold", "10")])
@@ -486,6 +489,22 @@ def main(argv: list[str] | None = None) -> int:
                 ("hot lot: refused/s, reconnects, consistency",
                  f"{r['refused_per_s']:,.0f}, {r['watcher_reconnects']}, {consistency_cell(r)}", "", ""),
             ]
+        if "hot-delta" in only:
+            engine = fresh_engine()
+            r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(20, 5),
+                             mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="DELTA", delta=True)
+            results["hot_delta_stages"] = engine_stages(engine)
+            engine.stop()
+            hists["hot lot, delta watchers, ack"] = r.pop("_ack_hist")
+            r.pop("_delivery_hist")
+            results["hot_delta"] = r
+            rows += [(f"hot lot, {scale(1000, 100):,} delta watchers: accepted bids/s, ack p50 / p99 ms",
+                      f"{r['accepted_per_s']:,.0f}, {r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}", "", ""),
+                     ("  delivery p50 / p99 ms (the precise watchers: whole frames)",
+                      f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
+                     ("  frames/s, engine CPU, consistency",
+                      f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {consistency_cell(r)}", "", ""),
+                     ("  generator CPU (per process), loop lag p99, reader sweep p99", generator_cell(r), "", "")]
         if "commit" in only:
             engine = fresh_engine()
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=0, duration=scale(10, 3),
@@ -535,7 +554,9 @@ def main(argv: list[str] | None = None) -> int:
                      ("  redis-server's own AOF fsyncs >= 10 ms in the window (worst per second), and the ack p99 they "
                       "alone force (the bids arrive at their own times here, stall or not)",
                       describe_floor(r["redis_fsync_floor"]), "", "")]
-        if "hot-open" in only:
+        for scenario, delta in (("hot-open", False), ("hot-open-delta", True)):
+            if scenario not in only:
+                continue
             # The hot lot's goal (2,000 accepted bids/s, ack p99 < 50 ms) asked of an open loop: in the closed
             # loop above, 200 bidders each waiting for their ack make the ack time Little's law (200 in flight
             # / commands answered per second), whatever the engine does. Here bids leave at their own times.
@@ -543,13 +564,14 @@ def main(argv: list[str] | None = None) -> int:
             offered = scale(3500, 700)
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(15, 4),
                              rate=offered, open_loop=True, mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1,
-                             procs=2, prefix="HOTOPEN")
-            results["hot_open_stages"] = engine_stages(engine)
+                             procs=2, prefix="HOTOPEN", delta=delta)
+            key, watchers = ("hot_open_delta", "delta watchers") if delta else ("hot_open", "watchers")
+            results[f"{key}_stages"] = engine_stages(engine)
             engine.stop()
-            hists[f"hot lot, 1,000 watchers, {offered:,} commands/s offered, ack"] = r.pop("_ack_hist")
-            hists[f"hot lot, 1,000 watchers, {offered:,} commands/s offered, delivery"] = r.pop("_delivery_hist")
-            results["hot_open"] = r
-            rows += [(f"hot lot, {scale(1000, 100):,} watchers, {offered:,} commands/s offered (open loop): "
+            hists[f"hot lot, 1,000 {watchers}, {offered:,} commands/s offered, ack"] = r.pop("_ack_hist")
+            hists[f"hot lot, 1,000 {watchers}, {offered:,} commands/s offered, delivery"] = r.pop("_delivery_hist")
+            results[key] = r
+            rows += [(f"hot lot, {scale(1000, 100):,} {watchers}, {offered:,} commands/s offered (open loop): "
                       "accepted/s, refused/s", f"{r['accepted_per_s']:,.0f}, {r['refused_per_s']:,.0f}", "", ""),
                      ("  ack p50 / p99 ms, delivery p50 / p99 ms",
                       f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}, "
@@ -871,7 +893,9 @@ def print_stages(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    scenarios = {"hot lot": results.get("hot_stages"), "hot lot, open loop": results.get("hot_open_stages"),
+    scenarios = {"hot lot": results.get("hot_stages"), "hot lot, delta watchers": results.get("hot_delta_stages"),
+                 "hot lot, open loop": results.get("hot_open_stages"),
+                 "hot lot, open loop, delta watchers": results.get("hot_open_delta_stages"),
                  "sale day": results.get("sale_day_stages"),
                  "sale day, replicated": results.get("sale_replicated_stages")}
     if not any(scenarios.values()):

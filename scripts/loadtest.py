@@ -69,6 +69,7 @@ class Options:
     readers: int = 2  # bulk-reader processes for watchers beyond `precise` per generator process (0: none)
     precise: int = 25  # event-driven watchers per generator process: they measure delivery latency
     conflate_ms: int = 0  # watchers subscribe with conflate_ms (docs/protocol.md): skipped seqs are no gap
+    delta: bool = False  # bulk watchers subscribe to deltas (docs/protocol.md); the precise ones stay whole
     open_loop: bool = False  # with `rate`: a bidder does not wait for its ack before its next bid
     lot_duration: float | None = None
     anti_snipe: str | None = None
@@ -784,7 +785,7 @@ class Readers:
         base = ws_url(o.urls[0] if o.urls else o.url).removesuffix("/ws")
         for i in range(k):
             spec = ReaderSpec(i, base, "engine", o.lot_ids, watchers // k + (1 if i < watchers % k else 0), o.duration,
-                              settle=o.settle, conflate_ms=o.conflate_ms)
+                              settle=o.settle, conflate_ms=o.conflate_ms, delta=o.delta)
             p = ctx.Process(target=reader_main, args=(spec, self.out, go, self.stop_event, lows), daemon=True)
             p.start()
             self.procs.append(p)
@@ -1004,6 +1005,9 @@ def main(argv: list[str] | None = None) -> int:
                         "whatever the latency)")
     p.add_argument("--conflate-ms", type=int, default=0,
                    help="watchers subscribe with conflate_ms N (at most one event per N ms per lot, the latest)")
+    p.add_argument("--delta", action="store_true",
+                   help="bulk watchers subscribe with delta: each event after the first carries only the changed fields "
+                        "(one watcher per lot and reader process rebuilds and checks the state); the --precise ones stay whole")
     p.add_argument("--precise", type=int, default=Options.precise,
                    help="event-driven watchers per generator process (these measure delivery latency)")
     p.add_argument("--lot-duration", type=float, help="with --create: duration_s of the lots (default: the run + 600)")

@@ -48,7 +48,8 @@ BY_TYPE = {"welcome": "WelcomeFrame", "snapshot": "SnapshotFrame", "event": "Eve
 def check_frame(frame: Any) -> None:
     """A server frame fits the schema its `type` names, and through that the document's ServerFrame."""
     kind = frame.get("type") if isinstance(frame, dict) else None
-    check(BY_TYPE.get(kind, "ServerFrame") if isinstance(kind, str) else "ServerFrame", frame)
+    name = BY_TYPE.get(kind, "ServerFrame") if isinstance(kind, str) else "ServerFrame"
+    check("DeltaFrame" if name == "EventFrame" and "changed" in frame else name, frame)
     check("ServerFrame", frame)
 
 

@@ -250,3 +250,26 @@ async def test_a_conflated_subscription_follows_the_latest_state_without_resynci
         assert seqs(frames) == sorted(set(seqs(frames))) and len(frames) < 30
         assert frames[-1].state["price"] == 9_500_000 + 100 * 29
         assert watcher.stats.gaps == 0  # gaps are what conflation is: no resync from a snapshot
+
+
+@pytest.mark.parametrize("subprotocol", [JSON, MSGPACK])
+async def test_a_delta_subscription_hands_its_reader_the_same_whole_states_as_the_full_feed(engine, subprotocol):
+    admin, lot, tokens = await setup_sale(engine, increments=[[0, 100]])
+    async with (AuctionClient(engine.url, tokens["alice"], subprotocol=subprotocol, max_backoff=0.3) as alice,
+                AuctionClient(engine.url, tokens["bob"]) as bob,
+                AuctionClient(engine.url, None) as full):
+        mine = await alice.subscribe(lot, delta=True)
+        await full.subscribe(lot)
+        assert mine.state["your_max"] is None  # the bidder's own view, which no event carries
+        acks = [await (alice if i % 2 == 0 else bob).bid(lot, amount=9_500_000 + 100 * i) for i in range(10)]
+        await alice.abort()  # the resume replays whole events, then deltas again
+        acks += [await (alice if i % 2 == 0 else bob).bid(lot, amount=9_501_000 + 100 * i) for i in range(10)]
+        assert all(a.ok for a in acks)
+        got = await collect(alice, lot, acks[-1].seq)
+        want = await collect(full, lot, acks[-1].seq)
+        assert [(f.seq, dict(f.state)) for f in got if isinstance(f, Event)] == [
+            (f.seq, dict(f.state)) for f in want if isinstance(f, Event)]
+        assert any(isinstance(f, Event) and f.changed is not None for f in got)  # deltas arrived, were rebuilt
+        assert alice.stats.gaps == 0 and alice.stats.reconnects == 1
+        assert alice.state(lot)["price"] == 9_501_900 and "your_max" not in alice.state(lot)
+    await admin.close()

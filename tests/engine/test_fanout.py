@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from typing import Any
 
 from auction_engine.auth import Principal
@@ -175,11 +176,11 @@ async def test_end_bidder_sends_its_frame_last_then_closes_with_the_code() -> No
 
 
 async def live(hub: Hub, sock: Socket, lot: str = "L1", limit: int = 1024, bidder: str | None = None,
-               conflate_ms: int | None = None) -> tuple[Connection, asyncio.Task[None]]:
+               conflate_ms: int | None = None, delta: bool = False) -> tuple[Connection, asyncio.Task[None]]:
     """A connection watching `lot` live (no history), its writer running and idle."""
     conn = connect(sock, limit, batched=True, bidder=bidder)
     hub.add(conn)
-    hub.watch(conn, lot, conflate_ms).release(0)
+    hub.watch(conn, lot, conflate_ms, delta).release(0)
     writer = asyncio.create_task(conn.writer())
     await asyncio.sleep(0)
     return conn, writer
@@ -329,3 +330,85 @@ async def test_an_idle_watcher_holds_no_writer_task_until_its_socket_stalls_and_
     assert conn.ended and len(asyncio.all_tasks()) == tasks
     assert [(f["type"], f["seq"]) for f in sock.frames()] == [
         ("welcome", 0), ("event", 1), ("event", 2), ("event", 3), ("ack", 4), ("event", 4), ("event", 5)]
+
+
+def lot_states(n: int, seed: int) -> list[dict[str, Any]]:
+    """`n` successive states of a lot, each changing a few fields of the one before (seq 1 to n)."""
+    rng = random.Random(seed)
+    state: dict[str, Any] = {"lot": "L1", "seq": 0, "price": 5000, "bids": 0, "leader": None, "ends_at": 60_000,
+                             "extensions": 0, "status": "open", "correction": None}
+    states = []
+    for seq in range(1, n + 1):
+        state = {**state, "seq": seq}
+        for key in rng.sample(["price", "bids", "leader", "ends_at", "extensions", "correction"], rng.randint(0, 3)):
+            state[key] = rng.choice([None, rng.randint(1, 9_999_999), f"P{rng.randint(1, 99)}", {"kind": "reopen"}])
+        states.append(state)
+    return states
+
+
+def follow(frames: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """What a delta watcher holds after each event: whole frames replace, deltas lay over the seq they name."""
+    held: dict[str, Any] | None = None
+    seen: dict[int, dict[str, Any]] = {}
+    for f in frames:
+        if f["type"] == "snapshot":
+            held = f["state"]
+        elif "changed" in f:
+            assert held is not None and f["prev"] == held["seq"], (f, held)
+            held = {**held, **f["changed"]}
+            seen[f["seq"]] = held
+        else:
+            held = seen[f["seq"]] = f["state"]
+    return seen
+
+
+async def test_a_delta_watcher_rebuilds_every_state_the_full_feed_carries_whenever_it_joins_or_stalls() -> None:
+    for seed in range(20):
+        states = lot_states(60, seed)
+        rng = random.Random(seed)
+        hub = Hub()
+        full_sock, early_sock, late_sock, stalling_sock = Socket(), Socket(), Socket(), Socket()
+        full = await live(hub, full_sock)
+        early = await live(hub, early_sock, delta=True)
+        stalling = await live(hub, stalling_sock, delta=True)
+        late_conn = connect(late_sock, batched=True)
+        hub.add(late_conn)
+        late_writer = asyncio.create_task(late_conn.writer())
+        join, stall_from, stall_to = rng.randint(1, 50), rng.randint(1, 40), rng.randint(41, 60)
+        for state in states:
+            seq = state["seq"]
+            if seq == join:  # joins as the subscribe handler does: held, snapshot queued, released
+                sub = hub.watch(late_conn, "L1", delta=True)
+                # A bidder's snapshot holds fields of their own that no event carries: the first live
+                # event must replace it whole, or a delta would leave them standing.
+                mine = {**(states[seq - 2] if seq > 1 else {"seq": 0}), "your_max": 777, "leading": True}
+                late_conn.send_frame({"type": "snapshot", "lot": "L1", "seq": seq - 1, "state": mine})
+                sub.release(seq - 1)
+            if seq == stall_from:
+                stalling_sock.stall.clear()
+            if seq == stall_to:
+                stalling_sock.stall.set()
+            hub.publish("L1", seq, Outgoing(event_frame("L1", seq, "bid", seq, state)))
+            if rng.random() < 0.5:
+                await asyncio.sleep(0)  # some events alone in their turn, some in bursts
+        await asyncio.sleep(0.01)
+        truth = {s["seq"]: s for s in states}
+        assert follow(full_sock.frames()) == truth
+        assert follow(early_sock.frames()) == truth
+        assert follow(stalling_sock.frames()) == truth
+        assert follow(late_sock.frames()) == {seq: s for seq, s in truth.items() if seq >= join}
+        deltas = [f for f in early_sock.frames() if "changed" in f]
+        assert len(deltas) == 59 and "state" in early_sock.frames()[0]  # only the first live event is whole
+        assert all(set(f["changed"]) < set(truth[f["seq"]]) for f in deltas)  # never the whole state again
+        for conn, writer in (full, early, stalling, (late_conn, late_writer)):
+            await settle(conn, writer)
+
+
+async def test_no_delta_is_made_while_no_one_on_the_node_reads_deltas() -> None:
+    hub = Hub()
+    sock = Socket()
+    conn, writer = await live(hub, sock)
+    for seq in range(1, 4):
+        hub.publish("L1", seq, event("L1", seq))
+    assert all(entry[3] is None for entry in hub.watchers["L1"].entries)
+    await settle(conn, writer)
