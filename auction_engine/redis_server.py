@@ -99,6 +99,7 @@ class RedisServer:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     disabled: tuple[str, ...] = DISABLED_COMMANDS
     options: list[tuple[str, str]] = field(default_factory=list)
+    launcher: list[str] = field(default_factory=list)  # a command the server runs under (the bench's slow disk)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @classmethod
@@ -159,7 +160,7 @@ class RedisServer:
             self.port = free_port()
         # Its own session: a Ctrl-C at the terminal reaches the engine, which stops this server after
         # its own shutdown; not the server first (the supervisor then logged a death and a restart).
-        self.process = subprocess.Popen([redis_server_binary(), str(self.write_config())],
+        self.process = subprocess.Popen([*self.launcher, redis_server_binary(), str(self.write_config())],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0o077,
                                         start_new_session=True)
         deadline = time.monotonic() + timeout

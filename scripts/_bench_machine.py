@@ -149,7 +149,9 @@ def describe(cal: dict[str, Any]) -> str:
             f"Redis PING p50 {p['p50_ms']:.2f} / p99 {p['p99_ms']:.2f} ms; "
             f"one fenced append (fsync always) p50 {a['p50_ms']:.2f} / p99 {a['p99_ms']:.2f} ms; "
             f"CPU of a loopback send to a sleeping reader p50 {cal['socket_write']['p50_ms'] * 1000:.0f} us, "
-            f"of an event frame's JSON p50 {cal['encode']['p50_ms'] * 1000:.0f} us")
+            f"of an event frame's JSON p50 {cal['encode']['p50_ms'] * 1000:.0f} us"
+            + (f"; redis-server's every fsync held {cal['disk_delay_us']:,} us longer (--disk-delay-us, strace)"
+               if cal.get("disk_delay_us") else ""))
 
 
 # -- the disk during a run: how long fsync stalled, and the ack latency that alone forces --

@@ -275,6 +275,22 @@ def loadtest_options(engine: Engine, **kw: Any) -> loadtest.Options:
     return o
 
 
+def slow_disk(delay_us: int) -> list[str]:
+    """The command that runs redis-server with every fsync and fdatasync `delay_us` longer, or none.
+
+    Why strace: the figures of issue 18 came from a machine whose fsync was ~3x this one's, and no
+    other machine is at hand. strace's fault injection (`--seccomp-bpf`: only those two calls stop
+    in the tracer; every other call runs at full speed) holds each one as a slow disk would, in the
+    thread that called it: under `appendfsync always`, the server's main thread."""
+    if delay_us <= 0:
+        return []
+    strace = shutil.which("strace")
+    if strace is None:
+        raise SystemExit("--disk-delay-us needs strace (Debian: apt-get install strace)")
+    return [strace, "-f", "-qq", "--seccomp-bpf", "-o", "/dev/null", "-e", "trace=fsync,fdatasync",
+            "-e", f"inject=fsync:delay_exit={delay_us}", "-e", f"inject=fdatasync:delay_exit={delay_us}"]
+
+
 def run_loadtest(engine: Engine, on_window: Any = None, **kw: Any) -> dict[str, Any]:
     watch = CpuWatch(engine.pid)
 
@@ -427,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fanout-rate", type=float, default=0.0,
                    help="fan-out: offer every server the same frames/s (events/s = this / watchers) instead of as many "
                         "as the slowest watcher keeps up with")
+    p.add_argument("--disk-delay-us", type=int, default=0,
+                   help="a slower disk for redis-server: it runs under strace, each of its fsync/fdatasync calls held "
+                        "this many microseconds longer (1000 gives the fenced append of issue 18's machine, ~1.2 ms); "
+                        "the scenarios' own redis-server only, not the SQL store")
     p.add_argument("--baselines", default="bare,nchan,socketio",
                    help="fan-out baselines, comma-separated: bare (websockets), nchan, socketio")
     args = p.parse_args(argv)
@@ -440,11 +460,13 @@ def main(argv: list[str] | None = None) -> int:
                                                         "soak"}
     scale = (lambda full, quick: quick if q else full)  # noqa: E731
     work = Path(tempfile.mkdtemp(prefix="auction-bench-"))
-    redis = RedisServer(work / "redis", fsync="always", options=[("latency-monitor-threshold", "10")])
+    redis = RedisServer(work / "redis", fsync="always", options=[("latency-monitor-threshold", "10")],
+                        launcher=slow_disk(args.disk_delay_us))
     (work / "redis").mkdir()
     redis.start()
     rows: list[tuple[str, str, str, str]] = []
     results: dict[str, Any] = {"quick": q, "machine": machine(), "calibration": _bench_machine.calibrate(work, redis.url)}
+    results["calibration"]["disk_delay_us"] = args.disk_delay_us
     print(_bench_machine.describe(results["calibration"]), flush=True)
     hists: dict[str, Any] = {}
     started = time.perf_counter()
