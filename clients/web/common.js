@@ -360,15 +360,17 @@ export class AuctionSocket {
     if (!this.send({ type: "ping", t })) this.pings.delete(t);
   }
 
-  subscribe(lot, { conflateMs = null } = {}) {
+  /** `conflateMs`: at most one event per that many ms, the latest; `delta`: every event, each after
+   * the first as the fields that changed, laid over the state held (docs/protocol.md). */
+  subscribe(lot, { conflateMs = null, delta = false } = {}) {
     const w = this.lots.get(lot);
-    if (w && w.conflateMs === conflateMs) return;
+    if (w && w.conflateMs === conflateMs && w.delta === delta) return;
     if (w) { // the same lot, another feed: resume from what is held
-      w.conflateMs = conflateMs;
+      Object.assign(w, { conflateMs, delta });
       this.send(this.subscribeFrame(lot, w));
       return;
     }
-    this.lots.set(lot, { seq: null, state: null, resyncing: false, conflateMs });
+    this.lots.set(lot, { seq: null, state: null, resyncing: false, conflateMs, delta });
     this.send(this.subscribeFrame(lot, this.lots.get(lot)));
   }
 
@@ -376,6 +378,7 @@ export class AuctionSocket {
     const frame = { type: "subscribe", lot };
     if (w.seq !== null && !w.resyncing) frame.since = w.seq;
     if (w.conflateMs) frame.conflate_ms = w.conflateMs;
+    if (w.delta) frame.delta = true;
     return frame;
   }
 
@@ -442,13 +445,14 @@ export class AuctionSocket {
   onEvent(f) {
     const w = this.lots.get(f.lot);
     if (!w || w.resyncing || w.seq === null || f.seq <= w.seq) return;
-    if (f.seq !== w.seq + 1 && !w.conflateMs) {
-      w.resyncing = true;
+    const delta = f.changed && typeof f.changed === "object";
+    if (delta ? f.prev !== w.seq || !w.state : f.seq !== w.seq + 1 && !w.conflateMs) {
+      w.resyncing = true; // a gap, or a delta on a state not held: start again from a snapshot
       this.send({ type: "unsubscribe", lot: f.lot });
       this.send(this.subscribeFrame(f.lot, w));
       return;
     }
-    Object.assign(w, { seq: f.seq, state: withStatic(f.state, w.state) });
+    Object.assign(w, { seq: f.seq, state: delta ? { ...w.state, ...f.changed } : withStatic(f.state, w.state) });
     this.h.onLot?.(f, w.state);
   }
 

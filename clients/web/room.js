@@ -10,9 +10,10 @@ const CONFIRM_KEY = "auction.room.confirm"; // "off" when the bidder turned conf
 const ALERTS_KEY = "auction.room.alerts"; // "on": browser notification (when allowed) and a sound with each alert
 const MAX_WATCHED = 100;
 // Lots only watched in the catalogue get a conflated feed: the newest state at most every 100 ms
-// (docs/protocol.md "Conflated feeds"); the open lot's page gets every event.
+// (docs/protocol.md "Conflated feeds"); the open lot's page gets every event, each after the first as
+// the fields that changed ("Delta feeds": a third of the bytes, on a phone's data plan).
 const CATALOGUE_CONFLATE_MS = 100;
-const feedOf = (lot) => (lot === room.detail ? {} : { conflateMs: CATALOGUE_CONFLATE_MS });
+const feedOf = (lot) => (lot === room.detail ? { delta: true } : { conflateMs: CATALOGUE_CONFLATE_MS });
 const $ = (id) => document.getElementById(id);
 
 const room = {

@@ -36,6 +36,13 @@ async def new_page(browser, request):
         page.errors = []
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))
         page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        page.ws_frames = []  # ("sent" | "received", payload) of every WebSocket of the page, in order
+
+        def record(ws):
+            ws.on("framesent", lambda payload: page.ws_frames.append(("sent", payload)))
+            ws.on("framereceived", lambda payload: page.ws_frames.append(("received", payload)))
+
+        page.on("websocket", record)
         pages.append(page)
         await page.goto(url)
         return page

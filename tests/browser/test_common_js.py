@@ -148,3 +148,32 @@ async def test_a_conflated_lot_takes_skipped_seqs_and_switching_feeds_resumes_fr
         {"type": "unsubscribe", "lot": "L2"}, {"type": "subscribe", "lot": "L2"},  # a gap on the full feed: resync
         {"type": "subscribe", "lot": "L1", "since": 9},  # the open lot's full feed, from the seq held
     ]
+
+
+async def test_a_delta_lot_lays_each_change_over_the_state_held_and_resyncs_when_it_does_not_hold_prev(common):
+    script = """(() => {
+      const sent = [], seen = [];
+      const s = new m.AuctionSocket(null, { onLot: (f, state) => seen.push([f.seq, state]) });
+      s.send = (f) => { sent.push(f); return true; };
+      const whole = (seq, state) => s.receive(JSON.stringify({ type: "event", lot: "L1", seq, kind: "bid", at: 1, state }));
+      const delta = (seq, prev, changed) => s.receive(JSON.stringify(
+        { type: "event", lot: "L1", seq, prev, kind: "bid", at: 1, changed }));
+      s.subscribe("L1", { delta: true });
+      s.receive(JSON.stringify({ type: "snapshot", lot: "L1", seq: 3, server_time: 1,
+        state: { seq: 3, price: 100, leader: "7", your_max: 900, vehicle: { make: "Kia" } } }));
+      whole(4, { seq: 4, price: 200, leader: "8" });
+      delta(5, 4, { seq: 5, price: 300 });
+      delta(7, 6, { seq: 7, price: 500 });
+      return { sent, seen, held: s.state("L1") };
+    })()"""
+    out = await common(f"({script})")
+    assert out["seen"] == [
+        [3, {"seq": 3, "price": 100, "leader": "7", "your_max": 900, "vehicle": {"make": "Kia"}}],
+        [4, {"seq": 4, "price": 200, "leader": "8", "vehicle": {"make": "Kia"}}],  # whole: the bidder's own fields go
+        [5, {"seq": 5, "price": 300, "leader": "8", "vehicle": {"make": "Kia"}}],  # the change laid over seq 4
+    ]
+    assert out["held"] == {"seq": 5, "price": 300, "leader": "8", "vehicle": {"make": "Kia"}}  # seq 7 not on 5: dropped
+    assert out["sent"] == [
+        {"type": "subscribe", "lot": "L1", "delta": True},
+        {"type": "unsubscribe", "lot": "L1"}, {"type": "subscribe", "lot": "L1", "delta": True},  # resync from a snapshot
+    ]

@@ -1,5 +1,6 @@
 """The bidder room in headless chromium against the real engine."""
 
+import json
 import re
 import time
 
@@ -55,6 +56,20 @@ async def test_room_updates_when_another_client_bids(engine, admin, new_page):
     await expect(detail.get_by_test_id("next-min")).to_have_text("¥137,000")
     await expect(detail.get_by_test_id("bid-status")).to_have_text("No bids from you yet")
     await expect(card.get_by_test_id("card-price")).to_have_text("¥136,000")
+
+    async with AuctionClient(engine.url, alice) as client:  # the next event reaches the open lot as a delta
+        assert (await client.bid(lot, amount=13_800_000)).ok
+    await expect(price).to_have_text("¥138,000")
+    await expect(detail.get_by_test_id("leader")).to_have_text("Paddle 101 (you)")
+    await expect(detail.get_by_test_id("bid-count")).to_have_text("2")
+    await expect(detail.get_by_test_id("next-min")).to_have_text("¥139,000")
+    sent = [json.loads(p) for way, p in detail.ws_frames if way == "sent"]
+    got = [json.loads(p) for way, p in detail.ws_frames if way == "received"]
+    assert {"type": "subscribe", "lot": lot, "delta": True} in sent  # the open lot: every event, as deltas
+    deltas = [(f["seq"], f["changed"]["price"]) for f in got if f["type"] == "event" and "changed" in f]
+    assert deltas == [(ack.seq + 1, 13_800_000)]
+    assert {"type": "subscribe", "lot": lot, "conflate_ms": 100} in [
+        json.loads(p) for way, p in catalogue.ws_frames if way == "sent"]  # the catalogue's lots: conflated
     assert detail.errors == [] and catalogue.errors == []
 
 
