@@ -126,6 +126,21 @@ class _TooLarge(Exception):
     pass
 
 
+METRICS_TOKEN_FILE = "metrics-token"
+
+
+def metrics_token_of(config: Config) -> str:
+    """METRICS_TOKEN, else `<data-dir>/metrics-token` (created once): a secret of its own, for a
+    scraper that must not hold anything that signs or opens a bid (docs/deploy.md, "Monitoring")."""
+    others = (("AUTH_SECRET", load_secret(config.auth_secret, config.data_dir)), ("ESCROW_SECRET", escrow_secret_of(config)))
+    token = config.metrics_token or load_or_create(config.data_dir / METRICS_TOKEN_FILE)
+    for purpose, secret in others:
+        if hmac.compare_digest(token.encode(), secret.encode()):
+            raise SystemExit(f"refusing to start: METRICS_TOKEN equals {purpose}; whoever scrapes /metrics would hold it. "
+                             "Give the metrics their own token, or unset METRICS_TOKEN to use <data-dir>/metrics-token.")
+    return token
+
+
 def escrow_secret_of(config: Config) -> str:
     """ESCROW_SECRET, else `<data-dir>/escrow-secret` (created once). Never the token secret: an
     HS256 token is an HMAC under it, so sharing it would let any bidder sign escrow callbacks."""
@@ -194,6 +209,7 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
                 "(each node would otherwise make its own, and tokens and escrow callbacks would work on one node only)"
             )
         app.state.escrow_secret = escrow_secret_of(config)  # before anything starts: it may refuse
+        app.state.metrics_token = metrics_token_of(config)
         secret = load_secret(config.auth_secret, config.data_dir)
         app.state.signer = TokenSigner(secret, config.bidder_token_ttl_s, config.staff_token_ttl_s)
         store = await Store.open(

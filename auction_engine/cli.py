@@ -89,7 +89,7 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
 
     tune_gc()
 
-    from .app import create_app
+    from .app import METRICS_TOKEN_FILE, create_app
 
     config = Config.from_env(
         host=args.host, port=args.port, data_dir=_data_dir(args.data_dir), node_id=args.node_id, redis_url=args.redis_url,
@@ -114,6 +114,8 @@ def cmd_serve(args: argparse.Namespace, demo: bool = False) -> int:
     print(f"  (this auctioneer token expires in {SERVE_TOKEN_TTL_S // 3600} h; "
           f"`auction-engine token --role auctioneer --data-dir {config.data_dir}` mints another)", flush=True)
     print(f"  data dir:           {config.data_dir.resolve()}", flush=True)
+    where = "METRICS_TOKEN" if config.metrics_token else f"{config.data_dir.resolve() / METRICS_TOKEN_FILE}"
+    print(f"  metrics:            {base}/metrics (Authorization: Bearer <the token in {where}>)", flush=True)
     if config.node_id:
         print(f"  node:               {config.node_id} of a cluster on {'Redis Cluster' if config.redis_cluster else 'Redis'}",
               flush=True)

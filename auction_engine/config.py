@@ -19,6 +19,7 @@ class Config:
     escrow_url: str | None = None
     escrow_secret: str | None = None
     auth_secret: str | None = None
+    metrics_token: str | None = None  # what /metrics asks for; else <data dir>/metrics-token (app.metrics_token_of)
     snapshot_every: int = 256
     send_queue_limit: int = 1024
     so_sndbuf: int | None = None
@@ -70,6 +71,7 @@ class Config:
             escrow_url=env.get("ESCROW_URL") or None,
             escrow_secret=env.get("ESCROW_SECRET") or None,
             auth_secret=env.get("AUTH_SECRET") or None,
+            metrics_token=env.get("METRICS_TOKEN") or None,
             timer_delay_ms=int(env.get("AUCTION_TIMER_DELAY_MS") or 0),
             node_id=env.get("NODE_ID") or None,
             redis_cluster=env.get("REDIS_CLUSTER", "") in ("1", "true", "yes"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,7 @@ from .errors import (
     NotFound,
     NotSold,
     RateLimited,
+    Unauthorized,
 )
 from .frames import UNAUTHORIZED_CLOSE, ack_frame, error_body, error_frame, valid_amount
 from .history_cache import public_item
@@ -450,6 +452,13 @@ async def _answers(check: Awaitable[Any]) -> bool:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text, for the holder of the metrics token alone: the figures tell an outsider how
+    busy a sale is and when the engine is weakest (its loop lag, its Redis round trips)."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    token: str = request.app.state.metrics_token
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise Unauthorized("/metrics takes `Authorization: Bearer <metrics token>` (METRICS_TOKEN, else the data dir's "
+                           "metrics-token file)")
     exposition: scrape.Exposition = request.app.state.exposition
     return Response(await exposition.text(), media_type=CONTENT_TYPE_LATEST)
 

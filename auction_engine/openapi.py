@@ -129,7 +129,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                                    "BudgetAsk", (400, *_AUTH, 404, 413, 422, 503)),
     ("GET", "/api/sales/{sale}/budget"): Operation("The bidder's own budget for a sale", ("bidder",), (200, "Budget"), None,
                                                    (*_AUTH, 404, 422)),
-    ("GET", "/metrics"): Operation("Prometheus metrics", ANY, (200, "metrics")),
+    ("GET", "/metrics"): Operation("Prometheus metrics (the metrics token, not a JWT)", ("metrics",), (200, "metrics"), None,
+                                   (401,)),
     ("GET", "/healthz"): Operation("Redis and the database answer", ANY, (200, "Health"), None, (503,)),
     ("GET", "/api/cluster"): Operation("This node, the live nodes and the lots it writes", ("auctioneer",), (200, "ClusterInfo"),
                                        None, _AUTH),
@@ -210,7 +211,9 @@ def _operation(method: str, path: str, handler: Any, op: Operation) -> dict[str,
         out["parameters"] = params
     if op.body:
         out["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(op.body)}}}
-    if op.roles != ANY and op.roles != ("escrow",):
+    if op.roles == ("metrics",):
+        out["security"] = [{"metrics": []}]
+    elif op.roles != ANY and op.roles != ("escrow",):
         out["security"] = [{"bearer": []}]
     elif op.roles == ANY:
         out["security"] = [{}, {"bearer": []}]
@@ -237,7 +240,9 @@ def openapi_document(routes: list[BaseRoute]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                                "metrics": {"type": "http", "scheme": "bearer",
+                                            "description": "METRICS_TOKEN, else the data dir's metrics-token file"}},
         },
     }
 

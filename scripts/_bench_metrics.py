@@ -107,10 +107,11 @@ class Timeline:
     means showed the appends' round trips growing with the loop's lag, not with Redis (a turn of the loop
     of 20 ms, a batch's round trip of 50, with Redis at 6% of a core), which no end-of-run histogram did."""
 
-    def __init__(self, url: str, every: float = 2.0) -> None:
+    def __init__(self, url: str, headers: dict[str, str], every: float = 2.0) -> None:
         import threading
 
         self.url = url
+        self.headers = headers  # the metrics token
         self.every = every
         self.samples: list[tuple[float, dict[str, float]]] = []
         self._stop = threading.Event()
@@ -122,7 +123,7 @@ class Timeline:
 
         import httpx
 
-        with httpx.Client(timeout=5) as http:
+        with httpx.Client(timeout=5, headers=self.headers) as http:
             while not self._stop.is_set():
                 try:
                     text = http.get(f"{self.url}/metrics").text

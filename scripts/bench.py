@@ -55,6 +55,8 @@ from auction_engine.redis_server import DISABLED_COMMANDS, RedisServer, free_por
 # A/B runs: BENCH_ENGINE_ROOT=/a/copy/of/the/tree runs that engine (its cwd comes first on sys.path).
 ENGINE_ROOT = Path(os.environ.get("BENCH_ENGINE_ROOT", ROOT))
 SECRET = "bench-secret-0123456789abcdef-0123456789"
+METRICS_TOKEN = "bench-metrics-token-0123456789abcdef"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}  # an older engine (BENCH_ENGINE_ROOT) ignores it
 CHILDREN: list[subprocess.Popen[bytes]] = []  # stopped on the way out, whatever happened
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -89,7 +91,8 @@ class Engine:
     def __init__(self, redis_url: str, work: Path, log_level: str = "warning", env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.work = work
-        env = {**os.environ, "AUTH_SECRET": SECRET, "REDIS_URL": redis_url, "AUCTION_BID_RATE": "1000000",
+        env = {**os.environ, "AUTH_SECRET": SECRET, "METRICS_TOKEN": METRICS_TOKEN, "REDIS_URL": redis_url,
+               "AUCTION_BID_RATE": "1000000",
                "AUCTION_BID_BURST": "1000000", "PYTHONUNBUFFERED": "1",
                # every simulated client comes from 127.0.0.1: the per-address cap (guard.py) is for the internet
                "AUCTION_MAX_CONNECTIONS_PER_IP": "100000", "AUCTION_ANONYMOUS_READS_PER_S": "100000",
@@ -323,7 +326,7 @@ def hot_spots(raw: Path, top: int = 15) -> list[tuple[str, float, float]]:
 
 def engine_stages(engine: Engine) -> list[dict[str, Any]]:
     """The engine's per-stage histograms (auction_stage_seconds, auction_append_seconds) as p50/p99."""
-    text = httpx.get(f"{engine.url}/metrics", timeout=10).text
+    text = httpx.get(f"{engine.url}/metrics", headers=METRICS_AUTH, timeout=10).text
     return [{"name": s.name, "count": s.count, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms}
             for s in _bench_metrics.stage_latencies(text)]
 
@@ -746,7 +749,7 @@ def sale_day(engine: Engine, redis: RedisServer, work: Path, args: argparse.Name
     redis_latency(redis.url, reset=True)
     probe = _bench_machine.StallProbe(redis.data_dir)
     CHILDREN.append(probe.proc)  # stopped on the way out if the scenario fails before probe.stop()
-    timeline = _bench_metrics.Timeline(engine.url)
+    timeline = _bench_metrics.Timeline(engine.url, METRICS_AUTH)
     window: list[float] = []
     duration = scale(40, 12)
     spies: list[subprocess.Popen[bytes] | None] = []
@@ -855,7 +858,7 @@ def consistency_cell(r: dict[str, Any]) -> str:
 
 def engine_stalls(url: str) -> dict[str, int]:
     """From the engine's own /metrics: how often its event loop stalled, and slow catalogue flushes."""
-    text = httpx.get(f"{url}/metrics", timeout=10).text
+    text = httpx.get(f"{url}/metrics", headers=METRICS_AUTH, timeout=10).text
     values: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith(("auction_loop_lag_seconds_", "auction_catalogue_flush_seconds_")):

@@ -32,6 +32,11 @@ os.environ.setdefault("AUCTION_SQL_WRITER", "thread")
 # text at every scrape. tests/engine/test_scrape.py runs the shipped default (once a second at most).
 os.environ.setdefault("AUCTION_METRICS_EVERY_S", "0")
 SECRET = "test-secret-0123456789abcdef-0123456789"
+# What every engine the suite starts asks of a /metrics scrape (each would otherwise make its own
+# in its data dir); METRICS_AUTH is the header that carries it.
+METRICS_TOKEN = "metrics-test-token-0123456789abcdef"
+os.environ.setdefault("METRICS_TOKEN", METRICS_TOKEN)
+METRICS_AUTH = {"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"}
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from starlette.routing import Mount, Route
 
-from auction_engine.app import create_app, escrow_secret_of
+from auction_engine.app import create_app, escrow_secret_of, metrics_token_of
 from auction_engine.config import Config
 
-from ..conftest import EngineProcess
+from ..conftest import METRICS_AUTH, EngineProcess
 
 TOKEN_SECRET = "token-secret-0123456789abcdef-0123456789"
 
@@ -54,3 +54,27 @@ def test_every_answer_carries_a_request_id_and_a_callers_own_id_is_kept(module_e
         kept = client.get("/api/time", headers={"X-Request-Id": "trace-42"}).headers["x-request-id"]
     assert all(fresh) and fresh[0] != fresh[1]
     assert kept == "trace-42"
+
+
+def test_metrics_keep_a_token_of_their_own_and_refuse_to_share_another_secret(tmp_path: Path) -> None:
+    for shared in (TOKEN_SECRET, "escrow-secret-0123456789abcdef-01234"):
+        with pytest.raises(SystemExit, match="METRICS_TOKEN equals"):
+            metrics_token_of(Config(data_dir=tmp_path, auth_secret=TOKEN_SECRET,
+                                    escrow_secret="escrow-secret-0123456789abcdef-01234", metrics_token=shared))
+    (tmp_path / "own").mkdir()
+    own = metrics_token_of(Config(data_dir=tmp_path / "own", auth_secret=TOKEN_SECRET))
+    assert own not in (TOKEN_SECRET, escrow_secret_of(Config(data_dir=tmp_path / "own", auth_secret=TOKEN_SECRET)))
+    assert (tmp_path / "own" / "metrics-token").stat().st_mode & 0o777 == 0o600
+
+
+def test_metrics_answer_only_the_metrics_token(module_engine: EngineProcess) -> None:
+    staff = {"Authorization": f"Bearer {module_engine.auctioneer_token}"}  # a JWT, even staff's, is not the metrics token
+    with httpx.Client(base_url=module_engine.url, timeout=10) as client:
+        given = METRICS_AUTH["Authorization"]
+        refused = [client.get("/metrics", headers=h) for h in (
+            {}, staff, {"Authorization": "Bearer wrong"}, {"Authorization": given.replace("Bearer", "Basic")},
+            {"Authorization": given[:-1]})]
+        scraped = client.get("/metrics", headers=METRICS_AUTH)
+    assert [(r.status_code, r.json()["error"]["code"]) for r in refused] == [(401, "unauthorized")] * 5
+    assert all("auction_" not in r.text for r in refused)
+    assert scraped.status_code == 200 and "auction_bids_accepted_total" in scraped.text

@@ -10,7 +10,7 @@ import sys
 
 import httpx
 
-from ..conftest import ROOT, EngineProcess
+from ..conftest import METRICS_AUTH, ROOT, EngineProcess
 from .helpers import new_lot
 
 DEPLOY = ROOT / "deploy"
@@ -42,7 +42,7 @@ def exists(name: str, samples: set[str], families: set[str]) -> bool:
 
 async def test_every_metric_the_dashboard_and_alerts_name_is_in_metrics(engine: EngineProcess) -> None:
     await new_lot(engine)
-    text = httpx.get(f"{engine.url}/metrics", timeout=10).text
+    text = httpx.get(f"{engine.url}/metrics", headers=METRICS_AUTH, timeout=10).text
     samples, families = exposed(text)
     named = named_metrics()
     for must in ("auction_lots_owned", "auction_takeovers_total", "auction_forwarded_total", "auction_forward_seconds_bucket",
@@ -53,7 +53,7 @@ async def test_every_metric_the_dashboard_and_alerts_name_is_in_metrics(engine: 
 
 
 async def test_scrape_time_metrics_hold_real_values(engine: EngineProcess) -> None:
-    text = httpx.get(f"{engine.url}/metrics", timeout=10).text
+    text = httpx.get(f"{engine.url}/metrics", headers=METRICS_AUTH, timeout=10).text
     values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
               if line.startswith(("auction_redis_rtt_seconds ", "auction_outbox_pending ", "auction_outbox_oldest_seconds "))}
     assert 0 < values["auction_redis_rtt_seconds"] < 1.0

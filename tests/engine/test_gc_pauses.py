@@ -9,6 +9,8 @@ from prometheus_client import REGISTRY, generate_latest
 
 from auction_engine import metrics
 
+from ..conftest import METRICS_AUTH
+
 
 def _passes(generation: int) -> int:
     return sum(metrics.labelled(metrics.GC_PAUSE_SECONDS, str(generation)).counts)
@@ -36,7 +38,7 @@ def test_every_collection_is_timed_by_generation_and_scraped() -> None:
 def test_the_engine_serves_its_own_passes(engine) -> None:
     import httpx
 
-    text = httpx.get(f"{engine.url}/metrics", timeout=10).text
+    text = httpx.get(f"{engine.url}/metrics", headers=METRICS_AUTH, timeout=10).text
     counts = {line.split("}")[0].split('"')[1]: float(line.rsplit(" ", 1)[1])
               for line in text.splitlines() if line.startswith("auction_gc_pause_seconds_count")}
     assert set(counts) == {"0", "1", "2"} and counts["0"] > 0, counts

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import EngineProcess
+from tests.conftest import METRICS_AUTH, EngineProcess
 
 from .helpers import api, new_lot
 from .wsclient import Peer
@@ -47,7 +47,7 @@ async def floor_bids(engine: EngineProcess, lot: str, n: int) -> None:
 
 
 def lots_in_memory(engine: EngineProcess) -> float:
-    text = httpx.get(f"{engine.url}/metrics").text
+    text = httpx.get(f"{engine.url}/metrics", headers=METRICS_AUTH).text
     return float(re.search(r"^auction_lots_in_memory (\S+)$", text, re.M).group(1))
 
 

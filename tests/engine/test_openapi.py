@@ -18,7 +18,7 @@ from auction_engine.openapi import LANDING, OPERATIONS, openapi_document, undocu
 from auction_engine.store import PURPOSE_PAID, sign
 from auction_engine.store.db import now_ms
 
-from ..conftest import EngineProcess
+from ..conftest import METRICS_AUTH, EngineProcess
 from ..schema_check import check, check_response
 from .helpers import new_lot
 from .wsclient import Peer
@@ -79,7 +79,8 @@ async def test_real_answers_of_every_route_fit_the_served_document(escrow_engine
     bidder = Checked(engine, engine.token("bidder", "OA", "701"))
     watcher("GET", "/api/time", 200)
     watcher("GET", "/healthz", 200)
-    watcher("GET", "/metrics", 200)
+    watcher("GET", "/metrics", 401)
+    watcher("GET", "/metrics", 200, headers=METRICS_AUTH)
     watcher("GET", "/asyncapi.json", 200)
     staff("POST", "/api/bidders", 201, json={"bidder": "OB", "paddle": "702", "credit_limit": 10_000_000})
     staff("POST", "/api/bidders", 409, json={"bidder": "OB", "paddle": "702"})

@@ -15,7 +15,7 @@ import redis
 
 from auction_engine.stream import log_key
 
-from ..conftest import ROOT, SECRET, EngineProcess
+from ..conftest import METRICS_AUTH, ROOT, SECRET, EngineProcess
 from .helpers import api, new_lot
 from .wsclient import Peer
 
@@ -121,7 +121,7 @@ async def test_healthz_and_metrics(engine):
     await peer.bid(lot, "m2", amount=1)
     async with api(engine, "watcher") as client:
         assert (await client.get("/healthz")).json() == {"ok": True, "redis": True, "database": True, "quarantined": {}}
-        text = (await client.get("/metrics")).text
+        text = (await client.get("/metrics", headers=METRICS_AUTH)).text
     assert "auction_bids_accepted_total 1.0" in text
     assert 'auction_bids_refused_total{reason="already_leading"} 1.0' in text
     assert "auction_append_seconds_count" in text and "auction_open_lots 1.0" in text
@@ -148,7 +148,7 @@ async def test_settled_lots_stay_on_disk_until_asked_for_and_keep_their_credit(e
 
     async def in_memory() -> float:
         async with api(engine, "watcher") as http:
-            text = (await http.get("/metrics")).text
+            text = (await http.get("/metrics", headers=METRICS_AUTH)).text
         return float(next(line.split()[-1] for line in text.splitlines() if line.startswith("auction_lots_in_memory ")))
 
     assert await in_memory() == 1

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from auction_engine.redis_server import free_port
 
-from ..conftest import EngineProcess
+from ..conftest import METRICS_AUTH, EngineProcess
 from .helpers import api, new_lot
 
 ESCROW_SECRET = "escrow-secret-for-scrape-0123456789ab"
@@ -31,7 +31,7 @@ def escrow_unreachable(tmp_path: Path, redis_url: str) -> Iterator[EngineProcess
 
 
 def scrape(engine: EngineProcess) -> dict[str, float]:
-    text = httpx.get(f"{engine.url}/metrics", timeout=10).text
+    text = httpx.get(f"{engine.url}/metrics", headers=METRICS_AUTH, timeout=10).text
     return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples}
 
 
@@ -64,7 +64,7 @@ async def test_scrapes_in_a_loop_make_the_text_once_a_second_not_once_each(tmp_p
     scrapes at once get one text, and the next second's scrape a new one."""
     engine = EngineProcess(tmp_path, redis_url, env_extra={"AUCTION_METRICS_EVERY_S": "1"}).start()
     try:
-        async with httpx.AsyncClient(base_url=engine.url, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=engine.url, headers=METRICS_AUTH, timeout=10) as client:
             await client.get("/metrics")
             await asyncio.sleep(1.1)  # past the last text's second
             texts = {(await reply).text for reply in [asyncio.ensure_future(client.get("/metrics")) for _ in range(30)]}

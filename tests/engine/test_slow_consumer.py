@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from ..conftest import EngineProcess
+from ..conftest import METRICS_AUTH, EngineProcess
 from .helpers import api, new_lot
 from .wsclient import Peer
 
@@ -44,7 +44,7 @@ def stalled_watcher(port: int, lot: str) -> socket.socket:
 
 async def scrape(engine, name: str) -> float:
     async with api(engine, "watcher") as client:
-        text = (await client.get("/metrics")).text
+        text = (await client.get("/metrics", headers=METRICS_AUTH)).text
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith((name + " ", name + "{")))
 
 

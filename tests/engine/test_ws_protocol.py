@@ -21,6 +21,7 @@ from auction_engine.frames import ws_frame
 from auction_engine.redis_server import free_port
 from auction_engine.ws_protocol import FRAMES_EXTENSION, EngineWebSocket
 
+from ..conftest import METRICS_AUTH
 from .helpers import new_lot
 from .wsclient import Peer
 
@@ -43,7 +44,7 @@ async def test_serve_sends_every_frame_to_a_watcher_through_the_batched_path(eng
     await peer.send({"type": "subscribe", "lot": lot})
     await peer.next(lambda f: f["type"] == "snapshot")
     await peer.close()
-    counted = frames_counted(httpx.get(f"{engine.url}/metrics", timeout=10).text)
+    counted = frames_counted(httpx.get(f"{engine.url}/metrics", headers=METRICS_AUTH, timeout=10).text)
     assert counted.get("batched", 0) >= 2  # the welcome and the snapshot
     assert counted.get("asgi", 0) == 0
 
