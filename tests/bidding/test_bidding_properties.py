@@ -138,6 +138,7 @@ class LotMachine(RuleBasedStateMachine):
         self.ids = 0
         self.accepted_bids: list[tuple[str, int]] = []
         self.standing: list[tuple] = []  # the lot before each bid still standing: what a retraction gives back
+        self.counter_taken: int | None = None  # the counter-offer the high bidder accepted, if one was
 
     @property
     def spec(self) -> LotSpec:
@@ -255,6 +256,8 @@ class LotMachine(RuleBasedStateMachine):
         if accepted(self.run(cmd)):
             assert before.counter is not None and bidder == before.leader
             assert (self.state.result, self.state.price) == (("sold", before.counter) if take else ("unsold", before.price))
+            if take:
+                self.counter_taken = before.counter
 
     @rule(newer=st.integers(0, 2), url=st.sampled_from([None, "https://r.example/2", "", 7]))
     def inspection(self, newer: int, url) -> None:
@@ -322,8 +325,8 @@ class LotMachine(RuleBasedStateMachine):
     @invariant()
     def price_within_the_leaders_maximum(self) -> None:
         s = self.state
-        if s.leader is not None and s.price is not None:
-            assert s.price <= s.maxima[s.leader]
+        if s.leader is not None and s.price is not None:  # unless the high bidder took a counter above it
+            assert s.price <= s.maxima[s.leader] or s.price == self.counter_taken
         if s.leader is not None and self.spec.format == "english":  # a suspended maximum may stand above it
             assert s.maxima[s.leader] == max(m for b, m in s.maxima.items() if b == s.leader or not suspended(s, b))
         if s.price is not None and s.status != "closed" and self.spec.format == "english":
