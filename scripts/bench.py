@@ -516,8 +516,12 @@ def main(argv: list[str] | None = None) -> int:
             ]
         if "hot-delta" in only:
             engine = fresh_engine()
+            spy = profile(engine, scale(20, 5) + 25, work / "profile-delta.txt") if args.profile else None
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(20, 5),
                              mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="DELTA", delta=True)
+            if spy is not None:
+                spy.wait()
+                results["profile_delta"] = hot_spots(work / "profile-delta.txt")
             results["hot_delta_stages"] = engine_stages(engine)
             engine.stop()
             hists["hot lot, delta watchers, ack"] = r.pop("_ack_hist")
@@ -963,7 +967,7 @@ def print_profiles(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    for key, title in (("profile", "hot lot"), ("profile_sale", "sale day")):
+    for key, title in (("profile", "hot lot"), ("profile_delta", "hot lot, delta watchers"), ("profile_sale", "sale day")):
         if not results.get(key):
             continue
         t = Table(title=f"engine hot spots, {title} (py-spy)", caption=_bench_machine.describe(results["calibration"]))
