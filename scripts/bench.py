@@ -440,12 +440,16 @@ def main(argv: list[str] | None = None) -> int:
                         "(e.g. 21,7 for the last seconds of the full sale)")
     p.add_argument("--plot", help="write the latency-by-percentile plot here (--docs: docs/perf/latency.png)")
     p.add_argument("--keep", action="store_true", help="keep the work dir with the engine logs")
-    p.add_argument("--only", help="comma-separated scenarios: hot,hot-delta,conflated,commit,open,hot-open,hot-open-delta,"
+    p.add_argument("--only", help="comma-separated scenarios: hot,hot-delta,conflated,conflated-open,commit,open,hot-open,"
+                                  "hot-open-delta,"
                                   "paced,fanout,sale,"
                                   "sale-replicated,soak")
     p.add_argument("--fanout-rate", type=float, default=0.0,
                    help="fan-out: offer every server the same frames/s (events/s = this / watchers) instead of as many "
                         "as the slowest watcher keeps up with")
+    p.add_argument("--hot-open-rate", type=int, default=4000,
+                   help="hot-open and hot-open-delta: commands/s offered (about half are accepted: the mix outbids itself)")
+    p.add_argument("--conflated-open-rate", type=int, default=8000, help="conflated-open: commands/s offered")
     p.add_argument("--disk-delay-us", type=int, default=0,
                    help="a slower disk for redis-server: it runs under strace, each of its fsync/fdatasync calls held "
                         "this many microseconds longer (1000 gives the fenced append of issue 18's machine, ~1.2 ms); "
@@ -458,9 +462,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--fanout-rate is frames/s offered, 0 or more")
     loadtest.raise_nofile()
     q = args.quick
-    only = set(args.only.split(",")) if args.only else {"hot", "hot-delta", "conflated", "commit", "open", "hot-open",
-                                                        "hot-open-delta", "paced", "fanout", "sale", "sale-replicated",
-                                                        "soak"}
+    only = set(args.only.split(",")) if args.only else {"hot", "hot-delta", "conflated", "conflated-open", "commit", "open",
+                                                        "hot-open", "hot-open-delta", "paced", "fanout", "sale",
+                                                        "sale-replicated", "soak"}
     scale = (lambda full, quick: quick if q else full)  # noqa: E731
     work = Path(tempfile.mkdtemp(prefix="auction-bench-"))
     redis = RedisServer(work / "redis", fsync="always", options=[("latency-monitor-threshold", "10")],
@@ -583,18 +587,23 @@ def main(argv: list[str] | None = None) -> int:
                      ("  redis-server's own AOF fsyncs >= 10 ms in the window (worst per second), and the ack p99 they "
                       "alone force (the bids arrive at their own times here, stall or not)",
                       describe_floor(r["redis_fsync_floor"]), "", "")]
-        for scenario, delta in (("hot-open", False), ("hot-open-delta", True)):
+        feeds: tuple[tuple[str, str, str, dict[str, Any], int], ...] = (
+            ("hot-open", "hot_open", "watchers", {}, args.hot_open_rate),
+            ("hot-open-delta", "hot_open_delta", "delta watchers", {"delta": True}, args.hot_open_rate),
+            ("conflated-open", "conflated_open", "watchers at conflate_ms 100", {"conflate_ms": 100},
+             args.conflated_open_rate))
+        for scenario, key, watchers, feed, rate in feeds:
             if scenario not in only:
                 continue
-            # The hot lot's goal (2,000 accepted bids/s, ack p99 < 50 ms) asked of an open loop: in the closed
-            # loop above, 200 bidders each waiting for their ack make the ack time Little's law (200 in flight
-            # / commands answered per second), whatever the engine does. Here bids leave at their own times.
+            # The hot lot's goals (2,000 accepted bids/s, ack p99 < 50 ms; conflated: 4,000 and < 20 ms) asked of
+            # an open loop: in the closed loop above, 200 bidders each waiting for their ack make the ack time
+            # Little's law (200 in flight / commands answered per second), whatever the engine does. Here bids
+            # leave at their own times.
             engine = fresh_engine()
-            offered = scale(3500, 700)
+            offered = scale(rate, rate // 5)
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(15, 4),
                              rate=offered, open_loop=True, mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1,
-                             procs=2, prefix="HOTOPEN", delta=delta)
-            key, watchers = ("hot_open_delta", "delta watchers") if delta else ("hot_open", "watchers")
+                             procs=2, prefix="HOTOPEN", **feed)
             results[f"{key}_stages"] = engine_stages(engine)
             engine.stop()
             hists[f"hot lot, 1,000 {watchers}, {offered:,} commands/s offered, ack"] = r.pop("_ack_hist")
@@ -923,6 +932,7 @@ def print_stages(results: dict[str, Any]) -> None:
     from rich.table import Table
 
     scenarios = {"hot lot": results.get("hot_stages"), "hot lot, delta watchers": results.get("hot_delta_stages"),
+                 "hot lot, open loop, conflated": results.get("conflated_open_stages"),
                  "hot lot, open loop": results.get("hot_open_stages"),
                  "hot lot, open loop, delta watchers": results.get("hot_open_delta_stages"),
                  "sale day": results.get("sale_day_stages"),
