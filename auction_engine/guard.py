@@ -17,6 +17,7 @@ connections leave to the WebSocket ping timeout.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -24,13 +25,26 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from . import metrics
+from .frames import error_body
 
 log = logging.getLogger(__name__)
 
 HEAD_END = b"\r\n\r\n"
 MAX_HEAD = 64 * 1024  # the largest request head accepted before its end is seen
-TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-BUSY_RESPONSE = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+
+def _refusal(status: str, code: str, message: str, extra: str = "") -> bytes:
+    """A whole HTTP answer written before the request is parsed, with the typed error body every
+    other refusal has, so a client that reached the guard's limits is told why."""
+    body = json.dumps(error_body(code, message), separators=(",", ":")).encode()
+    head = (f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+TIMEOUT_RESPONSE = _refusal("408 Request Timeout", "timeout", "the request head did not arrive in time")
+BUSY_RESPONSE = _refusal("503 Service Unavailable", "too_many_connections",
+                         "too many connections from this address, or to this node; retry later", "Retry-After: 1\r\n")
 
 
 @dataclass

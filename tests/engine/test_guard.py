@@ -4,6 +4,7 @@ real engine in tests/engine/test_edge.py; here the counting itself, and the prot
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import cast
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -46,13 +47,18 @@ async def test_a_guarded_server_refuses_past_the_cap_and_cuts_a_silent_socket_at
     try:
         first_r, first_w = await asyncio.open_connection("127.0.0.1", port)
         second_r, _ = await asyncio.open_connection("127.0.0.1", port)
-        assert (await asyncio.wait_for(second_r.read(), 2)).startswith(b"HTTP/1.1 503")  # one per address
+        refused = await asyncio.wait_for(second_r.read(), 2)
+        assert refused.startswith(b"HTTP/1.1 503")  # one per address
+        head, _, body = refused.partition(b"\r\n\r\n")
+        assert b"Retry-After: 1" in head and json.loads(body)["error"]["code"] == "too_many_connections"
         first_w.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert (await asyncio.wait_for(first_r.readuntil(b"\r\n\r\n"), 2)).startswith(b"HTTP/1.1 200")
         first_w.close()
         await asyncio.sleep(0.05)
         silent_r, _ = await asyncio.open_connection("127.0.0.1", port)  # its place is free again
-        assert (await asyncio.wait_for(silent_r.read(), 2)).startswith(b"HTTP/1.1 408")  # no head within head_s
+        late = await asyncio.wait_for(silent_r.read(), 2)
+        assert late.startswith(b"HTTP/1.1 408")  # no head within head_s
+        assert json.loads(late.partition(b"\r\n\r\n")[2])["error"]["code"] == "timeout"
         await asyncio.sleep(0.05)
         assert limits.total == 0
     finally:
