@@ -450,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hot-open-rate", type=int, default=4000,
                    help="hot-open and hot-open-delta: commands/s offered (about half are accepted: the mix outbids itself)")
     p.add_argument("--conflated-open-rate", type=int, default=8000, help="conflated-open: commands/s offered")
+    p.add_argument("--paced-rate", type=int, default=1000,
+                   help="paced: bids/s offered (200 gives the generator goal's 200,000 frames/s to 1,000 watchers)")
     p.add_argument("--disk-delay-us", type=int, default=0,
                    help="a slower disk for redis-server: it runs under strace, each of its fsync/fdatasync calls held "
                         "this many microseconds longer (1000 gives the fenced append of issue 18's machine, ~1.2 ms); "
@@ -622,14 +624,14 @@ def main(argv: list[str] | None = None) -> int:
         if "paced" in only:
             engine = fresh_engine()
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(15, 4),
-                             rate=scale(1000, 200), mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2,
-                             prefix="PACED")
+                             rate=scale(args.paced_rate, args.paced_rate // 5), mix="escalate=3,proxy=1,increment=1",
+                             lots_per_bidder=1, procs=2, prefix="PACED")
             engine.stop()
-            hists["1,000 bids/s offered, delivery"] = r.pop("_delivery_hist")
+            hists[f"{scale(args.paced_rate, args.paced_rate // 5):,} bids/s offered, delivery"] = r.pop("_delivery_hist")
             r.pop("_ack_hist")
             results["paced"] = r
             rows += [
-                (f"hot lot at {scale(1000, 200):,} bids/s offered: accepted/s, refused/s",
+                (f"hot lot at {scale(args.paced_rate, args.paced_rate // 5):,} bids/s offered: accepted/s, refused/s",
                  f"{r['accepted_per_s']:,.0f}, {r['refused_per_s']:,.0f}", "", ""),
                 ("  ack p99 / delivery p50 / p99 ms",
                  f"{r['ack']['p99_ms']:.1f} / {r['delivery'].get('p50_ms', 0):.1f} / "
