@@ -520,26 +520,6 @@ def main(argv: list[str] | None = None) -> int:
                 ("hot lot: refused/s, reconnects, consistency",
                  f"{r['refused_per_s']:,.0f}, {r['watcher_reconnects']}, {consistency_cell(r)}", "", ""),
             ]
-        if "hot-delta" in only:
-            engine = fresh_engine()
-            spy = profile(engine, scale(20, 5) + 25, work / "profile-delta.txt") if args.profile else None
-            r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(20, 5),
-                             mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="DELTA", delta=True)
-            if spy is not None:
-                spy.wait()
-                results["profile_delta"] = hot_spots(work / "profile-delta.txt")
-            results["hot_delta_stages"] = engine_stages(engine)
-            engine.stop()
-            hists["hot lot, delta watchers, ack"] = r.pop("_ack_hist")
-            r.pop("_delivery_hist")
-            results["hot_delta"] = r
-            rows += [(f"hot lot, {scale(1000, 100):,} delta watchers: accepted bids/s, ack p50 / p99 ms",
-                      f"{r['accepted_per_s']:,.0f}, {r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}", "", ""),
-                     ("  delivery p50 / p99 ms (the precise watchers: whole frames)",
-                      f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
-                     ("  frames/s, engine CPU, consistency",
-                      f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {consistency_cell(r)}", "", ""),
-                     ("  generator CPU (per process), loop lag p99, reader sweep p99", generator_cell(r), "", "")]
         if "commit" in only:
             engine = fresh_engine()
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=0, duration=scale(10, 3),
@@ -554,16 +534,28 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['accepted_per_s'] / lua['appends_per_s']:.2f}x" if lua else ""),
                      ("hot lot, no watchers: ack p50 / p99 ms, engine CPU",
                       f"{r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}, {r['engine_cpu']:.0%}", "", "")]
-        if "conflated" in only:
+        closed_feeds: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
+            ("hot-delta", "hot_delta", "delta watchers", "DELTA", {"delta": True}),
+            ("conflated", "hot_conflated", "watchers at conflate_ms 100", "CONFL", {"conflate_ms": 100}))
+        for scenario, key, watchers, prefix, feed in closed_feeds:
+            if scenario not in only:
+                continue
             engine = fresh_engine()
+            spy = profile(engine, scale(20, 5) + 25, work / f"profile-{scenario}.txt") if args.profile else None
             r = run_loadtest(engine, lots=1, bidders=scale(200, 40), watchers=scale(1000, 100), duration=scale(20, 5),
-                             mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix="CONFL", conflate_ms=100)
+                             mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1, procs=2, prefix=prefix, **feed)
+            if spy is not None:
+                spy.wait()
+                results[f"profile_{key}"] = hot_spots(work / f"profile-{scenario}.txt")
+            results[f"{key}_stages"] = engine_stages(engine)
             engine.stop()
-            hists["hot lot, conflate_ms 100, ack"] = r.pop("_ack_hist")
+            hists[f"hot lot, {watchers}, ack"] = r.pop("_ack_hist")
             r.pop("_delivery_hist")
-            results["hot_conflated"] = r
-            rows += [(f"hot lot, {scale(1000, 100):,} watchers at conflate_ms 100: accepted bids/s, ack p50 / p99 ms",
+            results[key] = r
+            rows += [(f"hot lot, {scale(1000, 100):,} {watchers}: accepted bids/s, ack p50 / p99 ms",
                       f"{r['accepted_per_s']:,.0f}, {r['ack']['p50_ms']:.1f} / {r['ack']['p99_ms']:.1f}", "", ""),
+                     ("  delivery p50 / p99 ms (the precise watchers: whole frames)",
+                      f"{r['delivery'].get('p50_ms', 0):.1f} / {r['delivery'].get('p99_ms', 0):.1f}", "", ""),
                      ("  frames/s, engine CPU, consistency",
                       f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {consistency_cell(r)}", "", ""),
                      ("  generator CPU (per process), loop lag p99, reader sweep p99", generator_cell(r), "", "")]
@@ -934,6 +926,7 @@ def print_stages(results: dict[str, Any]) -> None:
     from rich.table import Table
 
     scenarios = {"hot lot": results.get("hot_stages"), "hot lot, delta watchers": results.get("hot_delta_stages"),
+                 "hot lot, conflated watchers": results.get("hot_conflated_stages"),
                  "hot lot, open loop, conflated": results.get("conflated_open_stages"),
                  "hot lot, open loop": results.get("hot_open_stages"),
                  "hot lot, open loop, delta watchers": results.get("hot_open_delta_stages"),
@@ -979,7 +972,8 @@ def print_profiles(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    for key, title in (("profile", "hot lot"), ("profile_delta", "hot lot, delta watchers"), ("profile_sale", "sale day")):
+    for key, title in (("profile", "hot lot"), ("profile_hot_delta", "hot lot, delta watchers"),
+                       ("profile_hot_conflated", "hot lot, conflated watchers"), ("profile_sale", "sale day")):
         if not results.get(key):
             continue
         t = Table(title=f"engine hot spots, {title} (py-spy)", caption=_bench_machine.describe(results["calibration"]))

@@ -67,15 +67,21 @@ async def test_a_conflated_bidder_still_gets_every_ack_and_its_outbid_notice(mod
         await peer.close()
 
 
-async def test_a_conflated_resume_with_since_replays_what_was_missed_then_conflates(module_engine):
-    engine = module_engine
+async def resumed(engine, **feed) -> tuple[str, list[Peer], list[dict], int, Peer]:
+    """Six bids on a new lot, then a watcher subscribing `since` the second one's seq with `feed`,
+    once the replay has reached the last: (lot, bidders, acks, since, watcher)."""
     lot = (await new_lot(engine, increments=[[0, 100]]))["lot"]
     bidders = [await Peer.open(engine.ws_url, engine.token("bidder", f"{b}{lot}")) for b in ("A", "B")]
     acks = await flurry(bidders, lot, 6)
     since = acks[1]["seq"]
     back = await Peer.open(engine.ws_url)
-    await back.send({"type": "subscribe", "lot": lot, "since": since, "conflate_ms": PERIOD_MS})
+    await back.send({"type": "subscribe", "lot": lot, "since": since, **feed})
     await back.next(lambda f: f["type"] == "event" and f["seq"] == acks[-1]["seq"])
+    return lot, bidders, acks, since, back
+
+
+async def test_a_conflated_resume_with_since_replays_what_was_missed_then_conflates(module_engine):
+    lot, bidders, acks, since, back = await resumed(module_engine, conflate_ms=PERIOD_MS)
     assert [f["seq"] for f in back.events(lot)] == list(range(since + 1, acks[-1]["seq"] + 1))  # gapless replay
     assert not [f for f in back.frames if f["type"] == "snapshot"]
     more = await flurry(bidders, lot, 20, tag="y", start=5600)

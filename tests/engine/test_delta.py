@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from .helpers import new_lot
-from .test_conflate import flurry
+from .test_conflate import flurry, resumed
 from .wsclient import JSON, MSGPACK, Peer
 
 
@@ -63,14 +63,7 @@ async def test_a_delta_watcher_rebuilds_every_state_of_the_full_feed_from_a_thir
 
 
 async def test_a_delta_resume_with_since_replays_whole_events_then_deltas_from_the_last_one(module_engine):
-    engine = module_engine
-    lot = (await new_lot(engine, increments=[[0, 100]]))["lot"]
-    bidders = [await Peer.open(engine.ws_url, engine.token("bidder", f"{b}{lot}")) for b in ("A", "B")]
-    acks = await flurry(bidders, lot, 6)
-    since = acks[1]["seq"]
-    back = await Peer.open(engine.ws_url)
-    await back.send({"type": "subscribe", "lot": lot, "since": since, "delta": True})
-    await back.next(lambda f: f["type"] == "event" and f["seq"] == acks[-1]["seq"])
+    lot, bidders, acks, since, back = await resumed(module_engine, delta=True)
     replay = back.events(lot)
     assert [f["seq"] for f in replay] == list(range(since + 1, acks[-1]["seq"] + 1))
     assert all("state" in f for f in replay)  # the replay is whole: the watcher holds nothing to lay deltas over
