@@ -14,6 +14,10 @@ from bidding.reasons import Reason
 from clients import frames as client
 
 STATE: dict[str, Any] = {"lot": "L1", "seq": 7, "status": "open", "price": 5100}
+_BEFORE = server.Outgoing(server.event_frame("L1", 6, "bid", 998, {**STATE, "seq": 6, "price": 5000}))
+_DELTA = server.delta_frame(6, _BEFORE, server.Outgoing(server.event_frame("L1", 7, "bid", 999, STATE)))
+assert _DELTA is not None
+DELTA: server.Outgoing = _DELTA
 
 BUILT: list[tuple[str, dict[str, Any], type[Any]]] = [
     ("welcome, bidder", server.welcome_frame("bidder", "b1", "7", 1000), client.Welcome),
@@ -21,6 +25,7 @@ BUILT: list[tuple[str, dict[str, Any], type[Any]]] = [
     ("pong", server.pong_frame(-5, 1000), client.Pong),
     ("snapshot", server.snapshot_frame("L1", STATE, 1000), client.Snapshot),
     ("event", server.event_frame("L1", 7, "bid", 999, STATE), client.Event),
+    ("event, delta", DELTA.frame, client.Event),
     ("ack accepted", server.ack_frame(Ack("L1", "b-1", 7, True, 5100, 9000)), client.Ack),
     ("ack accepted, sealed", server.ack_frame(Ack("L1", "b-1", 7, None, None)), client.Ack),
     ("ack refused", server.ack_frame(Refusal("L1", "b-1", Reason.TOO_LOW, 5200)), client.Ack),
@@ -46,3 +51,9 @@ def test_the_client_parses_every_frame_the_engine_builds(subprotocol: str) -> No
 def test_an_ack_reads_back_as_the_answer_it_encodes() -> None:
     for answer in (Ack("L1", "b-1", 7, True, 5100, 9000), Refusal("L1", "b-1", Reason.CREDIT_LIMIT, None)):
         assert server.unpack_answer(server.pack_answer(answer)) == answer
+
+
+def test_a_delta_event_parses_to_its_changed_fields_and_the_seq_they_lay_over() -> None:
+    event = client.parse_frame(DELTA.for_subprotocol(server.JSON))
+    assert isinstance(event, client.Event)
+    assert (event.seq, event.prev, dict(event.changed or {})) == (7, 6, {"seq": 7, "price": 5100})
