@@ -8,6 +8,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -39,26 +40,29 @@ from .supervisor import redis_for
 logger = logging.getLogger(__name__)
 
 
-class WebSocketFirst:
-    """`/ws` straight to its endpoint, past the HTTP middlewares and the router.
+class EngineApp(Starlette):
+    """The Starlette app, with `/ws` handed straight to its endpoint, past the middlewares and the router.
 
     Each layer an ASGI call passes through keeps a frame (and some a wrapped `send`) alive for
     as long as the call runs, which for a WebSocket is the connection's whole life: about 8 KB per
     idle watcher across RequestIds, SecurityHeaders, BodyLimit, the exception middleware and the
-    router, a third of what an idle watcher costs (docs/performance.md, idle soak). None of them
-    does anything for a socket except the request id its log lines carry, which is kept here."""
+    router, a third of what an idle watcher cost; and ~0.6 KB more for Starlette's own outermost
+    layer and a middleware of ours in front of the rest (docs/performance.md, idle soak). None of
+    them does anything for a socket except the request id its log lines carry, which is kept here."""
 
-    def __init__(self, app: ASGIApp, path: str, endpoint: Callable[[WebSocket], Awaitable[None]]) -> None:
-        self.app = app
-        self.path = path
-        self.endpoint = endpoint
+    def __init__(self, *, ws_path: str, ws_endpoint: Callable[[WebSocket], Awaitable[None]],
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ws_path = ws_path
+        self.ws_endpoint = ws_endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket" or scope.get("path") != self.path:
-            await self.app(scope, receive, send)
+        if scope["type"] != "websocket" or scope.get("path") != self.ws_path:
+            await super().__call__(scope, receive, send)
             return
+        scope["app"] = self  # what Starlette sets for `websocket.app`
         with bind(request_id=request_id_of(scope)):
-            await self.endpoint(WebSocket(scope, receive=receive, send=send))
+            await self.ws_endpoint(WebSocket(scope, receive=receive, send=send))
 
 
 class BodyLimit:
@@ -262,11 +266,13 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
         Route("/asyncapi.json", openapi.asyncapi_endpoint),
         *me.ROUTES,
         *sales_http.ROUTES,
-        WebSocketRoute("/ws", ws.endpoint),  # served by WebSocketFirst; listed so the app's routes name it
+        WebSocketRoute("/ws", ws.endpoint),  # served by EngineApp.__call__; listed so the app's routes name it
         *aftersale_routes(),
         *_web_routes(web_dir),
     ]
-    app = Starlette(
+    app = EngineApp(
+        ws_path="/ws",
+        ws_endpoint=ws.endpoint,
         routes=routes,
         lifespan=lifespan,
         exception_handlers={EngineError: engine_error, HTTPException: http_error, RedisError: redis_unavailable,
@@ -275,6 +281,5 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
     app.add_middleware(BodyLimit, limit=config.max_body)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestIds)  # every line logged for a request carries its id
-    app.add_middleware(WebSocketFirst, path="/ws", endpoint=ws.endpoint)  # outermost: sockets skip the rest
     app.state.config = config
     return app

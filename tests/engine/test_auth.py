@@ -92,6 +92,18 @@ async def test_the_token_may_travel_as_a_websocket_subprotocol_instead_of_in_the
         assert (welcome["role"], welcome["bidder"]) == ("bidder", "W1")
 
 
+async def test_a_token_in_the_authorization_header_opens_a_bidders_socket_that_goes_on_working_after_the_handshake(engine):
+    lot = (await new_lot(engine))["lot"]
+    token = engine.token("bidder", "W1")
+    async with connect(engine.ws_url, subprotocols=[JSON], additional_headers=bearer(token)) as ws:
+        welcome = json.loads(await ws.recv())
+        assert (welcome["role"], welcome["bidder"]) == ("bidder", "W1")
+        # the handshake's headers are dropped once read (ws._forget_handshake): the socket still bids as W1
+        await ws.send(json.dumps({"type": "bid", "lot": lot, "id": "h1", "amount": 5000}))
+        ack = json.loads(await ws.recv())
+        assert (ack["type"], ack["id"], ack["ok"]) == ("ack", "h1", True)
+
+
 def test_tokens_in_query_strings_are_redacted_from_access_log_lines():
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
                                ("127.0.0.1:5", "GET", "/ws?token=eyJ.secret.sig&lot=L1", "1.1", 101), None)
