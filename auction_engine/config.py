@@ -22,6 +22,7 @@ class Config:
     metrics_token: str | None = None  # what /metrics asks for; else <data dir>/metrics-token (app.metrics_token_of)
     snapshot_every: int = 256
     send_queue_limit: int = 1024
+    feed_coalesce_ms: int = 25  # a lot with 100+ watchers is written to at most once per this (lotfeed.py); 0: never waits
     so_sndbuf: int | None = None
     bid_rate: float = 20.0
     bid_burst: int = 40
@@ -76,7 +77,8 @@ class Config:
             node_id=env.get("NODE_ID") or None,
             redis_cluster=env.get("REDIS_CLUSTER", "") in ("1", "true", "yes"),
         )
-        for name, kind in (("send_queue_limit", int), ("bid_rate", float), ("bid_burst", int), ("snapshot_every", int),
+        for name, kind in (("send_queue_limit", int), ("feed_coalesce_ms", int), ("bid_rate", float), ("bid_burst", int),
+                           ("snapshot_every", int),
                            ("so_sndbuf", int),
                            ("bidder_token_ttl_s", int), ("staff_token_ttl_s", int),
                            ("escrow_retry_base_s", float), ("escrow_retry_cap_s", float),

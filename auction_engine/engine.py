@@ -79,7 +79,7 @@ class Engine:
         self.stream = RedisLog(redis, replicated)
         self.store = store
         self.clock = Clock()
-        self.hub = Hub()
+        self.hub = Hub(config.feed_coalesce_ms / 1000)
         self.credit = CreditLedger()
         self.rate = RateLimiter(config.bid_rate, config.bid_burst)
         self.reads = RateLimiter(config.anonymous_reads_per_s, max(1, int(config.anonymous_reads_per_s * 2)))

@@ -327,7 +327,8 @@ class Connection:
 class Hub:
     """Who watches which lot (each lot's shared feed), and which connections belong to which bidder."""
 
-    def __init__(self) -> None:
+    def __init__(self, coalesce_s: float = 0.0) -> None:
+        self.coalesce_s = coalesce_s  # a busy lot's flushes at least this far apart (lotfeed.py)
         self.watchers: dict[str, LotFeed] = {}  # a lot is here while someone on this node watches it
         self.bidders: dict[str, set[Connection]] = collections.defaultdict(set)
         self.connections: set[Connection] = set()
@@ -354,7 +355,7 @@ class Hub:
         self.unwatch(conn, lot)
         feed = self.watchers.get(lot)
         if feed is None:
-            feed = self.watchers[lot] = LotFeed(lot, conn.limit)
+            feed = self.watchers[lot] = LotFeed(lot, conn.limit, self.coalesce_s)
         feed.limit = min(feed.limit, conn.limit)
         sub = conn.subs[lot] = feed.subscribe(conn, conflate_ms, delta)
         return sub

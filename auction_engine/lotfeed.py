@@ -20,6 +20,13 @@ carries only the state's changed fields (`frames.delta_frame`). A hot lot's even
 bytes of which a bid changes ~150; the kernel's send path per byte was most of what 1,000 watchers
 cost (docs/performance.md, "Round twelve"). The delta is made once per event, in `append`, from the
 frame before it, and only while someone on this node reads deltas.
+
+A lot with many watchers waiting for direct writes (`COALESCE_WATCHERS`) is flushed at most once per
+`coalesce_s` (AUCTION_FEED_COALESCE_MS, 25 ms by default): the first event after a quiet spell goes
+at once, the ones that follow within the period go together at its end. Each flush is one socket
+write per watcher whatever it carries, and that write was most of what a lot with 1,000 watchers
+cost between the quiet lot and the hottest: at ~180 events/s every event was its own flush, and the
+engine spent 72% of a core on it against 41-43% coalesced (docs/performance.md, "Round fourteen").
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ Entry = tuple[int, int, Outgoing, Outgoing | None]
 among the connection's private frames."""
 
 _TICKS = itertools.count(1)
+
+COALESCE_WATCHERS = 100
+"""From this many watchers written to directly, a lot's flushes are at least `coalesce_s` apart: a sale's
+lots of ten watchers each are flushed as soon as they can be."""
 
 
 def tick() -> int:
@@ -105,9 +116,10 @@ class Subscription:
 class LotFeed:
     """The shared, append-only frame buffer of one lot; positions are absolute (`base` + index)."""
 
-    def __init__(self, lot: str, limit: int) -> None:
+    def __init__(self, lot: str, limit: int, coalesce_s: float = 0.0) -> None:
         self.lot = lot
         self.limit = limit
+        self.coalesce_s = coalesce_s
         self.entries: list[Entry] = []
         self.base = 0
         self.last_seq = 0
@@ -118,6 +130,7 @@ class LotFeed:
         self.waiting: set[Subscription] = set()  # conflated, caught up, no timer
         self.deltas = 0  # delta watchers: while there are any, each event's delta is made
         self._flush_due = False
+        self._flushed_at = float("-inf")  # loop time of the last flush
 
     def __len__(self) -> int:
         return len(self.full) + len(self.conflated)
@@ -164,7 +177,11 @@ class LotFeed:
             # the pipeline sends for all of them ("Round eleven": sale-day ack p99 median 22 ms over
             # six runs, against 26 with the short flushes the next turn).
             loop = asyncio.get_running_loop()
-            loop.call_soon(loop.call_soon, self._flush)
+            at = self._flushed_at + self.coalesce_s
+            if len(self.parked) >= COALESCE_WATCHERS and loop.time() < at:
+                loop.call_at(at, self._flush)
+            else:
+                loop.call_soon(loop.call_soon, self._flush)
 
     def take(self, sub: Subscription, before: int, room: int, out: list[Outgoing]) -> None:
         entries, i = self.entries, sub.pos - self.base
@@ -213,6 +230,7 @@ class LotFeed:
 
     def _flush(self) -> None:
         self._flush_due = False
+        self._flushed_at = asyncio.get_running_loop().time()
         if self.parked:
             self._flush_parked()
         if self.waiting:

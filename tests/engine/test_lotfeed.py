@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from auction_engine.frames import JSON, Outgoing, Run, event_frame
-from auction_engine.lotfeed import LotFeed
+from auction_engine.lotfeed import COALESCE_WATCHERS, LotFeed
 
 from .helpers import flushed
 
@@ -79,3 +79,40 @@ async def test_a_lots_flush_waits_a_turn_more_whatever_its_crowd() -> None:
     assert not any(w.written for w in sockets["few"] + sockets["crowd"]), "not the next turn"
     await asyncio.sleep(0)
     assert all(w.written for w in sockets["few"] + sockets["crowd"]), "the one after"
+
+
+def crowd_of(feed: LotFeed, n: int) -> list[Watcher]:
+    watchers = [Watcher() for _ in range(n)]
+    for watcher in watchers:
+        sub = feed.subscribe(watcher, None)
+        sub.held = False
+        feed.park(sub)
+    return watchers
+
+
+async def test_a_crowded_lots_events_within_the_period_go_together_at_its_end_and_none_is_lost() -> None:
+    """One socket write per watcher per flush: a lot with 100+ watchers is flushed at most once per
+    `coalesce_s`. The first event after a quiet spell is not held back; nor is a small lot's."""
+    coalesce = 0.05
+    crowd, few = LotFeed("L1", limit=100, coalesce_s=coalesce), LotFeed("L2", limit=100, coalesce_s=coalesce)
+    many, three = crowd_of(crowd, COALESCE_WATCHERS), crowd_of(few, 3)
+    loop = asyncio.get_running_loop()
+
+    started = loop.time()
+    for feed in (crowd, few):
+        feed.append(1, event(1))
+    await flushed()
+    seqs = [[[out.frame["seq"] for out in run] for run in w.written] for w in many + three]
+    assert all(written == [[1]] for written in seqs)  # at once: nothing was sent lately
+
+    for seq in (2, 3):  # within the period after that flush
+        for feed in (crowd, few):
+            feed.append(seq, event(seq))
+        await flushed()
+    assert all(len(w.written) == 3 for w in three), "a small lot is flushed as soon as it can be"
+    assert all(len(w.written) == 1 for w in many), "the crowd waits for the period's end"
+
+    while any(len(w.written) == 1 for w in many):
+        await asyncio.sleep(0.005)
+    assert loop.time() - started >= coalesce
+    assert all([out.frame["seq"] for out in w.written[1]] == [2, 3] for w in many)  # together, in order
