@@ -21,12 +21,13 @@ bytes of which a bid changes ~150; the kernel's send path per byte was most of w
 cost (docs/performance.md, "Round twelve"). The delta is made once per event, in `append`, from the
 frame before it, and only while someone on this node reads deltas.
 
-A lot with many watchers waiting for direct writes (`COALESCE_WATCHERS`) is flushed at most once per
-`coalesce_s` (AUCTION_FEED_COALESCE_MS, 25 ms by default): the first event after a quiet spell goes
+A lot with many watchers waiting for direct writes (`COALESCE_WATCHERS`) may be flushed at most once
+per `coalesce_s` (AUCTION_FEED_COALESCE_MS, off by default): the first event after a quiet spell goes
 at once, the ones that follow within the period go together at its end. Each flush is one socket
-write per watcher whatever it carries, and that write was most of what a lot with 1,000 watchers
-cost between the quiet lot and the hottest: at ~180 events/s every event was its own flush, and the
-engine spent 72% of a core on it against 41-43% coalesced (docs/performance.md, "Round fourteen").
+write per watcher whatever it carries: at ~180 events/s on a lot of 1,000 watchers every event was
+its own flush, 72% of a core, and 41-43% coalesced at 25 ms. Off by default because on the hottest
+lot, where flushes already carry many events, it cost accepted bids and ack time in the bench
+(docs/performance.md, "Round fourteen").
 """
 
 from __future__ import annotations
