@@ -22,7 +22,7 @@ class Config:
     metrics_token: str | None = None  # what /metrics asks for; else <data dir>/metrics-token (app.metrics_token_of)
     snapshot_every: int = 256
     send_queue_limit: int = 1024
-    feed_coalesce_ms: int = 0  # > 0: a lot with 100+ watchers is written to at most once per this (lotfeed.py)
+    feed_coalesce_ms: int = 25  # a lot with 100+ watchers is written to at most once per this (lotfeed.py); 0: off
     so_sndbuf: int | None = None
     bid_rate: float = 20.0
     bid_burst: int = 40

@@ -21,13 +21,14 @@ bytes of which a bid changes ~150; the kernel's send path per byte was most of w
 cost (docs/performance.md, "Round twelve"). The delta is made once per event, in `append`, from the
 frame before it, and only while someone on this node reads deltas.
 
-A lot with many watchers waiting for direct writes (`COALESCE_WATCHERS`) may be flushed at most once
-per `coalesce_s` (AUCTION_FEED_COALESCE_MS, off by default): the first event after a quiet spell goes
-at once, the ones that follow within the period go together at its end. Each flush is one socket
-write per watcher whatever it carries: at ~180 events/s on a lot of 1,000 watchers every event was
-its own flush, 72% of a core, and 41-43% coalesced at 25 ms. Off by default because on the hottest
-lot, where flushes already carry many events, it cost accepted bids and ack time in the bench
-(docs/performance.md, "Round fourteen").
+A lot with many watchers waiting for direct writes (`COALESCE_WATCHERS`) is flushed at most once per
+`coalesce_s` (AUCTION_FEED_COALESCE_MS, 25 ms by default): the first event after a quiet spell goes at
+once, the ones that follow within the period go together with the first append after its end. Each
+flush is one socket write per watcher whatever it carries: at ~190 events/s on a lot of 1,000
+watchers every event was its own flush, 72-73% of a core, against 41-44% coalesced, with a shorter
+ack tail. On the hottest lot, whose flushes already carry many events, it changes little with delta
+watchers and cost whole-frame watchers some accepted bids in the bench (docs/performance.md,
+"Round fourteen").
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class LotFeed:
         self.deltas = 0  # delta watchers: while there are any, each event's delta is made
         self._flush_due = False
         self._flushed_at = float("-inf")  # loop time of the last flush
+        self._late: asyncio.TimerHandle | None = None  # a coalesced flush's timer, at its period's end
 
     def __len__(self) -> int:
         return len(self.full) + len(self.conflated)
@@ -168,8 +170,22 @@ class LotFeed:
             self.entries.append((tick(), seq, out, delta))
             if len(self.entries) > self.limit:
                 self._trim()
-        if not self._flush_due:
-            self._flush_due = True
+        loop = asyncio.get_running_loop()
+        if self._flush_due:
+            late = self._late
+            if late is not None and loop.time() >= late.when():  # the period is over: go with this append
+                late.cancel()
+                self._late = None
+                loop.call_soon(loop.call_soon, self._flush)
+            return
+        self._flush_due = True
+        at = self._flushed_at + self.coalesce_s
+        if len(self.parked) >= COALESCE_WATCHERS and loop.time() < at:
+            # Within the period after the last flush: the first append after its end carries the flush,
+            # two turns on as below, so that it still overlaps that append's fsync; a timer at the
+            # period's end does if no append comes.
+            self._late = loop.call_at(at, self._flush)
+        else:
             # Two turns on, not one: the lot's actor goes on from here to decide its next batch and
             # send its append in the next turn. Flushed first, a hot lot's 1,000 watchers held that
             # append back by the whole flush (its wait p50 27-29 ms) while Redis sat idle; after it,
@@ -177,12 +193,7 @@ class LotFeed:
             # lots of ten watchers each are the same: their flushes in one turn held back the append
             # the pipeline sends for all of them ("Round eleven": sale-day ack p99 median 22 ms over
             # six runs, against 26 with the short flushes the next turn).
-            loop = asyncio.get_running_loop()
-            at = self._flushed_at + self.coalesce_s
-            if len(self.parked) >= COALESCE_WATCHERS and loop.time() < at:
-                loop.call_at(at, self._flush)
-            else:
-                loop.call_soon(loop.call_soon, self._flush)
+            loop.call_soon(loop.call_soon, self._flush)
 
     def take(self, sub: Subscription, before: int, room: int, out: list[Outgoing]) -> None:
         entries, i = self.entries, sub.pos - self.base
@@ -231,6 +242,7 @@ class LotFeed:
 
     def _flush(self) -> None:
         self._flush_due = False
+        self._late = None
         self._flushed_at = asyncio.get_running_loop().time()
         if self.parked:
             self._flush_parked()

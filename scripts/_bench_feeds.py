@@ -352,10 +352,12 @@ class Pace:
     per sweep). At a hot lot's 2,000 events/s a 20 ms sweep reads ~40 frames a feed; at 200 events/s
     it reads 4, and 950 feeds swept 50 times a second cost two readers 0.9 cores for 140,000 frames/s,
     more than at 2 million. Reads under `SPARSE` bytes a feed stretch the interval, reads over `DENSE`
-    shrink it back (a feed's socket buffer holds well over `DENSE` x the stretch). The watchers
-    that time delivery are loadtest's precise ones, never these."""
+    shrink it back (a loopback socket's receive buffer, 128 KiB at first and growing, holds a read of
+    `DENSE` twice over). The watchers that time delivery are loadtest's precise ones, never these.
+    At 4 and 16 KiB, the first bounds, a 270 bids/s lot's feeds settled near 35 ms and the readers
+    took 0.36-0.38 cores for ~180,000 frames/s (docs/performance.md, "Round fourteen")."""
 
-    SPARSE, DENSE = 4096, 16384
+    SPARSE, DENSE = 16384, 65536
 
     def __init__(self, period: float, max_period: float) -> None:
         self.low, self.high = period, max(period, max_period)
