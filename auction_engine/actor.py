@@ -40,7 +40,7 @@ from .budget import BudgetLedger
 from .clock import Clock
 from .credit import CreditLedger
 from .fanout import Hub
-from .frames import Outgoing, event_frame, notice_frame, pack_answer, pack_public, unpack_answer
+from .frames import Outgoing, event_frame, event_from_public, notice_frame, pack_answer, pack_public, unpack_answer
 from .stream import Item, RedisLog
 
 logger = logging.getLogger(__name__)
@@ -614,6 +614,26 @@ class LotActor:
                 self._unavailable(self.drain())
         self.spec, self.state, self.epoch, self.acks = fresh
         self.deps.credit.set_lot(self.lot, exposure(self.spec, self.state))
+        await self._publish_logged()
+
+    async def _publish_logged(self) -> None:
+        """The entries the failed batch did write (its reply lost, or the fan-out raising after the
+        append) go to the watchers now: the feed is gapless (docs/protocol.md), and a delta watcher
+        that missed one would hold a wrong state until it noticed."""
+        if self.state.seq <= self.published_seq:
+            return
+        try:
+            records = await self.deps.stream.read(self.lot, self.published_seq, self.state.seq)
+        except Exception:
+            logger.warning("lot %s: entries %d-%d are in the log but not sent to its watchers; they resync on the gap",
+                           self.lot, self.published_seq + 1, self.state.seq, exc_info=True)
+            return
+        for record in records:
+            if record.seq <= self.published_seq:
+                continue
+            self.ring.append((record.seq, record.public))
+            self.published_seq = record.seq
+            self.deps.hub.publish(self.lot, record.seq, event_from_public(self.lot, record.seq, record.public))
 
     @staticmethod
     def _unavailable(batch: list[Work]) -> None:

@@ -29,6 +29,9 @@ watchers every event was its own flush, 72-73% of a core, against 41-44% coalesc
 ack tail. On the hottest lot, whose flushes already carry many events, it changes little with delta
 watchers and cost whole-frame watchers some accepted bids in the bench (docs/performance.md,
 "Round fourteen").
+A flush writes to at most `FLUSH_SLICE` watchers per loop turn, the rest in the turns after: a flush to
+1,000 watchers held the loop 10-20 ms, and the hot lot's acks and appends waited behind it
+(docs/performance.md, "Round fifteen").
 """
 
 from __future__ import annotations
@@ -48,6 +51,12 @@ _TICKS = itertools.count(1)
 COALESCE_WATCHERS = 100
 """From this many watchers written to directly, a lot's flushes are at least `coalesce_s` apart: a sale's
 lots of ten watchers each are flushed as soon as they can be."""
+
+
+FLUSH_SLICE = 200
+"""Watchers written to in one loop turn of a flush (and of a conflated period's end): the rest go in the
+turns after, each after the loop has polled its sockets. A hot lot's flush to 1,000 watchers held the loop
+for ~10-20 ms at a time, and every ack that came due meanwhile waited for all of it."""
 
 
 def tick() -> int:
@@ -133,7 +142,11 @@ class LotFeed:
         self.deltas = 0  # delta watchers: while there are any, each event's delta is made
         self._flush_due = False
         self._flushed_at = float("-inf")  # loop time of the last flush
-        self._late: asyncio.TimerHandle | None = None  # a coalesced flush's timer, at its period's end
+        self._late: asyncio.Handle | None = None  # a coalesced flush's timer, at its period's end ...
+        self._late_at = 0.0  # ... which is this loop time: uvloop hands back a plain Handle, without `when()`,
+        # for a time less than a millisecond away
+        self._todo: list[Subscription] = []  # a flush's watchers not written to yet, a slice a turn
+        self._slicing = False  # the next slice is on its way
 
     def __len__(self) -> int:
         return len(self.full) + len(self.conflated)
@@ -173,7 +186,7 @@ class LotFeed:
         loop = asyncio.get_running_loop()
         if self._flush_due:
             late = self._late
-            if late is not None and loop.time() >= late.when():  # the period is over: go with this append
+            if late is not None and loop.time() >= self._late_at:  # the period is over: go with this append
                 late.cancel()
                 self._late = None
                 loop.call_soon(loop.call_soon, self._flush)
@@ -184,7 +197,7 @@ class LotFeed:
             # Within the period after the last flush: the first append after its end carries the flush,
             # two turns on as below, so that it still overlaps that append's fsync; a timer at the
             # period's end does if no append comes.
-            self._late = loop.call_at(at, self._flush)
+            self._late, self._late_at = loop.call_at(at, self._flush), at
         else:
             # Two turns on, not one: the lot's actor goes on from here to decide its next batch and
             # send its append in the next turn. Flushed first, a hot lot's 1,000 watchers held that
@@ -226,7 +239,7 @@ class LotFeed:
         """The writer of `sub` went idle with nothing left of this lot: later frames go directly."""
         if sub.active and not sub.held and sub.conflate_s is None and sub.pos == self.head:
             self.parked.add(sub)
-            if not self._flush_due and len(self.parked) == len(self.full):  # else some have not had the newest
+            if self._settled():
                 self._forget()
 
     def released(self, sub: Subscription) -> None:
@@ -240,21 +253,35 @@ class LotFeed:
 
     # -- once per loop turn after an append ------------------------------------------------
 
+    def _settled(self) -> bool:
+        """Every watcher has had every frame: none is waiting for a flush or behind its writer."""
+        return not self._flush_due and not self._todo and len(self.parked) == len(self.full)
+
     def _flush(self) -> None:
         self._flush_due = False
         self._late = None
-        self._flushed_at = asyncio.get_running_loop().time()
+        self._flushed_at = now = asyncio.get_running_loop().time()
         if self.parked:
-            self._flush_parked()
+            self._todo = list(self.parked)  # a slice still to go is in it again: it is written up to the head
+            if not self._slicing:
+                self._flush_parked()
         if self.waiting:
-            self._flush_conflated(asyncio.get_running_loop().time())
+            self._flush_conflated(now)
 
     def _flush_parked(self) -> None:
-        entries, head = self.entries, self.head
+        """One slice of the flush's watchers, then the next in the turn after (`FLUSH_SLICE`). Frames
+        appended meanwhile go to the rest at once and to this slice with the next flush."""
+        self._slicing = False
+        todo = self._todo
+        batch = todo[-FLUSH_SLICE:]
+        del todo[-FLUSH_SLICE:]
+        entries, head, parked = self.entries, self.head, self.parked
         # By position and form: the watchers at one position, reading whole frames or deltas, share
         # their frames' bytes.
         runs: dict[tuple[int, int], Run] = {}
-        for sub in tuple(self.parked):
+        for sub in batch:
+            if sub not in parked:  # its writer took over, or it left, since the flush began
+                continue
             i = sub.pos - self.base
             if sub.skip:
                 i = self._skip(sub, i)
@@ -269,9 +296,12 @@ class LotFeed:
                 sub.pos = head
                 sub.fresh = False
                 continue
-            self.parked.discard(sub)
+            parked.discard(sub)
             reader.wake()
-        if len(self.parked) == len(self.full):
+        if todo:
+            self._slicing = True
+            asyncio.get_running_loop().call_soon(self._flush_parked)
+        elif self._settled():
             self._forget()
 
     def _frames(self, i: int, form: int) -> list[Outgoing]:
@@ -287,19 +317,28 @@ class LotFeed:
     def _flush_conflated(self, now: float) -> None:
         waiting, self.waiting = self.waiting, set()
         later: dict[float, list[Subscription]] = {}
+        ready: list[Subscription] = []
         for sub in waiting:
             if self.last_seq <= sub.sent_seq:  # the snapshot already held it (the book runs ahead of the log)
                 self.waiting.add(sub)
             elif sub.due <= now:
-                self._send_latest(sub, now)
+                ready.append(sub)
             else:
                 later.setdefault(sub.due, []).append(sub)
         loop = asyncio.get_running_loop()
         for due, subs in later.items():
             loop.call_at(due, self._due, subs)
+        if ready:
+            self._due(ready)
 
     def _due(self, subs: list[Subscription]) -> None:
-        now = asyncio.get_running_loop().time()
+        """The latest frame to conflated watchers whose period is over, a slice a turn (`FLUSH_SLICE`): a
+        group's periods then drift apart, and a thousand of them no longer end in the same turn."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if len(subs) > FLUSH_SLICE:
+            loop.call_soon(self._due, subs[FLUSH_SLICE:])
+            subs = subs[:FLUSH_SLICE]
         for sub in subs:
             if not sub.active:
                 continue

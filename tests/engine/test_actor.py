@@ -163,6 +163,32 @@ async def test_a_fenced_append_answers_unavailable_and_the_actor_rebuilds_from_t
     assert isinstance(retried, Ack) and retried.seq == 4
 
 
+async def test_an_append_that_landed_but_whose_reply_was_lost_still_reaches_every_watcher(rig: Rig) -> None:
+    """The feed is gapless (docs/protocol.md): when a batch fails after Redis wrote it (the reply lost, or
+    the fan-out raising, as a uvloop timer once made it), the rebuilt book holds the entry and the
+    watchers get its event. Before, they never did, and every watcher of the hot lot saw a gap."""
+    watcher = rig.connect(Principal("watcher"))
+    assert isinstance(await rig.bid("A", "a1", amount=5000), Ack)
+    lost: list[bool] = []
+
+    def lose_once(got: list[Any]) -> list[Any]:
+        if not lost:
+            lost.append(True)
+            raise ConnectionError("the reply was lost on its way back")
+        return got
+
+    tap_pipelines(rig.stream.redis, replies=lose_once)
+    assert isinstance(await rig.bid("B", "b1", amount=5100), Unwritten)  # written, but nobody knows
+    await settle()
+    assert rig.reloads == [1] and rig.actor.state.seq == 4  # the rebuilt book holds it
+    assert [e["seq"] for e in watcher.of("event")] == [3, 4]  # and the watchers had it
+    retried = await rig.bid("B", "b1", amount=5100)
+    assert isinstance(retried, Ack) and retried.seq == 4  # the retry is told what happened
+    assert isinstance(await rig.bid("C", "c1", amount=5200), Ack)
+    await settle()
+    assert [e["seq"] for e in watcher.of("event")] == [3, 4, 5]
+
+
 async def test_a_retried_id_gets_its_first_answer_in_the_same_batch_or_later(rig: Rig) -> None:
     same_batch = [rig.bid("A", "a1", amount=5000), rig.bid("A", "a1", amount=9000)]
     first, again = [await f for f in same_batch]
