@@ -53,10 +53,13 @@ COALESCE_WATCHERS = 100
 lots of ten watchers each are flushed as soon as they can be."""
 
 
-FLUSH_SLICE = 200
+FLUSH_SLICE = 10
 """Watchers written to in one loop turn of a flush (and of a conflated period's end): the rest go in the
 turns after, each after the loop has polled its sockets. A hot lot's flush to 1,000 watchers held the loop
-for ~10-20 ms at a time, and every ack that came due meanwhile waited for all of it."""
+for ~10-20 ms at a time, and every ack and append reply that came meanwhile waited for all of it. The hot
+lot with 1,000 delta watchers at 3,600 commands/s offered: ~1,710 accepted/s at ack p99 55-64 ms in one
+piece; 2,030-2,060 at 49-69 in slices of 200; 2,110-2,130 at 33-37 in slices of 25; 2,120-2,130 at 26-29
+in slices of 10 (docs/performance.md, "Round fifteen")."""
 
 
 def tick() -> int:
@@ -262,7 +265,12 @@ class LotFeed:
         self._late = None
         self._flushed_at = now = asyncio.get_running_loop().time()
         if self.parked:
-            self._todo = list(self.parked)  # a slice still to go is in it again: it is written up to the head
+            # The watchers a flush still in slices has not reached go first (the list is taken from its
+            # end), then the rest: restarted from the top, a hot lot's flushes, each begun before the last
+            # one ended, wrote to the same first slices and starved the others into slow consumers.
+            pending = self._todo
+            waiting = set(pending)
+            self._todo = [sub for sub in self.parked if sub not in waiting] + pending
             if not self._slicing:
                 self._flush_parked()
         if self.waiting:

@@ -80,7 +80,14 @@ async def test_a_lots_flush_waits_a_turn_more_whatever_its_crowd() -> None:
     await asyncio.sleep(0)
     assert not any(w.written for w in sockets["few"] + sockets["crowd"]), "not the next turn"
     await asyncio.sleep(0)
-    assert all(w.written for w in sockets["few"] + sockets["crowd"]), "the one after"
+    assert all(w.written for w in sockets["few"]), "the one after"
+    assert sum(bool(w.written) for w in sockets["crowd"]) == FLUSH_SLICE, "the one after, its first slice"
+
+
+async def slices_of(crowd: list[Watcher]) -> None:
+    """The turns a flush to this crowd takes after its first (FLUSH_SLICE watchers a turn)."""
+    for _ in range(len(crowd) // FLUSH_SLICE + 1):
+        await asyncio.sleep(0)
 
 
 def crowd_of(feed: LotFeed, n: int) -> list[Watcher]:
@@ -104,6 +111,7 @@ async def test_a_crowded_lots_events_within_the_period_go_together_at_its_end_an
     for feed in (crowd, few):
         feed.append(1, event(1))
     await flushed()
+    await slices_of(many)
     seqs = [[[out.frame["seq"] for out in run] for run in w.written] for w in many + three]
     assert all(written == [[1]] for written in seqs)  # at once: nothing was sent lately
 
@@ -135,8 +143,8 @@ async def test_a_crowds_flush_leaves_the_loop_between_slices_and_every_watcher_g
     assert sum(bool(w.written) for w in crowd) == FLUSH_SLICE, "one slice this turn, the rest after"
 
     feed.append(2, event(2))  # while the flush is half done
-    for _ in range(8):
-        await asyncio.sleep(0)
+    await flushed()
+    await slices_of(crowd)
     assert all(seqs_written(w) == [1, 2] for w in crowd)
     assert not feed.entries and feed.base == feed.head == 2, "kept only while someone still needed it"
 
@@ -155,6 +163,21 @@ def test_a_period_ending_within_a_millisecond_on_uvloop_does_not_break_the_lots_
         feed.append(3, event(3))  # asks whether the period is over
         await asyncio.sleep(0.01)
         await flushed()
+        await slices_of(crowd)
         return [seqs_written(w) for w in crowd]
 
     assert uvloop.run(scenario()) == [[1, 2, 3]] * COALESCE_WATCHERS
+
+
+async def test_flushes_begun_before_the_last_one_ended_reach_every_watcher_in_turn() -> None:
+    """A hot lot appends every turn, and each flush begins before the last one's slices are done: the
+    watchers the unfinished flush had not reached go first, or they would starve into slow consumers."""
+    feed = LotFeed("L1", limit=1_000)
+    crowd = crowd_of(feed, 4 * FLUSH_SLICE)
+    for seq in range(1, 13):
+        feed.append(seq, event(seq))
+        await asyncio.sleep(0)
+    assert all(w.written for w in crowd), "every watcher written to while the lot is still busy"
+    await flushed()
+    await slices_of(crowd)
+    assert all(seqs_written(w) == list(range(1, 13)) for w in crowd)
