@@ -137,6 +137,9 @@ const ZH = {
   "transmission": "变速箱", "battery soh pct": "电池健康度（%）", "Checks": "排查项目", "Body damage ({count})": "车身损伤（{count} 处）",
   "Damage map: {count} points": "损伤示意图：{count} 处", "{part}: {kind}": "{part}：{kind}", "Tyres": "轮胎", "Position": "位置",
   "Tread (mm)": "胎纹深度（mm）", "OBD fault codes": "OBD 故障码", "none": "无", "Battery": "电池",
+  // vehicle.fuel as sellers write it (clients/demo.py); a fuel not listed is shown as given
+  "petrol": "汽油", "gasoline": "汽油", "diesel": "柴油", "electric": "纯电动", "hybrid": "油电混合",
+  "plug-in hybrid": "插电式混合动力", "extended-range electric": "增程式电动", "petrol mild hybrid": "汽油轻混",
   "State of health {soh}%": "健康度 {soh}%", "Lot {lot}: {title}": "拍品 {lot}：{title}", " · starting {price}": " · 起拍价 {price}",
 };
 

@@ -461,6 +461,16 @@ async function loadMakes() {
     room.makes = (await api("GET", "/api/makes", { token: room.token })).makes ?? [];
   } catch { return; /* the filter keeps what it had */ }
   fillMakes();
+  renderDetail();  // a lot opened by its link was drawn before the makes came: its make in the room's language
+}
+
+/** The make as the current language names it (特斯拉 for Tesla in a Chinese room, from GET /api/makes); a make
+ * the server's table does not know is shown as the seller typed it. */
+function makeName(make) {
+  if (language() !== "zh-CN" || typeof make !== "string") return make;
+  const typed = make.trim();
+  const known = room.makes.find((m) => m.en.toLowerCase() === typed.toLowerCase() || m.zh === typed);
+  return known ? known.zh : make;
 }
 
 /** Each make once, named in the current language; the chosen one stays chosen. */
@@ -604,8 +614,8 @@ function renderDetail() {
   $("d-lot").textContent = `${t("Lot")} ${state.lot}`;
   $("d-format").textContent = `${t(state.format.replace("_", " "))} · ${t(state.mode)}`;
   const specs = [
-    ["Make", v.make], ["Model", v.model], ["Year", v.year], ["Mileage", v.mileage_km === undefined ? null : formatMileage(v.mileage_km)],
-    ["Location", placeName(v.location)], ["Fuel", v.fuel], ["Transmission", v.transmission], ["Colour", v.color], ["VIN", v.vin],
+    ["Make", makeName(v.make)], ["Model", v.model], ["Year", v.year], ["Mileage", v.mileage_km === undefined ? null : formatMileage(v.mileage_km)],
+    ["Location", placeName(v.location)], ["Fuel", t(v.fuel)], ["Transmission", v.transmission], ["Colour", v.color], ["VIN", v.vin],
   ].filter(([, value]) => value !== null && value !== undefined && value !== "");
   $("d-vehicle").replaceChildren(...specs.flatMap(([k, value]) => [el("dt", { text: t(k) }), el("dd", { text: String(value) })]));
   $("d-grade").textContent = v.inspection?.grade ?? "—";

@@ -162,3 +162,20 @@ async def test_the_cars_locations_read_in_chinese_where_the_place_is_known(engin
     for where in places:
         await expect(card(lots[where])).to_have_text(f"2021 · 41,020 km · {where}")
     assert page.errors == []
+
+
+async def test_the_cars_make_and_fuel_read_in_chinese_on_its_page(engine, admin, new_page):
+    """The lot page's vehicle facts showed the seller's English (Tesla, electric) under Chinese labels.
+    The make is named as GET /api/makes names it; a colour, free text, is shown as the seller wrote it."""
+    car = {**TESLA, "fuel": "electric", "color": "Midnight Silver"}
+    lot = (await make_lot(admin, title="Tesla Model 3 RWD 2021", vehicle=car))["lot"]
+    page = await new_page(f"{engine.url}/#lot={lot}", locale="zh-CN", width=375, height=740)
+    facts = page.locator("#d-vehicle")
+    await expect(facts.locator("dt")).to_have_text(["品牌", "车型", "年份", "里程", "所在地", "燃料", "颜色", "车架号"])
+    await expect(facts.locator("dd")).to_have_text(
+        ["特斯拉", "Model 3 RWD", "2021", "4.68万公里", "上海", "纯电动", "Midnight Silver", VIN])
+
+    await page.get_by_test_id("lang-switch").select_option("en")
+    await expect(facts.locator("dd")).to_have_text(
+        ["Tesla", "Model 3 RWD", "2021", "46,800 km", "上海 Shanghai", "electric", "Midnight Silver", VIN])
+    assert page.errors == []
