@@ -278,10 +278,11 @@ function renderMine() {
       date: owed.payment_due_at ? new Date(owed.payment_due_at).toLocaleDateString(locale()) : "" }) : "—";
     return el("tr", { dataset: { testid: "my-lot", lot: item.lot, standing: item.standing } },
       el("td", {}, el("a", { href: `#lot=${encodeURIComponent(item.lot)}`, text: state.title })),
-      el("td", { dataset: { testid: "my-standing" }, text: t(STANDING_TEXT[item.standing] ?? item.standing) }),
-      el("td", { class: "num", text: money(state.price) }),
-      el("td", { class: "num", text: money(item.your_max) }),
-      el("td", { dataset: { testid: "my-owed" }, text: due }));
+      // data-label: a phone shows each row as a card, each value after its column's name (style.css)
+      el("td", { dataset: { testid: "my-standing", label: t("Where you stand") }, text: t(STANDING_TEXT[item.standing] ?? item.standing) }),
+      el("td", { class: "num", dataset: { label: t("Price") }, text: money(state.price) }),
+      el("td", { class: "num", dataset: { label: t("Your maximum") }, text: money(item.your_max) }),
+      el("td", { dataset: { testid: "my-owed", label: t("Owed") }, text: due }));
   });
   $("mine-rows").replaceChildren(...rows);
 }

@@ -19,6 +19,9 @@ require_chromium()
 
 TESLA = {"make": "Tesla", "model": "Model 3 RWD", "year": 2021, "mileage_km": 46_800, "vin": VIN,
          "location": "上海 Shanghai", "inspection": REPORT}
+WIDER_THAN_SCREEN = """() => [...document.querySelectorAll("#mine, #mine *")]
+    .filter((e) => e.getBoundingClientRect().right > innerWidth + 1 || e.scrollWidth > e.clientWidth + 1)
+    .map((e) => e.dataset.testid || e.id || e.className || e.localName)"""
 LABELLED = """() => Object.fromEntries([...document.querySelectorAll("[aria-label], [title], [alt], [placeholder]")].flatMap(
     (e) => ["aria-label", "title", "alt", "placeholder"].filter((a) => e.hasAttribute(a))
         .map((a) => [`${e.dataset.testid || e.id || e.localName} ${a}`, e.getAttribute(a)])))"""
@@ -129,6 +132,7 @@ async def test_my_auctions_reads_every_amount_in_plain_yuan_in_chinese(engine, a
     await expect(row(leading).locator("td.num")).to_have_text(["¥135,000", "¥180,000"])
     mine = await page.get_by_test_id("my-auctions").inner_text()
     assert "万" not in mine and "¥" in mine
+    assert await page.evaluate(WIDER_THAN_SCREEN) == [], "My auctions fits a phone's width, without sideways scrolling"
     await page.get_by_test_id("nav-catalogue").click()  # the rest of the room keeps 万
     card = page.locator(f'[data-testid=lot-card][data-lot="{won}"]')
     await expect(card.get_by_test_id("card-status")).to_have_text("您已以 ¥13.50万 拍得")
@@ -137,6 +141,9 @@ async def test_my_auctions_reads_every_amount_in_plain_yuan_in_chinese(engine, a
     await page.get_by_test_id("nav-mine").click()
     await expect(owed).to_have_text(re.compile(r"^¥135,000 \+ premium ¥5,550 = ¥140,550, due by .+$"))
     await expect(row(leading).locator("td.num")).to_have_text(["¥135,000", "¥180,000"])
+    assert await page.evaluate(WIDER_THAN_SCREEN) == []
+    await page.set_viewport_size({"width": 1280, "height": 800})  # a wide screen keeps the table
+    await expect(page.locator("#mine thead")).to_be_visible()
     assert page.errors == []
 
 
