@@ -19,9 +19,9 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 
@@ -52,6 +52,27 @@ Book = tuple[LotSpec, LotState, int, dict[bytes, bytes]]
 MAX_BATCH = 512
 REFUSALS = 10_000  # refused bid ids remembered per lot (in memory), oldest forgotten first
 RING = 256  # recent event frames kept per lot for fast resumes; older ones are read from the stream
+
+
+class Follower(Protocol):
+    """What publishes a lot's events to its watchers: its writer (`LotActor`) or a node that reads it
+    (`cluster.Replica`)."""
+
+    lot: str
+    ring: collections.deque[tuple[int, bytes]]
+    published_seq: int
+
+
+def publish_logged(hub: Hub, follower: Follower, moved: Iterable[tuple[int, bytes]]) -> None:
+    """Entries read back from the lot's log, (seq, public state), to its watchers: those after the last
+    published, in order, so that the feed stays gapless (docs/protocol.md)."""
+    lot = follower.lot
+    for seq, public in moved:
+        if seq <= follower.published_seq:
+            continue
+        follower.ring.append((seq, public))
+        follower.published_seq = seq
+        hub.publish(lot, seq, event_from_public(lot, seq, public))
 
 
 @dataclass(slots=True)
@@ -628,12 +649,7 @@ class LotActor:
             logger.warning("lot %s: entries %d-%d are in the log but not sent to its watchers; they resync on the gap",
                            self.lot, self.published_seq + 1, self.state.seq, exc_info=True)
             return
-        for record in records:
-            if record.seq <= self.published_seq:
-                continue
-            self.ring.append((record.seq, record.public))
-            self.published_seq = record.seq
-            self.deps.hub.publish(self.lot, record.seq, event_from_public(self.lot, record.seq, record.public))
+        publish_logged(self.deps.hub, self, ((record.seq, record.public) for record in records))
 
     @staticmethod
     def _unavailable(batch: list[Work]) -> None:

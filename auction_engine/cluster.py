@@ -28,14 +28,14 @@ from bidding.state import LotState
 from bidding.views import public_view
 
 from . import metrics
-from .actor import RING, Book, LotActor, Work, staff_key, view_for
+from .actor import RING, Book, LotActor, Work, publish_logged, staff_key, view_for
 from .answers import Answer, Refusal, Unwritten
 from .clock import Clock
 from .config import Config
 from .credit import CreditLedger
 from .fanout import Hub
 from .feed import Feed
-from .frames import Outgoing, answer_of, answer_record, event_from_public
+from .frames import Outgoing, answer_of, answer_record
 from .mirror import LotMirror, MirrorBroken
 from .node import NOT_OWNER, Node
 from .ownership import Lease
@@ -311,13 +311,7 @@ class Cluster:
         self._publish(replica, moved)
 
     def _publish(self, replica: Replica, moved: Iterable[tuple[int, bytes]]) -> None:
-        hub, lot = self.engine.hub, replica.lot
-        for seq, public in moved:
-            if seq <= replica.published_seq:
-                continue
-            replica.ring.append((seq, public))
-            replica.published_seq = seq
-            hub.publish(lot, seq, event_from_public(lot, seq, public))
+        publish_logged(self.engine.hub, replica, moved)
 
     async def _watch_replicas(self) -> None:
         """Once a second, catch up every watched replica: an announcement lost on the way (a feed
