@@ -148,8 +148,8 @@ class LotFeed:
         self._late: asyncio.Handle | None = None  # a coalesced flush's timer, at its period's end ...
         self._late_at = 0.0  # ... which is this loop time: uvloop hands back a plain Handle, without `when()`,
         # for a time less than a millisecond away
-        self._todo: list[Subscription] = []  # a flush's watchers not written to yet, a slice a turn
-        self._slicing = False  # the next slice is on its way
+        self._todo: list[Subscription] = []  # a flush's watchers not written to yet, a slice a turn; while
+        # there are any, the next slice is on its way
 
     def __len__(self) -> int:
         return len(self.full) + len(self.conflated)
@@ -271,7 +271,7 @@ class LotFeed:
             pending = self._todo
             waiting = set(pending)
             self._todo = [sub for sub in self.parked if sub not in waiting] + pending
-            if not self._slicing:
+            if not pending:
                 self._flush_parked()
         if self.waiting:
             self._flush_conflated(now)
@@ -279,7 +279,6 @@ class LotFeed:
     def _flush_parked(self) -> None:
         """One slice of the flush's watchers, then the next in the turn after (`FLUSH_SLICE`). Frames
         appended meanwhile go to the rest at once and to this slice with the next flush."""
-        self._slicing = False
         todo = self._todo
         batch = todo[-FLUSH_SLICE:]
         del todo[-FLUSH_SLICE:]
@@ -307,7 +306,6 @@ class LotFeed:
             parked.discard(sub)
             reader.wake()
         if todo:
-            self._slicing = True
             asyncio.get_running_loop().call_soon(self._flush_parked)
         elif self._settled():
             self._forget()
@@ -339,15 +337,15 @@ class LotFeed:
         if ready:
             self._due(ready)
 
-    def _due(self, subs: list[Subscription]) -> None:
+    def _due(self, subs: list[Subscription], start: int = 0) -> None:
         """The latest frame to conflated watchers whose period is over, a slice a turn (`FLUSH_SLICE`): a
         group's periods then drift apart, and a thousand of them no longer end in the same turn."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if len(subs) > FLUSH_SLICE:
-            loop.call_soon(self._due, subs[FLUSH_SLICE:])
-            subs = subs[:FLUSH_SLICE]
-        for sub in subs:
+        end = start + FLUSH_SLICE
+        if end < len(subs):
+            loop.call_soon(self._due, subs, end)
+        for sub in subs[start:end]:
             if not sub.active:
                 continue
             if self.last_seq > sub.sent_seq:
