@@ -7,15 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_loadtest_smoke(engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [[], ["--subprotocol", "msgpack", "--rate", "60", "--open-loop"]],
+                         ids=["json-closed-loop", "msgpack-open-loop"])
+def test_loadtest_smoke(engine, tmp_path: Path, extra: list[str]) -> None:
     out = tmp_path / "report.json"
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "loadtest.py"), "--url", engine.url, "--token", engine.auctioneer_token,
          "--create", "--lots", "2", "--bidders", "6", "--watchers", "8", "--duration", "3", "--settle", "5",
-         "--mix", "increment=1,proxy=1,sniper=1", "--quiet", "--json", str(out)],
+         "--mix", "increment=1,proxy=1,sniper=1", "--quiet", "--json", str(out), *extra],
         capture_output=True, text=True, timeout=60,
     )
     assert out.exists(), done.stdout + done.stderr
