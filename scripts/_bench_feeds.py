@@ -174,17 +174,24 @@ class Reader:
         now = time.perf_counter()
         for fd, _ in ready:
             feed = self.feeds[fd]
+            carry = len(feed.buf)  # the part of a frame the last read cut, read on into: one copy, not two
+            if carry:
+                if carry * 2 > len(self.into):  # a frame of half a megabyte or more: room to read on
+                    self.into = bytearray(carry * 4)
+                    self.view = memoryview(self.into)
+                self.into[:carry] = feed.buf
             try:
-                data = bytes(self.view[:feed.sock.recv_into(self.into)])
+                n = feed.sock.recv_into(self.view[carry:])
             except BlockingIOError:
                 continue
             except OSError:
-                data = b""
-            if not data:
+                n = 0
+            if not n:
                 self.drop(poller, fd, feed)
                 continue
-            self.bytes_read += len(data)
-            self.received(feed, data, now)
+            self.bytes_read += n
+            feed.buf = b""
+            self.received(feed, bytes(self.view[:carry + n]), now)
         return len(ready)
 
     def lagging(self) -> bool:
