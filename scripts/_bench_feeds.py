@@ -390,7 +390,7 @@ class Pace:
     At 4 and 16 KiB, the first bounds, a 270 bids/s lot's feeds settled near 35 ms and the readers
     took 0.36-0.38 cores for ~180,000 frames/s (docs/performance.md, "Round fourteen")."""
 
-    SPARSE, DENSE = 65536, 262144
+    SPARSE, DENSE = 16384, 65536
 
     def __init__(self, period: float, max_period: float) -> None:
         self.low, self.high = period, max(period, max_period)

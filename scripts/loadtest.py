@@ -794,7 +794,7 @@ class Readers:
         base = ws_url(o.urls[0] if o.urls else o.url).removesuffix("/ws")
         for i in range(k):
             spec = ReaderSpec(i, base, "engine", o.lot_ids, watchers // k + (1 if i < watchers % k else 0), o.duration,
-                              settle=o.settle, conflate_ms=o.conflate_ms, delta=o.delta, max_period=0.25)
+                              settle=o.settle, conflate_ms=o.conflate_ms, delta=o.delta, max_period=0.1)
             p = ctx.Process(target=reader_main, args=(spec, self.out, go, self.stop_event, lows), daemon=True)
             p.start()
             self.procs.append(p)
