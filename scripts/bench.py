@@ -459,6 +459,13 @@ def main(argv: list[str] | None = None) -> int:
                         "itself); 3,600 gives the goal's 2,000 accepted/s with a margin (~2,120 on a 2-core machine), "
                         "4,000 ~2,330, where the engine and the generator's readers share two cores")
     p.add_argument("--conflated-open-rate", type=int, default=8000, help="conflated-open: commands/s offered")
+    p.add_argument("--open-mix", default="escalate=3,proxy=1,increment=1",
+                   help="hot-open, hot-open-delta and conflated-open: the bidders' strategies (loadtest --mix). The default "
+                        "outbids itself: about half the commands are refused too_low; escalate=1 bids above every maximum, "
+                        "so nearly every command is an accepted bid")
+    p.add_argument("--timeline", action="store_true",
+                   help="hot-open, hot-open-delta and conflated-open: the engine's /metrics every second of the window "
+                        "(one more scrape a second for the engine to answer)")
     p.add_argument("--paced-rate", type=int, default=1000,
                    help="paced: bids/s offered (200 gives the generator goal's 200,000 frames/s to 1,000 watchers)")
     p.add_argument("--disk-delay-us", type=int, default=0,
@@ -606,11 +613,18 @@ def main(argv: list[str] | None = None) -> int:
             # leave at their own times.
             engine = fresh_engine()
             offered = scale(rate, rate // 5)
-            r = run_loadtest(engine, lots=1, precise=HOT_PRECISE, bidders=scale(200, 40),
+            timeline = _bench_metrics.Timeline(engine.url, METRICS_AUTH, every=1.0) if args.timeline else None
+            marks: list[float] = []
+            r = run_loadtest(on_window=lambda name, m=marks: m.append(time.time()) if name in ("start", "stop") else None,
+                             engine=engine, lots=1, precise=HOT_PRECISE, bidders=scale(200, 40),
                              watchers=scale(1000, 100), duration=scale(15, 4),
-                             rate=offered, open_loop=True, mix="escalate=3,proxy=1,increment=1", lots_per_bidder=1,
+                             rate=offered, open_loop=True, mix=args.open_mix, lots_per_bidder=1,
                              procs=2, prefix="HOTOPEN", **feed)
             results[f"{key}_stages"] = engine_stages(engine)
+            if timeline is not None:
+                timeline.stop()
+                results[f"{key}_timeline"] = {"label": f"hot lot, 1,000 {watchers}, {offered:,} commands/s offered",
+                                              "rows": timeline.rows(marks[0], marks[-1], 1.0), "step": 1}
             engine.stop()
             hists[f"hot lot, 1,000 {watchers}, {offered:,} commands/s offered, ack"] = r.pop("_ack_hist")
             hists[f"hot lot, 1,000 {watchers}, {offered:,} commands/s offered, delivery"] = r.pop("_delivery_hist")
@@ -967,11 +981,12 @@ def print_timelines(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    for key in ("sale_day_timeline", "sale_replicated_timeline"):
+    for key in ("sale_day_timeline", "sale_replicated_timeline", "hot_open_timeline", "hot_open_delta_timeline",
+                "conflated_open_timeline"):
         timeline = results.get(key)
         if not timeline:
             continue
-        t = Table(title=f"{timeline['label']}, every 2 s of the window (engine /metrics; means in ms)",
+        t = Table(title=f"{timeline['label']}, every {timeline.get('step', 2)} s of the window (engine /metrics; means in ms)",
                   caption=_bench_machine.describe(results["calibration"]))
         for col in ("t+ s", "engine CPU", "bids/s", "loop lag", "append", "waiting", "round trip", "resumed",
                     "round trips/s", "appends per trip"):
