@@ -10,10 +10,9 @@ authorizes and is checked against the records.
 from __future__ import annotations
 
 import hmac
-import math
 import os
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,7 @@ from bidding.ids import is_id
 from bidding.money import is_money
 
 from .auth import load_secret
-from .config import Config
+from .config import Config, env_number
 from .errors import BadRequest, BadSignature, Conflict, Forbidden, RateLimited, StepRefused
 from .http import checked_id, engine_of, json_body, principal_of
 from .secret_file import load_or_create
@@ -73,28 +72,17 @@ class AfterSaleSettings:
             if any(hmac.compare_digest(secret.encode(), other.encode()) for other in others) or deposit == logistics:
                 raise SystemExit(f"refusing to start: {name} equals another secret; give each purpose its own")
         return cls(
-            window_ms=int(float(env.get("AUCTION_CLAIMS_WINDOW_S") or 7 * DAY_MS / 1000) * 1000),
+            window_ms=int(env_number(env, "AUCTION_CLAIMS_WINDOW_S", float, 7 * DAY_MS / 1000) * 1000),
             window_from=window_from,
-            deposit_multiple=int(env.get("AUCTION_DEPOSIT_MULTIPLE") or 10),
+            deposit_multiple=env_number(env, "AUCTION_DEPOSIT_MULTIPLE", int, 10),
             logistics_url=env.get("LOGISTICS_URL") or None,
             deposit_secret=deposit,
             logistics_secret=logistics,
             dealers_only=(env.get("AUCTION_DEALERS_ONLY") or "").lower() in ("1", "true", "yes"),
-            contract_quiet_s=_seconds(env, "AUCTION_CONTRACT_QUIET_S", 5.0),
-            contract_defer_max_s=_seconds(env, "AUCTION_CONTRACT_DEFER_MAX_S", 600.0),
-            contract_busy_every_s=_seconds(env, "AUCTION_CONTRACT_BUSY_EVERY_S", 10.0),
+            contract_quiet_s=env_number(env, "AUCTION_CONTRACT_QUIET_S", float, 5.0),
+            contract_defer_max_s=env_number(env, "AUCTION_CONTRACT_DEFER_MAX_S", float, 600.0),
+            contract_busy_every_s=env_number(env, "AUCTION_CONTRACT_BUSY_EVERY_S", float, 10.0),
         )
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise SystemExit(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not 0 <= value < math.inf:
-        raise SystemExit(f"{name} must be a number of seconds, not {raw!r}")
-    return value
 
 
 def open_aftersale(config: Config, store: Store, escrow_secret: str,

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 SQL_WRITERS = ("process", "thread")  # "thread" costs a process less, and takes the GIL from the loop when busy
+
+
+Number = TypeVar("Number", int, float)
+
+
+def env_number(env: Mapping[str, str], name: str, kind: type[Number], default: Number) -> Number:
+    """The setting `name` as a non-negative, finite `kind`; `default` when unset. A typo in a deployment's
+    settings stops the engine at start with the setting's name, rather than with a traceback, or with a
+    NaN or a negative period that every comparison later gets wrong."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be {'an integer' if kind is int else 'a number'}, not {raw!r}") from None
+    if not 0 <= value < math.inf:
+        raise SystemExit(f"{name} must be zero or more and finite, not {raw!r}")
+    return value
 
 
 @dataclass
@@ -73,7 +95,7 @@ class Config:
             escrow_secret=env.get("ESCROW_SECRET") or None,
             auth_secret=env.get("AUTH_SECRET") or None,
             metrics_token=env.get("METRICS_TOKEN") or None,
-            timer_delay_ms=int(env.get("AUCTION_TIMER_DELAY_MS") or 0),
+            timer_delay_ms=env_number(env, "AUCTION_TIMER_DELAY_MS", int, 0),
             node_id=env.get("NODE_ID") or None,
             redis_cluster=env.get("REDIS_CLUSTER", "") in ("1", "true", "yes"),
         )
@@ -89,9 +111,9 @@ class Config:
                            ("lease_ms", int), ("forward_timeout_s", float), ("outage_grace_ms", int),
                            ("outage_min_ms", int), ("min_replicas", int), ("replica_wait_ms", int),
                            ("ending_soon_s", int), ("metrics_every_s", float), ("sql_writer", str)):
-            value = env.get(f"AUCTION_{name.upper()}")
-            if value:
-                setattr(cfg, name, kind(value))
+            key = f"AUCTION_{name.upper()}"
+            if env.get(key):
+                setattr(cfg, name, env[key] if kind is str else env_number(env, key, kind, getattr(cfg, name)))
         if env.get("AUCTION_ALLOWED_ORIGINS"):
             cfg.allowed_origins = tuple(o.strip().rstrip("/") for o in env["AUCTION_ALLOWED_ORIGINS"].split(",") if o.strip())
         if env.get("AUCTION_ADVERTISE_URL"):

@@ -44,3 +44,34 @@ def test_the_sql_writer_is_a_process_unless_told_and_nothing_else(monkeypatch: p
     monkeypatch.setenv("AUCTION_SQL_WRITER", "fork")
     with pytest.raises(SystemExit, match="AUCTION_SQL_WRITER must be one of process, thread, not 'fork'"):
         Config.from_env()
+
+
+@pytest.mark.parametrize(("name", "raw", "why"), [
+    ("AUCTION_BID_RATE", "fast", "must be a number, not 'fast'"),
+    ("AUCTION_SEND_QUEUE_LIMIT", "2.5", "must be an integer, not '2.5'"),
+    ("AUCTION_LEASE_MS", "-1500", "must be zero or more and finite, not '-1500'"),
+    ("AUCTION_FORWARD_TIMEOUT_S", "nan", "must be zero or more and finite, not 'nan'"),
+    ("AUCTION_ESCROW_RETRY_CAP_S", "inf", "must be zero or more and finite, not 'inf'"),
+    ("AUCTION_TIMER_DELAY_MS", "soon", "must be an integer, not 'soon'"),
+])
+def test_a_bad_number_in_the_settings_stops_the_engine_naming_the_setting(
+        monkeypatch: pytest.MonkeyPatch, name: str, raw: str, why: str) -> None:
+    monkeypatch.setenv(name, raw)
+    with pytest.raises(SystemExit, match=f"^{name} {why}$"):
+        Config.from_env()
+
+
+def test_the_after_sale_settings_are_read_the_same_way(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from auction_engine.aftersale_http import AfterSaleSettings
+
+    config = Config.from_env(data_dir=tmp_path, auth_secret="a" * 32)
+    monkeypatch.setenv("AUCTION_CONTRACT_QUIET_S", "-5")
+    with pytest.raises(SystemExit, match="^AUCTION_CONTRACT_QUIET_S must be zero or more and finite, not '-5'$"):
+        AfterSaleSettings.from_env(config, "e" * 32)
+    monkeypatch.setenv("AUCTION_CONTRACT_QUIET_S", "2.5")
+    monkeypatch.setenv("AUCTION_DEPOSIT_MULTIPLE", "ten")
+    with pytest.raises(SystemExit, match="^AUCTION_DEPOSIT_MULTIPLE must be an integer, not 'ten'$"):
+        AfterSaleSettings.from_env(config, "e" * 32)
+    monkeypatch.setenv("AUCTION_DEPOSIT_MULTIPLE", "12")
+    after = AfterSaleSettings.from_env(config, "e" * 32)
+    assert (after.contract_quiet_s, after.deposit_multiple) == (2.5, 12)
