@@ -398,12 +398,12 @@ class Worker:
                     frame["max"] = max(floor, 1_000_000 + (time.time_ns() // 1000 - self.o.epoch_us) * v.step)
                 else:
                     frame["amount"] = floor
-                # The open loop waits for no ack: no future (and no `get_running_loop`, a getpid each).
-                fut = None if open_loop else asyncio.get_running_loop().create_future()
-                pending[bid_id] = (time.perf_counter(), lot, fut)
                 if ws.closed.done():
                     self.errors[f"bidder_closed:{ws.close_code}"] += 1
                     break
+                # The open loop waits for no ack: no future (and no `get_running_loop`, a getpid each).
+                fut = None if open_loop else asyncio.get_running_loop().create_future()
+                pending[bid_id] = (time.perf_counter(), lot, fut)
                 self.counts["sent"] += 1
                 data = self.encode(frame)
                 ws.send_binary(data) if isinstance(data, bytes) else ws.send_text(data)
@@ -428,7 +428,7 @@ class Worker:
         counts = self.counts
         if opcode not in (1, 2):
             return
-        f = msgpack.unpackb(payload, raw=False) if opcode == 2 else json.loads(payload)
+        f = self.decode(payload if opcode == 2 else payload.decode())
         kind = f.get("type")
         counts["bidder_frames"] += 1
         if kind == "ack":
@@ -479,11 +479,10 @@ class Worker:
         elif kind == "error":
             self.errors[f"bidder_error:{f.get('code')}"] += 1
             if f.get("code") == "unavailable":  # every bid in flight on this socket is answered by it
-                for key, (_, _, fut) in list(pending.items()):
-                    if fut is None or not fut.done():
-                        if fut is not None:
-                            fut.set_result(None)
-                        pending.pop(key, None)
+                for _, _, fut in pending.values():
+                    if fut is not None and not fut.done():
+                        fut.set_result(None)
+                pending.clear()
 
     # -- the run --
 
