@@ -42,7 +42,7 @@ from .errors import (
     RateLimited,
     Unauthorized,
 )
-from .frames import UNAUTHORIZED_CLOSE, ack_frame, error_body, error_frame, valid_amount
+from .frames import UNAUTHORIZED_CLOSE, ack_frame, error_body, error_frame, reject_constant, valid_amount
 from .history_cache import public_item
 from .paid import check_payment, parse_payment
 from .store import BadQuery, BidderExists, NotPayable, UnknownSettlement
@@ -77,7 +77,7 @@ def principal_of(request: Request) -> Principal:
 async def json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
-        data = json.loads(raw or b"null", parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+        data = json.loads(raw or b"null", parse_constant=reject_constant)
     except RecursionError as exc:  # `[[[[...` a few thousand deep, inside the body limit
         raise BadRequest("the body is nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
