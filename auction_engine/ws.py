@@ -30,6 +30,7 @@ from .frames import (
     UNAUTHORIZED_CLOSE,
     BidFrame,
     BuyNowFrame,
+    ClientFrame,
     CommandFrame,
     Outgoing,
     Ping,
@@ -45,7 +46,7 @@ from .frames import (
     snapshot_frame,
     welcome_frame,
 )
-from .ws_protocol import FRAMES_EXTENSION, FramesExtension
+from .ws_protocol import FRAMES_EXTENSION, FramesExtension, Receiver
 
 logger = logging.getLogger(__name__)
 
@@ -93,18 +94,24 @@ async def endpoint(websocket: WebSocket) -> None:
     conn.start()
     conn.send_frame(welcome_frame(principal.role, principal.bidder, principal.paddle, engine.clock.now_ms()))
     session = Session(engine, conn)
+    wire.receive_now(session.handle_now)
     try:
         while not conn.closed:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
             raw = message.get("text")
-            await session.handle(raw if raw is not None else message.get("bytes") or b"")
+            session.busy = True  # what arrives meanwhile waits in the queue, behind this
+            try:
+                await session.handle(raw if raw is not None else message.get("bytes") or b"")
+            finally:
+                session.busy = False
     except WebSocketDisconnect:
         pass
     except Exception:
         logger.exception("connection handler failed")
     finally:
+        wire.receive_now(None)
         if conn.slow:
             metrics.SLOW_CONSUMERS.inc()
         engine.hub.remove(conn)
@@ -169,6 +176,12 @@ class Wire:
         if self.extension is not None:
             self.extension["abort"]()
 
+    def receive_now(self, receiver: Receiver | None) -> None:
+        """Have each message handed to `receiver` as it is read (ws_protocol's `receive_now`);
+        without the engine's extension every message comes through `receive`."""
+        if self.extension is not None:
+            self.extension["receive_now"](receiver)
+
     async def send_many(self, frames: list[Outgoing]) -> None:
         """Several frames in one transport write (only offered with the extension)."""
         assert self.extension is not None
@@ -192,31 +205,59 @@ _BATCHED_FRAMES = metrics.WS_FRAMES.labels("batched")
 
 
 class Session:
-    """What one connection may do, frame by frame."""
+    """What one connection may do, frame by frame.
 
-    __slots__ = ("engine", "conn", "principal")
+    A frame is handled as it is read (`handle_now`), except a subscribe, which awaits the lot and
+    its history: it goes through the endpoint's loop (`handle`), and while it is handled (`busy`)
+    every frame after it waits its turn there, so a connection's frames are answered in order."""
+
+    __slots__ = ("engine", "conn", "principal", "busy")
 
     def __init__(self, engine: Engine, conn: Connection) -> None:
         self.engine = engine
         self.conn = conn
         self.principal: Principal = conn.principal
+        self.busy = False
 
     def error(self, code: str, message: str, **extra: Any) -> None:
         metrics.BAD_FRAMES.labels(code).inc()
         self.conn.send_frame(error_frame(code, message, **extra))
 
+    def handle_now(self, raw: str | bytes) -> bool:
+        """Handle a frame as it is read (True), or leave it to `handle` (False): a subscribe, or
+        any frame while one is handled."""
+        if self.busy:
+            return False
+        if self.conn.closed:
+            return True  # the endpoint's loop has stopped reading: nothing more is answered
+        frame = self._parse(raw)
+        if isinstance(frame, Subscribe):
+            return False  # parsed again by `handle`: a subscribe is rare, and parsing has no effects
+        if frame is not None:
+            self._dispatch(frame)
+        return True
+
     async def handle(self, raw: str | bytes) -> None:
+        frame = self._parse(raw)
+        if isinstance(frame, Subscribe):
+            await self.subscribe(frame)
+        elif frame is not None:
+            self._dispatch(frame)
+
+    def _parse(self, raw: str | bytes) -> ClientFrame | None:
+        """The frame, or None once the error frame has told the client what was wrong."""
         try:
-            frame = parse(decode(raw, self.conn.subprotocol))
+            return parse(decode(raw, self.conn.subprotocol))
         except EngineError as exc:
             self.error(exc.code, exc.message, **({"field": exc.field} if exc.field else {}))
-            return
+            return None
+
+    def _dispatch(self, frame: ClientFrame) -> None:
+        """Every frame but a subscribe: none of them waits for anything."""
         if isinstance(frame, BidFrame):
             self.bid(frame)
         elif isinstance(frame, BuyNowFrame):
             self.buy_now(frame)
-        elif isinstance(frame, Subscribe):
-            await self.subscribe(frame)
         elif isinstance(frame, Unsubscribe):
             self.engine.hub.unwatch(self.conn, frame.lot)
         elif isinstance(frame, Ping):

@@ -15,7 +15,14 @@ adds), under `FRAMES_EXTENSION`:
   paused by flow control, the connection OPEN); False otherwise, and nothing is written. A lot's
   feed (`lotfeed.py`) writes an idle watcher's new frames this way, without waking its writer;
 - `abort()`: drop the TCP connection at once (ASGI has no abort), for a watcher that stopped
-  reading and so also stopped the close handshake.
+  reading and so also stopped the close handshake;
+- `receive_now(receiver)`: hand each message to `receiver(data)` as it is read, inside
+  `data_received`, instead of queuing it for `receive`. A message the receiver takes (True) never
+  goes through the queue, the app's task or a pause of reading; one it declines (False) is queued
+  as before, and so is every message after it until the queue is empty again, so the app sees them
+  in order. A bid is one message in and one ack out: its trip through `receive` (a future, a task
+  step through three coroutines, and a pause and resume of reading) was about a tenth of the hot
+  lot's CPU per command (docs/performance.md, "Round seventeen").
 
 No extension (permessage-deflate) is ever negotiated, so pre-framed bytes are always what the
 peer expects while the connection is OPEN. Everything else is plain ASGI: `websocket.connect`,
@@ -48,12 +55,18 @@ FRAMES_EXTENSION = "auction.frames"
 CLOSE_TIMEOUT_S = 10.0  # how long a sent close waits for the peer's before the TCP connection goes
 
 
+Receiver = Callable[[str | bytes], bool]
+"""Takes one received message now (True), or declines it (False): it is then queued for `receive`."""
+
+
 class FramesExtension(TypedDict):
     """What `scope["extensions"][FRAMES_EXTENSION]` holds."""
 
     write_frames: Callable[[list[bytes]], Awaitable[None]]
     write_frames_now: Callable[[list[bytes]], bool]
     abort: Callable[[], None]
+    receive_now: Callable[[Receiver | None], None]
+
 
 
 class EngineWebSocket(asyncio.Protocol):
@@ -77,6 +90,7 @@ class EngineWebSocket(asyncio.Protocol):
         # docs/performance.md, "Idle watchers").
         self.inbox: list[dict[str, Any]] = []
         self.inbox_waiter: asyncio.Future[None] | None = None
+        self.receiver: Receiver | None = None
         self.paused = False
         self.drain_waiters: list[asyncio.Future[None]] = []
         self.response: Response | None = None  # the 101 the handshake would get, sent on the app's accept
@@ -199,19 +213,35 @@ class EngineWebSocket(asyncio.Protocol):
         self.fragments = []
         if self.ws.state is not State.OPEN:  # past a close: the peer's reply is all that matters
             return
+        message: str | bytes = data
         if self.fragment_text:
             try:
-                self._put({"type": "websocket.receive", "text": data.decode()})
+                message = data.decode()
             except UnicodeDecodeError:
                 self.ws.fail(1007, "invalid UTF-8")
                 self._flush()
                 self._tell_disconnect(1007)
                 return
-        else:
-            self._put({"type": "websocket.receive", "bytes": data})
+        if self.receiver is not None and not self.inbox and self._receive_now(self.receiver, message):
+            return
+        self._put({"type": "websocket.receive", "text": message} if isinstance(message, str)
+                  else {"type": "websocket.receive", "bytes": message})
         if not self.read_paused and self.transport is not None:  # one message at a time, as uvicorn reads
             self.read_paused = True
             self.transport.pause_reading()
+
+    def _receive_now(self, receiver: Receiver, message: str | bytes) -> bool:
+        """The app's receiver, guarded: it runs inside `data_received`, where an exception would
+        reach the event loop and drop the transport with no close frame and no disconnect."""
+        try:
+            return receiver(message)
+        except Exception:
+            logger.exception("WebSocket receiver failed")
+            self.receiver = None
+            self.ws.fail(1011, "internal error")
+            self._flush()
+            self._tell_disconnect(1011)
+            return True
 
     def _after_receive(self) -> None:
         """A parse error or a finished close handshake ends the connection."""
@@ -229,7 +259,7 @@ class EngineWebSocket(asyncio.Protocol):
         raw_path, _, query = request.path.partition("?")
         offered = [p.strip() for header in request.headers.get_all("Sec-WebSocket-Protocol") for p in header.split(",")]
         extension: FramesExtension = {"write_frames": self.write_frames, "write_frames_now": self.write_frames_now,
-                                      "abort": self.abort}
+                                      "abort": self.abort, "receive_now": self.receive_now}
         return {
             "type": "websocket",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -353,6 +383,10 @@ class EngineWebSocket(asyncio.Protocol):
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+    def receive_now(self, receiver: Receiver | None) -> None:
+        """Messages read from now on go to `receiver` first (None: all through `receive` again)."""
+        self.receiver = receiver
 
     # -- plumbing ------------------------------------------------------------------------
 

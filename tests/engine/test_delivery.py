@@ -4,7 +4,16 @@ gets exactly what it missed, also from the log in Redis after a restart."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import pytest
+
+from ..conftest import EngineProcess
 from .helpers import api, new_lot
 from .wsclient import MSGPACK, Peer
 
@@ -89,3 +98,80 @@ async def test_a_subscribe_from_the_future_gets_a_snapshot(engine):
     snapshot = await watcher.next(lambda f: f["type"] == "snapshot")
     assert snapshot["seq"] == 2 and snapshot["state"]["status"] == "open"
     assert isinstance(snapshot["server_time"], int)
+
+
+@pytest.fixture
+def unlimited(tmp_path: Path, redis_url: str) -> Iterator[EngineProcess]:
+    """An engine whose bidders are not rate limited: a history longer than the ring, made quickly."""
+    proc = EngineProcess(tmp_path, redis_url, env_extra={"AUCTION_BID_RATE": "100000", "AUCTION_BID_BURST": "100000"})
+    yield proc.start()
+    proc.stop()
+
+
+async def test_frames_sent_behind_a_subscribe_are_answered_after_its_history(unlimited):
+    engine = unlimited
+    """A subscribe with `since` reads the lot's history; the bids the same connection sends right
+    behind it wait for it, so the client hears its answers in its own order: once in the same TCP
+    write as the subscribe, once in a write of their own while the history (older than the lot's
+    ring, so read from the log) is on its way."""
+    lot = (await new_lot(engine, increments=[[0, 100]]))["lot"]
+    first = await Peer.open(engine.ws_url, engine.token("bidder", "B1"))
+    for n in range(400):
+        await first.send({"type": "bid", "lot": lot, "id": f"early-{n}", "max": 10_000 + 1000 * n})
+    last_early = (await first.ack("early-399", timeout=20))["seq"]
+    for together in (True, False):
+        reader, writer = await raw_connection(engine.ws_url, engine.token("bidder", f"B2{together}"))
+        bids = [{"type": "bid", "lot": lot, "id": f"late-{together}-{n}", "max": 10_000_000 * (2 + together) + n}
+                for n in range(3)]
+        subscribe = masked_text(json.dumps({"type": "subscribe", "lot": lot, "since": 0}).encode())
+        behind = b"".join(masked_text(json.dumps(b).encode()) for b in bids)
+        if together:
+            writer.write(subscribe + behind)
+        else:
+            writer.write(subscribe)
+            await writer.drain()
+            await asyncio.sleep(0.0005)  # in the engine's next read, while the subscribe awaits the log
+            writer.write(behind)
+        heard: list[tuple[str, Any]] = []
+        while sum(kind == "ack" for kind, _ in heard) < 3:
+            frame = await asyncio.wait_for(read_frame(reader), 10)
+            if frame["type"] in ("event", "ack"):
+                heard.append((frame["type"], frame["seq"] if frame["type"] == "event" else frame["id"]))
+        writer.close()
+        await writer.wait_closed()
+        first_ack = next(i for i, (kind, _) in enumerate(heard) if kind == "ack")
+        assert [seq for _, seq in heard[:first_ack]][:last_early] == list(range(1, last_early + 1))
+        assert [x for kind, x in heard if kind == "ack"] == [b["id"] for b in bids]
+
+
+async def raw_connection(ws_url: str, token: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket by hand, past its welcome: the test decides what each TCP write carries."""
+    host, port = ws_url.removeprefix("ws://").split("/")[0].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(f"GET /ws?token={token} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    assert (await read_frame(reader))["type"] == "welcome"
+    return reader, writer
+
+
+def masked_text(payload: bytes) -> bytes:
+    """One client text frame (RFC 6455: masked)."""
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
+    """One server text frame (unmasked, unfragmented), decoded."""
+    head = await reader.readexactly(2)
+    assert head[0] == 0x81
+    n = head[1]
+    if n == 126:
+        n = int.from_bytes(await reader.readexactly(2), "big")
+    elif n == 127:
+        n = int.from_bytes(await reader.readexactly(8), "big")
+    frame: dict[str, Any] = json.loads(await reader.readexactly(n))
+    return frame

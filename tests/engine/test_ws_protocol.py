@@ -113,6 +113,94 @@ async def test_prebuilt_frames_arrive_as_messages_in_one_write(seen):
     assert seen[0]["subprotocols"] == ["auction.v1.json"]
 
 
+def receiving_app(seen: list[Any], takes: Any) -> Any:
+    """Installs a receiver that takes the messages `takes(text)` says it takes, except while the app
+    handles one that came through `receive` (as ws.Session does), and echoes both kinds back,
+    marked: 'now:' for the receiver's, 'queued:' for those that came through `receive`."""
+    busy = [False]
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        write_now = scope["extensions"][FRAMES_EXTENSION]["write_frames_now"]
+
+        def receiver(message: str | bytes) -> bool:
+            assert isinstance(message, str)
+            if busy[0] or not takes(message):
+                return False
+            write_now([ws_frame(f"now:{message}".encode(), binary=False)])
+            return True
+
+        scope["extensions"][FRAMES_EXTENSION]["receive_now"](receiver)
+        while True:
+            message = await receive()
+            seen.append(message)
+            if message["type"] == "websocket.disconnect":
+                return
+            busy[0] = True
+            await asyncio.sleep(0.05)  # a slow handler: what arrives meanwhile must wait behind it
+            await send({"type": "websocket.send", "text": f"queued:{message['text']}"})
+            busy[0] = False
+
+    return app
+
+
+async def test_a_receiver_takes_messages_as_they_are_read_and_a_declined_one_keeps_its_place(seen):
+    async with Server(receiving_app(seen, lambda text: not text.startswith("slow"))) as server, \
+            connect(server.url) as ws:
+        await ws.send("a")
+        assert await ws.recv() == "now:a"
+        for text in ("slow-1", "b", "c"):  # b and c come while slow-1 is handled: they queue behind it
+            await ws.send(text)
+        assert [await ws.recv() for _ in range(3)] == ["queued:slow-1", "queued:b", "queued:c"]
+        await ws.send("d")  # the queue is empty again: taken at once
+        assert await ws.recv() == "now:d"
+    assert [m.get("text") for m in seen if m["type"] == "websocket.receive"] == ["slow-1", "b", "c"]
+
+
+async def test_messages_read_behind_a_declined_one_are_queued_behind_it(seen):
+    """The layer's own rule, without the app's: once a message is queued, those after it in the
+    same read are queued too, even those the receiver would take."""
+    async with Server(receiving_app(seen, lambda text: text != "slow")) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        await asyncio.sleep(0.1)  # the app has installed its receiver
+        writer.write(b"".join(masked_text(t) for t in (b"one", b"slow", b"two")))  # one read, three messages
+        got = [await asyncio.wait_for(read_text(reader), 5) for _ in range(3)]
+        writer.close()
+    assert got == ["now:one", "queued:slow", "queued:two"]
+
+
+def masked_text(payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def read_text(reader: asyncio.StreamReader) -> str:
+    head = await reader.readexactly(2)
+    assert head[0] == 0x81 and head[1] < 126
+    return (await reader.readexactly(head[1])).decode()
+
+
+async def test_a_receiver_that_raises_closes_1011_and_the_app_is_told(seen):
+    def takes(text: str) -> bool:
+        raise RuntimeError("boom")
+
+    async with Server(receiving_app(seen, takes)) as server, connect(server.url) as ws:
+        await ws.send("x")
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1011
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+    assert seen == [{"type": "websocket.disconnect", "code": 1011, "reason": ""}]
+
+
 async def test_a_close_before_accept_is_an_http_403():
     async def app(scope: Scope, receive: Any, send: Any) -> None:
         await receive()
