@@ -615,12 +615,14 @@ def main(argv: list[str] | None = None) -> int:
             offered = scale(rate, rate // 5)
             timeline = _bench_metrics.Timeline(engine.url, METRICS_AUTH, every=1.0) if args.timeline else None
             marks: list[float] = []
+            redis_latency(redis.url, reset=True)
             r = run_loadtest(on_window=lambda name, m=marks: m.append(time.time()) if name in ("start", "stop") else None,
                              engine=engine, lots=1, precise=HOT_PRECISE, bidders=scale(200, 40),
                              watchers=scale(1000, 100), duration=scale(15, 4),
                              rate=offered, open_loop=True, mix=args.open_mix, lots_per_bidder=1,
                              procs=2, prefix="HOTOPEN", **feed)
             results[f"{key}_stages"] = engine_stages(engine)
+            r["redis_fsync_floor"] = fsync_floor(redis.url, marks)
             if timeline is not None:
                 timeline.stop()
                 results[f"{key}_timeline"] = {"label": f"hot lot, 1,000 {watchers}, {offered:,} commands/s offered",
@@ -638,7 +640,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['frames_per_s']:,.0f}, {r['engine_cpu']:.0%}, {r['watcher_reconnects']}, "
                       f"{consistency_cell(r)}", "", ""),
                      ("  generator CPU (per process), loop lag p99, reader sweep p99", generator_cell(r), "", ""),
-                     ("  acks > 50 ms by second of the window (worst 3): count, worst ms", slow_seconds(r, 3), "", "")]
+                     ("  acks > 50 ms by second of the window (worst 3): count, worst ms", slow_seconds(r, 3), "", ""),
+                     ("  redis-server's own AOF fsyncs >= 10 ms in the window (worst per second)",
+                      describe_floor(r["redis_fsync_floor"]), "", "")]
         if "paced" in only:
             engine = fresh_engine()
             r = run_loadtest(engine, lots=1, precise=HOT_PRECISE, bidders=scale(200, 40),
