@@ -20,9 +20,10 @@ adds), under `FRAMES_EXTENSION`:
   `data_received`, instead of queuing it for `receive`. A message the receiver takes (True) never
   goes through the queue, the app's task or a pause of reading; one it declines (False) is queued
   as before, and so is every message after it until the queue is empty again, so the app sees them
-  in order. A bid is one message in and one ack out: its trip through `receive` (a future, a task
-  step through three coroutines, and a pause and resume of reading) was about a tenth of the hot
-  lot's CPU per command (docs/performance.md, "Round seventeen").
+  in order. A bid is one message in and one ack out; its trip through `receive` (a future, a task
+  step through three coroutines, and a pause and resume of reading) cost the conflated hot lot, at
+  8,000 commands a second, 0.74-0.76 cores of the engine against 0.70-0.73 without it
+  (docs/performance.md, "Round seventeen").
 
 No extension (permessage-deflate) is ever negotiated, so pre-framed bytes are always what the
 peer expects while the connection is OPEN. Everything else is plain ASGI: `websocket.connect`,
