@@ -20,10 +20,11 @@ adds), under `FRAMES_EXTENSION`:
   `data_received`, instead of queuing it for `receive`. A message the receiver takes (True) never
   goes through the queue, the app's task or a pause of reading; one it declines (False) is queued
   as before, and so is every message after it until the queue is empty again, so the app sees them
-  in order. A bid is one message in and one ack out; its trip through `receive` (a future, a task
-  step through three coroutines, and a pause and resume of reading) cost the conflated hot lot, at
-  8,000 commands a second, 0.74-0.76 cores of the engine against 0.70-0.73 without it
-  (docs/performance.md, "Round seventeen").
+  in order; so are the messages of one read past the first `RECEIVE_NOW_PER_READ`. A bid is one
+  message in and one ack out; its trip through `receive` (a future, a task step through three
+  coroutines, and a pause and resume of reading) cost the conflated hot lot, at 8,000 commands a
+  second, 0.74-0.76 cores of the engine against 0.70-0.73 without it (docs/performance.md, "Round
+  seventeen").
 
 No extension (permessage-deflate) is ever negotiated, so pre-framed bytes are always what the
 peer expects while the connection is OPEN. Everything else is plain ASGI: `websocket.connect`,
@@ -54,6 +55,11 @@ logger = logging.getLogger(__name__)
 
 FRAMES_EXTENSION = "auction.frames"
 CLOSE_TIMEOUT_S = 10.0  # how long a sent close waits for the peer's before the TCP connection goes
+RECEIVE_NOW_PER_READ = 16
+"""Messages of one read handed to the receiver; the rest of the read is queued, and reading pauses
+until the app has taken them, a message per turn of the loop as before. A read of 256 KiB can hold
+thousands of tiny frames: handled in one go, one client's burst would hold every other
+connection's acks behind it."""
 
 
 Receiver = Callable[[str | bytes], bool]
@@ -67,7 +73,6 @@ class FramesExtension(TypedDict):
     write_frames_now: Callable[[list[bytes]], bool]
     abort: Callable[[], None]
     receive_now: Callable[[Receiver | None], None]
-
 
 
 class EngineWebSocket(asyncio.Protocol):
@@ -92,6 +97,7 @@ class EngineWebSocket(asyncio.Protocol):
         self.inbox: list[dict[str, Any]] = []
         self.inbox_waiter: asyncio.Future[None] | None = None
         self.receiver: Receiver | None = None
+        self.taken = 0  # messages of the current read the receiver took
         self.paused = False
         self.drain_waiters: list[asyncio.Future[None]] = []
         self.response: Response | None = None  # the 101 the handshake would get, sent on the app's accept
@@ -113,6 +119,7 @@ class EngineWebSocket(asyncio.Protocol):
         self.connections.add(self)  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
+        self.taken = 0
         self.ws.receive_data(data)
         self._flush()
         for event in self.ws.events_received():
@@ -223,7 +230,9 @@ class EngineWebSocket(asyncio.Protocol):
                 self._flush()
                 self._tell_disconnect(1007)
                 return
-        if self.receiver is not None and not self.inbox and self._receive_now(self.receiver, message):
+        if (self.receiver is not None and not self.inbox and self.taken < RECEIVE_NOW_PER_READ
+                and self._receive_now(self.receiver, message)):
+            self.taken += 1
             return
         self._put({"type": "websocket.receive", "text": message} if isinstance(message, str)
                   else {"type": "websocket.receive", "bytes": message})

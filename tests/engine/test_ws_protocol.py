@@ -19,7 +19,7 @@ from websockets.typing import Subprotocol
 
 from auction_engine.frames import ws_frame
 from auction_engine.redis_server import free_port
-from auction_engine.ws_protocol import FRAMES_EXTENSION, EngineWebSocket
+from auction_engine.ws_protocol import FRAMES_EXTENSION, RECEIVE_NOW_PER_READ, EngineWebSocket
 
 from ..conftest import METRICS_AUTH
 from .helpers import new_lot
@@ -172,6 +172,24 @@ async def test_messages_read_behind_a_declined_one_are_queued_behind_it(seen):
         got = [await asyncio.wait_for(read_text(reader), 5) for _ in range(3)]
         writer.close()
     assert got == ["now:one", "queued:slow", "queued:two"]
+
+
+async def test_a_burst_in_one_read_is_taken_up_to_a_bound_and_the_rest_queued_in_order(seen):
+    """One read of many messages is not handled in one go (it would hold every other connection's
+    answers behind it): the receiver takes the first `RECEIVE_NOW_PER_READ`, the rest wait their turn."""
+    async with Server(receiving_app(seen, lambda text: True)) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+        await asyncio.sleep(0.1)  # the app has installed its receiver
+        burst = RECEIVE_NOW_PER_READ + 4
+        writer.write(b"".join(masked_text(str(i).encode()) for i in range(burst)))
+        got = [await asyncio.wait_for(read_text(reader), 5) for _ in range(burst)]
+        writer.close()
+    assert got == [f"now:{i}" for i in range(RECEIVE_NOW_PER_READ)] + [
+        f"queued:{i}" for i in range(RECEIVE_NOW_PER_READ, burst)]
 
 
 def masked_text(payload: bytes) -> bytes:
