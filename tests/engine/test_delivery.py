@@ -15,7 +15,7 @@ import pytest
 
 from ..conftest import EngineProcess
 from .helpers import api, new_lot
-from .wsclient import MSGPACK, Peer
+from .wsclient import MSGPACK, Peer, masked_text
 
 
 def seqs(peer: Peer, lot: str) -> list[int]:
@@ -109,11 +109,11 @@ def unlimited(tmp_path: Path, redis_url: str) -> Iterator[EngineProcess]:
 
 
 async def test_frames_sent_behind_a_subscribe_are_answered_after_its_history(unlimited):
-    engine = unlimited
     """A subscribe with `since` reads the lot's history; the bids the same connection sends right
     behind it wait for it, so the client hears its answers in its own order: once in the same TCP
     write as the subscribe, once in a write of their own while the history (older than the lot's
     ring, so read from the log) is on its way."""
+    engine = unlimited
     lot = (await new_lot(engine, increments=[[0, 100]]))["lot"]
     first = await Peer.open(engine.ws_url, engine.token("bidder", "B1"))
     for n in range(400):
@@ -154,14 +154,6 @@ async def raw_connection(ws_url: str, token: str) -> tuple[asyncio.StreamReader,
     assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
     assert (await read_frame(reader))["type"] == "welcome"
     return reader, writer
-
-
-def masked_text(payload: bytes) -> bytes:
-    """One client text frame (RFC 6455: masked)."""
-    mask = os.urandom(4)
-    n = len(payload)
-    head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
 async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -102,3 +103,12 @@ class Peer:
         await self.conn.close()
         self._reader.cancel()
         assert not self.schema_errors, self.schema_errors[0]
+
+
+def masked_text(payload: bytes) -> bytes:
+    """One client text frame by hand (RFC 6455: masked), for tests that decide what each TCP write
+    carries."""
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
