@@ -32,6 +32,7 @@ from .engine import Engine
 from .errors import EngineError
 from .frames import error_body
 from .logs import RequestIds, bind, request_id_of
+from .redis_down import redis_down
 from .replication import NotReplicated
 from .secret_file import load_or_create
 from .store import Store
@@ -175,6 +176,14 @@ async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("unavailable", "the log store did not answer; retry"), status_code=503)
 
 
+async def runtime_error(request: Request, exc: Exception) -> JSONResponse:
+    """uvloop's closed transport under a Redis call (redis_down.py) is Redis unavailable: 503; any
+    other RuntimeError is a bug, and stays a 500."""
+    if redis_down(exc):
+        return await redis_unavailable(request, exc)
+    raise exc
+
+
 def _page(path: Path) -> Callable[[Request], Awaitable[FileResponse]]:
     async def page(request: Request) -> FileResponse:
         return FileResponse(path)
@@ -276,7 +285,7 @@ def create_app(config: Config | None = None, web_dir: Path | None = None) -> Sta
         routes=routes,
         lifespan=lifespan,
         exception_handlers={EngineError: engine_error, HTTPException: http_error, RedisError: redis_unavailable,
-                            NotReplicated: redis_unavailable},
+                            NotReplicated: redis_unavailable, RuntimeError: runtime_error},
     )
     app.add_middleware(BodyLimit, limit=config.max_body)
     app.add_middleware(SecurityHeaders)

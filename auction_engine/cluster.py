@@ -19,8 +19,6 @@ import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from redis.exceptions import RedisError
-
 from bidding.commands import Command, Outage, command_from_dict, command_to_dict
 from bidding.reasons import Reason
 from bidding.spec import LotSpec
@@ -39,6 +37,7 @@ from .frames import Outgoing, answer_of, answer_record
 from .mirror import LotMirror, MirrorBroken
 from .node import NOT_OWNER, Node
 from .ownership import Lease
+from .redis_down import redis_down
 from .stream import LOTS_KEY, SETTLED_KEY, RedisLog
 
 logger = logging.getLogger(__name__)
@@ -219,7 +218,9 @@ class Cluster:
         """The lot's answer from whichever node owns it (this one included, after a takeover)."""
         try:
             known = await self.exists(lot)
-        except (RedisError, OSError):
+        except Exception as exc:
+            if not redis_down(exc):
+                raise
             return Unwritten("the lot's Redis shard did not answer; retry with the same id")
         if not known:
             return _unknown(lot, command)

@@ -22,7 +22,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 
 from bidding.commands import Bid, BuyNow, Command, ExtendBy, WithdrawMax
@@ -53,6 +52,7 @@ from .history_cache import HistoryCache
 from .integrity import check_database, check_head
 from .mirror import read_book
 from .ratelimit import RateLimiter
+from .redis_down import redis_down
 from .store import Bidder, Store
 from .store.errors import WriterClosed
 from .stream import LotExists, RedisLog, meta_key
@@ -173,15 +173,15 @@ class Engine:
             await self._share_limit(bidder, limit)
 
     async def _share_limit(self, bidder: str, limit: int | None) -> None:
-        """Retried: a start-up must not fail on one dropped connection (redis-py's cluster client
-        under uvloop once raised RuntimeError on a transport it had just closed)."""
+        """Retried: a start-up must not fail on one dropped connection (redis_down.py: redis-py's
+        cluster client under uvloop raises RuntimeError on a transport it had just closed)."""
         assert self.shared_credit is not None
         for attempt in range(3):
             try:
                 await self.shared_credit.set_limit(bidder, limit)
                 break
-            except (RedisError, OSError, RuntimeError):
-                if attempt == 2:
+            except Exception as exc:
+                if not redis_down(exc) or attempt == 2:
                     raise
                 await asyncio.sleep(0.1 * (attempt + 1))
         self._shared_limits[bidder] = limit
@@ -452,7 +452,9 @@ class Engine:
         assert isinstance(command, Bid | BuyNow)
         try:
             allowed = await ledger.allow_bid(command.bidder, self.clock.now_ms())
-        except (RedisError, OSError):
+        except Exception as exc:
+            if not redis_down(exc):
+                raise
             return None  # Redis does not answer: the append will say so
         if allowed:
             return None
@@ -621,7 +623,9 @@ class Engine:
             command = make(self.clock.now_ms())
             try:
                 answer = await self.call(lot, command)
-            except (EngineError, RedisError, OSError) as exc:
+            except Exception as exc:
+                if not (isinstance(exc, EngineError) or redis_down(exc)):
+                    raise
                 answer = Unwritten(str(exc))
             if not isinstance(answer, Unwritten):
                 return  # applied, or refused (closed, or nothing new): either way done

@@ -18,11 +18,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from redis.exceptions import RedisError
-
 from .mailbox import Letter, Mailbox, NoAnswer
 from .ownership import Holder, Lease, Ownership
 from .placement import Membership, NodeInfo, preferred
+from .redis_down import redis_down
 
 logger = logging.getLogger(__name__)
 
@@ -207,8 +206,10 @@ class Node:
                 )
             except NoAnswer:
                 continue
-            except (RedisError, OSError):  # the lot's Redis shard fails over: ask again until the deadline
-                await asyncio.sleep(0.1)
+            except Exception as exc:
+                if not redis_down(exc):
+                    raise
+                await asyncio.sleep(0.1)  # the lot's Redis shard fails over: ask again until the deadline
                 continue
             if answer.get("code") == NOT_OWNER:
                 await asyncio.sleep(0.02)
@@ -224,7 +225,9 @@ class Node:
         async def still() -> bool:
             try:
                 return await self.ownership.holder(lot) == holder
-            except (RedisError, OSError):
+            except Exception as exc:
+                if not redis_down(exc):
+                    raise
                 return True  # cannot tell: keep waiting
         return still
 
