@@ -162,7 +162,7 @@ async def test_messages_read_behind_a_declined_one_are_queued_behind_it(seen):
     """The layer's own rule, without the app's: once a message is queued, those after it in the
     same read are queued too, even those the receiver would take."""
     async with Server(receiving_app(seen, lambda text: text != "slow")) as server:
-        reader, writer = await upgraded(server.port)
+        reader, writer = await raw_upgrade(server.port)
         await asyncio.sleep(0.1)  # the app has installed its receiver
         writer.write(b"".join(masked_text(t) for t in (b"one", b"slow", b"two")))  # one read, three messages
         got = [await asyncio.wait_for(read_text(reader), 5) for _ in range(3)]
@@ -174,7 +174,7 @@ async def test_a_burst_in_one_read_is_taken_up_to_a_bound_and_the_rest_queued_in
     """One read of many messages is not handled in one go (it would hold every other connection's
     answers behind it): the receiver takes the first `RECEIVE_NOW_PER_READ`, the rest wait their turn."""
     async with Server(receiving_app(seen, lambda text: True)) as server:
-        reader, writer = await upgraded(server.port)
+        reader, writer = await raw_upgrade(server.port)
         await asyncio.sleep(0.1)  # the app has installed its receiver
         burst = RECEIVE_NOW_PER_READ + 4
         writer.write(b"".join(masked_text(str(i).encode()) for i in range(burst)))
@@ -182,16 +182,6 @@ async def test_a_burst_in_one_read_is_taken_up_to_a_bound_and_the_rest_queued_in
         writer.close()
     assert got == [f"now:{i}" for i in range(RECEIVE_NOW_PER_READ)] + [
         f"queued:{i}" for i in range(RECEIVE_NOW_PER_READ, burst)]
-
-
-async def upgraded(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A WebSocket by hand, past its 101: the test decides what each TCP write carries."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
-    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
-    return reader, writer
 
 
 async def read_text(reader: asyncio.StreamReader) -> str:
@@ -304,7 +294,8 @@ async def test_a_text_frame_that_is_not_utf8_closes_1007(seen):
 
 
 async def raw_upgrade(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A WebSocket handshake on a plain socket, so the test decides whether pings get answers."""
+    """A WebSocket handshake on a plain socket, so the test decides whether pings get answers and
+    what each TCP write carries."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
