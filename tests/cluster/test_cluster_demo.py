@@ -137,8 +137,12 @@ def test_cluster_demo_runs_the_sale_across_nodes_and_ctrl_c_stops_everything() -
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0, "\n".join(out.lines)
         out.thread.join(5)
-        left = [pid for pid in started if alive(pid)]
-        assert left == [], left
+        # Processes a node started itself may outlive it by a moment (CI once found two of them alive right
+        # after the demo exited): every process must be gone within a few seconds, none left for good.
+        deadline = time.monotonic() + 5
+        while (left := [pid for pid in started if alive(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert left == [], [(pid, cmdline(pid)) for pid in left]
         assert not root.exists()
         assert "cluster-demo: stopping the nodes, then the Redis Cluster" in out.lines
     finally:
@@ -147,3 +151,11 @@ def test_cluster_demo_runs_the_sale_across_nodes_and_ctrl_c_stops_everything() -
                 os.kill(pid, signal.SIGKILL)
             process.kill()
             process.wait()
+
+
+def cmdline(pid: int) -> str:
+    """What a leftover process runs, for the failure message."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200]
+    except OSError:
+        return "?"
