@@ -28,7 +28,19 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from _bench_frames import ENGINE_PING, EVENT, FULL_EVERY, MARK, PING_1, SEQ, count_scan, scan, split
+from _bench_frames import (
+    ENGINE_PING,
+    EVENT,
+    FULL_EVERY,
+    MARK,
+    PING_1,
+    SEQ,
+    count_scan,
+    header_size,
+    last_event,
+    scan,
+    split,
+)
 from _bench_ws import frame
 
 
@@ -79,6 +91,14 @@ class Feed:
     dups: int = 0
     reads: int = 0
     state: dict[str, Any] | None = None  # a delta feed's tracker: the state rebuilt from every frame
+    # The byte check of a delta feed against its lot's tracker (`Reader.placed`): the stream offset of the
+    # carry's first byte, the bytes of frames that are not events before it, and the event heads read but
+    # not yet checked (seq, offset counting event bytes only), oldest first.
+    consumed: int = 0
+    skipped: int = 0
+    pending: collections.deque[tuple[int, int]] = field(default_factory=collections.deque)
+    first: int = 0  # the seq of the feed's first event: it came whole, so no base at it
+    base: tuple[int, int] | None = None  # (seq, offset) every later head is measured from
 
 
 @dataclass
@@ -86,6 +106,11 @@ class LotTally:
     highest: int = 0
     payload: bytes = b""
     frames: int = 0
+    # From the lot's tracker (delta feeds): each event head's offset in its stream, counting event frames'
+    # bytes only, and the first seq it saw (that frame came whole; the feeds' frames after their first are
+    # byte for byte the tracker's, made once per event by the engine: lotfeed.py).
+    heads: dict[int, int] = field(default_factory=dict)
+    first: int = 0
 
 
 @dataclass
@@ -191,7 +216,10 @@ class Reader:
                 continue
             self.bytes_read += n
             feed.buf = b""
-            self.received(feed, bytes(self.view[:carry + n]), now)
+            if self.fast and self.spec.delta and feed.state is None:
+                self.placed(feed, self.into, carry + n)  # read where it lies: no copy of the read
+            else:
+                self.received(feed, bytes(self.view[:carry + n]), now)
         return len(ready)
 
     def lagging(self) -> bool:
@@ -254,12 +282,15 @@ class Reader:
     def tracked(self, feed: Feed, buf: bytes) -> None:
         """A delta feed's tracker: every frame decoded, each delta laid over the state it holds,
         which must be at the delta's `prev` (else a gap), so the final state is checked as a full
-        feed's is. One feed per lot and process: its cost is one decode per event, not per watcher."""
+        feed's is. One feed per lot and process: its cost is one decode per event, not per watcher.
+        Each event head's offset is kept (`LotTally.heads`) for the lot's other feeds' byte check."""
         _, frames, used, _, _ = split(buf, b"\x00")  # no payload starts with NUL: every frame listed
         feed.buf = buf[used:]
+        tally = self.lots[feed.lot]
         for opcode, start, end in frames:
             payload = buf[start:end]
             if opcode != 1 or not payload.startswith(MARK, 1):
+                feed.skipped += header_size(end - start) + end - start
                 self.other(feed, opcode, payload)
                 if feed.ready and not feed.state and payload.startswith(b'{"type":"snapshot"'):
                     feed.state = json.loads(payload)["state"]
@@ -269,7 +300,10 @@ class Reader:
             seq = event["seq"]
             if seq <= feed.last:
                 feed.dups += 1
+                feed.skipped += header_size(end - start) + end - start  # the feeds measured by it never had it
                 continue
+            tally.heads[seq] = feed.consumed + start + 1 - feed.skipped
+            tally.first = tally.first or seq
             if "changed" in event:
                 if event["prev"] != state.get("seq"):
                     feed.gaps += 1
@@ -281,8 +315,65 @@ class Reader:
             feed.last = seq
             if self.counting:
                 feed.frames += 1
-            tally = self.lots[feed.lot]
             tally.highest = max(tally.highest, seq)
+        feed.consumed += used
+
+    def placed(self, feed: Feed, buf: bytearray, end: int) -> None:
+        """A delta feed's read while counting: once the feed has a base, only its last event head is
+        matched (`last_event`), no pass over the read. Every event frame after a feed's first is the same
+        bytes for every delta watcher of the lot (made once per event: lotfeed.py), so the bytes from
+        the base head to a later one must be exactly those between the same two seqs on the lot's
+        tracker, which decodes every frame. A missing, repeated, cut or foreign frame between two heads
+        changes that count: a gap. The engine's keepalive pings are the one other frame expected between
+        events; they are found by their bytes (`ENGINE_PING`) and left out of the count. Until the base
+        (a head after the feed's first event, which came whole, and after the tracker's first), every
+        event of a read is matched and checked seq by seq, as `scan` does. Exact like `count_scan` at a
+        fraction of its cost: at a hot lot the count was a third of a bulk reader's CPU
+        (docs/performance.md, "Round eighteen")."""
+        seq, head, carry = last_event(buf, end)
+        later = 0  # the bytes of pings after the head (the carry may start at a cut head after it)
+        if buf.find(b"\x89", 0, carry) >= 0:
+            for m in ENGINE_PING.finditer(buf, 0, end):
+                if m.end() > carry:  # after the carry's start, or cut by it (no head in the read): whole next time
+                    carry = min(carry, m.start())
+                    break
+                if m.start() < head:
+                    feed.skipped += m.end() - m.start()
+                else:
+                    later += m.end() - m.start()
+                self._send(feed, m.group(1), 10)
+        at = feed.consumed + head - feed.skipped
+        feed.skipped += later
+        if head >= 0:
+            if feed.base is not None:
+                if seq > feed.last:
+                    if self.counting:
+                        feed.frames += seq - feed.last
+                    feed.last = seq
+                    feed.pending.append((seq, at))
+                    self.check(feed)
+                else:
+                    feed.dups += 1
+            else:
+                self.events(feed, EVENT.findall(buf, 0, end), bytes(buf[head - 1:end]), 0)
+                first = self.lots[feed.lot].first
+                if feed.last == seq and feed.first < seq and first and first < seq:
+                    feed.base = (seq, at)
+        feed.consumed += carry
+        feed.buf = bytes(buf[carry:end])
+        if b"\x88" in feed.buf:  # the engine's close (a slow consumer cut off): after the last event, in the carry
+            _, others, _, _, _ = split(feed.buf, self.dialect.event_prefix)
+            for opcode, begin, stop in others:
+                self.other(feed, opcode, feed.buf[begin:stop])
+
+    def check(self, feed: Feed) -> None:
+        """Each pending head the tracker has reached, measured from the feed's base (`placed`)."""
+        heads, pending, base = self.lots[feed.lot].heads, feed.pending, feed.base
+        while base is not None and pending and pending[0][0] in heads:
+            seq, at = pending.popleft()
+            if at - base[1] != heads[seq] - heads.get(base[0], -1 << 62):
+                feed.gaps += 1
+                feed.base = base = (seq, at)  # one fault, counted once
 
     def counted(self, feed: Feed, n: int, last: int, buf: bytes, start: int) -> None:
         """`n` contiguous events ending at seq `last` (`count_scan` checked the ends)."""
@@ -296,7 +387,10 @@ class Reader:
 
     def events(self, feed: Feed, events: list[tuple[bytes, bytes]], buf: bytes, start: int) -> None:
         """Gap and duplicate checks per chunk: contiguous seqs need only the first and the last."""
+        if not events:
+            return
         first, last = int(events[0][1]), int(events[-1][1])
+        feed.first = feed.first or first
         expected = feed.last + 1 if feed.last else first
         if first == expected and last - first + 1 == len(events) and not self.spec.conflate_ms:
             feed.last = last  # a feed watches one lot: every event here is of feed.lot
@@ -353,6 +447,10 @@ class Reader:
         receive path per TCP segment is most of a bulk reader's cost)."""
         per_lot: dict[str, dict[str, Any]] = {}
         for feed in self.feeds.values():
+            self.check(feed)
+            # A head its lot's tracker never reached cannot be vouched for: counted as a gap, not let pass.
+            feed.gaps += len(feed.pending)
+            feed.pending.clear()
             agg = per_lot.setdefault(feed.lot.decode(), {"watchers": 0, "gaps": 0, "dups": 0, "frames": 0, "closed": 0,
                                                          "lasts": collections.Counter(), "final": None})
             agg["watchers"] += 1

@@ -103,6 +103,30 @@ def count_scan(buf: bytes) -> Counted:
 FULL_EVERY = 16
 
 
+def header_size(payload: int) -> int:
+    """The bytes of an unmasked frame's header (RFC 6455, 5.2) before a payload of this length."""
+    return 2 if payload < 126 else 4 if payload < 65536 else 10
+
+
+def last_event(buf: bytes | bytearray, end: int) -> tuple[int, int, int]:
+    """The last complete event head in `buf[:end]`: (its seq, the offset of its `MARK`, where the
+    carry into the next read starts); the seq is 0 and the offset -1 when there is none.
+
+    What a delta feed's reader looks at per read instead of `count_scan`: one backward search from the
+    end, one match, never a pass over the whole read (the feed's bytes are checked against the lot's
+    tracker instead; see `_bench_feeds.Reader.placed`)."""
+    pos = buf.rfind(MARK, 0, end)
+    if pos < 0:
+        return 0, -1, max(0, end - (len(MARK) - 1))
+    m = EVENT.match(buf, pos, end)
+    if m is not None:
+        return int(m.group(2)), pos, pos + 1
+    carry = pos  # the last head is cut by the read: matched next time, whole
+    pos = buf.rfind(MARK, 0, pos)
+    m = EVENT.match(buf, pos, end) if pos >= 0 else None
+    return (int(m.group(2)), pos, carry) if m is not None else (0, -1, carry)
+
+
 def split(buf: bytes, event_prefix: bytes) -> tuple[int, list[tuple[int, int, int]], int, int, int]:
     """Walk the complete unmasked frames at the start of `buf`.
 

@@ -1,16 +1,28 @@
 """Bulk watchers (scripts/_bench_feeds.py) against the real engine: subscribed through the engine's
 own protocol, they end on the engine's last seq and state, with no gap, after reads in both modes
-(frames walked while subscribing, `scan` once counting)."""
+(frames walked while subscribing, `scan` once counting). A delta feed's reads are checked by bytes
+against its lot's tracker: a frame missing or repeated anywhere in a read is a gap, a ping is not."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import select
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from _bench_feeds import Reader, ReaderSpec  # noqa: E402
+from _bench_feeds import Feed, LotTally, Reader, ReaderSpec  # noqa: E402
+
+from auction_engine.frames import Outgoing, delta_frame, event_frame, snapshot_frame  # noqa: E402
+
+JSON = "auction.v1.json"
 
 
 def test_bulk_watchers_end_on_the_engine_s_seq_and_state(engine) -> None:
@@ -49,3 +61,154 @@ def test_bulk_watchers_end_on_the_engine_s_seq_and_state(engine) -> None:
     assert report["frames"] == 5 * (state["seq"] - before)
     assert {k: report["final"][k] for k in ("seq", "price", "leader", "bids")} == \
            {k: state[k] for k in ("seq", "price", "leader", "bids")}
+
+
+def test_delta_watchers_end_on_the_engine_s_seq_and_state_checked_by_bytes(engine) -> None:
+    staff = engine.http()
+    staff.post("/api/lots", json={"lot": "FEED-D", "title": "deltas", "currency": "EUR", "start_price": 1000,
+                                  "duration_s": 600}).raise_for_status()
+    staff.post("/api/lots/FEED-D/open").raise_for_status()
+    bidders = [engine.http("bidder", "delta-b1"), engine.http("bidder", "delta-b2")]
+    before = staff.get("/api/lots/FEED-D").json()["seq"]
+
+    reader = Reader(ReaderSpec(0, engine.url.replace("http", "ws", 1), "engine", ["FEED-D"], 6, duration=5, delta=True))
+    poller = select.epoll()
+    reader.connect_all(poller)
+    for _ in range(200):
+        if all(f.ready for f in reader.feeds.values()):
+            break
+        reader.sweep(poller, 0.02)
+    trackers = [f for f in reader.feeds.values() if f.state is not None]
+    assert len(trackers) == 1, "one feed per lot decodes every frame"
+
+    reader.counting = reader.fast = True  # the events start after, as in the bench: each feed's first comes whole
+    for i in range(40):
+        placed = bidders[i % 2].post("/api/lots/FEED-D/bids", json={"id": f"d{i}", "max": 1_000_000 + 100_000 * i})
+        assert placed.status_code == 200, placed.text
+        if i % 5 == 0:
+            reader.sweep(poller, 0)
+    state = staff.get("/api/lots/FEED-D").json()
+    for _ in range(200):
+        if all(f.last == state["seq"] for f in reader.feeds.values()):
+            break
+        reader.sweep(poller, 0.02)
+
+    feeds = [f for f in reader.feeds.values() if f.state is None]
+    assert all(f.base is not None for f in feeds), "every bulk feed was measured against the tracker"
+    report = reader.result((0.0, 0.0), 1.0, [])["lots"]["FEED-D"]
+    assert report["lasts"] == {str(state["seq"]): 6}
+    assert (report["gaps"], report["dups"], report["closed"]) == (0, 0, 0)
+    assert report["frames"] == 6 * (state["seq"] - before)
+    assert {k: report["final"][k] for k in ("seq", "price", "leader", "bids")} == \
+           {k: state[k] for k in ("seq", "price", "leader", "bids")}
+
+
+# -- the byte check alone, on the engine's own frames over a real socket pair --
+
+def lot_state(seq: int) -> dict[str, object]:
+    return {"lot": "HOT-0", "title": "Car 车", "status": "open", "price": 1_000_000 + 100 * seq,
+            "next_min": 1_000_100 + 100 * seq, "leader": f"P{seq % 3}", "bids": seq, "ends_at": 1_795_667_991_000,
+            "extensions": 0, "seq": seq}
+
+
+def delta_frames(first: int, count: int) -> list[bytes]:
+    """A delta watcher's event frames on the wire: the first whole, then each as its change."""
+    whole = [Outgoing(event_frame("HOT-0", s, "bid_placed", 1_795_667_491_000 + s, lot_state(s)))
+             for s in range(first, first + count)]
+    out = [whole[0].wire(JSON)]
+    for before, after in itertools.pairwise(whole):
+        delta = delta_frame(after.frame["seq"] - 1, before, after)
+        out.append((delta or after).wire(JSON))
+    return out
+
+
+PING = bytes([0x89, 0x04]) + b"\x01\x02\x03\x04"  # the engine's keepalive: 4 random bytes
+
+
+@contextlib.contextmanager
+def socket_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """The feed's socket (pongs go out on it) and the engine's end, which reads them."""
+    a, b = socket.socketpair()
+    b.setblocking(False)
+    with a, b:
+        yield a, b
+
+
+def measured(sock: socket.socket, feed_wire: bytes, cuts: list[int], tracker_wire: bytes) -> Feed:
+    """One bulk feed reading `feed_wire` in pieces cut at `cuts`, checked against a tracker that read
+    `tracker_wire` (a snapshot at seq 99, then events from 100); the tracker reads first, as it may."""
+    reader = Reader(ReaderSpec(0, "ws://127.0.0.1:1", "engine", ["HOT-0"], 2, duration=1, delta=True))
+    snapshot = Outgoing(snapshot_frame("HOT-0", lot_state(99), 1_795_667_491_000)).wire(JSON)
+    tracker, feed = Feed(sock, b"HOT-0", state={}), Feed(sock, b"HOT-0")
+    reader.feeds = {1: tracker, 2: feed}
+    reader.lots[b"HOT-0"] = LotTally()
+    reader.received(tracker, snapshot + tracker_wire, 0.0)
+    reader.received(feed, snapshot, 0.0)
+    assert feed.ready and feed.last == 99
+    reader.counting = reader.fast = True
+    for a, b in zip([0, *cuts], [*cuts, len(feed_wire)], strict=True):
+        into = bytearray(feed.buf + feed_wire[a:b])
+        feed.buf = b""
+        reader.placed(feed, into, len(into))
+    reader.result((0.0, 0.0), 1.0, [])
+    return feed
+
+
+def cuts_of(data: st.DataObject, wire: bytes) -> list[int]:
+    return sorted(data.draw(st.sets(st.integers(1, len(wire) - 1), max_size=10)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(3, 30), st.data())
+def test_a_whole_delta_feed_read_in_any_pieces_has_no_gap(count: int, data: st.DataObject) -> None:
+    wire = b"".join(delta_frames(100, count))
+    with socket_pair() as (ours, _):
+        feed = measured(ours, wire, cuts_of(data, wire), wire)
+    assert (feed.gaps, feed.dups, feed.last, feed.frames) == (0, 0, 99 + count, count)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(4, 30), st.data())
+def test_a_frame_missing_anywhere_is_a_gap_however_the_reads_cut(count: int, data: st.DataObject) -> None:
+    frames = delta_frames(100, count)
+    missing = data.draw(st.integers(1, count - 2))  # between two heads the feed reads, not its last
+    wire = b"".join(frames[:missing] + frames[missing + 1:])
+    with socket_pair() as (ours, _):
+        feed = measured(ours, wire, cuts_of(data, wire), b"".join(frames))
+    assert feed.gaps >= 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(4, 30), st.data())
+def test_a_frame_repeated_anywhere_is_seen_however_the_reads_cut(count: int, data: st.DataObject) -> None:
+    frames = delta_frames(100, count)
+    again = data.draw(st.integers(1, count - 2))
+    wire = b"".join(frames[:again + 1] + frames[again:])
+    with socket_pair() as (ours, _):
+        feed = measured(ours, wire, cuts_of(data, wire), b"".join(frames))
+    assert feed.gaps + feed.dups >= 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(3, 20), st.data())
+def test_the_engine_s_pings_between_events_are_answered_and_are_no_gap(count: int, data: st.DataObject) -> None:
+    frames = delta_frames(100, count)
+    at = sorted(data.draw(st.sets(st.integers(1, count - 1), min_size=1, max_size=3)))
+    wire = b"".join(f + (PING if i + 1 in at else b"") for i, f in enumerate(frames))
+    with socket_pair() as (ours, engine_end):
+        feed = measured(ours, wire, cuts_of(data, wire), b"".join(frames))
+        pongs = engine_end.recv(65536)
+    assert (feed.gaps, feed.dups, feed.last) == (0, 0, 99 + count)
+    assert pong_payloads(pongs) == [b"\x01\x02\x03\x04"] * len(at), "each ping answered once"
+
+
+def pong_payloads(data: bytes) -> list[bytes]:
+    """The payloads of the masked pong frames a client wrote (RFC 6455, 5.3)."""
+    out = []
+    while data:
+        assert data[0] == 0x8A and data[1] & 0x80, data
+        n = data[1] & 0x7F
+        key, payload = data[2:6], data[6:6 + n]
+        out.append(bytes(b ^ key[i % 4] for i, b in enumerate(payload)))
+        data = data[6 + n:]
+    return out
