@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import base64
 import collections
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -43,6 +44,7 @@ HIST_MAX_US = 120_000_000
 SLOW_ACK_S = 0.05  # acks slower than this are also counted by the second they were sent in
 STRATEGIES = ("increment", "proxy", "sniper", "escalate")
 COMPACT = json.JSONEncoder(separators=(",", ":"))  # one encoder, not one per `json.dumps` call
+ESCAPE = json.encoder.encode_basestring_ascii  # a str as a JSON string literal, quotes included (C)
 FINAL_KEYS = ("seq", "status", "result", "price", "leader", "bids", "ends_at", "extensions")
 
 
@@ -121,6 +123,12 @@ def parse_mix(mix: str) -> list[str]:
     return weights
 
 
+def bid_text(lot: str, bid_id: str, key: str, amount: int) -> str:
+    """A bid frame's JSON, laid out by hand: a third of what `JSONEncoder.encode` of the dict costs, which
+    was a tenth of a bidder process's CPU at a hot lot. The strings are JSON-escaped all the same."""
+    return f'{{"type":"bid","lot":{ESCAPE(lot)},"id":{ESCAPE(bid_id)},"{key}":{int(amount)}}}'
+
+
 def ws_url(url: str) -> str:
     return ("wss://" if url.startswith("https") else "ws://") + url.split("://", 1)[1].rstrip("/") + "/ws"
 
@@ -182,7 +190,8 @@ class Worker:
         self.proto = MSGPACK if self.msgpack else JSON
         self.ws = ws_url(opts.urls[index % len(opts.urls)] if opts.urls else opts.url)
         self.views = {lot: LotView(next_min=0, step=opts.step) for lot in opts.lot_ids}
-        self.ack_hist = new_hist()
+        # Ack times by microsecond too (the same ~3 us of `record_value` per ack, at 2,000 acks/s a process).
+        self.ack_us: collections.Counter[int] = collections.Counter()
         # Delivery times counted by microsecond, into a histogram at the end: `HdrHistogram.record_value` is
         # ~3 us of Python, and a hot lot's precise watchers take 100,000 receipts a second.
         self.delivery_us: collections.Counter[int] = collections.Counter()
@@ -390,14 +399,13 @@ class Worker:
                     continue
                 n += 1
                 bid_id = f"{bidder}-{n}"
-                frame: dict[str, Any] = {"type": "bid", "lot": lot, "id": bid_id}
                 floor = max(v.next_min, 1)
                 if strategy == "proxy":
-                    frame["max"] = floor + v.step * rng.randint(0, 200)
+                    key, value = "max", floor + v.step * rng.randint(0, 200)
                 elif strategy == "escalate":  # above every maximum before it: accepted unless overtaken in flight
-                    frame["max"] = max(floor, 1_000_000 + (time.time_ns() // 1000 - self.o.epoch_us) * v.step)
+                    key, value = "max", max(floor, 1_000_000 + (time.time_ns() // 1000 - self.o.epoch_us) * v.step)
                 else:
-                    frame["amount"] = floor
+                    key, value = "amount", floor
                 if ws.closed.done():
                     self.errors[f"bidder_closed:{ws.close_code}"] += 1
                     break
@@ -405,8 +413,10 @@ class Worker:
                 fut = None if open_loop else asyncio.get_running_loop().create_future()
                 pending[bid_id] = (time.perf_counter(), lot, fut)
                 self.counts["sent"] += 1
-                data = self.encode(frame)
-                ws.send_binary(data) if isinstance(data, bytes) else ws.send_text(data)
+                if self.msgpack:
+                    ws.send_binary(msgpack.packb({"type": "bid", "lot": lot, "id": bid_id, key: value}))
+                else:
+                    ws.send_text(bid_text(lot, bid_id, key, value))
                 if open_loop:
                     continue  # the next bid goes at its own time; the reader matches the ack by id
                 assert fut is not None
@@ -437,7 +447,7 @@ class Worker:
             if entry is None:
                 return
             t, lot, fut = entry
-            self.ack_hist.record_value(max(1, int((now - t) * 1e6)))
+            self.ack_us[int((now - t) * 1e6)] += 1
             if now - t > SLOW_ACK_S:
                 slot = self.slow_acks.setdefault(int(t), [0, 0.0])
                 slot[0] += 1
@@ -549,6 +559,12 @@ class Worker:
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)  # the subscribe answers
         self.out.put(("ready", self.index))
+        # What is alive now (sockets, protocols, tasks) lives for the whole run: out of the collector's sight,
+        # and young collections ten times rarer. They were 8% of a bidder process's CPU at a hot lot, most of
+        # it walking these (docs/performance.md, "Round eighteen"). The generator's own cost, not the engine's.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(7000, 10, 10)
         while not self.go.is_set():
             await asyncio.sleep(0.02)
         self.t0 = time.perf_counter()
@@ -595,9 +611,11 @@ class Worker:
             await asyncio.sleep(0.05)
 
     def result(self) -> dict[str, Any]:
-        delivery = new_hist()
+        delivery, acks = new_hist(), new_hist()
         for us, count in self.delivery_us.items():
             delivery.record_value(max(1, us), count)
+        for us, count in self.ack_us.items():
+            acks.record_value(max(1, us), count)
         per_lot: dict[str, dict[str, Any]] = {}
         for seen in self.watched:
             for lot, w in seen.items():
@@ -617,7 +635,7 @@ class Worker:
             "window_s": self.t1 - self.t0,
             "counts": dict(self.counts),
             "errors": dict(self.errors),
-            "ack_hist": base64.b64encode(self.ack_hist.encode()).decode() if self.ack_hist.get_total_count() else None,
+            "ack_hist": base64.b64encode(acks.encode()).decode() if acks.get_total_count() else None,
             "slow_acks": {str(k): v for k, v in self.slow_acks.items() if self.t0 <= k + 1 and (not self.t1 or k <= self.t1)},
             "started": self.t0,
             "cpu": self.cpu / max(1e-9, self.t1 - self.t0),
