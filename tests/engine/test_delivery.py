@@ -4,9 +4,7 @@ gets exactly what it missed, also from the log in Redis after a restart."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ import pytest
 
 from ..conftest import EngineProcess
 from .helpers import api, new_lot
-from .wsclient import MSGPACK, Peer, masked_text
+from .wsclient import MSGPACK, Peer, masked_text, raw_upgrade, read_raw_frame
 
 
 def seqs(peer: Peer, lot: str) -> list[int]:
@@ -146,24 +144,15 @@ async def test_frames_sent_behind_a_subscribe_are_answered_after_its_history(unl
 
 async def raw_connection(ws_url: str, token: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A WebSocket by hand, past its welcome: the test decides what each TCP write carries."""
-    host, port = ws_url.removeprefix("ws://").split("/")[0].split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(f"GET /ws?token={token} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
-    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    reader, writer = await raw_upgrade(int(ws_url.removeprefix("ws://").split("/")[0].split(":")[1]),
+                                       f"/ws?token={token}")
     assert (await read_frame(reader))["type"] == "welcome"
     return reader, writer
 
 
 async def read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
-    """One server text frame (unmasked, unfragmented), decoded."""
-    head = await reader.readexactly(2)
-    assert head[0] == 0x81
-    n = head[1]
-    if n == 126:
-        n = int.from_bytes(await reader.readexactly(2), "big")
-    elif n == 127:
-        n = int.from_bytes(await reader.readexactly(8), "big")
-    frame: dict[str, Any] = json.loads(await reader.readexactly(n))
+    """One server text frame, decoded."""
+    opcode, payload = await read_raw_frame(reader)
+    assert opcode == 0x1
+    frame: dict[str, Any] = json.loads(payload)
     return frame

@@ -23,7 +23,7 @@ from auction_engine.ws_protocol import FRAMES_EXTENSION, RECEIVE_NOW_PER_READ, E
 
 from ..conftest import METRICS_AUTH
 from .helpers import new_lot
-from .wsclient import Peer, masked_text
+from .wsclient import Peer, masked_text, raw_upgrade, read_raw_frame
 
 Scope = dict[str, Any]
 
@@ -293,23 +293,6 @@ async def test_a_text_frame_that_is_not_utf8_closes_1007(seen):
     assert int.from_bytes(head[2:4], "big") == 1007
 
 
-async def raw_upgrade(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A WebSocket handshake on a plain socket, so the test decides whether pings get answers and
-    what each TCP write carries."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
-    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
-    return reader, writer
-
-
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """One unmasked server frame: opcode and payload (small frames only)."""
-    head = await reader.readexactly(2)
-    return head[0] & 0x0F, await reader.readexactly(head[1] & 0x7F)
-
-
 def masked(opcode: int, payload: bytes) -> bytes:
     mask = os.urandom(4)
     return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
@@ -320,10 +303,10 @@ async def test_a_peer_that_never_answers_pings_is_closed_1011_after_the_ping_tim
         reader, writer = await raw_upgrade(server.port)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        opcode, _ = await asyncio.wait_for(read_frame(reader), 3)
+        opcode, _ = await asyncio.wait_for(read_raw_frame(reader), 3)
         pinged = loop.time()
         assert opcode == 0x9
-        opcode, payload = await asyncio.wait_for(read_frame(reader), 3)  # no pong sent
+        opcode, payload = await asyncio.wait_for(read_raw_frame(reader), 3)  # no pong sent
         closed = loop.time()
         writer.close()
     assert opcode == 0x8 and int.from_bytes(payload[:2], "big") == 1011
@@ -339,12 +322,12 @@ async def test_a_peer_that_answers_pings_stays_open_and_keeps_being_pinged(seen)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 1.5
         while loop.time() < deadline:
-            opcode, payload = await asyncio.wait_for(read_frame(reader), 2)
+            opcode, payload = await asyncio.wait_for(read_raw_frame(reader), 2)
             assert opcode == 0x9, (opcode, payload)
             pings += 1
             writer.write(masked(0xA, payload))  # the pong
         writer.write(masked(0x1, b"still here"))
-        while (frame := await asyncio.wait_for(read_frame(reader), 2))[0] == 0x9:
+        while (frame := await asyncio.wait_for(read_raw_frame(reader), 2))[0] == 0x9:
             writer.write(masked(0xA, frame[1]))
         writer.close()
     assert frame == (0x1, b"still here")  # echoed: the connection stayed open

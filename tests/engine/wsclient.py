@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -103,6 +104,28 @@ class Peer:
         await self.conn.close()
         self._reader.cancel()
         assert not self.schema_errors, self.schema_errors[0]
+
+
+async def raw_upgrade(port: int, path: str = "/ws") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket handshake on a plain socket to 127.0.0.1, so the test decides whether pings get
+    answers and what each TCP write carries."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    return reader, writer
+
+
+async def read_raw_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One server frame off a `raw_upgrade` socket (unmasked, unfragmented): opcode and payload."""
+    head = await reader.readexactly(2)
+    n = head[1] & 0x7F
+    if n == 126:
+        n = int.from_bytes(await reader.readexactly(2), "big")
+    elif n == 127:
+        n = int.from_bytes(await reader.readexactly(8), "big")
+    return head[0] & 0x0F, await reader.readexactly(n)
 
 
 def masked_text(payload: bytes) -> bytes:
