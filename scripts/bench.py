@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import platform
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from hdrh.histogram import HdrHistogram
 
 SCRIPTS = Path(__file__).resolve().parent
 ROOT = SCRIPTS.parent
@@ -474,7 +476,16 @@ def main(argv: list[str] | None = None) -> int:
                         "the scenarios' own redis-server only, not the SQL store")
     p.add_argument("--baselines", default="bare,nchan,socketio",
                    help="fan-out baselines, comma-separated: bare (websockets), nchan, socketio")
+    p.add_argument("--replot", metavar="JSON",
+                   help="draw the plot (--plot, or --docs) from an earlier run's --json instead of running anything")
     args = p.parse_args(argv)
+    if args.replot:
+        saved = json.loads(Path(args.replot).read_text()).get("histograms") or {}
+        if not saved:
+            p.error(f"{args.replot} holds no histograms (written by a bench.py before --replot existed)")
+        plot({name: HdrHistogram.decode(base64.b64decode(h)) for name, h in saved.items()},
+             Path(args.plot) if args.plot else ROOT / "docs" / "perf" / "latency.png")
+        return 0
     baselines = [b for b in args.baselines.split(",") if b]
     if args.fanout_rate < 0:
         p.error("--fanout-rate is frames/s offered, 0 or more")
@@ -743,6 +754,9 @@ def main(argv: list[str] | None = None) -> int:
     print_stages(results)
     print_timelines(results)
     print_profiles(results)
+    # Each latency histogram, HdrHistogram-encoded: the plot can be redrawn from the JSON (--replot).
+    results["histograms"] = {name: base64.b64encode(h.encode()).decode() for name, h in hists.items()
+                             if h is not None and h.get_total_count()}
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2, default=str))
     if args.docs or args.plot:
@@ -1020,31 +1034,43 @@ def print_profiles(results: dict[str, Any]) -> None:
 
 
 def plot(hists: dict[str, Any], out: Path) -> None:
+    """Acks (and the Lua baseline) on the left, deliveries on the right, each against the goals that
+    bound it; a legend under each panel, so no curve is hidden behind it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(9, 5))
+    shown = {name: h for name, h in hists.items() if h is not None and h.get_total_count()}
+    panels = [("acks (and the Lua append baseline)", [n for n in shown if "delivery" not in n], [(20, "20 ms"), (50, "50 ms")]),
+              ("deliveries to the precise watchers", [n for n in shown if "delivery" in n], [(250, "250 ms")])]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 7.5), sharey=True)
     percentiles = [50, 75, 90, 95, 99, 99.5, 99.9, 99.99]
-    for name, h in hists.items():
-        if h is None or h.get_total_count() == 0:
-            continue
-        xs = [1 / (1 - p / 100) for p in percentiles]
-        ax.plot(xs, [h.get_value_at_percentile(p) / 1000 for p in percentiles], marker="o",
-                label=f"{name} (n={h.get_total_count():,})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xticks([1 / (1 - p / 100) for p in percentiles])
-    ax.set_xticklabels([f"p{p:g}" for p in percentiles])
-    ax.set_ylabel("latency (ms)")
-    ax.set_title("Latency by percentile (bench.py, one run)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    xs = [1 / (1 - p / 100) for p in percentiles]
+    tab20 = plt.get_cmap("tab20")
+    colours = [tab20(i) for i in [*range(0, 20, 2), *range(1, 20, 2)]]  # the ten strong colours, then their pale pairs
+    markers = "osD^vP*X"
+    for ax, (title, names, goals) in zip(axes, panels, strict=True):
+        for i, name in enumerate(names):
+            h = shown[name]
+            ax.plot(xs, [h.get_value_at_percentile(p) / 1000 for p in percentiles], marker=markers[i % len(markers)],
+                    color=colours[i % len(colours)], label=f"{name} (n={h.get_total_count():,})")
+        for ms, label in goals:
+            ax.axhline(ms, color="grey", linestyle="--", linewidth=1)
+            ax.annotate(f"goal {label}", (xs[0], ms), textcoords="offset points", xytext=(2, 3), fontsize=8,
+                        color="grey")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(xs)
+        ax.set_xticklabels([f"p{p:g}" for p in percentiles])
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=1, frameon=False)
+    axes[0].set_ylabel("latency (ms)")
+    fig.suptitle("Latency by percentile (bench.py, one run)")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-
+    fig.savefig(out, dpi=110, bbox_inches="tight")
 
 if __name__ == "__main__":
     sys.exit(main())
