@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,16 +26,18 @@ from auction_engine.frames import Outgoing, delta_frame, event_frame, snapshot_f
 JSON = "auction.v1.json"
 
 
-def test_bulk_watchers_end_on_the_engine_s_seq_and_state(engine) -> None:
+@pytest.mark.parametrize("delta", [False, True], ids=["whole", "delta"])
+def test_bulk_watchers_end_on_the_engine_s_seq_and_state(engine, delta: bool) -> None:
+    lot = f"FEED-{'D' if delta else 'W'}"
     staff = engine.http()
-    staff.post("/api/lots", json={"lot": "FEED-1", "title": "feeds", "currency": "EUR", "start_price": 1000,
+    staff.post("/api/lots", json={"lot": lot, "title": "feeds", "currency": "EUR", "start_price": 1000,
                                   "duration_s": 600}).raise_for_status()
-    staff.post("/api/lots/FEED-1/open").raise_for_status()
+    staff.post(f"/api/lots/{lot}/open").raise_for_status()
     bidders = [engine.http("bidder", "feed-b1"), engine.http("bidder", "feed-b2")]
-    bidders[0].post("/api/lots/FEED-1/bids", json={"id": "before", "max": 5_000}).raise_for_status()
-    before = staff.get("/api/lots/FEED-1").json()["seq"]
+    bidders[0].post(f"/api/lots/{lot}/bids", json={"id": "before", "max": 5_000}).raise_for_status()
+    before = staff.get(f"/api/lots/{lot}").json()["seq"]
 
-    reader = Reader(ReaderSpec(0, engine.url.replace("http", "ws", 1), "engine", ["FEED-1"], 5, duration=5))
+    reader = Reader(ReaderSpec(0, engine.url.replace("http", "ws", 1), "engine", [lot], 5, duration=5, delta=delta))
     poller = select.epoll()
     reader.connect_all(poller)
     for _ in range(200):
@@ -42,63 +45,28 @@ def test_bulk_watchers_end_on_the_engine_s_seq_and_state(engine) -> None:
             break
         reader.sweep(poller, 0.02)
     assert [(f.ready, f.last) for f in reader.feeds.values()] == [(True, before)] * 5  # each snapshot's seq
+    trackers = [f for f in reader.feeds.values() if f.state is not None]
+    assert len(trackers) == delta, "a delta lot has one feed per reader that decodes every frame"
 
-    reader.counting = reader.fast = True
+    reader.counting = reader.fast = True  # the bids start after, as in the bench: a delta feed's first event is whole
     for i in range(30):
-        placed = bidders[(i + 1) % 2].post("/api/lots/FEED-1/bids", json={"id": f"b{i}", "max": 1_000_000 + 100_000 * i})
+        placed = bidders[(i + 1) % 2].post(f"/api/lots/{lot}/bids", json={"id": f"b{i}", "max": 1_000_000 + 100_000 * i})
         assert placed.status_code == 200, placed.text
         if i % 7 == 0:
             reader.sweep(poller, 0)
-    state = staff.get("/api/lots/FEED-1").json()
+    state = staff.get(f"/api/lots/{lot}").json()
     for _ in range(200):
         if all(f.last == state["seq"] for f in reader.feeds.values()):
             break
         reader.sweep(poller, 0.02)
 
-    report = reader.result((0.0, 0.0), 1.0, [])["lots"]["FEED-1"]
+    if delta:
+        assert all(f.base is not None for f in reader.feeds.values() if f.state is None), \
+            "every bulk feed was measured by bytes against the tracker"
+    report = reader.result((0.0, 0.0), 1.0, [])["lots"][lot]
     assert report["lasts"] == {str(state["seq"]): 5}
     assert (report["gaps"], report["dups"], report["closed"]) == (0, 0, 0)
     assert report["frames"] == 5 * (state["seq"] - before)
-    assert {k: report["final"][k] for k in ("seq", "price", "leader", "bids")} == \
-           {k: state[k] for k in ("seq", "price", "leader", "bids")}
-
-
-def test_delta_watchers_end_on_the_engine_s_seq_and_state_checked_by_bytes(engine) -> None:
-    staff = engine.http()
-    staff.post("/api/lots", json={"lot": "FEED-D", "title": "deltas", "currency": "EUR", "start_price": 1000,
-                                  "duration_s": 600}).raise_for_status()
-    staff.post("/api/lots/FEED-D/open").raise_for_status()
-    bidders = [engine.http("bidder", "delta-b1"), engine.http("bidder", "delta-b2")]
-    before = staff.get("/api/lots/FEED-D").json()["seq"]
-
-    reader = Reader(ReaderSpec(0, engine.url.replace("http", "ws", 1), "engine", ["FEED-D"], 6, duration=5, delta=True))
-    poller = select.epoll()
-    reader.connect_all(poller)
-    for _ in range(200):
-        if all(f.ready for f in reader.feeds.values()):
-            break
-        reader.sweep(poller, 0.02)
-    trackers = [f for f in reader.feeds.values() if f.state is not None]
-    assert len(trackers) == 1, "one feed per lot decodes every frame"
-
-    reader.counting = reader.fast = True  # the events start after, as in the bench: each feed's first comes whole
-    for i in range(40):
-        placed = bidders[i % 2].post("/api/lots/FEED-D/bids", json={"id": f"d{i}", "max": 1_000_000 + 100_000 * i})
-        assert placed.status_code == 200, placed.text
-        if i % 5 == 0:
-            reader.sweep(poller, 0)
-    state = staff.get("/api/lots/FEED-D").json()
-    for _ in range(200):
-        if all(f.last == state["seq"] for f in reader.feeds.values()):
-            break
-        reader.sweep(poller, 0.02)
-
-    feeds = [f for f in reader.feeds.values() if f.state is None]
-    assert all(f.base is not None for f in feeds), "every bulk feed was measured against the tracker"
-    report = reader.result((0.0, 0.0), 1.0, [])["lots"]["FEED-D"]
-    assert report["lasts"] == {str(state["seq"]): 6}
-    assert (report["gaps"], report["dups"], report["closed"]) == (0, 0, 0)
-    assert report["frames"] == 6 * (state["seq"] - before)
     assert {k: report["final"][k] for k in ("seq", "price", "leader", "bids")} == \
            {k: state[k] for k in ("seq", "price", "leader", "bids")}
 
