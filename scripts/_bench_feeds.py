@@ -43,6 +43,8 @@ from _bench_frames import (
 )
 from _bench_ws import frame
 
+PRUNE_OVER = 65536  # a lot's tracker heads kept before the ones no feed needs are forgotten (`Reader.prune`)
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -111,6 +113,7 @@ class LotTally:
     # byte for byte the tracker's, made once per event by the engine: lotfeed.py).
     heads: dict[int, int] = field(default_factory=dict)
     first: int = 0
+    pruned: int = 0  # the heads below this seq are forgotten
 
 
 @dataclass
@@ -317,6 +320,8 @@ class Reader:
                 feed.frames += 1
             tally.highest = max(tally.highest, seq)
         feed.consumed += used
+        if len(tally.heads) > PRUNE_OVER:
+            self.prune(feed.lot)
 
     def placed(self, feed: Feed, buf: bytearray, end: int) -> None:
         """A delta feed's read while counting: once the feed has a base, only its last event head is
@@ -367,13 +372,26 @@ class Reader:
                 self.other(feed, opcode, feed.buf[begin:stop])
 
     def check(self, feed: Feed) -> None:
-        """Each pending head the tracker has reached, measured from the feed's base (`placed`)."""
+        """Each pending head the tracker has reached, measured from the feed's base (`placed`), which then
+        moves up to it: each read's bytes are checked on their own, a fault is counted once, and the
+        tracker's older heads can go (`prune`)."""
         heads, pending, base = self.lots[feed.lot].heads, feed.pending, feed.base
         while base is not None and pending and pending[0][0] in heads:
             seq, at = pending.popleft()
             if at - base[1] != heads[seq] - heads.get(base[0], -1 << 62):
                 feed.gaps += 1
-                feed.base = base = (seq, at)  # one fault, counted once
+            feed.base = base = (seq, at)
+
+    def prune(self, lot: bytes) -> None:
+        """Forget the tracker's heads below every open feed's base: a run of an hour at a hot lot would
+        otherwise keep millions of them."""
+        tally = self.lots[lot]
+        # A feed with no base yet takes one at a head it reads from now on, at or above its last seq.
+        low = min((f.base[0] if f.base else f.last for f in self.feeds.values()
+                   if f.lot == lot and f.state is None and (f.pending or not f.closed)), default=tally.highest)
+        for seq in range(tally.pruned, low):
+            tally.heads.pop(seq, None)
+        tally.pruned = max(tally.pruned, low)
 
     def counted(self, feed: Feed, n: int, last: int, buf: bytes, start: int) -> None:
         """`n` contiguous events ending at seq `last` (`count_scan` checked the ends)."""

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
+import _bench_feeds  # noqa: E402
 from _bench_feeds import Feed, LotTally, Reader, ReaderSpec  # noqa: E402
 
 from auction_engine.frames import Outgoing, delta_frame, event_frame, snapshot_frame  # noqa: E402
@@ -180,3 +181,30 @@ def pong_payloads(data: bytes) -> list[bytes]:
         out.append(bytes(b ^ key[i % 4] for i, b in enumerate(payload)))
         data = data[6 + n:]
     return out
+
+
+def test_the_tracker_forgets_heads_no_feed_needs_and_the_check_holds(monkeypatch) -> None:
+    monkeypatch.setattr(_bench_feeds, "PRUNE_OVER", 16)
+    frames = delta_frames(100, 300)
+    wire = b"".join(frames)
+    tracker_wire = b"".join(frames[:150]), b"".join(frames[150:])
+    reader = Reader(ReaderSpec(0, "ws://127.0.0.1:1", "engine", ["HOT-0"], 2, duration=1, delta=True))
+    snapshot = Outgoing(snapshot_frame("HOT-0", lot_state(99), 1_795_667_491_000)).wire(JSON)
+    with socket_pair() as (ours, _):
+        tracker, feed = Feed(ours, b"HOT-0", state={}), Feed(ours, b"HOT-0")
+        reader.feeds = {1: tracker, 2: feed}
+        reader.lots[b"HOT-0"] = LotTally()
+        reader.received(feed, snapshot, 0.0)
+        reader.received(tracker, snapshot, 0.0)
+        reader.counting = reader.fast = True
+        cut = len(tracker_wire[0])
+        for part, feed_part in ((tracker_wire[0], wire[:cut]), (tracker_wire[1], wire[cut:])):
+            reader.received(tracker, part, 0.0)
+            for i in range(0, len(feed_part), 700):  # reads of 700 bytes, each checked as the tracker has it
+                into = bytearray(feed.buf + feed_part[i:i + 700])
+                feed.buf = b""
+                reader.placed(feed, into, len(into))
+        tally = reader.lots[b"HOT-0"]
+        assert min(tally.heads) == tally.pruned > 150, "the heads below the feed's base when the tracker read are gone"
+        reader.result((0.0, 0.0), 1.0, [])
+    assert (feed.gaps, feed.dups, feed.last, feed.frames) == (0, 0, 399, 300)
