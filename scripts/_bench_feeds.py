@@ -35,6 +35,7 @@ from _bench_frames import (
     MARK,
     PING_1,
     SEQ,
+    close_at_end,
     count_scan,
     header_size,
     last_event,
@@ -101,6 +102,7 @@ class Feed:
     pending: collections.deque[tuple[int, int]] = field(default_factory=collections.deque)
     first: int = 0  # the seq of the feed's first event: it came whole, so no base at it
     base: tuple[int, int] | None = None  # (seq, offset) every later head is measured from
+    why: str = ""  # why the feed closed: the close frame's code and reason, or none came
 
 
 @dataclass
@@ -238,6 +240,8 @@ class Reader:
         return any(lows[lot] < highs[lot] for lot in lows)
 
     def drop(self, poller: select.epoll, fd: int, feed: Feed) -> None:
+        if not feed.closed:
+            feed.why = feed.why or "closed without a close frame"
         feed.closed = True
         poller.unregister(fd)
         feed.sock.close()
@@ -259,14 +263,12 @@ class Reader:
                 events, feed.buf, start = scan(buf)
                 if events:
                     self.events(feed, events, buf, start)
-            # A close frame (0x88: the engine cut this watcher off as a slow consumer) stays in the carry, which
-            # the counting above never reads: found here, or the feed would look open, and stuck, until the
+            # A close frame (the engine cut this watcher off as a slow consumer) is no event, which the
+            # counting above never reads: found here, or the feed would look open, and stuck, until the
             # engine's close timeout (10 s) ended the connection, after the readers had reported.
-            carry = feed.buf
-            if b"\x88" in carry:
-                _, others, _, _, _ = split(carry, self.dialect.event_prefix)
-                for opcode, begin, end in others:
-                    self.other(feed, opcode, carry[begin:end])
+            closing = close_at_end(buf)
+            if closing is not None:
+                self.other(feed, 8, closing)
             # Unanswered pings close the connection. `buf`, not `data`: a ping cut by the last read is in
             # the carry; one found twice gets two answers, which both servers ignore.
             if self.dialect is SOCKETIO and PING_1 in buf:
@@ -366,10 +368,9 @@ class Reader:
                     feed.base = (seq, at)
         feed.consumed += carry
         feed.buf = bytes(buf[carry:end])
-        if b"\x88" in feed.buf:  # the engine's close (a slow consumer cut off): after the last event, in the carry
-            _, others, _, _, _ = split(feed.buf, self.dialect.event_prefix)
-            for opcode, begin, stop in others:
-                self.other(feed, opcode, feed.buf[begin:stop])
+        closing = close_at_end(buf, end)  # the engine's close (a slow consumer cut off): after the last event
+        if closing is not None:
+            self.other(feed, 8, closing)
 
     def check(self, feed: Feed) -> None:
         """Each pending head the tracker has reached, measured from the feed's base (`placed`), which then
@@ -438,6 +439,8 @@ class Reader:
             self._send(feed, payload, 10)
         elif opcode == 8:
             feed.closed = True
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+            feed.why = f"{code} {payload[2:].decode(errors='replace')}".strip()
         elif self.dialect is SOCKETIO:
             self._socketio(feed, payload)
         elif payload.startswith(b'{"type":"snapshot"'):
@@ -470,12 +473,15 @@ class Reader:
             feed.gaps += len(feed.pending)
             feed.pending.clear()
             agg = per_lot.setdefault(feed.lot.decode(), {"watchers": 0, "gaps": 0, "dups": 0, "frames": 0, "closed": 0,
+                                                         "why": collections.Counter(),
                                                          "lasts": collections.Counter(), "final": None})
             agg["watchers"] += 1
             agg["gaps"] += feed.gaps
             agg["dups"] += feed.dups
             agg["frames"] += feed.frames
             agg["closed"] += feed.closed
+            if feed.closed:
+                agg["why"][feed.why] += 1
             if not feed.closed:  # one cut off (a slow consumer) stops where it was cut: counted as closed
                 agg["lasts"][feed.last] += 1
         for lot, agg in per_lot.items():

@@ -103,6 +103,29 @@ def count_scan(buf: bytes) -> Counted:
 FULL_EVERY = 16
 
 
+def close_at_end(buf: bytes | bytearray, end: int | None = None) -> bytes | None:
+    """The payload of a server close frame that ends `buf[:end]` (a status code and its reason), or None.
+
+    A counting read starts inside an event frame, so its frames cannot be walked from its start (a walk
+    from a carry's start once read a stray byte as a close and counted a watcher as cut off). The close
+    is the last frame a server sends (RFC 6455, 5.5.1), so it is looked for at the end only: a 0x88
+    whose length byte covers exactly the rest, holding a status code a server may send. A 0x88 inside
+    an event frame (a length of 136, a UTF-8 continuation byte) is followed by JSON text, never by
+    such a code. The whole read is looked at, not the carry: a read with no event head carries only
+    its last bytes, which would cut a close in two."""
+    end = len(buf) if end is None else end
+    low = max(0, end - 127)
+    pos = buf.rfind(b"\x88", low, end)
+    while pos >= 0:
+        n = end - pos - 2
+        if 2 <= n <= 125 and buf[pos + 1] == n:
+            code = int.from_bytes(buf[pos + 2:pos + 4], "big")
+            if 1000 <= code <= 1014 or 3000 <= code <= 4999:
+                return bytes(buf[pos + 2:end])
+        pos = buf.rfind(b"\x88", low, pos)
+    return None
+
+
 def header_size(payload: int) -> int:
     """The bytes of an unmasked frame's header (RFC 6455, 5.2) before a payload of this length."""
     return 2 if payload < 126 else 4 if payload < 65536 else 10

@@ -849,9 +849,12 @@ def merge(o: Options, results: list[dict[str, Any]], failed: dict[int, str], htt
         counts.update(r["counts"])
         errors.update(r["errors"])
     readers = readers or []
+    dropped_why: collections.Counter[str] = collections.Counter()  # a dropped watcher's close code and reason
     for b in readers:
         counts["watcher_frames"] += b["frames"]
         counts["watchers_dropped"] += sum(agg["closed"] for agg in b["lots"].values())
+        for agg in b["lots"].values():
+            dropped_why.update(agg.get("why", {}))
     window = max((r["window_s"] for r in results), default=o.duration) or o.duration
     ack = merge_hist([r["ack_hist"] for r in results])
     t0 = min((r.get("started") or 0.0 for r in results), default=0.0)
@@ -916,6 +919,7 @@ def merge(o: Options, results: list[dict[str, Any]], failed: dict[int, str], htt
         "bulk_watchers": sum(agg["watchers"] for b in readers for agg in b["lots"].values()),
         "reader_sweep_p99_ms": max((b["sweep_p99_ms"] for b in readers), default=0.0),
         "watchers_dropped": counts["watchers_dropped"],
+        "watchers_dropped_why": dict(dropped_why),
         "generator_loop_lag": hist_summary(merge_hist([r.get("lag_hist") for r in results])),
         "watcher_frames": frames,
         "frames_per_s": round(frames / window, 1),

@@ -24,6 +24,8 @@ from _bench_feeds import Feed, LotTally, Reader, ReaderSpec  # noqa: E402
 
 from auction_engine.frames import Outgoing, delta_frame, event_frame, snapshot_frame  # noqa: E402
 
+from .test_bench_frames import events_of_size, server_close
+
 JSON = "auction.v1.json"
 
 
@@ -208,3 +210,21 @@ def test_the_tracker_forgets_heads_no_feed_needs_and_the_check_holds(monkeypatch
         assert min(tally.heads) == tally.pruned > 150, "the heads below the feed's base when the tracker read are gone"
         reader.result((0.0, 0.0), 1.0, [])
     assert (feed.gaps, feed.dups, feed.last, feed.frames) == (0, 0, 399, 300)
+
+
+def test_a_watcher_counts_as_cut_off_by_the_engine_s_close_only() -> None:
+    wire = events_of_size(100, 40, 136)  # headers holding 0x88, as a close frame starts
+    reader = Reader(ReaderSpec(0, "ws://127.0.0.1:1", "engine", ["HOT-0"], 1, duration=1))
+    snapshot = Outgoing(snapshot_frame("HOT-0", lot_state(99), 1_795_667_491_000)).wire(JSON)
+    with socket_pair() as (ours, _):
+        feed = Feed(ours, b"HOT-0")
+        reader.feeds = {1: feed}
+        reader.lots[b"HOT-0"] = LotTally()
+        reader.received(feed, snapshot, 0.0)
+        reader.counting = reader.fast = True
+        for i in range(0, len(wire), 97):  # reads cut inside frames, many of them after a 0x88
+            reader.received(feed, wire[i:i + 97], 0.0)
+        assert not feed.closed and feed.last == 139
+        reader.received(feed, server_close(1008, "more than 1024 frames waiting"), 0.0)  # a read of its own
+    assert feed.closed and feed.why == "1008 more than 1024 frames waiting"
+    assert (feed.gaps, feed.dups) == (0, 0)

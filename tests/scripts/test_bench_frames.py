@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from _bench_feeds import final_event  # noqa: E402
-from _bench_frames import ENGINE_PING, ack_id_of, count_scan, scan, seq_of, split  # noqa: E402
+from _bench_frames import ENGINE_PING, ack_id_of, close_at_end, count_scan, last_event, scan, seq_of, split  # noqa: E402
 
 from auction_engine.answers import Ack  # noqa: E402
 from auction_engine.frames import Outgoing, ack_frame, event_frame, snapshot_frame  # noqa: E402
@@ -122,3 +122,33 @@ def test_counting_shows_a_gap_as_a_count_that_disagrees_with_the_ends() -> None:
     assert (n, first, last) == (5, 1, 6) and last - first + 1 != n
     event = final_event(wire[start:])
     assert event is not None and event["seq"] == 6
+
+
+def events_of_size(first: int, count: int, size: int) -> bytes:
+    """Event frames whose JSON is exactly `size` bytes (seqs of one width), as the engine writes them."""
+    def one(seq: int, pad: str) -> bytes:
+        return Outgoing(event_frame("HOT-0", seq, "bid_placed", 1_795_667_491_000, {"seq": seq, "pad": pad})).wire(JSON)
+
+    short = len(one(first, "")) - 2  # the header of a frame under 126 bytes
+    return b"".join(one(seq, "x" * (size - short)) for seq in range(first, first + count))
+
+
+def server_close(code: int, reason: str) -> bytes:
+    from websockets.frames import Close, Frame, Opcode
+
+    return Frame(Opcode.CLOSE, Close(code, reason).serialize()).serialize(mask=False, extensions=[])
+
+
+def test_a_close_is_found_at_the_end_of_a_carry_never_inside_an_event_frame() -> None:
+    wire = events_of_size(100, 20, 136)  # each header is 81 7e 00 88: the byte a close frame starts with
+    assert wire.count(b"\x7e\x00\x88") == 20
+    for cut in range(1, len(wire) + 1):  # every carry a counting read can leave, with either reader
+        _, _, start = last_event(wire, cut)
+        assert close_at_end(wire[start:cut]) is None
+        assert close_at_end(count_scan(wire[:cut])[3]) is None
+        assert close_at_end(wire, cut) is None  # nor anywhere in the read
+    reason = "more than 1024 frames waiting; resubscribe with `since` to resume"  # longer than a carry's tail
+    closed = wire + server_close(1008, reason)
+    for cut in range(len(wire) + 1, len(closed)):  # the close not yet whole
+        assert close_at_end(closed, cut) is None
+    assert close_at_end(closed) == (1008).to_bytes(2, "big") + reason.encode()
