@@ -79,6 +79,7 @@ class ReaderSpec:
     conflate_ms: int = 0  # engine feeds subscribe conflated: seqs skip, only order is checked
     delta: bool = False  # engine feeds subscribe to deltas; one feed per lot decodes them all (`Feed.state`)
     connect_batch: int = 64
+    rcvbuf: int = 0  # each feed's receive buffer (SO_RCVBUF), 0 for the kernel's: small, a watcher falls behind sooner
 
 
 @dataclass
@@ -147,7 +148,11 @@ class Reader:
             batch: list[tuple[socket.socket, str]] = []
             for i in range(start, min(self.spec.watchers, start + self.spec.connect_batch)):
                 lot = lots[(self.spec.index * 7919 + i) % len(lots)]
-                sock = socket.create_connection((host, port), timeout=120)
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                if self.spec.rcvbuf:  # before connect, so the window the kernel offers stays that small
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.spec.rcvbuf)
+                sock.settimeout(120)
+                sock.connect((host, port))
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.sendall(self._upgrade(host, port, lot))
                 batch.append((sock, lot))

@@ -24,6 +24,7 @@ from _bench_feeds import Feed, LotTally, Reader, ReaderSpec  # noqa: E402
 
 from auction_engine.frames import Outgoing, delta_frame, event_frame, snapshot_frame  # noqa: E402
 
+from ..conftest import METRICS_AUTH, EngineProcess
 from .test_bench_frames import events_of_size, server_close
 
 JSON = "auction.v1.json"
@@ -228,3 +229,50 @@ def test_a_watcher_counts_as_cut_off_by_the_engine_s_close_only() -> None:
         reader.received(feed, server_close(1008, "more than 1024 frames waiting"), 0.0)  # a read of its own
     assert feed.closed and feed.why == "1008 more than 1024 frames waiting"
     assert (feed.gaps, feed.dups) == (0, 0)
+
+
+@pytest.fixture
+def tight_engine(tmp_path, redis_url):
+    """An engine that cuts a watcher off after 16 frames waiting (tests/engine/test_slow_consumer.py)."""
+    proc = EngineProcess(tmp_path, redis_url,
+                         env_extra={"AUCTION_SEND_QUEUE_LIMIT": "16", "AUCTION_SO_SNDBUF": "16384"}).start()
+    yield proc
+    proc.stop()
+
+
+def test_watchers_the_engine_cuts_off_are_counted_with_its_close_code(tight_engine) -> None:
+    engine = tight_engine
+    staff = engine.http()
+    staff.post("/api/lots", json={"lot": "CUT-1", "title": "cut", "currency": "EUR", "start_price": 1000,
+                                  "increments": [[0, 100]], "duration_s": 600}).raise_for_status()
+    staff.post("/api/lots/CUT-1/open").raise_for_status()
+    reader = Reader(ReaderSpec(0, engine.url.replace("http", "ws", 1), "engine", ["CUT-1"], 3, duration=5, rcvbuf=4096))
+    poller = select.epoll()
+    reader.connect_all(poller)
+    for _ in range(200):
+        if all(f.ready for f in reader.feeds.values()):
+            break
+        reader.sweep(poller, 0.02)
+    reader.counting = reader.fast = True
+
+    def cut_off() -> float:
+        return sum(float(line.split()[-1]) for line in staff.get("/metrics", headers=METRICS_AUTH).text.splitlines()
+                   if line.startswith("auction_slow_consumers_total"))
+
+    # Read only every 80 events: that many can fill the engine's 16 frames and both sockets' small buffers, and
+    # the next overflows the watcher; the sweep after comes within the engine's grace for its error frame (1 s),
+    # so the engine gets to send its close, not abort the connection.
+    for n in range(800):
+        staff.post("/api/lots/CUT-1/floor-bids", json={"paddle": f"F{n % 2}", "amount": 5000 + 100 * n}).raise_for_status()
+        if n % 80 == 79:
+            reader.sweep(poller, 0)
+            if all(f.closed for f in reader.feeds.values()):
+                break
+    for _ in range(300):
+        reader.sweep(poller, 0.02)
+        if all(f.closed for f in reader.feeds.values()):
+            break
+    report = reader.result((0.0, 0.0), 1.0, [])["lots"]["CUT-1"]
+    assert report["closed"] == cut_off() == 3, "the readers count what the engine cut off"
+    assert report["why"] == {"4008": 3}  # frames.SLOW_CONSUMER_CLOSE, found at the end of a counting read
+    assert (report["gaps"], report["dups"]) == (0, 0)
