@@ -12,7 +12,9 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,24 +32,36 @@ from .test_bench_frames import events_of_size, server_close
 JSON = "auction.v1.json"
 
 
-@pytest.mark.parametrize("delta", [False, True], ids=["whole", "delta"])
-def test_bulk_watchers_end_on_the_engine_s_seq_and_state(engine, delta: bool) -> None:
-    lot = f"FEED-{'D' if delta else 'W'}"
+def open_lot(engine: EngineProcess, lot: str, **extra: Any) -> httpx.Client:
+    """An open lot; the auctioneer's client."""
     staff = engine.http()
     staff.post("/api/lots", json={"lot": lot, "title": "feeds", "currency": "EUR", "start_price": 1000,
-                                  "duration_s": 600}).raise_for_status()
+                                  "duration_s": 600, **extra}).raise_for_status()
     staff.post(f"/api/lots/{lot}/open").raise_for_status()
-    bidders = [engine.http("bidder", "feed-b1"), engine.http("bidder", "feed-b2")]
-    bidders[0].post(f"/api/lots/{lot}/bids", json={"id": "before", "max": 5_000}).raise_for_status()
-    before = staff.get(f"/api/lots/{lot}").json()["seq"]
+    return staff
 
-    reader = Reader(ReaderSpec(0, engine.url.replace("http", "ws", 1), "engine", [lot], 5, duration=5, delta=delta))
+
+def subscribed(engine: EngineProcess, lot: str, watchers: int, **spec: Any) -> tuple[Reader, select.epoll]:
+    """`watchers` bulk watchers of `lot`, connected and each past its snapshot."""
+    reader = Reader(ReaderSpec(0, engine.url.replace("http", "ws", 1), "engine", [lot], watchers, duration=5, **spec))
     poller = select.epoll()
     reader.connect_all(poller)
     for _ in range(200):
         if all(f.ready for f in reader.feeds.values()):
             break
         reader.sweep(poller, 0.02)
+    return reader, poller
+
+
+@pytest.mark.parametrize("delta", [False, True], ids=["whole", "delta"])
+def test_bulk_watchers_end_on_the_engine_s_seq_and_state(engine, delta: bool) -> None:
+    lot = f"FEED-{'D' if delta else 'W'}"
+    staff = open_lot(engine, lot)
+    bidders = [engine.http("bidder", "feed-b1"), engine.http("bidder", "feed-b2")]
+    bidders[0].post(f"/api/lots/{lot}/bids", json={"id": "before", "max": 5_000}).raise_for_status()
+    before = staff.get(f"/api/lots/{lot}").json()["seq"]
+
+    reader, poller = subscribed(engine, lot, 5, delta=delta)
     assert [(f.ready, f.last) for f in reader.feeds.values()] == [(True, before)] * 5  # each snapshot's seq
     trackers = [f for f in reader.feeds.values() if f.state is not None]
     assert len(trackers) == delta, "a delta lot has one feed per reader that decodes every frame"
@@ -242,17 +256,8 @@ def tight_engine(tmp_path, redis_url):
 
 def test_watchers_the_engine_cuts_off_are_counted_with_its_close_code(tight_engine) -> None:
     engine = tight_engine
-    staff = engine.http()
-    staff.post("/api/lots", json={"lot": "CUT-1", "title": "cut", "currency": "EUR", "start_price": 1000,
-                                  "increments": [[0, 100]], "duration_s": 600}).raise_for_status()
-    staff.post("/api/lots/CUT-1/open").raise_for_status()
-    reader = Reader(ReaderSpec(0, engine.url.replace("http", "ws", 1), "engine", ["CUT-1"], 3, duration=5, rcvbuf=4096))
-    poller = select.epoll()
-    reader.connect_all(poller)
-    for _ in range(200):
-        if all(f.ready for f in reader.feeds.values()):
-            break
-        reader.sweep(poller, 0.02)
+    staff = open_lot(engine, "CUT-1", increments=[[0, 100]])
+    reader, poller = subscribed(engine, "CUT-1", 3, rcvbuf=4096)
     reader.counting = reader.fast = True
 
     def cut_off() -> float:
