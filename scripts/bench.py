@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import platform
@@ -37,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from hdrh.histogram import HdrHistogram
 
 SCRIPTS = Path(__file__).resolve().parent
 ROOT = SCRIPTS.parent
@@ -483,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(Path(args.replot).read_text()).get("histograms") or {}
         if not saved:
             p.error(f"{args.replot} holds no histograms (written by a bench.py before --replot existed)")
-        plot({name: HdrHistogram.decode(base64.b64decode(h)) for name, h in saved.items()},
+        plot({name: loadtest.merge_hist([h]) for name, h in saved.items()},
              Path(args.plot) if args.plot else ROOT / "docs" / "perf" / "latency.png")
         return 0
     baselines = [b for b in args.baselines.split(",") if b]
@@ -755,8 +753,8 @@ def main(argv: list[str] | None = None) -> int:
     print_timelines(results)
     print_profiles(results)
     # Each latency histogram, HdrHistogram-encoded: the plot can be redrawn from the JSON (--replot).
-    results["histograms"] = {name: base64.b64encode(h.encode()).decode() for name, h in hists.items()
-                             if h is not None and h.get_total_count()}
+    results["histograms"] = {name: text for name, h in hists.items()
+                             if h is not None and (text := loadtest.encode_hist(h)) is not None}
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2, default=str))
     if args.docs or args.plot:
@@ -1071,6 +1069,7 @@ def plot(hists: dict[str, Any], out: Path) -> None:
     fig.suptitle("Latency by percentile (bench.py, one run)")
     fig.tight_layout()
     fig.savefig(out, dpi=110, bbox_inches="tight")
+
 
 if __name__ == "__main__":
     sys.exit(main())
